@@ -1,0 +1,369 @@
+"""The `crm-graph` command line: generate, load, query, serve, status, server stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from graph import __version__
+from graph.errors import ConfigurationError, DataDirError, QueryError, StoreError
+from graph.settings import StoreSettings, parse_store
+from loaders.errors import LoaderError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
+DEMO_CUSTOMERS, DEMO_SEED = 2000, 7
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-graph",
+        description="A customer knowledge graph behind a GraphQL API.",
+        epilog="The store: --store or CRM_GRAPH_STORE (embedded | falkordb://host:port | "
+        "neo4j://user:pass@host:7687); the embedded store keeps its files in --data-dir or "
+        "CRM_GRAPH_DATA_DIR (default ./data).",
+    )
+    parser.add_argument("--version", action="version", version=f"crm-graph {__version__}")
+    parser.add_argument("--store", help="embedded (default), falkordb://host:port, neo4j://...")
+    parser.add_argument("--data-dir", help="the embedded store's data directory (default ./data)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser(
+        "generate",
+        help="write a synthetic business as a contract folder",
+        description="Write customers, products, transactions, interactions and social ties that "
+        "look like a real business (communities, heavy-tailed spend, seasonality, churn, "
+        "friends' influence), deterministic for a seed.",
+    )
+    gen.add_argument("out", type=Path, help="folder to write (created)")
+    gen.add_argument("--customers", type=_positive_int, default=10_000, help="default 10000")
+    gen.add_argument("--seed", type=int, default=1, help="default 1")
+    gen.add_argument("--start", type=date.fromisoformat, default=date(2023, 1, 1))
+    gen.add_argument("--end", type=date.fromisoformat, default=date(2024, 12, 31))
+    gen.add_argument(
+        "--lines-per-customer",
+        type=float,
+        default=10.0,
+        help="mean transaction lines per customer (default 10)",
+    )
+
+    load = commands.add_parser(
+        "load",
+        help="load a contract folder (CSV or JSON Lines) into the store",
+        description="Validate every row and load it, or reject it with file, line, column and "
+        "reason into the rejects file. Loading the same folder twice changes nothing.",
+    )
+    load.add_argument("folder", type=Path)
+    load.add_argument(
+        "--rejects",
+        type=Path,
+        help="rejects CSV (default: FOLDER.rejects.csv "
+        "beside the folder; merges go to FOLDER.merges.csv)",
+    )
+    load.add_argument("--batch-size", type=_positive_int, default=5000)
+    load.add_argument("--default-region", help="ISO country code for phones without +CC")
+    load.add_argument("--no-progress", action="store_true", help="no progress bars")
+    load.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with status {EXIT_REJECTS} when any row was rejected",
+    )
+
+    query = commands.add_parser(
+        "query",
+        help="run a read-only Cypher query",
+        description="Run one read-only Cypher query and print its rows (a table, or --json). "
+        "Writes are refused by the store.",
+    )
+    query.add_argument("cypher")
+    query.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query parameter; VALUE is read as JSON when it parses, else text",
+    )
+    query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+
+    serve = commands.add_parser("serve", help="serve the API over HTTP")
+    serve.add_argument("--host", default=os.environ.get("CRM_GRAPH_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CRM_GRAPH_PORT", "8000")))
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"load a generated demo business ({DEMO_CUSTOMERS} customers) "
+        "first if the store holds no customers",
+    )
+
+    status = commands.add_parser("status", help="the store, its counts, versions")
+    status.add_argument("--json", action="store_true")
+
+    server = commands.add_parser("server", help="manage the embedded store's server")
+    server_commands = server.add_subparsers(dest="server_command", required=True)
+    server_commands.add_parser("stop", help="stop the embedded server of the data directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = parse_store(args.store, data_dir=args.data_dir)
+        handler = {
+            "generate": _generate,
+            "load": _load,
+            "query": _query,
+            "serve": _serve,
+            "status": _status,
+            "server": _server,
+        }[args.command]
+        return handler(args, settings)
+    except CommandError as e:
+        print(f"crm-graph {args.command}: {e}", file=sys.stderr)
+        return e.code
+    except (ConfigurationError, LoaderError, DataDirError) as e:
+        print(f"crm-graph {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as e:
+        print(f"crm-graph {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"crm-graph {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from loaders.synthetic import generate
+
+    if args.end <= args.start:
+        raise CommandError("--end must be after --start", EXIT_USAGE)
+    report = generate(
+        args.out,
+        args.customers,
+        args.seed,
+        start=args.start,
+        end=args.end,
+        lines_per_customer=args.lines_per_customer,
+    )
+    for name, count in report.rows.items():
+        print(f"{name:<22} {count:>12,} rows")
+    print(f"wrote {args.out} in {report.seconds:.1f}s")
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from graph.store import open_store
+    from loaders.load import load_folder
+
+    async def run() -> Any:
+        store = await open_store(settings)
+        try:
+            return await load_folder(
+                store,
+                args.folder,
+                rejects_path=args.rejects,
+                batch_size=args.batch_size,
+                default_region=args.default_region,
+                progress=False if args.no_progress else None,
+            )
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    rows = [
+        [f.file, f.read, f.loaded, f.rejected, f.fields_dropped, ", ".join(f.ignored_columns)]
+        for f in report.files
+    ]
+    rows.append(
+        [
+            "total",
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_rejected,
+            sum(f.fields_dropped for f in report.files),
+            "",
+        ]
+    )
+    print(_table(["file", "read", "loaded", "rejected", "fields dropped", "ignored columns"], rows))
+    print(
+        f"identity resolution merged {len(report.merges)} record(s) into existing customers"
+        + (f" (see {report.merges_path})" if report.merges else "")
+    )
+    if report.rows_rejected or any(f.fields_dropped for f in report.files):
+        print(f"rejected rows and dropped fields: {report.rejects_path}")
+    rate = report.rows_read / report.seconds if report.seconds else 0.0
+    print(f"loaded in {report.seconds:.1f}s ({rate:,.0f} rows/s) into {settings.description}")
+    return EXIT_REJECTS if args.strict and report.rows_rejected else EXIT_OK
+
+
+def _query(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from graph.store import open_store
+
+    params: dict[str, Any] = {}
+    for item in args.param:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise CommandError(f"--param {item!r} must look like NAME=VALUE", EXIT_USAGE)
+        try:
+            params[name] = json.loads(raw)
+        except ValueError:
+            params[name] = raw
+
+    async def run() -> list[dict[str, Any]]:
+        store = await open_store(settings, bootstrap=False)
+        try:
+            return await store.read(args.cypher, params)
+        finally:
+            await store.close()
+
+    try:
+        rows = asyncio.run(run())
+    except QueryError as e:
+        raise CommandError(f"the store refused the query: {e}") from e
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        columns = list(rows[0]) if rows else []
+        print(_table(columns, [[row[c] for c in columns] for row in rows]))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    if args.demo:
+        _ensure_demo_data(settings)
+    print(
+        f"crm-graph {__version__} serving {settings.description} on "
+        f"http://{args.host}:{args.port} (health: /healthz, /readyz)",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _ensure_demo_data(settings: StoreSettings) -> None:
+    from loaders.synthetic import generate
+
+    from graph.store import open_store
+    from loaders.load import load_folder
+
+    async def run() -> None:
+        store = await open_store(settings)
+        try:
+            found = await store.read("MATCH (c:Customer) RETURN count(c) AS n")
+            if found and found[0]["n"]:
+                print(f"demo: the store already holds {found[0]['n']:,} customers", flush=True)
+                return
+            folder = settings.data_dir / "demo-input"
+            print(f"demo: generating {DEMO_CUSTOMERS} customers into {folder}", flush=True)
+            generate(folder, DEMO_CUSTOMERS, DEMO_SEED)
+            report = await load_folder(store, folder, progress=False)
+            print(f"demo: loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s", flush=True)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from graph import cypher
+    from graph.store import open_store
+
+    async def run() -> dict[str, Any]:
+        store = await open_store(settings, bootstrap=False)
+        try:
+            nodes = await store.read(cypher.COUNT_NODES)
+            rels = await store.read(cypher.COUNT_RELATIONSHIPS)
+            return {
+                "store": store.description,
+                "engine": await store.server_version(),
+                "crm_graph": __version__,
+                "python": sys.version.split()[0],
+                "data_dir": str(settings.data_dir.resolve())
+                if settings.kind == "embedded"
+                else None,
+                "nodes": {row["label"]: row["count"] for row in nodes},
+                "relationships": {row["type"]: row["count"] for row in rels},
+            }
+        finally:
+            await store.close()
+
+    info = asyncio.run(run())
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    for key in ("store", "engine", "crm_graph", "python", "data_dir"):
+        if info[key]:
+            print(f"{key:<10} {info[key]}")
+    print(_table(["label", "nodes"], sorted(info["nodes"].items())))
+    print(_table(["relationship", "count"], sorted(info["relationships"].items())))
+    return EXIT_OK
+
+
+def _server(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from graph.embedded import EmbeddedServer
+
+    if settings.kind != "embedded":
+        raise CommandError("`server stop` manages the embedded store only", EXIT_USAGE)
+    stopped = EmbeddedServer(settings.data_dir).stop()
+    print("stopped the embedded server" if stopped else "no embedded server was running")
+    return EXIT_OK
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

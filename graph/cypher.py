@@ -1,0 +1,125 @@
+"""Every Cypher statement crm-graph sends, as constants or pure builders. Values are always
+parameters; writes are `UNWIND $rows` batches, one statement (one transaction) per batch.
+
+Loader writes are idempotent: loading the same rows twice changes no count and no total.
+Line items carry the id of the load that last wrote them (`loadId`): the first write of a load
+replaces what an earlier load wrote, later writes in the same load add to it. So a transaction
+whose lines are spread over several batches sums correctly, and a re-load (or a load restarted
+after a crash) replaces instead of doubling.
+"""
+
+from __future__ import annotations
+
+from graph.schema import TIE_TYPES
+
+_SOURCE_CANDIDATE = (
+    "MATCH (s:SourceRecord {{{key}: k}})<-[:HAS_SOURCE]-(c:Customer) "
+    "RETURN '{rule}' AS rule, k AS key, c.id AS customer, "
+    "[(c)-[:HAS_SOURCE]->(x:SourceRecord) | x.system] AS systems, keys(c) AS props"
+)
+
+IDENTITY_CANDIDATES = " UNION ALL ".join(
+    f"UNWIND ${param} AS k " + _SOURCE_CANDIDATE.format(key=key, rule=rule)
+    for param, key, rule in (
+        ("sources", "id", "source"),
+        ("emails", "emailKey", "email"),
+        ("phones", "phoneKey", "phone"),
+    )
+)
+"""Existing customers a batch of customer records may belong to: by source id (a record seen
+before), by normalised email, by E.164 phone; with the systems already in each customer."""
+
+CUSTOMERS_BY_SOURCE = (
+    "UNWIND $ids AS k MATCH (s:SourceRecord {id: k})<-[:HAS_SOURCE]-(c:Customer) "
+    "RETURN k AS source, c.id AS customer"
+)
+"""The (resolved) customer of each source customer id; unknown ids return no row."""
+
+UPSERT_CUSTOMERS = """
+UNWIND $customers AS r
+MERGE (c:Customer {id: r.id})
+SET c += r.props
+WITH count(*) AS _
+UNWIND $sources AS s
+MATCH (c:Customer {id: s.customer})
+MERGE (x:SourceRecord {id: s.id})
+SET x.system = s.system, x.sourceId = s.id, x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
+MERGE (c)-[:HAS_SOURCE]->(x)
+"""
+
+UPSERT_PRODUCTS = """
+UNWIND $rows AS r
+MERGE (p:Product {id: r.id})
+SET p += r.props
+WITH p, r WHERE r.category IS NOT NULL
+MERGE (k:Category {name: r.category})
+WITH p, k
+OPTIONAL MATCH (p)-[old:IN_CATEGORY]->(o:Category) WHERE o.name <> k.name
+DELETE old
+WITH DISTINCT p, k
+MERGE (p)-[:IN_CATEGORY]->(k)
+"""
+
+UPSERT_TRANSACTIONS = """
+UNWIND $orders AS o
+MATCH (c:Customer {id: o.customer})
+MERGE (t:Transaction {id: o.id})
+SET t.at = o.at, t.channel = coalesce(o.channel, t.channel),
+    t.otherAmount = CASE WHEN t.loadId = $load THEN t.otherAmount + o.other ELSE o.other END,
+    t.loadId = $load
+WITH c, t
+OPTIONAL MATCH (prev:Customer)-[placed:PLACED]->(t) WHERE prev.id <> c.id
+DELETE placed
+WITH DISTINCT c, t
+MERGE (c)-[:PLACED]->(t)
+WITH count(*) AS _
+UNWIND $items AS i
+MATCH (t:Transaction {id: i.transaction})
+MERGE (p:Product {id: i.product})
+MERGE (t)-[e:CONTAINS]->(p)
+SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.quantity END,
+    e.amount = CASE WHEN e.loadId = $load THEN e.amount + i.amount ELSE i.amount END,
+    e.unitPrice = i.unitPrice,
+    e.loadId = $load
+"""
+"""Orders (one row per transaction in the batch, with the amount of lines that name no product
+in `other`) and their line items aggregated per product."""
+
+TRANSACTION_TOTALS = """
+UNWIND $ids AS id
+MATCH (t:Transaction {id: id})
+OPTIONAL MATCH (t)-[e:CONTAINS]->()
+WITH t, sum(e.amount) AS items, sum(e.quantity) AS units
+SET t.total = items + t.otherAmount, t.itemCount = units
+"""
+"""Each order's total from all its lines. A statement of its own: FalkorDB does not show a
+traversal the relationships created earlier in the same statement."""
+
+UPSERT_INTERACTIONS = """
+UNWIND $rows AS r
+MATCH (c:Customer {id: r.customer})
+MERGE (i:Interaction {id: r.id})
+SET i += r.props
+WITH c, i
+OPTIONAL MATCH (prev:Customer)-[had:HAD]->(i) WHERE prev.id <> c.id
+DELETE had
+WITH DISTINCT c, i
+MERGE (c)-[:HAD]->(i)
+"""
+
+
+def upsert_ties(tie_type: str) -> str:
+    """Social ties of one type (a relationship type cannot be a parameter, so it is checked
+    against the model's list and spelled into the statement)."""
+    if tie_type not in TIE_TYPES:
+        raise ValueError(f"unknown social tie type {tie_type!r}")
+    return f"""
+UNWIND $rows AS r
+MATCH (a:Customer {{id: r.source}}), (b:Customer {{id: r.target}})
+MERGE (a)-[t:{tie_type}]->(b)
+SET t.since = coalesce(r.since, t.since), t.weight = coalesce(r.weight, t.weight)
+"""
+
+
+COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(n) AS count ORDER BY label"
+COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS count ORDER BY type"

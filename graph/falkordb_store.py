@@ -1,0 +1,134 @@
+"""FalkorDB over the Redis protocol: the embedded default and an external server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import redis
+import redis.asyncio
+from falkordb.asyncio import FalkorDB
+
+from graph.dialect import FALKORDB, Dialect
+from graph.embedded import EmbeddedServer, new_client_name
+from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.schema import CRM_SCHEMA
+from graph.settings import StoreSettings
+from graph.store import Params, Row
+from graph.values import plain
+
+
+class FalkorStore:
+    """A `GraphStore` on one FalkorDB graph."""
+
+    dialect: Dialect = FALKORDB
+
+    def __init__(
+        self,
+        db: FalkorDB,
+        graph_name: str,
+        description: str,
+        embedded: EmbeddedServer | None = None,
+        client_name: str = "",
+    ) -> None:
+        self._db = db
+        self._graph = db.select_graph(graph_name)
+        self.graph_name = graph_name
+        self.description = description
+        self.embedded = embedded
+        self.client_name = client_name
+        self.round_trips = 0
+
+    @classmethod
+    async def connect(cls, settings: StoreSettings) -> FalkorStore:
+        embedded: EmbeddedServer | None = None
+        if settings.kind == "embedded":
+            embedded = EmbeddedServer(settings.data_dir, appendfsync=settings.appendfsync)
+            record = await asyncio.to_thread(embedded.acquire)
+            kwargs: dict[str, Any] = record.connection_kwargs()
+        else:
+            kwargs = {
+                "host": settings.host,
+                "port": settings.port,
+                "username": settings.username,
+                "password": settings.password,
+            }
+        name = new_client_name()
+        db = FalkorDB(**kwargs, client_name=name, socket_connect_timeout=10)
+        store = cls(db, settings.graph_name, settings.description, embedded, name)
+        try:
+            await store.ping()
+        except StoreUnavailable:
+            await store.close()
+            raise
+        return store
+
+    async def read(self, query: str, params: Params | None = None) -> list[Row]:
+        return await self._run(query, params, read_only=True)
+
+    async def write(self, query: str, params: Params | None = None) -> list[Row]:
+        return await self._run(query, params, read_only=False)
+
+    async def _run(self, query: str, params: Params | None, *, read_only: bool) -> list[Row]:
+        self.round_trips += 1
+        try:
+            if read_only:
+                result = await self._graph.ro_query(query, dict(params or {}))
+            else:
+                result = await self._graph.query(query, dict(params or {}))
+        except redis.ResponseError as e:
+            message = str(e)
+            if "read-only" in message:
+                raise ReadOnlyViolation(f"the query tries to write: {message}") from e
+            raise QueryError(message) from e
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            raise StoreUnavailable(f"{self.description}: {e}") from e
+        names = [column[1] for column in result.header]
+        return [
+            {name: plain(value) for name, value in zip(names, row, strict=True)}
+            for row in result.result_set
+        ]
+
+    async def bootstrap(self) -> None:
+        for statement in self.dialect.schema_statements(CRM_SCHEMA):
+            try:
+                if isinstance(statement, tuple):
+                    args = [self.graph_name if a == "{graph}" else a for a in statement]
+                    self.round_trips += 1
+                    await self._db.connection.execute_command(*args)
+                else:
+                    await self.write(statement)
+            except (redis.ResponseError, QueryError) as e:
+                if "already" not in str(e):
+                    raise QueryError(f"schema bootstrap failed on {statement!r}: {e}") from e
+
+    async def ping(self) -> None:
+        try:
+            await self._db.connection.ping()
+        except (redis.RedisError, OSError) as e:
+            raise StoreUnavailable(f"{self.description} does not answer: {e}") from e
+
+    async def server_version(self) -> str:
+        info = await self._db.connection.info("server")
+        modules = await self._db.connection.execute_command("MODULE", "LIST")
+        graph_version = ""
+        for module in modules:
+            fields = dict(zip(module[::2], module[1::2], strict=False))
+            name = fields.get(b"name", fields.get("name"))
+            if name in (b"graph", "graph"):
+                number = int(fields.get(b"ver", fields.get("ver", 0)))
+                graph_version = f"{number // 10000}.{number // 100 % 100}.{number % 100}"
+        return f"FalkorDB {graph_version} on Redis {info.get('redis_version', '?')}"
+
+    async def delete_graph(self) -> None:
+        """Drop every node and relationship of this graph (tests and `crm-graph reset`)."""
+        with contextlib.suppress(redis.ResponseError):
+            await self._graph.delete()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._db.connection.aclose()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.release, self.client_name)
+            self.embedded = None

@@ -1,0 +1,92 @@
+"""Neo4j through the official async driver: the production store."""
+
+from __future__ import annotations
+
+import contextlib
+
+import neo4j
+from neo4j import AsyncGraphDatabase, RoutingControl
+from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
+
+from graph.dialect import NEO4J, Dialect
+from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.schema import CRM_SCHEMA
+from graph.settings import StoreSettings
+from graph.store import Params, Row
+from graph.values import plain
+
+
+class Neo4jStore:
+    """A `GraphStore` on one Neo4j database."""
+
+    dialect: Dialect = NEO4J
+
+    def __init__(self, driver: neo4j.AsyncDriver, database: str | None, description: str):
+        self._driver = driver
+        self._database = database
+        self.description = description
+        self.round_trips = 0
+
+    @classmethod
+    async def connect(cls, settings: StoreSettings) -> Neo4jStore:
+        assert settings.url and settings.username is not None
+        driver = AsyncGraphDatabase.driver(
+            settings.url, auth=(settings.username, settings.password or "")
+        )
+        store = cls(driver, settings.database, settings.description)
+        try:
+            await store.ping()
+        except StoreUnavailable:
+            await store.close()
+            raise
+        return store
+
+    async def read(self, query: str, params: Params | None = None) -> list[Row]:
+        return await self._run(query, params, RoutingControl.READ)
+
+    async def write(self, query: str, params: Params | None = None) -> list[Row]:
+        return await self._run(query, params, RoutingControl.WRITE)
+
+    async def _run(self, query: str, params: Params | None, routing: RoutingControl) -> list[Row]:
+        self.round_trips += 1
+        try:
+            records, _, keys = await self._driver.execute_query(
+                query, dict(params or {}), database_=self._database, routing_=routing
+            )
+        except ClientError as e:
+            if routing is RoutingControl.READ and "AccessMode" in (e.code or ""):
+                raise ReadOnlyViolation(f"the query tries to write: {e.message}") from e
+            raise QueryError(e.message or str(e)) from e
+        except (ServiceUnavailable, OSError) as e:
+            raise StoreUnavailable(f"{self.description}: {e}") from e
+        except Neo4jError as e:
+            raise QueryError(e.message or str(e)) from e
+        return [{key: plain(record[key]) for key in keys} for record in records]
+
+    async def bootstrap(self) -> None:
+        for statement in self.dialect.schema_statements(CRM_SCHEMA):
+            assert isinstance(statement, str)
+            await self.write(statement)
+
+    async def ping(self) -> None:
+        try:
+            await self._driver.verify_connectivity()
+        except Exception as e:
+            raise StoreUnavailable(f"{self.description} does not answer: {e}") from e
+
+    async def server_version(self) -> str:
+        info = await self._driver.get_server_info()
+        return f"{info.agent} (protocol {'.'.join(map(str, info.protocol_version))})"
+
+    async def delete_graph(self) -> None:
+        # CALL ... IN TRANSACTIONS needs an auto-commit transaction, not execute_query's.
+        self.round_trips += 1
+        async with self._driver.session(database=self._database) as session:
+            result = await session.run(
+                "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            )
+            await result.consume()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._driver.close()

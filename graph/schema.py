@@ -1,0 +1,36 @@
+"""The graph model's keys and indexes, engine-neutral. `Dialect.schema_statements` spells them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GraphSchema:
+    unique: tuple[tuple[str, str], ...]
+    indexed: tuple[tuple[str, str], ...]
+
+
+CRM_SCHEMA = GraphSchema(
+    unique=(
+        ("Customer", "id"),
+        ("Product", "id"),
+        ("Category", "name"),
+        ("Transaction", "id"),
+        ("Interaction", "id"),
+        ("SourceRecord", "id"),
+        ("Segment", "id"),
+    ),
+    indexed=(
+        ("SourceRecord", "emailKey"),
+        ("SourceRecord", "phoneKey"),
+        ("Transaction", "at"),
+        ("Interaction", "at"),
+        ("Customer", "country"),
+    ),
+)
+"""Unique ids for every entity; look-up indexes for identity resolution and time ranges."""
+
+NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
+               "Segment")  # fmt: skip
+TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")

@@ -1,0 +1,63 @@
+"""The store protocol every part of crm-graph talks to, and the factory that opens one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from graph.dialect import Dialect
+from graph.settings import StoreSettings
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+
+class GraphStore(Protocol):
+    """A Cypher graph store.
+
+    `write` runs a statement that may change the graph (atomically: one statement, one
+    transaction on both engines); `read` runs one that must not, and the engine refuses it if it
+    tries. Both return rows as dicts keyed by the RETURN column names, with plain Python values
+    (nodes and relationships become dicts of their properties).
+    """
+
+    dialect: Dialect
+    description: str
+    round_trips: int
+    """Statements sent since the store was opened: tests use it to prove bounded round trips."""
+
+    async def read(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    async def write(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    async def bootstrap(self) -> None:
+        """Create unique keys and indexes; idempotent."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+        ...
+
+    async def server_version(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+async def open_store(settings: StoreSettings, *, bootstrap: bool = True) -> GraphStore:
+    """Open the store the settings name (starting the embedded server if needed)."""
+    store: GraphStore
+    if settings.kind == "neo4j":
+        from graph.neo4j_store import Neo4jStore
+
+        store = await Neo4jStore.connect(settings)
+    else:
+        from graph.falkordb_store import FalkorStore
+
+        store = await FalkorStore.connect(settings)
+    if bootstrap:
+        try:
+            await store.bootstrap()
+        except BaseException:
+            await store.close()
+            raise
+    return store

@@ -1,0 +1,136 @@
+"""Identity resolution: customer records from different source systems that are one person
+become one Customer, with a SourceRecord per source.
+
+Rules, in order of precedence (the first that applies decides):
+
+1. **Same source id.** A record whose `customer_id` was loaded before stays with the Customer it
+   was resolved to then (re-loading a changed row updates that Customer; it is never re-clustered).
+2. **Same email.** A new record whose normalised email (trimmed, lower-cased) equals that of a
+   record from *another* source system joins that record's Customer.
+3. **Same phone.** Otherwise, a new record whose phone in E.164 equals that of a record from
+   another source system joins that record's Customer.
+4. Otherwise the record starts a new Customer whose id is its `customer_id`.
+
+A Customer never holds two records of the same source system: two records of one system are two
+accounts there (a shared family email, say), so a match that would break this is skipped and the
+next candidate, or the next rule, is tried. Candidates are tried in the order they were loaded.
+
+Profile fields: the Customer's first record (its id is that record's `customer_id`) is its
+primary; the primary's values win, and the other records only fill fields the Customer lacks.
+Loading never erases a value: an empty field leaves the stored one as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loaders.rows import CustomerRecord
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One record joined to an existing Customer, and the rule that joined it."""
+
+    customer_id: str
+    source_id: str
+    system: str
+    rule: str
+    line: int
+
+
+@dataclass
+class _Cluster:
+    customer_id: str
+    systems: set[str]
+    stored_props: set[str]
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Resolution:
+    customers: list[dict[str, Any]]
+    """`{id, props}` per Customer to upsert."""
+    sources: list[dict[str, Any]]
+    """`{id, customer, system, emailKey, phoneKey}` per source record."""
+    merges: list[Merge]
+
+
+def resolve(
+    records: Iterable[CustomerRecord], candidates: Iterable[Mapping[str, Any]]
+) -> Resolution:
+    """Resolve one batch of records (in file order) against the Customers already stored.
+
+    `candidates` are rows of `graph.cypher.IDENTITY_CANDIDATES`: `{rule, key, customer,
+    systems, props}` for stored customers matching the batch's source ids, emails and phones.
+    """
+    clusters: dict[str, _Cluster] = {}
+    by_source: dict[str, str] = {}
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for row in candidates:
+        customer = row["customer"]
+        cluster = clusters.setdefault(
+            customer, _Cluster(customer, set(row["systems"]), set(row["props"]))
+        )
+        cluster.systems.update(row["systems"])
+        if row["rule"] == "source":
+            by_source[row["key"]] = customer
+        else:
+            owners = by_key.setdefault((row["rule"], row["key"]), [])
+            if customer not in owners:
+                owners.append(customer)
+    for owners in by_key.values():
+        owners.sort()
+
+    sources: dict[str, dict[str, Any]] = {}
+    merges: list[Merge] = []
+    for record in records:
+        customer = by_source.get(record.source_id)
+        if customer is None:
+            customer, rule = _match(record, by_key, clusters)
+            if customer is None:
+                customer = record.source_id
+                clusters[customer] = _Cluster(customer, set(), set())
+            else:
+                merges.append(
+                    Merge(customer, record.source_id, record.system, rule or "", record.line)
+                )
+            by_source[record.source_id] = customer
+        cluster = clusters[customer]
+        cluster.systems.add(record.system)
+        for rule, key in (("email", record.email_key), ("phone", record.phone_key)):
+            if key:
+                owners = by_key.setdefault((rule, key), [])
+                if customer not in owners:
+                    owners.append(customer)
+        if customer == record.source_id:
+            cluster.props.update(record.props)
+        else:
+            for name, value in record.props.items():
+                if name not in cluster.stored_props and name not in cluster.props:
+                    cluster.props[name] = value
+        sources[record.source_id] = {
+            "id": record.source_id,
+            "customer": customer,
+            "system": record.system,
+            "emailKey": record.email_key,
+            "phoneKey": record.phone_key,
+        }
+    touched = {s["customer"] for s in sources.values()}
+    customers = [{"id": c, "props": clusters[c].props} for c in sorted(touched)]
+    return Resolution(customers, list(sources.values()), merges)
+
+
+def _match(
+    record: CustomerRecord,
+    by_key: dict[tuple[str, str], list[str]],
+    clusters: dict[str, _Cluster],
+) -> tuple[str | None, str | None]:
+    for rule, key in (("email", record.email_key), ("phone", record.phone_key)):
+        if not key:
+            continue
+        for customer in by_key.get((rule, key), []):
+            if record.system not in clusters[customer].systems:
+                return customer, rule
+    return None, None

@@ -1,0 +1,437 @@
+"""`crm-graph load DIR`: read the contract's files, validate every row, resolve identities, and
+write the graph in batched `UNWIND` statements.
+
+Every row read is either loaded or rejected with its file, line, column and reason into the
+rejects file: loaded + rejected = read, always. Loading the same folder twice changes nothing.
+Reading and validating run in a worker thread while the store writes the previous batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from graph import cypher
+from graph.store import GraphStore
+from loaders import rows as validate
+from loaders.identity import Merge, resolve
+from loaders.reading import (
+    EXTRA_COLUMNS_KEPT,
+    Kind,
+    RawRow,
+    Reject,
+    SourceFile,
+    find_files,
+    iter_rows,
+    read_header,
+)
+
+DEFAULT_BATCH_SIZE = 5000
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class FileReport:
+    file: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    fields_dropped: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadReport:
+    folder: Path
+    files: list[FileReport]
+    merges: list[Merge]
+    rejects_path: Path
+    merges_path: Path
+    seconds: float
+    load_id: str
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+
+def default_rejects_path(folder: Path) -> Path:
+    """`exports/` → `exports.rejects.csv`, beside the folder (the folder may be read-only)."""
+    folder = folder.resolve()
+    return folder.parent / f"{folder.name}.rejects.csv"
+
+
+def neutralise(value: str) -> str:
+    """A value safe to open in a spreadsheet: a leading formula character is quoted away."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+class _RejectsFile:
+    COLUMNS = ("file", "line", "column", "action", "reason", "value")
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: TextIO = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(self.COLUMNS)
+
+    def write(self, reject: Reject) -> None:
+        self._writer.writerow((
+            reject.file, reject.line, reject.column, reject.action,
+            neutralise(reject.reason), neutralise(reject.value[:200]),
+        ))  # fmt: skip
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@dataclass
+class _Batch:
+    """Valid records of one batch (in file order) and the rows rejected while reading it."""
+
+    records: list[Any]
+    rejects: list[Reject]
+    rows: int
+
+
+async def load_folder(
+    store: GraphStore,
+    folder: Path,
+    *,
+    rejects_path: Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    default_region: str | None = None,
+    progress: bool | None = None,
+    on_file: Callable[[FileReport], None] | None = None,
+) -> LoadReport:
+    """Load a contract folder into the store; see the module docstring.
+
+    `progress` None shows bars on a terminal only. Raises `ContractError` (before writing
+    anything) when a file or required column is missing; a store failure mid-way leaves whole
+    batches written, and loading again completes the job.
+    """
+    started = time.perf_counter()
+    folder = Path(folder)
+    sources = find_files(folder)
+    headers = {kind: read_header(source) for kind, source in sources.items()}
+    region = (default_region or os.environ.get("CRM_GRAPH_DEFAULT_REGION") or "").upper() or None
+    rejects_path = rejects_path or default_rejects_path(folder)
+    merges_path = rejects_path.with_name(rejects_path.name.replace("rejects", "merges"))
+    if merges_path == rejects_path:
+        merges_path = rejects_path.with_suffix(".merges.csv")
+    loader = _Loader(store, uuid.uuid4().hex, batch_size, region, progress)
+    rejects = _RejectsFile(rejects_path)
+    reports: list[FileReport] = []
+    try:
+        for kind, source in sources.items():
+            report = await loader.load_file(source, headers[kind], rejects)
+            reports.append(report)
+            if on_file:
+                on_file(report)
+    finally:
+        rejects.close()
+        _write_merges(merges_path, loader.merges)
+    return LoadReport(
+        folder, reports, loader.merges, rejects_path, merges_path,
+        time.perf_counter() - started, loader.load_id,
+    )  # fmt: skip
+
+
+def _write_merges(path: Path, merges: list[Merge]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("customer_id", "merged_customer_id", "source_system", "rule", "line"))
+        for m in merges:
+            writer.writerow((neutralise(m.customer_id), neutralise(m.source_id),
+                             neutralise(m.system), m.rule, m.line))  # fmt: skip
+
+
+class _Loader:
+    def __init__(self, store: GraphStore, load_id: str, batch_size: int, region: str | None,
+                 progress: bool | None) -> None:  # fmt: skip
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.store = store
+        self.load_id = load_id
+        self.batch_size = batch_size
+        self.region = region
+        self.progress = progress
+        self.merges: list[Merge] = []
+
+    async def load_file(self, source: SourceFile, header: list[str], rejects: _RejectsFile
+                        ) -> FileReport:  # fmt: skip
+        report = FileReport(source.path.name)
+        extras: list[str] = []
+        if source.kind in EXTRA_COLUMNS_KEPT:
+            extras, refused = validate.extra_columns(source.kind, header)
+            report.ignored_columns = refused
+        else:
+            known = set(validate.COLUMNS[source.kind])
+            report.ignored_columns = [c for c in header if c not in known]
+        parse = _parser(source.kind, extras, self.region)
+        write = {
+            "customers": self._write_customers,
+            "products": self._write_products,
+            "transactions": self._write_transactions,
+            "interactions": self._write_interactions,
+            "social_ties": self._write_ties,
+        }[source.kind]
+        hidden = None if self.progress is None else not self.progress
+        bar = tqdm(
+            total=source.size, unit="B", unit_scale=True, desc=source.path.name,
+            disable=hidden, leave=False,
+        )  # fmt: skip
+        try:
+            async for batch in _batches_in_thread(source, parse, self.batch_size, bar.update):
+                late_rejects = await write(report.file, batch.records) if batch.records else []
+                rejected_rows = {r.line for r in batch.rejects if r.action == "rejected"}
+                rejected_rows.update(r.line for r in late_rejects)
+                for reject in (*batch.rejects, *late_rejects):
+                    rejects.write(reject)
+                report.read += batch.rows
+                report.rejected += len(rejected_rows)
+                report.loaded += batch.rows - len(rejected_rows)
+                report.fields_dropped += sum(r.action == "field_dropped" for r in batch.rejects)
+        finally:
+            bar.close()
+        return report
+
+    # -- one writer per file kind: each returns the rows it had to reject after lookups --------
+
+    async def _write_customers(
+        self, file: str, records: list[validate.CustomerRecord]
+    ) -> list[Reject]:
+        params = {
+            "sources": sorted({r.source_id for r in records}),
+            "emails": sorted({r.email_key for r in records if r.email_key}),
+            "phones": sorted({r.phone_key for r in records if r.phone_key}),
+        }
+        candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
+        resolution = resolve(records, candidates)
+        await self.store.write(
+            cypher.UPSERT_CUSTOMERS,
+            {"customers": resolution.customers, "sources": resolution.sources},
+        )
+        self.merges.extend(resolution.merges)
+        return []
+
+    async def _write_products(
+        self, file: str, records: list[validate.ProductRecord]
+    ) -> list[Reject]:
+        latest = {r.product_id: r for r in records}
+        rows = [{"id": r.product_id, "props": r.props, "category": r.category}
+                for r in latest.values()]  # fmt: skip
+        await self.store.write(cypher.UPSERT_PRODUCTS, {"rows": rows})
+        return []
+
+    async def _customers_of(self, ids: set[str]) -> dict[str, str]:
+        found = await self.store.read(cypher.CUSTOMERS_BY_SOURCE, {"ids": sorted(ids)})
+        return {row["source"]: row["customer"] for row in found}
+
+    async def _write_transactions(
+        self, file: str, records: list[validate.LineItemRecord]
+    ) -> list[Reject]:
+        customers = await self._customers_of({r.customer_id for r in records})
+        late: list[Reject] = []
+        orders: dict[str, dict[str, Any]] = {}
+        first_line: dict[str, int] = {}
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in records:
+            customer = customers.get(r.customer_id)
+            if customer is None:
+                late.append(_unknown_customer(file, r.line, "customer_id", r.customer_id))
+                continue
+            order = orders.get(r.transaction_id)
+            if order is None:
+                order = {"id": r.transaction_id, "customer": customer, "at": r.at,
+                         "channel": r.channel, "other": 0.0}  # fmt: skip
+                orders[r.transaction_id] = order
+                first_line[r.transaction_id] = r.line
+            elif order["customer"] != customer or order["at"] != r.at:
+                column = "customer_id" if order["customer"] != customer else "timestamp"
+                late.append(Reject(
+                    file, r.line, column,
+                    f"disagrees with line {first_line[r.transaction_id]} of the same transaction "
+                    f"{r.transaction_id!r}", r.customer_id if column == "customer_id" else "",
+                ))  # fmt: skip
+                continue
+            if r.product_id is None:
+                order["other"] += r.amount
+                continue
+            item = items.get((r.transaction_id, r.product_id))
+            if item is None:
+                items[(r.transaction_id, r.product_id)] = {
+                    "transaction": r.transaction_id, "product": r.product_id,
+                    "quantity": r.quantity, "amount": r.amount, "unitPrice": r.unit_price,
+                }  # fmt: skip
+            else:
+                item["quantity"] += r.quantity
+                item["amount"] += r.amount
+        if orders:
+            await self.store.write(
+                cypher.UPSERT_TRANSACTIONS,
+                {"orders": list(orders.values()), "items": list(items.values()),
+                 "load": self.load_id},
+            )
+            await self.store.write(cypher.TRANSACTION_TOTALS, {"ids": list(orders)})
+        return late
+
+    async def _write_interactions(
+        self, file: str, records: list[validate.InteractionRecord]
+    ) -> list[Reject]:
+        customers = await self._customers_of({r.customer_id for r in records})
+        late: list[Reject] = []
+        rows: dict[str, dict[str, Any]] = {}
+        for r in records:
+            customer = customers.get(r.customer_id)
+            if customer is None:
+                late.append(_unknown_customer(file, r.line, "customer_id", r.customer_id))
+                continue
+            rows[r.interaction_id] = {
+                "id": r.interaction_id,
+                "customer": customer,
+                "props": r.props,
+            }
+        if rows:
+            await self.store.write(cypher.UPSERT_INTERACTIONS, {"rows": list(rows.values())})
+        return late
+
+    async def _write_ties(self, file: str, records: list[validate.TieRecord]) -> list[Reject]:
+        ids = {r.source_id for r in records} | {r.target_id for r in records}
+        customers = await self._customers_of(ids)
+        late: list[Reject] = []
+        by_type: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
+        for r in records:
+            source, target = customers.get(r.source_id), customers.get(r.target_id)
+            if source is None or target is None:
+                column, value = (("source_customer_id", r.source_id) if source is None
+                                 else ("target_customer_id", r.target_id))  # fmt: skip
+                late.append(_unknown_customer(file, r.line, column, value))
+                continue
+            if source == target:
+                late.append(Reject(
+                    file, r.line, "target_customer_id",
+                    f"{r.source_id!r} and {r.target_id!r} are the same customer "
+                    f"({source!r}) after identity resolution: a customer cannot be tied to "
+                    "themselves", r.target_id,
+                ))  # fmt: skip
+                continue
+            by_type[r.type][(source, target)] = {
+                "source": source,
+                "target": target,
+                "since": r.since,
+                "weight": r.weight,
+            }
+        for tie_type, rows in sorted(by_type.items()):
+            await self.store.write(cypher.upsert_ties(tie_type), {"rows": list(rows.values())})
+        return late
+
+
+def _unknown_customer(file: str, line: int, column: str, value: str) -> Reject:
+    return Reject(file, line, column, f"names customer {value!r}, who is not loaded", value)
+
+
+Parser = Callable[[str, RawRow], tuple[Any | None, list[Reject]]]
+
+
+def _parser(kind: Kind, extras: list[str], region: str | None) -> Parser:
+    if kind == "customers":
+        return lambda file, row: validate.customer(file, row, extras, region)
+    if kind == "products":
+        return lambda file, row: validate.product(file, row, extras)
+    if kind == "transactions":
+        return validate.line_item
+    if kind == "interactions":
+        return validate.interaction
+    return validate.tie
+
+
+def _read_batches(
+    source: SourceFile,
+    parse: Parser,
+    batch_size: int,
+    on_bytes: Callable[[int], None],
+) -> Iterator[_Batch]:
+    name = source.path.name
+    batch = _Batch([], [], 0)
+    for item in iter_rows(source, on_bytes):
+        batch.rows += 1
+        if isinstance(item, Reject):
+            batch.rejects.append(item)
+        else:
+            record, rejects = parse(name, item)
+            batch.rejects.extend(rejects)
+            if record is not None:
+                batch.records.append(record)
+        if batch.rows >= batch_size:
+            yield batch
+            batch = _Batch([], [], 0)
+    if batch.rows:
+        yield batch
+
+
+_DONE = object()
+
+
+async def _batches_in_thread(
+    source: SourceFile,
+    parse: Parser,
+    batch_size: int,
+    on_bytes: Callable[[int], None],
+) -> AsyncIterator[_Batch]:
+    """Read and validate in a worker thread, two batches ahead of the writer."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in _read_batches(source, parse, batch_size, on_bytes):
+                while not stop.is_set():
+                    try:
+                        buffer.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            buffer.put(e)
+
+    worker = threading.Thread(target=produce, name=f"read-{source.kind}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = await asyncio.to_thread(buffer.get)
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                buffer.get_nowait()
+        await asyncio.to_thread(worker.join)
