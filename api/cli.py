@@ -270,10 +270,9 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _ensure_demo_data(settings: StoreSettings) -> None:
-    from loaders.synthetic import generate
-
     from graph.store import open_store
     from loaders.load import load_folder
+    from loaders.synthetic import generate
 
     async def run() -> None:
         store = await open_store(settings)

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from graph.errors import DataDirError, StoreUnavailable
 
@@ -74,6 +76,16 @@ def new_client_name() -> str:
     `release` counts the server's clients other than the releasing handle's by these names.
     """
     return f"{CLIENT_PREFIX}-{os.getpid()}-{next(_client_counter)}"
+
+
+def _admin(record: ServerRecord, name: str | None = None) -> redis.Redis:
+    """A management connection that fails at once instead of retrying with back-off."""
+    return redis.Redis(
+        **record.connection_kwargs(),
+        client_name=name,
+        socket_timeout=10,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def binaries() -> tuple[Path, Path]:
@@ -169,11 +181,7 @@ class EmbeddedServer:
             if record is None or not _pid_alive(record.pid):
                 return False
             try:
-                admin = redis.Redis(
-                    **record.connection_kwargs(),
-                    client_name=f"{own_name}-admin",
-                    socket_timeout=10,
-                )
+                admin = _admin(record, f"{own_name}-admin")
                 others = [
                     c
                     for c in admin.client_list()
@@ -202,7 +210,7 @@ class EmbeddedServer:
                     self._discard(record)
                 return False
             try:
-                admin = redis.Redis(**record.connection_kwargs(), socket_timeout=10)
+                admin = _admin(record)
                 with contextlib.suppress(redis.ConnectionError):
                     admin.shutdown(save=True)
                 admin.close()
@@ -314,7 +322,7 @@ class EmbeddedServer:
                     f"last lines of {self.log_path}:\n{self._log_tail()}"
                 )
             try:
-                probe = redis.Redis(**record.connection_kwargs(), socket_timeout=5)
+                probe = _admin(record)
                 try:
                     probe.ping()
                     return

@@ -58,8 +58,9 @@ async def store(
         await opened.bootstrap()
     else:
         name = f"test-{os.getpid()}-{next(_graph_names)}"
-        settings = StoreSettings(kind="embedded", data_dir=embedded_settings.data_dir,
-                                 graph_name=name)
+        settings = StoreSettings(
+            kind="embedded", data_dir=embedded_settings.data_dir, graph_name=name
+        )
         opened = await open_store(settings)
     yield opened
     if request.param != "neo4j":

@@ -11,8 +11,9 @@ from typing import Any
 from loaders.reading import COLUMNS
 
 
-def write_csv(path: Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None
-              ) -> Path:  # fmt: skip
+def write_csv(
+    path: Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> Path:
     rows = list(rows)
     kind = path.stem
     header = list(columns or COLUMNS.get(kind, ()) or rows[0].keys())  # type: ignore[call-overload]

@@ -13,44 +13,135 @@ from loaders.load import LoadReport, load_folder
 from tests.helpers import read_rejects, write_csv, write_jsonl
 
 CUSTOMERS = [
-    {"customer_id": "c1", "name": "Smith, Jane", "email": "jane@example.com",
-     "phone": "+44 20 7946 0018", "city": "London", "country": "GB",
-     "signup_date": "2023-01-05", "source_system": "webshop", "age": "34", "tier": "gold"},
-    {"customer_id": "c2", "name": "王芳", "email": "wang.fang@example.cn", "phone": "",
-     "city": "北京", "country": "CN", "signup_date": "2023-02-01T09:30:00+08:00",
-     "source_system": "webshop", "age": "28", "tier": "007"},
-    {"customer_id": "c3", "name": "Ravi", "email": "ravi@example.in", "phone": "",
-     "city": "Pune", "country": "IN", "signup_date": "", "source_system": "webshop"},
-]  # fmt: skip
+    {
+        "customer_id": "c1",
+        "name": "Smith, Jane",
+        "email": "jane@example.com",
+        "phone": "+44 20 7946 0018",
+        "city": "London",
+        "country": "GB",
+        "signup_date": "2023-01-05",
+        "source_system": "webshop",
+        "age": "34",
+        "tier": "gold",
+    },
+    {
+        "customer_id": "c2",
+        "name": "王芳",
+        "email": "wang.fang@example.cn",
+        "phone": "",
+        "city": "北京",
+        "country": "CN",
+        "signup_date": "2023-02-01T09:30:00+08:00",
+        "source_system": "webshop",
+        "age": "28",
+        "tier": "007",
+    },
+    {
+        "customer_id": "c3",
+        "name": "Ravi",
+        "email": "ravi@example.in",
+        "phone": "",
+        "city": "Pune",
+        "country": "IN",
+        "signup_date": "",
+        "source_system": "webshop",
+    },
+]
 PRODUCTS = [
     {"product_id": "p1", "name": "Mug", "category": "Kitchen", "price": "5.00"},
     {"product_id": "p2", "name": "Lamp", "category": "Home", "price": "30"},
 ]
 TRANSACTIONS = [
-    {"transaction_id": "t1", "customer_id": "c1", "timestamp": "2024-01-01T10:00:00Z",
-     "product_id": "p1", "quantity": "2", "unit_price": "5.00", "amount": "", "channel": "web"},
-    {"transaction_id": "t1", "customer_id": "c1", "timestamp": "2024-01-01T10:00:00Z",
-     "product_id": "p2", "quantity": "", "unit_price": "", "amount": "30", "channel": "web"},
-    {"transaction_id": "t2", "customer_id": "c2", "timestamp": "2024-02-01 12:00:00",
-     "product_id": "p1", "quantity": "1", "unit_price": "4.50", "amount": "", "channel": ""},
-    {"transaction_id": "t1", "customer_id": "c1", "timestamp": "2024-01-01T10:00:00Z",
-     "product_id": "p1", "quantity": "1", "unit_price": "5.00", "amount": "", "channel": "web"},
-    {"transaction_id": "t3", "customer_id": "c2", "timestamp": "2024-03-01",
-     "product_id": "", "quantity": "", "unit_price": "", "amount": "7.25", "channel": "store"},
-]  # fmt: skip
+    {
+        "transaction_id": "t1",
+        "customer_id": "c1",
+        "timestamp": "2024-01-01T10:00:00Z",
+        "product_id": "p1",
+        "quantity": "2",
+        "unit_price": "5.00",
+        "amount": "",
+        "channel": "web",
+    },
+    {
+        "transaction_id": "t1",
+        "customer_id": "c1",
+        "timestamp": "2024-01-01T10:00:00Z",
+        "product_id": "p2",
+        "quantity": "",
+        "unit_price": "",
+        "amount": "30",
+        "channel": "web",
+    },
+    {
+        "transaction_id": "t2",
+        "customer_id": "c2",
+        "timestamp": "2024-02-01 12:00:00",
+        "product_id": "p1",
+        "quantity": "1",
+        "unit_price": "4.50",
+        "amount": "",
+        "channel": "",
+    },
+    {
+        "transaction_id": "t1",
+        "customer_id": "c1",
+        "timestamp": "2024-01-01T10:00:00Z",
+        "product_id": "p1",
+        "quantity": "1",
+        "unit_price": "5.00",
+        "amount": "",
+        "channel": "web",
+    },
+    {
+        "transaction_id": "t3",
+        "customer_id": "c2",
+        "timestamp": "2024-03-01",
+        "product_id": "",
+        "quantity": "",
+        "unit_price": "",
+        "amount": "7.25",
+        "channel": "store",
+    },
+]
 INTERACTIONS = [
-    {"interaction_id": "i1", "customer_id": "c1", "timestamp": "2024-01-02T08:00:00Z",
-     "type": "Ticket", "channel": "email", "subject": "Broken mug", "sentiment": "-0.6",
-     "satisfaction": "2"},
-    {"interaction_id": "i2", "customer_id": "c2", "timestamp": "2024-02-02", "type": "chat",
-     "channel": "", "subject": "", "sentiment": "", "satisfaction": ""},
-]  # fmt: skip
+    {
+        "interaction_id": "i1",
+        "customer_id": "c1",
+        "timestamp": "2024-01-02T08:00:00Z",
+        "type": "Ticket",
+        "channel": "email",
+        "subject": "Broken mug",
+        "sentiment": "-0.6",
+        "satisfaction": "2",
+    },
+    {
+        "interaction_id": "i2",
+        "customer_id": "c2",
+        "timestamp": "2024-02-02",
+        "type": "chat",
+        "channel": "",
+        "subject": "",
+        "sentiment": "",
+        "satisfaction": "",
+    },
+]
 TIES = [
-    {"source_customer_id": "c1", "target_customer_id": "c2", "type": "KNOWS",
-     "since": "2020-05-01", "weight": "0.8"},
-    {"source_customer_id": "c2", "target_customer_id": "c3", "type": "family", "since": "",
-     "weight": ""},
-]  # fmt: skip
+    {
+        "source_customer_id": "c1",
+        "target_customer_id": "c2",
+        "type": "KNOWS",
+        "since": "2020-05-01",
+        "weight": "0.8",
+    },
+    {
+        "source_customer_id": "c2",
+        "target_customer_id": "c3",
+        "type": "family",
+        "since": "",
+        "weight": "",
+    },
+]
 
 
 def business(folder: Path) -> Path:
@@ -102,35 +193,73 @@ async def test_good_rows_become_the_graph(store: GraphStore, tmp_path: Path) -> 
         ("social_ties.csv", 2, 2, 0),
     ]
     state = await snapshot(store)
-    assert state["nodes"] == {"Customer": 3, "SourceRecord": 3, "Product": 2, "Category": 2,
-                              "Transaction": 3, "Interaction": 2}  # fmt: skip
-    assert state["rels"] == {"HAS_SOURCE": 3, "IN_CATEGORY": 2, "PLACED": 3, "CONTAINS": 3,
-                             "HAD": 2, "KNOWS": 1, "FAMILY": 1}  # fmt: skip
-    assert state["totals"] == {"t1": pytest.approx(45.0), "t2": pytest.approx(4.5),
-                               "t3": pytest.approx(7.25)}  # fmt: skip
-    jane = await one(store, "MATCH (c:Customer {id: 'c1'}) RETURN c.name AS name, "
-                     "c.phone AS phone, c.signupAt AS signup, c.age AS age, c.tier AS tier")  # fmt: skip
-    assert jane == {"name": "Smith, Jane", "phone": "+442079460018", "signup": 1672876800000,
-                    "age": 34, "tier": "gold"}  # fmt: skip
-    wang = await one(store, "MATCH (c:Customer {id: 'c2'}) RETURN c.name AS name, "
-                     "c.city AS city, c.signupAt AS signup, c.tier AS tier")  # fmt: skip
+    assert state["nodes"] == {
+        "Customer": 3,
+        "SourceRecord": 3,
+        "Product": 2,
+        "Category": 2,
+        "Transaction": 3,
+        "Interaction": 2,
+    }
+    assert state["rels"] == {
+        "HAS_SOURCE": 3,
+        "IN_CATEGORY": 2,
+        "PLACED": 3,
+        "CONTAINS": 3,
+        "HAD": 2,
+        "KNOWS": 1,
+        "FAMILY": 1,
+    }
+    assert state["totals"] == {
+        "t1": pytest.approx(45.0),
+        "t2": pytest.approx(4.5),
+        "t3": pytest.approx(7.25),
+    }
+    jane = await one(
+        store,
+        "MATCH (c:Customer {id: 'c1'}) RETURN c.name AS name, "
+        "c.phone AS phone, c.signupAt AS signup, c.age AS age, c.tier AS tier",
+    )
+    assert jane == {
+        "name": "Smith, Jane",
+        "phone": "+442079460018",
+        "signup": 1672876800000,
+        "age": 34,
+        "tier": "gold",
+    }
+    wang = await one(
+        store,
+        "MATCH (c:Customer {id: 'c2'}) RETURN c.name AS name, "
+        "c.city AS city, c.signupAt AS signup, c.tier AS tier",
+    )
     assert wang == {"name": "王芳", "city": "北京", "signup": 1675215000000, "tier": "007"}
-    line = await one(store, "MATCH (:Transaction {id: 't1'})-[e:CONTAINS]->(:Product {id: 'p1'}) "
-                     "RETURN e.quantity AS q, e.amount AS a, e.unitPrice AS u")  # fmt: skip
+    line = await one(
+        store,
+        "MATCH (:Transaction {id: 't1'})-[e:CONTAINS]->(:Product {id: 'p1'}) "
+        "RETURN e.quantity AS q, e.amount AS a, e.unitPrice AS u",
+    )
     assert line == {"q": 3, "a": pytest.approx(15.0), "u": 5.0}
-    ticket = await one(store, "MATCH (:Customer {id: 'c1'})-[:HAD]->(i:Interaction) "
-                       "RETURN i.type AS type, i.sentiment AS s, i.satisfaction AS sat, i.at AS at")  # fmt: skip
+    ticket = await one(
+        store,
+        "MATCH (:Customer {id: 'c1'})-[:HAD]->(i:Interaction) "
+        "RETURN i.type AS type, i.sentiment AS s, i.satisfaction AS sat, i.at AS at",
+    )
     assert ticket == {"type": "ticket", "s": -0.6, "sat": 2, "at": 1704182400000}
-    tie = await one(store, "MATCH (:Customer {id: 'c1'})-[k:KNOWS]->(:Customer {id: 'c2'}) "
-                    "RETURN k.since AS since, k.weight AS weight")  # fmt: skip
+    tie = await one(
+        store,
+        "MATCH (:Customer {id: 'c1'})-[k:KNOWS]->(:Customer {id: 'c2'}) "
+        "RETURN k.since AS since, k.weight AS weight",
+    )
     assert tie == {"since": 1588291200000, "weight": 0.8}
-    category = await one(store, "MATCH (:Product {id: 'p2'})-[:IN_CATEGORY]->(k:Category) "
-                         "RETURN k.name AS name")  # fmt: skip
+    category = await one(
+        store, "MATCH (:Product {id: 'p2'})-[:IN_CATEGORY]->(k:Category) RETURN k.name AS name"
+    )
     assert category == {"name": "Home"}
 
 
-async def test_loading_twice_changes_no_count_and_no_total(store: GraphStore, tmp_path: Path
-                                                           ) -> None:  # fmt: skip
+async def test_loading_twice_changes_no_count_and_no_total(
+    store: GraphStore, tmp_path: Path
+) -> None:
     # given a folder whose transaction lines are spread over several batches
     folder = business(tmp_path / "in")
     await load(store, folder, batch_size=2)
@@ -162,8 +291,9 @@ async def test_reloading_a_changed_row_updates_it(store: GraphStore, tmp_path: P
     state = await snapshot(store)
     assert state["totals"]["t1"] == pytest.approx(75.0)
     assert state["rels"]["PLACED"] == 3
-    owner = await one(store, "MATCH (c:Customer)-[:PLACED]->(:Transaction {id: 't2'}) "
-                      "RETURN c.id AS id")  # fmt: skip
+    owner = await one(
+        store, "MATCH (c:Customer)-[:PLACED]->(:Transaction {id: 't2'}) RETURN c.id AS id"
+    )
     assert owner == {"id": "c3"}
 
 
@@ -173,29 +303,55 @@ async def test_every_bad_row_is_rejected_with_file_line_column_and_reason(
     folder = business(tmp_path / "in")
     bad_customers = [
         *CUSTOMERS,
-        {"customer_id": "", "name": "No id"},                               # line 5
-        {"customer_id": "c9", "name": "Bad extras", "signup_date": "soon",  # line 6: dropped
-         "email": "not-an-email", "phone": "12"},
-    ]  # fmt: skip
+        {"customer_id": "", "name": "No id"},  # line 5
+        {
+            "customer_id": "c9",
+            "name": "Bad extras",
+            "signup_date": "soon",  # line 6: dropped
+            "email": "not-an-email",
+            "phone": "12",
+        },
+    ]
     bad_lines = [
         *TRANSACTIONS,
         {"transaction_id": "", "customer_id": "c1", "timestamp": "2024-01-01", "amount": "1"},
         {"transaction_id": "t8", "customer_id": "c1", "timestamp": "", "amount": "1"},
         {"transaction_id": "t8", "customer_id": "c1", "timestamp": "2024-01-01", "amount": "lots"},
-        {"transaction_id": "t8", "customer_id": "c1", "timestamp": "2024-01-01", "quantity": "two",
-         "unit_price": "1"},
-        {"transaction_id": "t8", "customer_id": "c1", "timestamp": "2024-01-01", "product_id": "p1"},
+        {
+            "transaction_id": "t8",
+            "customer_id": "c1",
+            "timestamp": "2024-01-01",
+            "quantity": "two",
+            "unit_price": "1",
+        },
+        {
+            "transaction_id": "t8",
+            "customer_id": "c1",
+            "timestamp": "2024-01-01",
+            "product_id": "p1",
+        },
         {"transaction_id": "t8", "customer_id": "ghost", "timestamp": "2024-01-01", "amount": "1"},
-        {"transaction_id": "t1", "customer_id": "c2", "timestamp": "2024-01-01T10:00:00Z",
-         "product_id": "p1", "amount": "1"},
-    ]  # fmt: skip
+        {
+            "transaction_id": "t1",
+            "customer_id": "c2",
+            "timestamp": "2024-01-01T10:00:00Z",
+            "product_id": "p1",
+            "amount": "1",
+        },
+    ]
     bad_interactions = [
         *INTERACTIONS,
         {"interaction_id": "i3", "customer_id": "c1", "timestamp": "2024-01-01", "type": "fax"},
         {"interaction_id": "i4", "customer_id": "ghost", "timestamp": "2024-01-01", "type": "call"},
-        {"interaction_id": "i5", "customer_id": "c1", "timestamp": "2024-01-01", "type": "call",
-         "sentiment": "3", "satisfaction": "9"},
-    ]  # fmt: skip
+        {
+            "interaction_id": "i5",
+            "customer_id": "c1",
+            "timestamp": "2024-01-01",
+            "type": "call",
+            "sentiment": "3",
+            "satisfaction": "9",
+        },
+    ]
     bad_ties = [
         *TIES,
         {"source_customer_id": "c1", "target_customer_id": "c1"},
@@ -213,8 +369,10 @@ async def test_every_bad_row_is_rejected_with_file_line_column_and_reason(
 
     report = await load(store, folder, rejects_path=tmp_path / "rejects.csv")
 
-    found = {(r["file"], r["line"], r["column"], r["action"]): r["reason"]
-             for r in read_rejects(tmp_path / "rejects.csv")}  # fmt: skip
+    found = {
+        (r["file"], r["line"], r["column"], r["action"]): r["reason"]
+        for r in read_rejects(tmp_path / "rejects.csv")
+    }
     expected = {
         ("customers.csv", "5", "customer_id", "rejected"): "required",
         ("customers.csv", "6", "signup_date", "field_dropped"): "ISO 8601",
@@ -248,10 +406,16 @@ async def test_every_bad_row_is_rejected_with_file_line_column_and_reason(
     assert counts["social_ties.csv"] == (5, 2, 3, 0)
     # and what was rejected left the good data intact
     state = await snapshot(store)
-    assert state["totals"] == {"t1": pytest.approx(45.0), "t2": pytest.approx(4.5),
-                               "t3": pytest.approx(7.25)}  # fmt: skip
-    c9 = await one(store, "MATCH (c:Customer {id: 'c9'}) RETURN c.name AS name, "
-                   "c.email AS email, c.signupAt AS signup")  # fmt: skip
+    assert state["totals"] == {
+        "t1": pytest.approx(45.0),
+        "t2": pytest.approx(4.5),
+        "t3": pytest.approx(7.25),
+    }
+    c9 = await one(
+        store,
+        "MATCH (c:Customer {id: 'c9'}) RETURN c.name AS name, "
+        "c.email AS email, c.signupAt AS signup",
+    )
     assert c9 == {"name": "Bad extras", "email": None, "signup": None}
 
 
@@ -259,8 +423,11 @@ async def test_a_missing_required_column_refuses_the_folder_before_writing(
     store: GraphStore, tmp_path: Path
 ) -> None:
     folder = business(tmp_path / "in")
-    write_csv(folder / "social_ties.csv", [{"source_customer_id": "c1", "other": "c2"}],
-              columns=["source_customer_id", "other"])  # fmt: skip
+    write_csv(
+        folder / "social_ties.csv",
+        [{"source_customer_id": "c1", "other": "c2"}],
+        columns=["source_customer_id", "other"],
+    )
     with pytest.raises(ContractError, match="social_ties.csv.*target_customer_id"):
         await load(store, folder)
     assert (await snapshot(store))["nodes"] == {}
@@ -277,33 +444,83 @@ async def test_identity_resolution_merges_across_systems_and_reports_it(
 ) -> None:
     # given one person in three systems, and two accounts sharing an email inside one system
     folder = tmp_path / "in"
-    write_csv(folder / "customers.csv", [
-        {"customer_id": "w1", "name": "Ada", "email": "ada@example.com", "source_system": "webshop",
-         "city": "London"},
-        {"customer_id": "r1", "name": "Ada L.", "email": " ADA@example.com", "phone":
-         "+44 7700 900123", "source_system": "crm", "country": "GB", "signup_date": "2020-01-01"},
-        {"customer_id": "p1", "name": "A. Lovelace", "phone": "07700 900123", "country": "GB",
-         "source_system": "pos"},
-        {"customer_id": "w2", "name": "Family account", "email": "ada@example.com",
-         "source_system": "webshop"},
-        {"customer_id": "x1", "name": "Other", "email": "other@example.com",
-         "source_system": "crm"},
-    ])  # fmt: skip
-    write_csv(folder / "transactions.csv", [
-        {"transaction_id": "t1", "customer_id": "w1", "timestamp": "2024-01-01", "amount": "10"},
-        {"transaction_id": "t2", "customer_id": "r1", "timestamp": "2024-01-02", "amount": "20"},
-        {"transaction_id": "t3", "customer_id": "p1", "timestamp": "2024-01-03", "amount": "30"},
-    ])  # fmt: skip
+    write_csv(
+        folder / "customers.csv",
+        [
+            {
+                "customer_id": "w1",
+                "name": "Ada",
+                "email": "ada@example.com",
+                "source_system": "webshop",
+                "city": "London",
+            },
+            {
+                "customer_id": "r1",
+                "name": "Ada L.",
+                "email": " ADA@example.com",
+                "phone": "+44 7700 900123",
+                "source_system": "crm",
+                "country": "GB",
+                "signup_date": "2020-01-01",
+            },
+            {
+                "customer_id": "p1",
+                "name": "A. Lovelace",
+                "phone": "07700 900123",
+                "country": "GB",
+                "source_system": "pos",
+            },
+            {
+                "customer_id": "w2",
+                "name": "Family account",
+                "email": "ada@example.com",
+                "source_system": "webshop",
+            },
+            {
+                "customer_id": "x1",
+                "name": "Other",
+                "email": "other@example.com",
+                "source_system": "crm",
+            },
+        ],
+    )
+    write_csv(
+        folder / "transactions.csv",
+        [
+            {
+                "transaction_id": "t1",
+                "customer_id": "w1",
+                "timestamp": "2024-01-01",
+                "amount": "10",
+            },
+            {
+                "transaction_id": "t2",
+                "customer_id": "r1",
+                "timestamp": "2024-01-02",
+                "amount": "20",
+            },
+            {
+                "transaction_id": "t3",
+                "customer_id": "p1",
+                "timestamp": "2024-01-03",
+                "amount": "30",
+            },
+        ],
+    )
     # when loaded in batches of two (so that matches cross batches)
     report = await load(store, folder, batch_size=2)
     # then the three records of Ada are one customer, the family account stays apart
     assert sorted((m.customer_id, m.source_id, m.rule) for m in report.merges) == [
-        ("w1", "p1", "phone"), ("w1", "r1", "email"),
-    ]  # fmt: skip
-    ada = await one(store, "MATCH (c:Customer {id: 'w1'}) RETURN c.name AS name, "
-                    "c.city AS city, c.phone AS phone, c.signupAt AS signup, "
-                    "[(c)-[:HAS_SOURCE]->(s) | s.system] AS systems, "
-                    "[(c)-[:PLACED]->(t) | t.total] AS totals")  # fmt: skip
+        ("w1", "p1", "phone"),
+        ("w1", "r1", "email"),
+    ]
+    ada = await one(
+        store,
+        "MATCH (c:Customer {id: 'w1'}) RETURN c.name AS name, "
+        "c.city AS city, c.phone AS phone, c.signupAt AS signup, "
+        "[(c)-[:HAS_SOURCE]->(s) | s.system] AS systems, "
+        "[(c)-[:PLACED]->(t) | t.total] AS totals",
+    )
     assert ada["name"] == "Ada"  # the primary record's values win
     assert ada["city"] == "London"
     assert ada["phone"] == "+447700900123"  # gaps are filled from the others
@@ -316,10 +533,17 @@ async def test_identity_resolution_merges_across_systems_and_reports_it(
 
     # when a later load brings a new record matching Ada from a fourth system
     later = tmp_path / "later"
-    write_csv(later / "customers.csv", [
-        {"customer_id": "m1", "name": "Ada (mobile)", "phone": "+447700900123",
-         "source_system": "app"},
-    ])  # fmt: skip
+    write_csv(
+        later / "customers.csv",
+        [
+            {
+                "customer_id": "m1",
+                "name": "Ada (mobile)",
+                "phone": "+447700900123",
+                "source_system": "app",
+            },
+        ],
+    )
     report = await load(store, later)
     # then it joins the stored customer; and reloading the first folder changes nothing
     assert [(m.customer_id, m.rule) for m in report.merges] == [("w1", "phone")]
@@ -349,20 +573,34 @@ async def test_unicode_quotes_and_newlines_round_trip(store: GraphStore, tmp_pat
 
 async def test_json_lines_load_like_csv(store: GraphStore, tmp_path: Path) -> None:
     folder = tmp_path / "in"
-    write_jsonl(folder / "customers.jsonl", [
-        {"customer_id": "j1", "name": "张伟", "age": 31, "vip": True},
-        {"customer_id": "j2", "name": None},
-    ])  # fmt: skip
+    write_jsonl(
+        folder / "customers.jsonl",
+        [
+            {"customer_id": "j1", "name": "张伟", "age": 31, "vip": True},
+            {"customer_id": "j2", "name": None},
+        ],
+    )
     with open(folder / "customers.jsonl", "a", encoding="utf-8") as fh:
         fh.write("{not json\n[1, 2]\n")
-    write_jsonl(folder / "transactions.jsonl", [
-        {"transaction_id": "t1", "customer_id": "j1", "timestamp": "2024-05-01T10:00:00+02:00",
-         "amount": 12.5, "quantity": 1},
-    ])  # fmt: skip
+    write_jsonl(
+        folder / "transactions.jsonl",
+        [
+            {
+                "transaction_id": "t1",
+                "customer_id": "j1",
+                "timestamp": "2024-05-01T10:00:00+02:00",
+                "amount": 12.5,
+                "quantity": 1,
+            },
+        ],
+    )
     report = await load(store, folder, rejects_path=tmp_path / "r.csv")
     assert [(f.read, f.loaded, f.rejected) for f in report.files] == [(4, 2, 2), (1, 1, 0)]
-    j1 = await one(store, "MATCH (c:Customer {id: 'j1'})-[:PLACED]->(t) "
-                   "RETURN c.name AS name, c.age AS age, c.vip AS vip, t.total AS total, t.at AS at")  # fmt: skip
+    j1 = await one(
+        store,
+        "MATCH (c:Customer {id: 'j1'})-[:PLACED]->(t) "
+        "RETURN c.name AS name, c.age AS age, c.vip AS vip, t.total AS total, t.at AS at",
+    )
     assert j1 == {"name": "张伟", "age": 31, "vip": "true", "total": 12.5, "at": 1714550400000}
     reasons = [r["reason"] for r in read_rejects(tmp_path / "r.csv")]
     assert "not valid JSON" in reasons[0] and "not an object" in reasons[1]
@@ -378,7 +616,9 @@ def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
     # given 100,000 transaction lines (about 7 MB)
     path = tmp_path / "transactions.csv"
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write("transaction_id,customer_id,timestamp,product_id,quantity,unit_price,amount,channel\n")
+        fh.write(
+            "transaction_id,customer_id,timestamp,product_id,quantity,unit_price,amount,channel\n"
+        )
         for i in range(100_000):
             fh.write(f"t{i // 3},c{i % 5000},2024-01-01T10:00:00Z,p{i % 300},2,3.5,,web\n")
     source = SourceFile("transactions", path, "csv")

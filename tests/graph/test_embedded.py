@@ -1,0 +1,189 @@
+"""The embedded FalkorDB: started by the app, durable, shared between processes, and robust to
+a crash of either side."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graph.embedded import EmbeddedServer, _pid_alive
+from graph.errors import DataDirError, QueryError, ReadOnlyViolation
+from graph.settings import StoreSettings
+from graph.store import GraphStore, open_store
+
+
+def settings_for(data_dir: Path) -> StoreSettings:
+    return StoreSettings(kind="embedded", data_dir=data_dir)
+
+
+def pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (a daemon's parent may be slow to reap it)."""
+    return _pid_alive(pid)
+
+
+async def test_bootstrap_is_idempotent_and_ids_are_unique(store: GraphStore) -> None:
+    await store.bootstrap()
+    await store.bootstrap()
+    await store.write("CREATE (:Customer {id: 'c1'})")
+    with pytest.raises(QueryError):
+        await store.write("CREATE (:Customer {id: 'c1'})")
+    rows = await store.read("MATCH (c:Customer) RETURN count(c) AS n")
+    assert rows == [{"n": 1}]
+
+
+async def test_reads_cannot_write(store: GraphStore) -> None:
+    with pytest.raises(ReadOnlyViolation):
+        await store.read("CREATE (:Customer {id: 'sneaky'})")
+    assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 0}]
+
+
+async def test_data_survives_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    await store.write(
+        "UNWIND range(1, 500) AS i CREATE (:Customer {id: toString(i), name: '王' + toString(i)})"
+    )
+    pid = EmbeddedServer(data_dir).read_record().pid  # type: ignore[union-attr]
+    await store.close()
+    # the last user stopped the server cleanly
+    assert not pid_alive(pid)
+    assert not (data_dir / "server.json").exists()
+
+    store = await open_store(settings_for(data_dir))
+    try:
+        rows = await store.read("MATCH (c:Customer {id: '42'}) RETURN c.name AS name")
+        assert rows == [{"name": "王42"}]
+        assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 500}]
+    finally:
+        await store.close()
+
+
+async def test_a_second_process_uses_the_running_server(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    try:
+        await store.write("CREATE (:Customer {id: 'shared'})")
+        record = EmbeddedServer(data_dir).read_record()
+        assert record is not None
+        # when another process (the CLI) opens the same data directory
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "--data-dir",
+                str(data_dir),
+                "query",
+                "MATCH (c:Customer) RETURN c.id AS id",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        # then it read through the same server, and left it running for us
+        assert json.loads(out.stdout) == [{"id": "shared"}]
+        assert EmbeddedServer(data_dir).read_record() == record
+        assert pid_alive(record.pid)
+        assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 1}]
+    finally:
+        await store.close()
+    assert not pid_alive(record.pid)
+
+
+async def test_a_killed_server_is_detected_and_replaced_without_losing_writes(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    await store.write("UNWIND range(1, 100) AS i CREATE (:Customer {id: toString(i)})")
+    record = EmbeddedServer(data_dir).read_record()
+    assert record is not None
+    # when the server dies hard (no chance to save), right after acknowledging the writes
+    os.kill(record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(record.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    await store.close()
+    assert (data_dir / "server.json").exists()  # the record it left is stale now
+
+    # then the next open starts a new server on the same files, and nothing is lost
+    store = await open_store(settings_for(data_dir))
+    try:
+        fresh = EmbeddedServer(data_dir).read_record()
+        assert fresh is not None and fresh.pid != record.pid
+        assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 100}]
+    finally:
+        await store.close()
+
+
+async def test_a_record_naming_a_reused_pid_is_stale(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    await store.close()
+    # given a server.json whose pid now belongs to another program (this test process)
+    (data_dir / "server.json").write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "unix_socket": str(data_dir / "falkordb.sock"),
+                "port": None,
+                "started_by": 1,
+                "started_at": 0.0,
+            }
+        )
+    )
+    store = await open_store(settings_for(data_dir))
+    try:
+        record = EmbeddedServer(data_dir).read_record()
+        assert record is not None and record.pid != os.getpid()
+        assert pid_alive(os.getpid())  # and we were not harmed
+    finally:
+        await store.close()
+
+
+async def test_a_long_data_dir_path_falls_back_to_loopback_tcp(tmp_path: Path) -> None:
+    data_dir = tmp_path / ("x" * 60) / ("y" * 60) / "data"
+    store = await open_store(settings_for(data_dir))
+    try:
+        record = EmbeddedServer(data_dir).read_record()
+        assert record is not None and record.unix_socket is None and record.port
+        await store.write("CREATE (:Customer {id: 'tcp'})")
+        assert await store.read("MATCH (c:Customer) RETURN c.id AS id") == [{"id": "tcp"}]
+    finally:
+        await store.close()
+
+
+async def test_a_data_dir_of_another_format_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "crm-graph.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(DataDirError, match="data format 99"):
+        await open_store(settings_for(data_dir))
+
+    foreign = tmp_path / "foreign"
+    (foreign / "falkordb").mkdir(parents=True)
+    (foreign / "falkordb" / "dump.rdb").write_bytes(b"REDIS0011")
+    with pytest.raises(DataDirError, match="not written by crm-graph"):
+        await open_store(settings_for(foreign))
+
+
+async def test_the_server_listens_on_no_network_interface(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    try:
+        record = EmbeddedServer(data_dir).read_record()
+        assert record is not None and record.unix_socket
+        assert oct(os.stat(data_dir).st_mode & 0o777) == "0o700"
+        config = await store._db.connection.config_get("port")  # type: ignore[attr-defined]
+        assert config["port"] == "0"  # TCP off: only the unix socket, mode 0700
+    finally:
+        await store.close()
