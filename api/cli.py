@@ -234,7 +234,7 @@ def _query(args: argparse.Namespace, settings: StoreSettings) -> int:
             params[name] = raw
 
     async def run() -> list[dict[str, Any]]:
-        store = await open_store(settings, bootstrap=False)
+        store = await open_store(settings)
         try:
             return await store.read(args.cypher, params)
         finally:
@@ -297,7 +297,7 @@ def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
     from graph.store import open_store
 
     async def run() -> dict[str, Any]:
-        store = await open_store(settings, bootstrap=False)
+        store = await open_store(settings)
         try:
             nodes = await store.read(cypher.COUNT_NODES)
             rels = await store.read(cypher.COUNT_RELATIONSHIPS)

@@ -64,7 +64,8 @@ UPSERT_TRANSACTIONS = """
 UNWIND $orders AS o
 MATCH (c:Customer {id: o.customer})
 MERGE (t:Transaction {id: o.id})
-SET t.at = o.at, t.channel = coalesce(o.channel, t.channel),
+SET t.at = CASE WHEN t.loadId = $load AND t.at < o.at THEN t.at ELSE o.at END,
+    t.channel = coalesce(o.channel, t.channel),
     t.otherAmount = CASE WHEN t.loadId = $load THEN t.otherAmount + o.other ELSE o.other END,
     t.loadId = $load
 WITH c, t
@@ -83,7 +84,8 @@ SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.
     e.loadId = $load
 """
 """Orders (one row per transaction in the batch, with the amount of lines that name no product
-in `other`) and their line items aggregated per product."""
+in `other`) and their line items aggregated per product. An order's time is its earliest line's.
+"""
 
 TRANSACTION_TOTALS = """
 UNWIND $ids AS id

@@ -268,14 +268,15 @@ class _Loader:
                          "channel": r.channel, "other": 0.0}  # fmt: skip
                 orders[r.transaction_id] = order
                 first_line[r.transaction_id] = r.line
-            elif order["customer"] != customer or order["at"] != r.at:
-                column = "customer_id" if order["customer"] != customer else "timestamp"
+            elif order["customer"] != customer:
                 late.append(Reject(
-                    file, r.line, column,
-                    f"disagrees with line {first_line[r.transaction_id]} of the same transaction "
-                    f"{r.transaction_id!r}", r.customer_id if column == "customer_id" else "",
+                    file, r.line, "customer_id",
+                    f"names customer {r.customer_id!r} but line {first_line[r.transaction_id]} "
+                    f"of the same transaction {r.transaction_id!r} names another", r.customer_id,
                 ))  # fmt: skip
                 continue
+            else:
+                order["at"] = min(order["at"], r.at)  # an order is as old as its first line
             if r.product_id is None:
                 order["other"] += r.amount
                 continue

@@ -37,5 +37,6 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
 
 
 def read_rejects(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file (a rejects or merges file) as dicts."""
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))

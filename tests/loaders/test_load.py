@@ -384,7 +384,7 @@ async def test_every_bad_row_is_rejected_with_file_line_column_and_reason(
         ("transactions.csv", "10", "quantity", "rejected"): "not a number",
         ("transactions.csv", "11", "amount", "rejected"): "no value",
         ("transactions.csv", "12", "customer_id", "rejected"): "not loaded",
-        ("transactions.csv", "13", "customer_id", "rejected"): "disagrees with line 2",
+        ("transactions.csv", "13", "customer_id", "rejected"): "line 2 of the same transaction",
         ("transactions.csv", "14", "", "rejected"): "9 fields",
         ("transactions.csv", "15", "channel", "rejected"): "UTF-8",
         ("transactions.csv", "16", "channel", "rejected"): "NUL",

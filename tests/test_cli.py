@@ -1,0 +1,100 @@
+"""The command line, as a user runs it: a real process, a real data directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.cli import build_parser, main
+from tests.helpers import read_rejects as read_rows
+from tests.helpers import write_csv
+
+
+def crm_graph(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=check,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["generate"], ["load"], ["query"], ["serve"], ["status"], ["server"], ["server", "stop"]],
+)
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: crm-graph" in capsys.readouterr().out
+
+
+def test_generate_load_query_status(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    out = crm_graph(
+        "generate", str(tmp_path / "biz"), "--customers", "300", "--seed", "3", data_dir=data_dir
+    )
+    assert "customers.csv" in out.stdout
+
+    loaded = crm_graph("load", str(tmp_path / "biz"), "--no-progress", data_dir=data_dir)
+    assert "customers.csv" in loaded.stdout and "rows/s" in loaded.stdout
+
+    rows = json.loads(
+        crm_graph(
+            "query", "MATCH (c:Customer) RETURN count(c) AS n", "--json", data_dir=data_dir
+        ).stdout
+    )
+    customers = len(read_rows(tmp_path / "biz" / "customers.csv"))
+    merged = len(read_rows(tmp_path / "biz.merges.csv"))
+    assert rows == [{"n": customers - merged}]
+
+    table = crm_graph(
+        "query",
+        "MATCH (c:Customer) WHERE c.id = $id RETURN c.id AS id",
+        "--param",
+        "id=nobody",
+        data_dir=data_dir,
+    ).stdout
+    assert "(0 rows)" in table
+
+    status = json.loads(crm_graph("status", "--json", data_dir=data_dir).stdout)
+    assert status["nodes"]["Customer"] == customers - merged
+    assert status["engine"].startswith("FalkorDB 4.")
+    assert status["relationships"]["PLACED"] > 0
+
+
+def test_errors_are_clear_with_exit_codes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    write = crm_graph("query", "CREATE (:Customer {id: 'x'})", data_dir=data_dir, check=False)
+    assert write.returncode == 1 and "tries to write" in write.stderr
+    assert "Traceback" not in write.stderr
+
+    syntax = crm_graph("query", "MATCH (c RETURN c", data_dir=data_dir, check=False)
+    assert syntax.returncode == 1 and "refused the query" in syntax.stderr
+
+    missing = crm_graph("load", str(tmp_path / "nowhere"), data_dir=data_dir, check=False)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+    bad_param = crm_graph("query", "RETURN 1", "--param", "oops", data_dir=data_dir, check=False)
+    assert bad_param.returncode == 2 and "NAME=VALUE" in bad_param.stderr
+
+
+def test_strict_load_exits_3_when_rows_are_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_csv(folder / "customers.csv", [{"customer_id": "a"}, {"customer_id": ""}])
+    code = main(
+        ["--data-dir", str(tmp_path / "data"), "load", str(folder), "--no-progress", "--strict"]
+    )
+    assert code == 3
+    assert "is required and empty" in (tmp_path / "in.rejects.csv").read_text()
+
+
+def test_bad_store_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--store", "mysql://db", "status"]) == 2
+    assert "CRM_GRAPH_STORE must be" in capsys.readouterr().err
