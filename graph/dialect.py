@@ -10,6 +10,17 @@ from graph.schema import GraphSchema
 
 
 @dataclass(frozen=True)
+class SchemaStep:
+    """One index or unique key, and the statement that creates it (a tuple is a raw server
+    command: FalkorDB's constraints are not Cypher)."""
+
+    kind: str  # "index" or "unique"
+    label: str
+    prop: str
+    statement: str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Dialect(ABC):
     """One engine's spelling of what the common subset cannot say."""
 
@@ -17,25 +28,24 @@ class Dialect(ABC):
     """`falkordb` or `neo4j`."""
 
     @abstractmethod
-    def schema_statements(self, schema: GraphSchema) -> list[str | tuple[str, ...]]:
-        """Idempotent statements creating the schema's unique keys and indexes.
-
-        A tuple is a raw server command (FalkorDB's constraints are not Cypher).
-        """
+    def schema_statements(self, schema: GraphSchema) -> list[SchemaStep]:
+        """The steps creating the schema's unique keys and indexes, in order."""
 
 
 @dataclass(frozen=True)
 class FalkorDialect(Dialect):
     name: str = "falkordb"
 
-    def schema_statements(self, schema: GraphSchema) -> list[str | tuple[str, ...]]:
+    def schema_statements(self, schema: GraphSchema) -> list[SchemaStep]:
         # A unique constraint needs an exact-match index on the same property first.
-        out: list[str | tuple[str, ...]] = []
-        for label, prop in (*schema.unique, *schema.indexed):
-            out.append(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")
+        out = [
+            SchemaStep("index", label, prop, f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")
+            for label, prop in (*schema.unique, *schema.indexed)
+        ]
         for label, prop in schema.unique:
-            out.append(("GRAPH.CONSTRAINT", "CREATE", "{graph}", "UNIQUE", "NODE", label,
-                        "PROPERTIES", "1", prop))  # fmt: skip
+            command = ("GRAPH.CONSTRAINT", "CREATE", "{graph}", "UNIQUE", "NODE", label,
+                       "PROPERTIES", "1", prop)  # fmt: skip
+            out.append(SchemaStep("unique", label, prop, command))
         return out
 
 
@@ -43,18 +53,20 @@ class FalkorDialect(Dialect):
 class Neo4jDialect(Dialect):
     name: str = "neo4j"
 
-    def schema_statements(self, schema: GraphSchema) -> list[str | tuple[str, ...]]:
-        out: list[str | tuple[str, ...]] = []
-        for label, prop in schema.unique:
-            out.append(
-                f"CREATE CONSTRAINT {label.lower()}_{prop.lower()}_unique IF NOT EXISTS "
-                f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
-            )
-        for label, prop in schema.indexed:
-            out.append(
-                f"CREATE INDEX {label.lower()}_{prop.lower()} IF NOT EXISTS "
-                f"FOR (n:{label}) ON (n.{prop})"
-            )
+    def schema_statements(self, schema: GraphSchema) -> list[SchemaStep]:
+        # IF NOT EXISTS makes every step idempotent; a unique key brings its own index.
+        out = [
+            SchemaStep("unique", label, prop,
+                       f"CREATE CONSTRAINT {label.lower()}_{prop.lower()}_unique IF NOT EXISTS "
+                       f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE")
+            for label, prop in schema.unique
+        ]  # fmt: skip
+        out += [
+            SchemaStep("index", label, prop,
+                       f"CREATE INDEX {label.lower()}_{prop.lower()} IF NOT EXISTS "
+                       f"FOR (n:{label}) ON (n.{prop})")
+            for label, prop in schema.indexed
+        ]  # fmt: skip
         return out
 
 

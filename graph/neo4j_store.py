@@ -64,9 +64,9 @@ class Neo4jStore:
         return [{key: plain(record[key]) for key in keys} for record in records]
 
     async def bootstrap(self) -> None:
-        for statement in self.dialect.schema_statements(CRM_SCHEMA):
-            assert isinstance(statement, str)
-            await self.write(statement)
+        for step in self.dialect.schema_statements(CRM_SCHEMA):
+            assert isinstance(step.statement, str)
+            await self.write(step.statement)
 
     async def ping(self) -> None:
         try:

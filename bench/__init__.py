@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench --help`. Ratios are measured side by side in one run."""
