@@ -270,6 +270,7 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _ensure_demo_data(settings: StoreSettings) -> None:
+    from graph import cypher
     from graph.store import open_store
     from loaders.load import load_folder
     from loaders.synthetic import generate
@@ -277,9 +278,9 @@ def _ensure_demo_data(settings: StoreSettings) -> None:
     async def run() -> None:
         store = await open_store(settings)
         try:
-            found = await store.read("MATCH (c:Customer) RETURN count(c) AS n")
-            if found and found[0]["n"]:
-                print(f"demo: the store already holds {found[0]['n']:,} customers", flush=True)
+            found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+            if found:
+                print(f"demo: the store already holds {found:,} customers", flush=True)
                 return
             folder = settings.data_dir / "demo-input"
             print(f"demo: generating {DEMO_CUSTOMERS} customers into {folder}", flush=True)

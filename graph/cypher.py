@@ -39,7 +39,7 @@ UPSERT_CUSTOMERS = """
 UNWIND $customers AS r
 MERGE (c:Customer {id: r.id})
 SET c += r.props
-WITH count(*) AS _
+WITH count(*) AS done
 UNWIND $sources AS s
 MATCH (c:Customer {id: s.customer})
 MERGE (x:SourceRecord {id: s.id})
@@ -73,7 +73,7 @@ OPTIONAL MATCH (prev:Customer)-[placed:PLACED]->(t) WHERE prev.id <> c.id
 DELETE placed
 WITH DISTINCT c, t
 MERGE (c)-[:PLACED]->(t)
-WITH count(*) AS _
+WITH count(*) AS done
 UNWIND $items AS i
 MATCH (t:Transaction {id: i.transaction})
 MERGE (p:Product {id: i.product})
@@ -123,5 +123,6 @@ SET t.since = coalesce(r.since, t.since), t.weight = coalesce(r.weight, t.weight
 """
 
 
+COUNT_CUSTOMERS = "MATCH (c:Customer) RETURN count(c) AS count"
 COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(n) AS count ORDER BY label"
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS count ORDER BY type"

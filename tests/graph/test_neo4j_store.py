@@ -1,0 +1,85 @@
+"""Neo4jStore without a Neo4j server: the one place a fake stands in for a real part (no Neo4j
+runs on this machine). With NEO4J_URI set, every store, loader and API test also runs against a
+real Neo4j through the `store` fixture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from neo4j import RoutingControl
+from neo4j.exceptions import ClientError, ServiceUnavailable
+
+from graph.dialect import NEO4J
+from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.neo4j_store import Neo4jStore
+from graph.schema import CRM_SCHEMA
+
+
+class FakeRecord(dict[str, Any]):
+    pass
+
+
+class FakeDriver:
+    """Records what the store asks of the driver and answers from a script."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[dict[str, Any]] = []
+
+    async def execute_query(self, query: str, params: dict[str, Any], **kwargs: Any) -> Any:
+        self.calls.append({"query": query, "params": params, **kwargs})
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def client_error(code: str, message: str) -> ClientError:
+    error = ClientError(message)
+    error._neo4j_code = code  # type: ignore[attr-defined]
+    error._message = message  # type: ignore[attr-defined]
+    return error
+
+
+async def test_reads_route_to_readers_and_return_plain_rows() -> None:
+    driver = FakeDriver(([FakeRecord(id="c1", n=3)], None, ["id", "n"]))
+    store = Neo4jStore(driver, "crm", "test")  # type: ignore[arg-type]
+    rows = await store.read("MATCH (c:Customer) RETURN c.id AS id, 3 AS n", {"x": 1})
+    assert rows == [{"id": "c1", "n": 3}]
+    assert driver.calls[0]["routing_"] is RoutingControl.READ
+    assert driver.calls[0]["database_"] == "crm"
+    assert driver.calls[0]["params"] == {"x": 1}
+    assert store.round_trips == 1
+
+
+async def test_a_write_in_a_read_is_a_read_only_violation() -> None:
+    error = client_error("Neo.ClientError.Statement.AccessMode", "Writing in read access mode")
+    store = Neo4jStore(FakeDriver(error), None, "test")  # type: ignore[arg-type]
+    with pytest.raises(ReadOnlyViolation, match="tries to write"):
+        await store.read("CREATE (:Customer)")
+
+
+async def test_driver_errors_are_wrapped_with_their_cause() -> None:
+    syntax = client_error("Neo.ClientError.Statement.SyntaxError", "Invalid input")
+    store = Neo4jStore(FakeDriver(syntax), None, "test")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="Invalid input") as info:
+        await store.write("MATCH (")
+    assert info.value.__cause__ is syntax
+    down = Neo4jStore(FakeDriver(ServiceUnavailable("gone")), None, "neo")  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailable):
+        await down.write("RETURN 1")
+
+
+def test_neo4j_schema_is_idempotent_ddl() -> None:
+    steps = NEO4J.schema_statements(CRM_SCHEMA)
+    statements = [s.statement for s in steps]
+    assert (
+        "CREATE CONSTRAINT customer_id_unique IF NOT EXISTS FOR (n:Customer) REQUIRE n.id IS UNIQUE"
+        in statements
+    )
+    assert (
+        "CREATE INDEX sourcerecord_emailkey IF NOT EXISTS FOR (n:SourceRecord) ON (n.emailKey)"
+        in statements
+    )
+    assert all("IF NOT EXISTS" in s for s in statements)
+    assert len(steps) == len(CRM_SCHEMA.unique) + len(CRM_SCHEMA.indexed)
