@@ -58,7 +58,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
-    """Every write of the folder as (statement, parameters), prepared up front; and the row count."""
+    """Every write of the folder as (statement, parameters), prepared up front; the row count."""
     statements: list[tuple[str, dict[str, Any]]] = []
     rows = 0
     customers = list(_csv(folder / "customers.csv"))

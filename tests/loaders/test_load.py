@@ -632,3 +632,19 @@ def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
     # then all rows came through and the peak is a few batches, not the file
     assert rows == 100_000
     assert peak < 12 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+async def test_an_enormous_field_rejects_its_row_only(store: GraphStore, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_id,name\na,Ann\nb," + "y" * 200_000 + '\nc,"two\nlines"\nd,Dee\n',
+        encoding="utf-8",
+    )
+    report = await load(store, folder, rejects_path=tmp_path / "r.csv")
+    assert (report.files[0].read, report.files[0].loaded) == (4, 3)
+    assert [(r["line"], r["reason"][:20]) for r in read_rejects(tmp_path / "r.csv")] == [
+        ("3", "unreadable CSV recor")
+    ]
+    ids = await store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id")
+    assert [r["id"] for r in ids] == ["a", "c", "d"]
