@@ -20,6 +20,7 @@ CRM_SCHEMA = GraphSchema(
         ("Interaction", "id"),
         ("SourceRecord", "id"),
         ("Segment", "id"),
+        ("ApiKey", "id"),
     ),
     indexed=(
         ("SourceRecord", "emailKey"),
@@ -32,5 +33,5 @@ CRM_SCHEMA = GraphSchema(
 """Unique ids for every entity; look-up indexes for identity resolution and time ranges."""
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
-               "Segment")  # fmt: skip
+               "Segment", "ApiKey")  # fmt: skip
 TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
