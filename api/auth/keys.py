@@ -1,0 +1,179 @@
+"""API keys: create, list, revoke, and authenticate a request's `Authorization` header.
+
+A key reads `crm_<id>_<secret>`: `id` is 12 letters and digits (public: it names the key in
+lists and logs), `secret` is 32 random bytes, url-safe base64 (43 characters). The graph keeps
+only a SHA-256 digest of the secret. A fast hash is enough here, unlike for passwords: the
+secret has 256 bits of entropy, so nothing can be guessed faster than by brute force over
+2**256, and a slow hash (scrypt, argon2) would only add its cost to every request. Digests are
+compared with `hmac.compare_digest`.
+
+Keys are looked up on every request (one indexed read by id), never cached: a revoke takes
+effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from api.auth.principal import AuthError, Principal, Role
+from graph import api_keys as cypher
+from graph.store import GraphStore
+
+KEY_PREFIX = "crm_"
+ID_LENGTH = 12
+SECRET_BYTES = 32
+HASH_SCHEME = "sha256"
+MAX_NAME_LENGTH = 100
+LAST_USED_RESOLUTION_MS = 60_000
+"""`lastUsedAt` moves at most once a minute per key: one write a minute, not one per request."""
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+_KEY_PATTERN = re.compile(
+    rf"{KEY_PREFIX}(?P<id>[A-Za-z0-9]{{{ID_LENGTH}}})_(?P<secret>[A-Za-z0-9_-]{{43}})"
+)
+_ID_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What may be shown about a key: never its secret, never its hash."""
+
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+async def create_key(
+    store: GraphStore, role: Role | str, name: str, *, now: datetime | None = None
+) -> tuple[ApiKeyInfo, str]:
+    """Create a key; return what describes it and the full key, which is shown only now.
+
+    Raises `ValueError` for an unknown role or an empty, too long or multi-line name.
+    """
+    role = _role(role)
+    name = _checked_name(name)
+    at = _epoch_ms(now)
+    for _ in range(_ID_ATTEMPTS):
+        key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+        secret = secrets.token_urlsafe(SECRET_BYTES)
+        rows = await store.write(
+            cypher.CREATE_API_KEY,
+            {"id": key_id, "name": name, "role": role.value, "hash": _digest(secret), "at": at},
+        )
+        if rows:
+            return _info(rows[0]), f"{KEY_PREFIX}{key_id}_{secret}"
+    raise RuntimeError(f"no free key id after {_ID_ATTEMPTS} draws")
+
+
+async def list_keys(store: GraphStore) -> list[ApiKeyInfo]:
+    """Every key, oldest first, revoked ones included."""
+    return [_info(row) for row in await store.read(cypher.LIST_API_KEYS)]
+
+
+async def revoke_key(store: GraphStore, key_id: str, *, now: datetime | None = None) -> bool:
+    """Revoke a key at once; False when no key has this id. Revoking twice is harmless."""
+    rows = await store.write(cypher.REVOKE_API_KEY, {"id": key_id, "at": _epoch_ms(now)})
+    return bool(rows)
+
+
+async def authenticate(
+    store: GraphStore, authorization_header: str | None, *, now: datetime | None = None
+) -> Principal:
+    """The principal of an `Authorization: Bearer crm_<id>_<secret>` header.
+
+    Raises `AuthError("UNAUTHENTICATED", ...)` when the header is missing or malformed, or
+    the key is unknown, wrong or revoked; store errors propagate (`graph.errors.StoreError`).
+    """
+    key = _bearer_token(authorization_header)
+    match = _KEY_PATTERN.fullmatch(key)
+    if match is None:
+        raise AuthError("UNAUTHENTICATED", "malformed API key: expected crm_<id>_<secret>")
+    key_id, secret = match["id"], match["secret"]
+    rows = await store.read(cypher.API_KEY_BY_ID, {"id": key_id})
+    if not rows or not _secret_matches(secret, rows[0]["hash"]):
+        raise AuthError("UNAUTHENTICATED", "invalid API key")
+    stored = rows[0]
+    if stored["revokedAt"] is not None:
+        raise AuthError("UNAUTHENTICATED", "this API key has been revoked")
+    try:
+        role = Role(stored["role"])
+    except ValueError:
+        raise AuthError("UNAUTHENTICATED", "this API key has no valid role") from None
+    at = _epoch_ms(now)
+    last_used = stored["lastUsedAt"]
+    if last_used is None or at - last_used >= LAST_USED_RESOLUTION_MS:
+        await store.write(cypher.TOUCH_API_KEY, {"id": key_id, "at": at})
+    return Principal(key_id=key_id, name=stored["name"], role=role)
+
+
+def _bearer_token(header: str | None) -> str:
+    if header is None or not header.strip():
+        raise AuthError("UNAUTHENTICATED", "missing API key: send Authorization: Bearer <key>")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("UNAUTHENTICATED", "malformed Authorization header: expected Bearer <key>")
+    return token.strip()
+
+
+def _digest(secret: str) -> str:
+    return f"{HASH_SCHEME}:{hashlib.sha256(secret.encode()).hexdigest()}"
+
+
+def _secret_matches(secret: str, stored_hash: Any) -> bool:
+    if not isinstance(stored_hash, str):
+        return False
+    return hmac.compare_digest(stored_hash.encode(), _digest(secret).encode())
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {role!r}; expected one of {choices}") from None
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValueError("a key needs a name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"a key name has at most {MAX_NAME_LENGTH} characters")
+    if not name.isprintable():
+        raise ValueError("a key name must be printable text on one line")
+    return name
+
+
+def _epoch_ms(now: datetime | None) -> int:
+    return int((now or datetime.now(UTC)).timestamp() * 1000)
+
+
+def _instant(epoch_ms: Any) -> datetime | None:
+    return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+def _info(row: dict[str, Any]) -> ApiKeyInfo:
+    created = _instant(row["createdAt"])
+    assert created is not None, "an ApiKey without createdAt"
+    return ApiKeyInfo(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=created,
+        revoked_at=_instant(row["revokedAt"]),
+        last_used_at=_instant(row["lastUsedAt"]),
+    )

@@ -1,0 +1,47 @@
+"""The Cypher for API keys: `(:ApiKey {id, name, role, hash, createdAt, revokedAt, lastUsedAt})`.
+
+Times are UTC epoch milliseconds, like every instant in the graph. `ApiKey.id` is a unique key
+(graph/schema.py), so the look-up by id is one indexed read. Only `API_KEY_BY_ID` returns the
+hash; nothing returns the secret, which is never stored.
+"""
+
+from __future__ import annotations
+
+CREATE_API_KEY = """
+OPTIONAL MATCH (existing:ApiKey {id: $id})
+WITH count(existing) AS taken WHERE taken = 0
+CREATE (k:ApiKey {id: $id, name: $name, role: $role, hash: $hash, createdAt: $at})
+RETURN k.id AS id, k.name AS name, k.role AS role, k.createdAt AS createdAt,
+       k.revokedAt AS revokedAt, k.lastUsedAt AS lastUsedAt
+"""
+"""A new key; no row when the id is taken (the caller draws another id). Counted, not
+`WITH existing WHERE existing IS NULL`: FalkorDB 4 lets a bound node through that filter."""
+
+API_KEY_BY_ID = """
+MATCH (k:ApiKey {id: $id})
+RETURN k.id AS id, k.name AS name, k.role AS role, k.hash AS hash,
+       k.revokedAt AS revokedAt, k.lastUsedAt AS lastUsedAt
+"""
+"""The key to check a request against, hash included; no row when the id is unknown."""
+
+LIST_API_KEYS = """
+MATCH (k:ApiKey)
+RETURN k.id AS id, k.name AS name, k.role AS role, k.createdAt AS createdAt,
+       k.revokedAt AS revokedAt, k.lastUsedAt AS lastUsedAt
+ORDER BY createdAt, id
+"""
+"""Every key, oldest first, without its hash."""
+
+REVOKE_API_KEY = """
+MATCH (k:ApiKey {id: $id})
+SET k.revokedAt = coalesce(k.revokedAt, $at)
+RETURN k.id AS id, k.revokedAt AS revokedAt
+"""
+"""Revoke a key (revoking it again keeps the first time); no row when the id is unknown."""
+
+TOUCH_API_KEY = """
+MATCH (k:ApiKey {id: $id})
+WHERE k.revokedAt IS NULL AND (k.lastUsedAt IS NULL OR k.lastUsedAt < $at)
+SET k.lastUsedAt = $at
+"""
+"""Record that a key was used at `$at` (never moving the time backwards)."""
