@@ -1,4 +1,4 @@
-"""The `crm-graph` command line: generate, load, query, serve, status, server stop."""
+"""The `crm-graph` command line: generate, load, query, serve, status, keys, server stop."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from api.auth.ratelimit import RateLimitSettingsError
 from graph import __version__
 from graph.errors import ConfigurationError, DataDirError, QueryError, StoreError
 from graph.settings import StoreSettings, parse_store
@@ -20,6 +21,9 @@ from loaders.errors import LoaderError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
 DEMO_CUSTOMERS, DEMO_SEED = 2000, 7
+DEMO_KEY_NAME = "demo"
+ROLES = ("admin", "analyst", "partner")
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -109,11 +113,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help=f"load a generated demo business ({DEMO_CUSTOMERS} customers) "
-        "first if the store holds no customers",
+        f"first if the store holds no customers, and print a new admin API key "
+        f"(named {DEMO_KEY_NAME!r})",
     )
 
     status = commands.add_parser("status", help="the store, its counts, versions")
     status.add_argument("--json", action="store_true")
+
+    keys = commands.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="API keys let clients call /graphql (Authorization: Bearer KEY). The store "
+        "keeps a digest of each key, never the key itself: it is shown once, at creation.",
+    )
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    key_create = key_commands.add_parser(
+        "create",
+        help="create a key and print it (once)",
+        description="Create an API key. Its id, name and role are printed, then the key itself "
+        "as the last line: it is shown only now.",
+    )
+    key_create.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="admin: everything; analyst: reads all, writes nothing; "
+        "partner: no personal data, no aggregates over all customers",
+    )
+    key_create.add_argument("--name", help="who or what the key is for (default: the role)")
+    key_list = key_commands.add_parser(
+        "list",
+        help="list keys (never their secrets)",
+        description="Every key with its id, name, role, and when it was created, revoked and "
+        "last used (to the minute). Secrets and digests are never shown.",
+    )
+    key_list.add_argument("--json", action="store_true", help="print a JSON array")
+    key_revoke = key_commands.add_parser(
+        "revoke",
+        help="revoke a key at once",
+        description="Revoke a key: the next request that uses it is refused.",
+    )
+    key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
 
     server = commands.add_parser("server", help="manage the embedded store's server")
     server_commands = server.add_subparsers(dest="server_command", required=True)
@@ -136,13 +176,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "query": _query,
             "serve": _serve,
             "status": _status,
+            "keys": _keys,
             "server": _server,
         }[args.command]
         return handler(args, settings)
     except CommandError as e:
         print(f"crm-graph {args.command}: {e}", file=sys.stderr)
         return e.code
-    except (ConfigurationError, LoaderError, DataDirError) as e:
+    except (ConfigurationError, LoaderError, DataDirError, RateLimitSettingsError) as e:
         print(f"crm-graph {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as e:
@@ -259,7 +300,7 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
     from api.app import create_app
 
     if args.demo:
-        _ensure_demo_data(settings)
+        _prepare_demo(settings)
     print(
         f"crm-graph {__version__} serving {settings.description} on "
         f"http://{args.host}:{args.port} (health: /healthz, /readyz)",
@@ -269,28 +310,37 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
     return EXIT_OK
 
 
-def _ensure_demo_data(settings: StoreSettings) -> None:
+def _prepare_demo(settings: StoreSettings) -> None:
+    """Load the demo business unless the store holds customers; print a new admin key."""
+    from api.auth.keys import create_key
     from graph import cypher
-    from graph.store import open_store
+    from graph.store import GraphStore
     from loaders.load import load_folder
     from loaders.synthetic import generate
 
-    async def run() -> None:
-        store = await open_store(settings)
-        try:
-            found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
-            if found:
-                print(f"demo: the store already holds {found:,} customers", flush=True)
-                return
-            folder = settings.data_dir / "demo-input"
-            print(f"demo: generating {DEMO_CUSTOMERS} customers into {folder}", flush=True)
-            generate(folder, DEMO_CUSTOMERS, DEMO_SEED)
-            report = await load_folder(store, folder, progress=False)
-            print(f"demo: loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s", flush=True)
-        finally:
-            await store.close()
+    async def load_demo_business(store: GraphStore) -> None:
+        found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+        if found:
+            print(f"demo: the store already holds {found:,} customers", flush=True)
+            return
+        folder = settings.data_dir / "demo-input"
+        print(f"demo: generating {DEMO_CUSTOMERS} customers into {folder}", flush=True)
+        generate(folder, DEMO_CUSTOMERS, DEMO_SEED)
+        report = await load_folder(store, folder, progress=False)
+        print(f"demo: loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s", flush=True)
 
-    asyncio.run(run())
+    async def prepare(store: GraphStore) -> str:
+        await load_demo_business(store)
+        info, key = await create_key(store, "admin", DEMO_KEY_NAME)
+        print(
+            f"demo: a new admin API key (id {info.id}; revoke it with "
+            f"`crm-graph keys revoke {info.id}`), send it as Authorization: Bearer KEY:",
+            flush=True,
+        )
+        return key
+
+    key = _on_store(settings, prepare)
+    print(key, flush=True)
 
 
 def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
@@ -328,6 +378,57 @@ def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
     return EXIT_OK
 
 
+def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from api.auth import keys
+
+    if args.keys_command == "create":
+        try:
+            info, key = _on_store(
+                settings, lambda store: keys.create_key(store, args.role, args.name or args.role)
+            )
+        except ValueError as e:
+            raise CommandError(str(e), EXIT_USAGE) from e
+        print(f"id       {info.id}")
+        print(f"name     {info.name}")
+        print(f"role     {info.role}")
+        print(f"created  {_instant(info.created_at)}")
+        print("the key, shown only now (send it as Authorization: Bearer KEY):")
+        print(key)
+        return EXIT_OK
+
+    if args.keys_command == "revoke":
+        if not _on_store(settings, lambda store: keys.revoke_key(store, args.key_id)):
+            raise CommandError(f"no API key has the id {args.key_id!r} (see `crm-graph keys list`)")
+        print(f"revoked API key {args.key_id}: requests using it are refused from now on")
+        return EXIT_OK
+
+    listed = _on_store(settings, keys.list_keys)
+    if args.json:
+        objects = [
+            {
+                "id": k.id,
+                "name": k.name,
+                "role": k.role.value,
+                "created_at": _instant(k.created_at),
+                "revoked_at": _instant(k.revoked_at),
+                "last_used_at": _instant(k.last_used_at),
+            }
+            for k in listed
+        ]
+        print(json.dumps(objects, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    columns = ["id", "name", "role", "created", "revoked", "last used"]
+    rows = [
+        [k.id, k.name, k.role.value]
+        + [_instant(t) or "" for t in (k.created_at, k.revoked_at, k.last_used_at)]
+        for k in listed
+    ]
+    print(_table(columns, rows))
+    active = sum(not k.revoked for k in listed)
+    print(f"({len(listed)} key{'s' if len(listed) != 1 else ''}, {active} active)")
+    return EXIT_OK
+
+
 def _server(args: argparse.Namespace, settings: StoreSettings) -> int:
     from graph.embedded import EmbeddedServer
 
@@ -339,6 +440,25 @@ def _server(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _on_store(settings: StoreSettings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the store, run `work(store)`, close the store."""
+    from graph.store import open_store
+
+    async def run() -> T:
+        store = await open_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _instant(moment: datetime | None) -> str | None:
+    """A UTC time to the second, ISO 8601: 2024-05-01T09:30:00Z."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _positive_int(text: str) -> int:
