@@ -5,10 +5,6 @@ middleware that authenticates, rate-limits, tags and logs requests.
 - `keys`: create, list, revoke keys; `authenticate` an `Authorization` header.
 - `middleware`: `AuthMiddleware`, the gate in front of `/graphql`.
 - `ratelimit`: `RateLimiter`, a token bucket per key, from `CRM_GRAPH_RATE_*`.
+
+Import from the modules: the package imports nothing, so the CLI stays quick to start.
 """
-
-from api.auth.middleware import AuthMiddleware
-from api.auth.principal import AuthError, Principal, Role
-from api.auth.ratelimit import RateLimiter
-
-__all__ = ["AuthError", "AuthMiddleware", "Principal", "RateLimiter", "Role"]
