@@ -1,0 +1,25 @@
+"""The per-request context: the store, who is asking, and fresh DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from graph.store import GraphStore
+
+if TYPE_CHECKING:
+    from api.auth.principal import Principal
+    from api.customers.loaders import CustomerLoaders
+
+
+@dataclass
+class Context:
+    store: GraphStore
+    principal: Principal | None
+    request_id: str = ""
+    loaders: CustomerLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        from api.customers.loaders import CustomerLoaders
+
+        self.loaders = CustomerLoaders(self.store)

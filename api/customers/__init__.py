@@ -1,0 +1,1 @@
+"""The customer domain of the API: the 360 view, finding customers, writing them."""

@@ -1,0 +1,64 @@
+"""DataLoaders of the customer 360 view, created fresh for each request.
+
+Each loader turns all the keys asked for while resolving one level of a query into one batched
+statement, so a query costs a bounded number of store round trips whatever the page size.
+Loaders whose statements take arguments (how many transactions, which interaction types) key
+on the customer id and those arguments, and send one statement per distinct set of arguments.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from graph import customers as queries
+from graph.store import GraphStore, Row
+
+
+def _rows_loader(store: GraphStore, query: str) -> DataLoader[str, list[Row]]:
+    async def load(ids: list[str]) -> list[list[Row]]:
+        grouped = await queries.by_customer(store, query, ids)
+        return [grouped.get(i, []) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def _param_loader(store: GraphStore, query: str, names: Sequence[str]
+                  ) -> DataLoader[tuple[Hashable, ...], list[Row]]:  # fmt: skip
+    """Keys are (id, *arguments): one statement per distinct arguments."""
+
+    async def load(keys: list[tuple[Hashable, ...]]) -> list[list[Row]]:
+        by_args: dict[tuple[Hashable, ...], list[str]] = defaultdict(list)
+        for key in keys:
+            by_args[key[1:]].append(str(key[0]))
+        results: dict[tuple[Hashable, ...], list[Row]] = {}
+        for args, ids in by_args.items():
+            params: dict[str, Any] = {
+                name: list(v) if isinstance(v, tuple) else v
+                for name, v in zip(names, args, strict=True)
+            }
+            grouped = await queries.by_customer(store, query, ids, **params)
+            for i in ids:
+                results[(i, *args)] = grouped.get(i, [])
+        return [results[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class CustomerLoaders:
+    def __init__(self, store: GraphStore) -> None:
+        self.customer = _rows_loader(store, queries.CUSTOMERS_BY_ID)
+        self.stats = _rows_loader(store, queries.STATS_BY_CUSTOMER)
+        self.products_bought = _rows_loader(store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
+        self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)
+        self.segments = _rows_loader(store, queries.SEGMENTS_BY_CUSTOMER)
+        self.lines = _rows_loader(store, queries.LINES_BY_TRANSACTION)
+        self.transactions = _param_loader(
+            store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to")
+        )
+        self.interactions = _param_loader(
+            store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
+        )

@@ -1,0 +1,100 @@
+"""Root fields for finding customers: by id, a filtered page, a text search."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
+from api.customers.types import Customer, check_first
+from api.errors import user_error
+from graph import customers as queries
+from graph.filters import FilterError
+
+
+def encode_cursor(sort_key: Any, customer_id: str) -> str:
+    raw = json.dumps([sort_key, customer_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sort_key, customer_id = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(customer_id, str) or isinstance(sort_key, dict | list):
+            raise ValueError
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        raise user_error("after is not a cursor this API returned", field="after") from e
+    return sort_key, customer_id
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type(description="A page of customers (Relay connection).")
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+    spec: strawberry.Private[dict[str, Any] | None]
+
+    @strawberry.field
+    def nodes(self) -> list[Customer]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="All customers matching the filter (computed only if asked).")
+    async def total_count(self, info: Info) -> int:
+        return await queries.count_customers(info.context.store, self.spec)
+
+
+@strawberry.type
+class CustomerQueries:
+    @strawberry.field(description="One customer's 360 view, or null if there is no such id.")
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        rows = await info.context.loaders.customer.load(str(id))
+        return Customer.from_props(rows[0]["customer"]) if rows else None
+
+    @strawberry.field(description="Customers matching a filter, sorted, a page at a time.")
+    async def customers(
+        self, info: Info, where: CustomerFilter | None = None,
+        order_by: CustomerOrder | None = None, first: int = 20, after: str | None = None,
+    ) -> CustomerConnection:  # fmt: skip
+        check_first(first, "customers.first")
+        order = order_by or CustomerOrder()
+        cursor = decode_cursor(after) if after else None
+        spec = to_spec(where) if where else None
+        try:
+            page = await queries.customer_page(
+                info.context.store, spec, order=order.field.value,
+                descending=order.direction is SortDirection.DESC, after=cursor, first=first,
+            )  # fmt: skip
+        except FilterError as e:
+            raise user_error(str(e), field="customers.where") from e
+        edges = [
+            CustomerEdge(cursor=encode_cursor(key, props["id"]), node=Customer.from_props(props))
+            for props, key in zip(page.customers, page.sort_keys, strict=True)
+        ]
+        end = edges[-1].cursor if edges else None
+        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_next,
+                                  end_cursor=end), spec=spec)  # fmt: skip
+
+    @strawberry.field(description="Customers whose name, email or phone contains the text "
+                      "(case-insensitive).")  # fmt: skip
+    async def search_customers(self, info: Info, text: str, first: int = 20) -> list[Customer]:
+        check_first(first, "searchCustomers.first")
+        if len(text.strip()) < 2:
+            raise user_error("text needs at least 2 characters", field="searchCustomers.text")
+        found = await queries.search_customers(info.context.store, text, first)
+        return [Customer.from_props(props) for props in found]

@@ -1,0 +1,261 @@
+"""GraphQL types of the customer 360 view."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.masking import mask_email, mask_phone
+from api.scalars import from_epoch_ms, to_epoch_ms
+from graph.customers import PROFILE_PROPERTIES
+
+MAX_PAGE = 100
+"""The largest `first` any list field accepts; larger asks are refused before the store."""
+
+
+def check_first(first: int, field: str) -> None:
+    from api.errors import user_error
+
+    if first < 0 or first > MAX_PAGE:
+        raise user_error(f"first must be between 0 and {MAX_PAGE}", field=field, max=MAX_PAGE)
+
+
+@strawberry.enum(description="How an interaction with the customer happened.")
+class InteractionType(enum.Enum):
+    CALL = "call"
+    EMAIL = "email"
+    CHAT = "chat"
+    MEETING = "meeting"
+    TICKET = "ticket"
+    SOCIAL = "social"
+    WEB = "web"
+
+
+@strawberry.enum(description="The kind of social tie between two customers.")
+class TieType(enum.Enum):
+    KNOWS = "KNOWS"
+    REFERRED = "REFERRED"
+    FAMILY = "FAMILY"
+    COLLEAGUE = "COLLEAGUE"
+
+
+@strawberry.enum
+class TieDirection(enum.Enum):
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
+
+
+@strawberry.type(description="A product of the catalogue.")
+class Product:
+    id: strawberry.ID
+    name: str | None
+    category: str | None
+    price: float | None
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Product:
+        return cls(id=strawberry.ID(props["id"]), name=props.get("name"),
+                   category=props.get("category"), price=props.get("price"))  # fmt: skip
+
+
+@strawberry.type(description="One product line of a transaction.")
+class LineItem:
+    product: Product
+    quantity: float
+    unit_price: float | None
+    amount: float
+
+
+@strawberry.type(description="An order: the line items bought together.")
+class Transaction:
+    id: strawberry.ID
+    at: datetime
+    total: float
+    channel: str | None
+    item_count: float | None = strawberry.field(description="Units across all lines.")
+    other_amount: float = strawberry.field(description="Value of lines that name no product.")
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Transaction:
+        return cls(
+            id=strawberry.ID(props["id"]), at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
+            total=props.get("total") or 0.0, channel=props.get("channel"),
+            item_count=props.get("itemCount"), other_amount=props.get("otherAmount") or 0.0,
+        )  # fmt: skip
+
+    @strawberry.field(description="Line items, by product id.")
+    async def lines(self, info: Info) -> list[LineItem]:
+        rows = await info.context.loaders.lines.load(str(self.id))
+        return [
+            LineItem(product=Product.from_props(r["product"]), quantity=r["quantity"],
+                     unit_price=r["unitPrice"], amount=r["amount"])
+            for r in rows
+        ]  # fmt: skip
+
+
+@strawberry.type(description="A contact with the customer: a call, a ticket, a chat...")
+class Interaction:
+    id: strawberry.ID
+    type: InteractionType
+    at: datetime
+    channel: str | None
+    subject: str | None
+    sentiment: float | None = strawberry.field(description="-1 (negative) to 1 (positive).")
+    satisfaction: int | None = strawberry.field(description="1 to 5.")
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Interaction:
+        return cls(
+            id=strawberry.ID(props["id"]), type=InteractionType(props["type"]),
+            at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
+            channel=props.get("channel"), subject=props.get("subject"),
+            sentiment=props.get("sentiment"), satisfaction=props.get("satisfaction"),
+        )  # fmt: skip
+
+
+@strawberry.type(description="What a customer bought of one product, over all orders.")
+class ProductPurchase:
+    product: Product
+    quantity: float
+    orders: int
+    spend: float
+
+
+@strawberry.type(description="A segment: customers grouped by a model.")
+class Segment:
+    id: strawberry.ID
+    name: str | None
+    model: str | None
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Segment:
+        return cls(id=strawberry.ID(props["id"]), name=props.get("name"),
+                   model=props.get("model"))  # fmt: skip
+
+
+@strawberry.type(description="A social tie, seen from one customer.")
+class SocialTie:
+    type: TieType
+    direction: TieDirection
+    since: datetime | None
+    weight: float | None
+    customer: Customer = strawberry.field(description="The customer at the other end.")
+
+
+@strawberry.type(description="A customer: profile, purchases, contacts, network (the 360 view).")
+class Customer:
+    id: strawberry.ID
+    name: str | None
+    city: str | None
+    country: str | None
+    signup_at: datetime | None
+    props: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Customer:
+        return cls(
+            id=strawberry.ID(props["id"]), name=props.get("name"), city=props.get("city"),
+            country=props.get("country"), signup_at=from_epoch_ms(props.get("signupAt")),
+            props=props,
+        )  # fmt: skip
+
+    @strawberry.field(description="Email address; masked for partner keys.")
+    def email(self, info: Info) -> str | None:
+        value = self.props.get("email")
+        return value if _sees_personal_data(info) else mask_email(value)
+
+    @strawberry.field(description="Phone in E.164; masked for partner keys.")
+    def phone(self, info: Info) -> str | None:
+        value = self.props.get("phone")
+        return value if _sees_personal_data(info) else mask_phone(value)
+
+    @strawberry.field(description="Properties loaded from extra input columns (not for partners).")
+    def attributes(self, info: Info) -> JSON | None:
+        if not _sees_personal_data(info):
+            return None
+        return {k: v for k, v in self.props.items() if k not in PROFILE_PROPERTIES}
+
+    async def _stats(self, info: Info) -> dict[str, Any]:
+        rows = await info.context.loaders.stats.load(str(self.id))
+        return rows[0] if rows else {"orders": 0, "spend": 0.0, "first": None, "last": None}
+
+    @strawberry.field(description="Sum of all orders' totals.")
+    async def total_spend(self, info: Info) -> float:
+        return float((await self._stats(info))["spend"] or 0.0)
+
+    @strawberry.field
+    async def order_count(self, info: Info) -> int:
+        return int((await self._stats(info))["orders"] or 0)
+
+    @strawberry.field
+    async def first_purchase_at(self, info: Info) -> datetime | None:
+        return from_epoch_ms((await self._stats(info))["first"])
+
+    @strawberry.field
+    async def last_purchase_at(self, info: Info) -> datetime | None:
+        return from_epoch_ms((await self._stats(info))["last"])
+
+    @strawberry.field(description="Orders, newest first.")
+    async def transactions(
+        self, info: Info, first: int = 10,
+        since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
+    ) -> list[Transaction]:  # fmt: skip
+        check_first(first, "transactions.first")
+        rows = await info.context.loaders.transactions.load(
+            (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
+        )
+        return [Transaction.from_props(t) for r in rows for t in r["transactions"]]
+
+    @strawberry.field(description="Contacts as a timeline, newest first; filter by type and dates.")
+    async def interactions(
+        self, info: Info, types: list[InteractionType] | None = None, first: int = 50,
+        since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
+    ) -> list[Interaction]:  # fmt: skip
+        check_first(first, "interactions.first")
+        type_key = tuple(sorted(t.value for t in types)) if types else None
+        rows = await info.context.loaders.interactions.load(
+            (str(self.id), first, type_key, to_epoch_ms(since), to_epoch_ms(until))
+        )
+        return [Interaction.from_props(i) for r in rows for i in r["interactions"]]
+
+    @strawberry.field(description="Products bought, most units first.")
+    async def products_bought(self, info: Info, first: int = 20) -> list[ProductPurchase]:
+        check_first(first, "productsBought.first")
+        rows = await info.context.loaders.products_bought.load(str(self.id))
+        return [
+            ProductPurchase(product=Product.from_props(r["product"]), quantity=r["quantity"],
+                            orders=r["orders"], spend=r["spend"])
+            for r in rows[:first]
+        ]  # fmt: skip
+
+    @strawberry.field(description="Social ties in both directions, with the other customer.")
+    async def social_ties(self, info: Info, types: list[TieType] | None = None) -> list[SocialTie]:
+        rows = await info.context.loaders.ties.load(str(self.id))
+        wanted = {t.value for t in types} if types else None
+        return [
+            SocialTie(
+                type=TieType(r["type"]),
+                direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
+                since=from_epoch_ms(r["since"]), weight=r["weight"],
+                customer=Customer.from_props(r["customer"]),
+            )
+            for r in rows
+            if wanted is None or r["type"] in wanted
+        ]  # fmt: skip
+
+    @strawberry.field
+    async def segments(self, info: Info) -> list[Segment]:
+        rows = await info.context.loaders.segments.load(str(self.id))
+        return [Segment.from_props(r["segment"]) for r in rows]
+
+
+def _sees_personal_data(info: Info) -> bool:
+    principal = info.context.principal
+    return principal is not None and principal.sees_personal_data

@@ -1,0 +1,72 @@
+"""The GraphQL schema: the domains' root fields merged, limits and caches as extensions."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from api.customers.queries import CustomerQueries
+
+MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
+MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
+MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
+
+log = logging.getLogger(__name__)
+
+Query = merge_types("Query", (CustomerQueries,))
+
+
+class CrmSchema(strawberry.Schema):
+    """Logs unexpected errors (those without a code) with the request id; expected ones (bad
+    input, permissions, limits) are the caller's business and are not logged as errors."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if "code" in (error.extensions or {}):
+                continue
+            context = execution_context.context if execution_context else None
+            log.error(
+                "unexpected error (request %s): %s",
+                getattr(context, "request_id", "?"), error.message,
+                exc_info=error.original_error,
+            )  # fmt: skip
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    # Factories: Strawberry builds fresh extensions per request. The parse and validation caches
+    # live at module level in Strawberry, shared by every request: parsing and validating are
+    # most of a request's CPU.
+    extensions: list[object] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ]
+    if production:
+        extensions.append(lambda: MaskErrors(should_mask_error=_unexpected))
+    return CrmSchema(query=Query, extensions=extensions)  # type: ignore[arg-type]
+
+
+def _unexpected(error: object) -> bool:
+    """Mask everything but errors we raised on purpose (they carry a code)."""
+    extensions = getattr(error, "extensions", None) or {}
+    return "code" not in extensions
+
+
+schema = build_schema()

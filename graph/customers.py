@@ -1,0 +1,199 @@
+"""Customer reads for the API: the 360 view in batches (one statement per kind of data, for any
+number of customers), pages of customers with filters and stable cursors, search."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graph.filters import TIES, FilterBuilder
+from graph.store import GraphStore, Row
+
+# -- the 360 view, batched by customer id ------------------------------------------------------
+
+CUSTOMERS_BY_ID = (
+    "UNWIND $ids AS id MATCH (c:Customer {id: id}) RETURN id, properties(c) AS customer"
+)
+
+STATS_BY_CUSTOMER = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})
+OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
+WITH id, count(t) AS orders, sum(t.total) AS spend, min(t.at) AS first, max(t.at) AS last
+RETURN id, orders, spend, first, last
+"""
+
+TRANSACTIONS_BY_CUSTOMER = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
+WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)
+WITH id, t ORDER BY t.at DESC, t.id DESC
+WITH id, collect(properties(t)) AS transactions
+RETURN id, transactions[0..$first] AS transactions, size(transactions) AS total
+"""
+
+LINES_BY_TRANSACTION = """
+UNWIND $ids AS id
+MATCH (t:Transaction {id: id})-[e:CONTAINS]->(p:Product)
+RETURN id, e.quantity AS quantity, e.unitPrice AS unitPrice, e.amount AS amount,
+       properties(p) AS product
+ORDER BY id, product.id
+"""
+
+INTERACTIONS_BY_CUSTOMER = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:HAD]->(i:Interaction)
+WHERE ($types IS NULL OR i.type IN $types) AND ($from IS NULL OR i.at >= $from)
+  AND ($to IS NULL OR i.at < $to)
+WITH id, i ORDER BY i.at DESC, i.id DESC
+WITH id, collect(properties(i)) AS interactions
+RETURN id, interactions[0..$first] AS interactions, size(interactions) AS total
+"""
+
+PRODUCTS_BOUGHT_BY_CUSTOMER = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product)
+WITH id, p, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
+RETURN id, properties(p) AS product, quantity, orders, spend
+ORDER BY id, quantity DESC, product.id
+"""
+
+TIES_BY_CUSTOMER = f"""
+UNWIND $ids AS id
+MATCH (c:Customer {{id: id}})-[r:{TIES}]-(o:Customer)
+RETURN id, type(r) AS type, startNode(r) = c AS outgoing, r.since AS since, r.weight AS weight,
+       properties(o) AS customer
+ORDER BY id, type, customer.id
+"""
+
+SEGMENTS_BY_CUSTOMER = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[m:IN_SEGMENT]->(s:Segment)
+RETURN id, properties(s) AS segment
+ORDER BY id, segment.id
+"""
+
+
+async def by_customer(
+    store: GraphStore, query: str, ids: Sequence[str], **params: Any
+) -> dict[str, list[Row]]:
+    """Run a batched statement for `ids`, and group its rows by customer id."""
+    grouped: dict[str, list[Row]] = {i: [] for i in ids}
+    for row in await store.read(query, {"ids": list(dict.fromkeys(ids)), **params}):
+        grouped.setdefault(row["id"], []).append(row)
+    return grouped
+
+
+# -- pages of customers ------------------------------------------------------------------------
+
+SORT_KEYS = {
+    "ID": ("c.id", None),
+    "NAME": ("coalesce(c.name, '')", None),
+    "COUNTRY": ("coalesce(c.country, '')", None),
+    "SIGNUP_AT": ("coalesce(c.signupAt, -9007199254740991)", None),
+    "TOTAL_SPEND": (
+        "sortSpend",
+        "OPTIONAL MATCH (c)-[:PLACED]->(sortT:Transaction) "
+        "RETURN coalesce(sum(sortT.total), 0.0) AS sortSpend",
+    ),
+}
+"""Sort key expression per order, and the subquery computing it if it is not a property."""
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    customers: list[dict[str, Any]]
+    sort_keys: list[Any]
+    has_next: bool
+
+
+def _page_query(
+    spec: Mapping[str, Any] | None,
+    order: str,
+    descending: bool,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> tuple[str, dict[str, Any]]:
+    builder = FilterBuilder()
+    fragment = builder.build(spec, "c")
+    key_expr, key_call = SORT_KEYS[order]
+    lines = ["MATCH (c:Customer)", *fragment.calls]
+    if key_call:
+        lines.append(f"CALL {{ WITH c {key_call} }}")
+    carried = ", ".join(["c", *fragment.carried])
+    lines.append(f"WITH {carried}, {key_expr} AS sortKey WHERE {fragment.where}")
+    params = dict(builder.params)
+    if after is not None:
+        comparison = "<" if descending else ">"
+        lines.append(
+            f"AND (sortKey {comparison} $afterKey "
+            f"OR (sortKey = $afterKey AND c.id {comparison} $afterId))"
+        )
+        params["afterKey"], params["afterId"] = after
+    direction = "DESC" if descending else "ASC"
+    lines.append(f"WITH c, sortKey ORDER BY sortKey {direction}, c.id {direction} LIMIT $limit")
+    lines.append("RETURN properties(c) AS customer, sortKey")
+    params["limit"] = limit
+    return "\n".join(lines), params
+
+
+async def customer_page(
+    store: GraphStore,
+    spec: Mapping[str, Any] | None,
+    *,
+    order: str = "ID",
+    descending: bool = False,
+    after: tuple[Any, str] | None = None,
+    first: int = 20,
+) -> CustomerPage:
+    """One page of customers matching `spec`, ordered by `order` then id (so ties are stable),
+    starting after the (sort key, id) cursor."""
+    query, params = _page_query(spec, order, descending, after, first + 1)
+    rows = await store.read(query, params)
+    return CustomerPage(
+        [r["customer"] for r in rows[:first]],
+        [r["sortKey"] for r in rows[:first]],
+        len(rows) > first,
+    )
+
+
+async def count_customers(store: GraphStore, spec: Mapping[str, Any] | None) -> int:
+    builder = FilterBuilder()
+    fragment = builder.build(spec, "c")
+    carried = ", ".join(["c", *fragment.carried])
+    query = "\n".join(
+        [
+            "MATCH (c:Customer)",
+            *fragment.calls,
+            f"WITH {carried} WHERE {fragment.where}",
+            "RETURN count(c) AS n",
+        ]
+    )
+    rows = await store.read(query, builder.params)
+    return int(rows[0]["n"]) if rows else 0
+
+
+SEARCH_CUSTOMERS = """
+MATCH (c:Customer)
+WHERE toLower(c.name) CONTAINS $text OR toLower(c.email) CONTAINS $text
+   OR (size($digits) >= 4 AND c.phone CONTAINS $digits)
+RETURN properties(c) AS customer
+ORDER BY customer.name, customer.id
+LIMIT $first
+"""
+
+
+async def search_customers(store: GraphStore, text: str, first: int) -> list[dict[str, Any]]:
+    """Customers whose name or email contains `text` (case-insensitive), or whose phone contains
+    its digits (four or more)."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    rows = await store.read(
+        SEARCH_CUSTOMERS, {"text": text.strip().lower(), "digits": digits, "first": first}
+    )
+    return [r["customer"] for r in rows]
+
+
+PROFILE_PROPERTIES = frozenset({"id", "name", "email", "phone", "city", "country", "signupAt"})
+"""The profile's own properties; any other customer property came from an extra input column
+(or, later, from analytics)."""
