@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graph.store import GraphStore
 
@@ -18,6 +18,8 @@ class Context:
     principal: Principal | None
     request_id: str = ""
     loaders: CustomerLoaders = field(init=False)
+    extra: dict[object, Any] = field(default_factory=dict)
+    """Loaders that take arguments, created on first use in this request."""
 
     def __post_init__(self) -> None:
         from api.customers.loaders import CustomerLoaders

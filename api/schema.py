@@ -18,7 +18,10 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.catalog.queries import CatalogQueries
 from api.customers.queries import CustomerQueries
+from api.insights.queries import InsightQueries
+from api.network.queries import NetworkQueries
 
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
 MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
@@ -26,7 +29,7 @@ MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
 
 log = logging.getLogger(__name__)
 
-Query = merge_types("Query", (CustomerQueries,))
+Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
 
 
 class CrmSchema(strawberry.Schema):

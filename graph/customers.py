@@ -197,3 +197,11 @@ async def search_customers(store: GraphStore, text: str, first: int) -> list[dic
 PROFILE_PROPERTIES = frozenset({"id", "name", "email", "phone", "city", "country", "signupAt"})
 """The profile's own properties; any other customer property came from an extra input column
 (or, later, from analytics)."""
+
+SEGMENTS = """
+MATCH (s:Segment)
+OPTIONAL MATCH (c:Customer)-[:IN_SEGMENT]->(s)
+WITH s, count(c) AS size
+RETURN properties(s) AS segment, size
+ORDER BY segment.id
+"""

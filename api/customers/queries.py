@@ -12,6 +12,7 @@ from strawberry.types import Info
 from api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
 from api.customers.types import Customer, check_first
 from api.errors import user_error
+from api.permissions import CanAggregate
 from graph import customers as queries
 from graph.filters import FilterError
 
@@ -54,8 +55,12 @@ class CustomerConnection:
     def nodes(self) -> list[Customer]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="All customers matching the filter (computed only if asked).")
-    async def total_count(self, info: Info) -> int:
+    @strawberry.field(
+        description="All customers matching the filter (computed only if asked; not for "
+        "partner keys).",
+        permission_classes=[CanAggregate],
+    )
+    async def total_count(self, info: Info) -> int | None:
         return await queries.count_customers(info.context.store, self.spec)
 
 

@@ -55,7 +55,10 @@ def _busiest(lines: pd.DataFrame, merged: dict[str, str], n: int) -> list[str]:
     """Customers with the most orders, merged ones first (the hardest case)."""
     orders = lines.groupby("customer")["transaction_id"].nunique().sort_values(ascending=False)
     merged_people = [c for c in orders.index if c in set(merged.values())][:2]
-    return merged_people + [c for c in orders.index if c not in merged_people][: n - len(merged_people)]
+    return (
+        merged_people
+        + [c for c in orders.index if c not in merged_people][: n - len(merged_people)]
+    )
 
 
 async def test_the_360_view_matches_pandas(business: dict[str, Any], admin: Api) -> None:
@@ -99,4 +102,4 @@ async def test_the_360_view_matches_pandas(business: dict[str, Any], admin: Api)
 
 
 async def test_an_unknown_customer_is_null(store: GraphStore, admin: Api) -> None:
-    assert (await admin.data("{ customer(id: \"nobody\") { id } }")) == {"customer": None}
+    assert (await admin.data('{ customer(id: "nobody") { id } }')) == {"customer": None}

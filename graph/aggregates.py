@@ -1,0 +1,62 @@
+"""Aggregates for analysts: revenue, orders and customers by month, category, country, segment.
+
+Months are computed in the store from epoch milliseconds with integer civil-calendar arithmetic
+(days to year and month), which both engines evaluate the same way: no date functions needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.store import GraphStore
+
+_MONTH_OF_T = """
+WITH c, t, toInteger(floor(t.at / 86400000.0)) + 719468 AS z
+WITH c, t, z, (CASE WHEN z >= 0 THEN z ELSE z - 146096 END) / 146097 AS era
+WITH c, t, era, z - era * 146097 AS doe
+WITH c, t, era, doe, (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365 AS yoe
+WITH c, t, yoe + era * 400 AS y0, doe - (365 * yoe + yoe / 4 - yoe / 100) AS doy
+WITH c, t, y0, (5 * doy + 2) / 153 AS mp
+WITH c, t, y0 + CASE WHEN mp >= 10 THEN 1 ELSE 0 END AS year,
+     CASE WHEN mp < 10 THEN mp + 3 ELSE mp - 9 END AS month
+WITH c, t, toString(year) + '-' + CASE WHEN month < 10 THEN '0' ELSE '' END + toString(month)
+     AS key
+"""
+
+_IN_RANGE = "WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)"
+
+REVENUE = {
+    "MONTH": f"""
+MATCH (c:Customer)-[:PLACED]->(t:Transaction) {_IN_RANGE}
+{_MONTH_OF_T}
+RETURN key, sum(t.total) AS revenue, count(t) AS orders, count(DISTINCT c) AS customers
+ORDER BY key
+""",
+    "COUNTRY": f"""
+MATCH (c:Customer)-[:PLACED]->(t:Transaction) {_IN_RANGE}
+WITH c, t, coalesce(c.country, '(none)') AS key
+RETURN key, sum(t.total) AS revenue, count(t) AS orders, count(DISTINCT c) AS customers
+ORDER BY revenue DESC, key
+""",
+    "CATEGORY": f"""
+MATCH (c:Customer)-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product) {_IN_RANGE}
+WITH c, t, e, coalesce(p.category, '(none)') AS key
+RETURN key, sum(e.amount) AS revenue, count(DISTINCT t) AS orders,
+       count(DISTINCT c) AS customers
+ORDER BY revenue DESC, key
+""",
+    "SEGMENT": f"""
+MATCH (s:Segment)<-[:IN_SEGMENT]-(c:Customer)-[:PLACED]->(t:Transaction) {_IN_RANGE}
+WITH c, t, coalesce(s.name, s.id) AS key
+RETURN key, sum(t.total) AS revenue, count(t) AS orders, count(DISTINCT c) AS customers
+ORDER BY revenue DESC, key
+""",
+}
+"""Revenue by each dimension. By category, revenue is the lines' amounts (lines naming no product
+are not in any category); by segment a customer counts in every segment they belong to."""
+
+
+async def revenue(
+    store: GraphStore, by: str, since: int | None, until: int | None
+) -> list[dict[str, Any]]:
+    return await store.read(REVENUE[by], {"from": since, "to": until})

@@ -1,0 +1,42 @@
+"""Products and categories for the API, and who bought what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.store import GraphStore
+
+PRODUCTS_PAGE = """
+MATCH (p:Product)
+WHERE ($category IS NULL OR p.category = $category) AND ($after IS NULL OR p.id > $after)
+WITH p ORDER BY p.id LIMIT $limit
+RETURN properties(p) AS product
+"""
+
+PRODUCTS_BY_ID = "UNWIND $ids AS id MATCH (p:Product {id: id}) RETURN id, properties(p) AS product"
+
+BUYERS_BY_PRODUCT = """
+UNWIND $ids AS id
+MATCH (c:Customer)-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product {id: id})
+WITH id, c, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
+WITH id, c, quantity, orders, spend ORDER BY quantity DESC, c.id
+WITH id, collect({customer: properties(c), quantity: quantity, orders: orders, spend: spend})
+     AS buyers
+RETURN id, buyers[0..$first] AS buyers, size(buyers) AS total
+"""
+
+CATEGORIES = """
+MATCH (k:Category)
+OPTIONAL MATCH (p:Product)-[:IN_CATEGORY]->(k)
+WITH k.name AS name, count(p) AS products
+RETURN name, products ORDER BY name
+"""
+
+
+async def product_page(
+    store: GraphStore, category: str | None, after: str | None, first: int
+) -> tuple[list[dict[str, Any]], bool]:
+    rows = await store.read(
+        PRODUCTS_PAGE, {"category": category, "after": after, "limit": first + 1}
+    )
+    return [r["product"] for r in rows[:first]], len(rows) > first
