@@ -19,6 +19,12 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from api.catalog.queries import CatalogQueries
+from api.customers.mutations.customer_erase import EraseCustomerMutation
+from api.customers.mutations.customers_link import LinkCustomersMutation
+from api.customers.mutations.customers_merge import MergeCustomersMutation
+from api.customers.mutations.customers_upsert import UpsertCustomersMutation
+from api.customers.mutations.interaction_record import RecordInteractionMutation
+from api.customers.mutations.transaction_record import RecordTransactionMutation
 from api.customers.queries import CustomerQueries
 from api.insights.queries import InsightQueries
 from api.network.queries import NetworkQueries
@@ -30,6 +36,17 @@ MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
 log = logging.getLogger(__name__)
 
 Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
+Mutation = merge_types(
+    "Mutation",
+    (
+        UpsertCustomersMutation,
+        RecordTransactionMutation,
+        RecordInteractionMutation,
+        LinkCustomersMutation,
+        MergeCustomersMutation,
+        EraseCustomerMutation,
+    ),
+)
 
 
 class CrmSchema(strawberry.Schema):
@@ -45,9 +62,10 @@ class CrmSchema(strawberry.Schema):
             context = execution_context.context if execution_context else None
             log.error(
                 "unexpected error (request %s): %s",
-                getattr(context, "request_id", "?"), error.message,
+                getattr(context, "request_id", "?"),
+                error.message,
                 exc_info=error.original_error,
-            )  # fmt: skip
+            )
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
@@ -63,7 +81,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     ]
     if production:
         extensions.append(lambda: MaskErrors(should_mask_error=_unexpected))
-    return CrmSchema(query=Query, extensions=extensions)  # type: ignore[arg-type]
+    return CrmSchema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]
 
 
 def _unexpected(error: object) -> bool:

@@ -41,7 +41,7 @@ class Tie:
     weight: float | None
 
 
-def _tie(row: dict[str, Any]) -> Tie:
+def tie_of(row: dict[str, Any]) -> Tie:
     source, target = (row["from"], row["to"]) if row["outgoing"] else (row["to"], row["from"])
     return Tie(source, target, row["type"], row["since"], row["weight"])
 
@@ -89,7 +89,7 @@ async def neighbourhood(
                     continue
                 distance[other] = level
                 next_frontier.append(other)
-            tie = _tie(row)
+            tie = tie_of(row)
             ties[(tie.source, tie.target, tie.type)] = tie
         frontier = next_frontier
     if frontier and not truncated:
@@ -97,7 +97,7 @@ async def neighbourhood(
         rows = await store.read(query, {"ids": frontier})
         for row in rows:
             if row["to"] in distance:
-                tie = _tie(row)
+                tie = tie_of(row)
                 ties[(tie.source, tie.target, tie.type)] = tie
     found = await profiles(store, distance)
     if customer_id not in found:
@@ -139,7 +139,7 @@ async def shortest_path(
             other = row["to"]
             if other in parents[side]:
                 continue
-            parents[side][other] = (row["from"], _tie(row))
+            parents[side][other] = (row["from"], tie_of(row))
             next_frontier.append(other)
             if other in parents[1 - side]:
                 meeting = other

@@ -140,7 +140,7 @@ async def load_folder(
     merges_path = rejects_path.with_name(rejects_path.name.replace("rejects", "merges"))
     if merges_path == rejects_path:
         merges_path = rejects_path.with_suffix(".merges.csv")
-    loader = _Loader(store, uuid.uuid4().hex, batch_size, region, progress)
+    loader = BatchWriter(store, uuid.uuid4().hex, batch_size, region, progress)
     rejects = _RejectsFile(rejects_path)
     reports: list[FileReport] = []
     try:
@@ -167,7 +167,10 @@ def _write_merges(path: Path, merges: list[Merge]) -> None:
                              neutralise(m.system), m.rule, m.line))  # fmt: skip
 
 
-class _Loader:
+class BatchWriter:
+    """Validated records → the graph, one batch per call. `load_folder` streams files through it;
+    the API's mutations write single records with it, by the same rules."""
+
     def __init__(self, store: GraphStore, load_id: str, batch_size: int, region: str | None,
                  progress: bool | None) -> None:  # fmt: skip
         if batch_size < 1:
@@ -191,11 +194,11 @@ class _Loader:
             report.ignored_columns = [c for c in header if c not in known]
         parse = _parser(source.kind, extras, self.region)
         write = {
-            "customers": self._write_customers,
-            "products": self._write_products,
-            "transactions": self._write_transactions,
-            "interactions": self._write_interactions,
-            "social_ties": self._write_ties,
+            "customers": self.write_customers,
+            "products": self.write_products,
+            "transactions": self.write_transactions,
+            "interactions": self.write_interactions,
+            "social_ties": self.write_ties,
         }[source.kind]
         hidden = None if self.progress is None else not self.progress
         bar = tqdm(
@@ -219,7 +222,7 @@ class _Loader:
 
     # -- one writer per file kind: each returns the rows it had to reject after lookups --------
 
-    async def _write_customers(
+    async def write_customers(
         self, file: str, records: list[validate.CustomerRecord]
     ) -> list[Reject]:
         params = {
@@ -236,7 +239,7 @@ class _Loader:
         self.merges.extend(resolution.merges)
         return []
 
-    async def _write_products(
+    async def write_products(
         self, file: str, records: list[validate.ProductRecord]
     ) -> list[Reject]:
         latest = {r.product_id: r for r in records}
@@ -245,14 +248,14 @@ class _Loader:
         await self.store.write(cypher.UPSERT_PRODUCTS, {"rows": rows})
         return []
 
-    async def _customers_of(self, ids: set[str]) -> dict[str, str]:
+    async def customers_of(self, ids: set[str]) -> dict[str, str]:
         found = await self.store.read(cypher.CUSTOMERS_BY_SOURCE, {"ids": sorted(ids)})
         return {row["source"]: row["customer"] for row in found}
 
-    async def _write_transactions(
+    async def write_transactions(
         self, file: str, records: list[validate.LineItemRecord]
     ) -> list[Reject]:
-        customers = await self._customers_of({r.customer_id for r in records})
+        customers = await self.customers_of({r.customer_id for r in records})
         late: list[Reject] = []
         orders: dict[str, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
@@ -298,10 +301,10 @@ class _Loader:
             await self.store.write(cypher.TRANSACTION_TOTALS, {"ids": list(orders)})
         return late
 
-    async def _write_interactions(
+    async def write_interactions(
         self, file: str, records: list[validate.InteractionRecord]
     ) -> list[Reject]:
-        customers = await self._customers_of({r.customer_id for r in records})
+        customers = await self.customers_of({r.customer_id for r in records})
         late: list[Reject] = []
         rows: dict[str, dict[str, Any]] = {}
         for r in records:
@@ -318,9 +321,9 @@ class _Loader:
             await self.store.write(cypher.UPSERT_INTERACTIONS, {"rows": list(rows.values())})
         return late
 
-    async def _write_ties(self, file: str, records: list[validate.TieRecord]) -> list[Reject]:
+    async def write_ties(self, file: str, records: list[validate.TieRecord]) -> list[Reject]:
         ids = {r.source_id for r in records} | {r.target_id for r in records}
-        customers = await self._customers_of(ids)
+        customers = await self.customers_of(ids)
         late: list[Reject] = []
         by_type: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
         for r in records:

@@ -1,0 +1,75 @@
+"""Mutations of the customer domain: one file per mutation, typed results.
+
+Expected failures are results, not exceptions: each mutation returns `<Name>Success` or
+`<Name>Error` (a code, a message, the offending field, and every problem found). Writes go
+through `loaders.load.BatchWriter`, so the API validates and writes exactly as `crm-graph load`
+does (identity resolution included), except that a malformed optional value is an error here
+instead of being dropped: a caller can fix and resend.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from graph.store import GraphStore
+from loaders.load import BatchWriter
+from loaders.reading import RawRow, Reject
+
+
+@strawberry.enum
+class ErrorCode(enum.Enum):
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+
+
+@strawberry.type(description="One thing wrong with the input.")
+class Problem:
+    field: str
+    message: str
+
+
+@strawberry.interface(description="Why a mutation changed nothing.")
+class MutationError:
+    code: ErrorCode
+    message: str
+    field: str | None = strawberry.field(description="The first offending input field.")
+    problems: list[Problem]
+
+
+def writer(store: GraphStore) -> BatchWriter:
+    """A writer for one mutation: its own load id, so that re-recording replaces."""
+    return BatchWriter(store, uuid.uuid4().hex, batch_size=1000, region=None, progress=False)
+
+
+def raw_row(values: Mapping[str, Any], line: int = 1) -> RawRow:
+    """Input values as the loader reads them from a file: text, empty for none."""
+    return RawRow(line, {name: _text(value) for name, value in values.items()})
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return str(value)
+
+
+def problems(rejects: list[Reject], fields: Mapping[str, str], prefix: str = "") -> list[Problem]:
+    """Loader rejects (by file column) as problems (by input field path)."""
+    return [
+        Problem(field=f"{prefix}{fields.get(r.column, r.column)}", message=r.reason)
+        for r in rejects
+    ]

@@ -1,0 +1,54 @@
+"""`eraseCustomer`: the right to be forgotten."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api.customers.mutations import ErrorCode, MutationError, Problem
+from api.permissions import CanWrite
+from graph import writes
+
+
+@strawberry.type
+class EraseCustomerSuccess:
+    erased_id: strawberry.ID
+    anonymous_id: strawberry.ID = strawberry.field(
+        description="The id the customer's anonymised orders now hang from."
+    )
+
+
+@strawberry.type
+class EraseCustomerError(MutationError):
+    pass
+
+
+EraseCustomerResult = Annotated[
+    EraseCustomerSuccess | EraseCustomerError, strawberry.union("EraseCustomerResult")
+]
+
+
+@strawberry.type
+class EraseCustomerMutation:
+    @strawberry.mutation(
+        description="Remove a customer's personal data, contacts, source records and ties; keep "
+        "their orders, anonymised, so revenue totals do not change. Remove them from the "
+        "source exports too, or the next load brings them back.",
+        permission_classes=[CanWrite],
+    )
+    async def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerResult:
+        anonymous = await writes.erase_customer(
+            info.context.store, str(id), int(time.time() * 1000)
+        )
+        if anonymous is None:
+            message = f"no customer {str(id)!r}"
+            return EraseCustomerError(
+                code=ErrorCode.NOT_FOUND,
+                message=message,
+                field="id",
+                problems=[Problem(field="id", message=message)],
+            )
+        return EraseCustomerSuccess(erased_id=id, anonymous_id=strawberry.ID(anonymous))

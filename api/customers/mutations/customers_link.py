@@ -1,0 +1,88 @@
+"""`linkCustomers`: record a social tie between two customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.types import TieType
+from api.network.queries import Tie
+from api.permissions import CanWrite
+from graph import network
+from loaders import rows as validate
+
+FIELDS = {"source_customer_id": "sourceId", "target_customer_id": "targetId"}
+
+
+@strawberry.input
+class LinkCustomersInput:
+    source_id: strawberry.ID
+    target_id: strawberry.ID
+    type: TieType = TieType.KNOWS
+    since: datetime | None = None
+    weight: float | None = None
+
+
+@strawberry.type
+class LinkCustomersSuccess:
+    tie: Tie
+
+
+@strawberry.type
+class LinkCustomersError(MutationError):
+    pass
+
+
+LinkCustomersResult = Annotated[
+    LinkCustomersSuccess | LinkCustomersError, strawberry.union("LinkCustomersResult")
+]
+
+
+@strawberry.type
+class LinkCustomersMutation:
+    @strawberry.mutation(
+        description="Tie two customers (or update the tie's since and weight).",
+        permission_classes=[CanWrite],
+    )
+    async def link_customers(self, info: Info, input: LinkCustomersInput) -> LinkCustomersResult:
+        row = raw_row(
+            {
+                "source_customer_id": input.source_id,
+                "target_customer_id": input.target_id,
+                "type": input.type,
+                "since": input.since,
+                "weight": input.weight,
+            }
+        )
+        record, rejects = validate.tie("input", row)
+        found = problems(rejects, FIELDS, prefix="input.")
+        if found or record is None:
+            return LinkCustomersError(
+                code=ErrorCode.INVALID,
+                message=found[0].message,
+                field=found[0].field,
+                problems=found,
+            )
+        late = await writer(info.context.store).write_ties("input", [record])
+        if late:
+            field = f"input.{FIELDS.get(late[0].column, late[0].column)}"
+            code = ErrorCode.NOT_FOUND if "not loaded" in late[0].reason else ErrorCode.INVALID
+            return LinkCustomersError(
+                code=code,
+                message=late[0].reason,
+                field=field,
+                problems=[Problem(field=field, message=late[0].reason)],
+            )
+        resolved = await writer(info.context.store).customers_of(
+            {record.source_id, record.target_id}
+        )
+        rows = await info.context.store.read(
+            network.expand_ties([record.type]), {"ids": [resolved[record.source_id]]}
+        )
+        target = resolved[record.target_id]
+        tie = next(network.tie_of(r) for r in rows if r["to"] == target and r["outgoing"])
+        return LinkCustomersSuccess(tie=Tie.of(tie))

@@ -1,0 +1,87 @@
+"""`recordInteraction`: record a contact with a customer (a call, a ticket, a chat...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.types import Interaction, InteractionType
+from api.permissions import CanWrite
+from loaders import rows as validate
+
+FIELDS = {"interaction_id": "id", "customer_id": "customerId", "timestamp": "at"}
+
+
+@strawberry.input
+class InteractionInput:
+    id: strawberry.ID
+    customer_id: strawberry.ID
+    at: datetime
+    type: InteractionType
+    channel: str | None = None
+    subject: str | None = None
+    sentiment: float | None = strawberry.field(default=None, description="-1 to 1.")
+    satisfaction: int | None = strawberry.field(default=None, description="1 to 5.")
+
+
+@strawberry.type
+class RecordInteractionSuccess:
+    interaction: Interaction
+
+
+@strawberry.type
+class RecordInteractionError(MutationError):
+    pass
+
+
+RecordInteractionResult = Annotated[
+    RecordInteractionSuccess | RecordInteractionError, strawberry.union("RecordInteractionResult")
+]
+
+
+@strawberry.type
+class RecordInteractionMutation:
+    @strawberry.mutation(
+        description="Record (or update) a contact with a customer.", permission_classes=[CanWrite]
+    )
+    async def record_interaction(
+        self, info: Info, input: InteractionInput
+    ) -> RecordInteractionResult:
+        row = raw_row(
+            {
+                "interaction_id": input.id,
+                "customer_id": input.customer_id,
+                "timestamp": input.at,
+                "type": input.type,
+                "channel": input.channel,
+                "subject": input.subject,
+                "sentiment": input.sentiment,
+                "satisfaction": input.satisfaction,
+            }
+        )
+        record, rejects = validate.interaction("input", row)
+        found = problems(rejects, FIELDS, prefix="input.")
+        if found or record is None:
+            return RecordInteractionError(
+                code=ErrorCode.INVALID,
+                message=found[0].message,
+                field=found[0].field,
+                problems=found,
+            )
+        late = await writer(info.context.store).write_interactions("input", [record])
+        if late:
+            found = [Problem(field="input.customerId", message=late[0].reason)]
+            return RecordInteractionError(
+                code=ErrorCode.NOT_FOUND,
+                message=late[0].reason,
+                field="input.customerId",
+                problems=found,
+            )
+        rows = await info.context.store.read(
+            "MATCH (i:Interaction {id: $id}) RETURN properties(i) AS i", {"id": str(input.id)}
+        )
+        return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["i"]))

@@ -1,0 +1,114 @@
+"""Writes the API makes beyond the loader's upserts: merging customers by hand, erasing one.
+
+Both run as a short sequence of statements, each idempotent, so that running the same merge or
+erase again after a failure finishes the job (the customers to remove are deleted last).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from graph.filters import TIES
+from graph.schema import TIE_TYPES
+from graph.store import GraphStore
+
+MERGE_PREVIEW = f"""
+UNWIND $ids AS id
+MATCH (c:Customer {{id: id}})
+RETURN id, properties(c) AS customer,
+       size([(c)-[:PLACED]->(mt:Transaction) | 1]) AS orders,
+       size([(c)-[:HAD]->(mi:Interaction) | 1]) AS interactions,
+       size([(c)-[mr:{TIES}]-(mo:Customer) | 1]) AS ties,
+       [(c)-[:HAS_SOURCE]->(ms:SourceRecord) | ms.system] AS systems
+"""
+
+_MOVE_OWNED = """
+MATCH (keep:Customer {{id: $keep}})
+UNWIND $others AS other
+MATCH (gone:Customer {{id: other}})-[r:{rel}]->(x:{label})
+MERGE (keep)-[:{rel}]->(x)
+DELETE r
+"""
+
+_MOVE_TIES_OUT = """
+MATCH (keep:Customer {{id: $keep}})
+UNWIND $others AS other
+MATCH (gone:Customer {{id: other}})-[r:{tie}]->(o:Customer)
+WHERE o.id <> $keep AND NOT o.id IN $others
+MERGE (keep)-[n:{tie}]->(o)
+SET n.since = coalesce(n.since, r.since), n.weight = coalesce(n.weight, r.weight)
+DELETE r
+"""
+
+_MOVE_TIES_IN = """
+MATCH (keep:Customer {{id: $keep}})
+UNWIND $others AS other
+MATCH (o:Customer)-[r:{tie}]->(gone:Customer {{id: other}})
+WHERE o.id <> $keep AND NOT o.id IN $others
+MERGE (o)-[n:{tie}]->(keep)
+SET n.since = coalesce(n.since, r.since), n.weight = coalesce(n.weight, r.weight)
+DELETE r
+"""
+
+MERGE_STATEMENTS = (
+    _MOVE_OWNED.format(rel="PLACED", label="Transaction"),
+    _MOVE_OWNED.format(rel="HAD", label="Interaction"),
+    _MOVE_OWNED.format(rel="HAS_SOURCE", label="SourceRecord"),
+    _MOVE_OWNED.format(rel="IN_SEGMENT", label="Segment"),
+    *(_MOVE_TIES_OUT.format(tie=t) for t in TIE_TYPES),
+    *(_MOVE_TIES_IN.format(tie=t) for t in TIE_TYPES),
+    "MATCH (keep:Customer {id: $keep}) SET keep += $fill",
+    "UNWIND $others AS other MATCH (gone:Customer {id: other}) DETACH DELETE gone",
+)
+"""Move everything the others own or are tied to onto the kept customer (ties between the
+merged customers themselves would become self-ties and go), fill the kept profile's gaps,
+delete the others."""
+
+
+async def merge_preview(store: GraphStore, ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await store.read(MERGE_PREVIEW, {"ids": ids})
+    return {row["id"]: row for row in rows}
+
+
+def merged_profile(keep: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    """The kept customer's values win; the others (in the order given) fill its gaps."""
+    profile = dict(keep)
+    for other in others:
+        for name, value in other.items():
+            if profile.get(name) is None and value is not None:
+                profile[name] = value
+    return profile
+
+
+async def merge_customers(
+    store: GraphStore, keep: str, others: list[str], fill: dict[str, Any]
+) -> None:
+    params = {"keep": keep, "others": others, "fill": fill}
+    for statement in MERGE_STATEMENTS:
+        await store.write(statement, params)
+
+
+ERASE_STATEMENTS = (
+    "MATCH (c:Customer {id: $id})-[:HAD]->(i:Interaction) DETACH DELETE i",
+    "MATCH (c:Customer {id: $id})-[:HAS_SOURCE]->(s:SourceRecord) DETACH DELETE s",
+    f"MATCH (c:Customer {{id: $id}})-[r:{TIES}]-() DELETE r",
+    "MATCH (c:Customer {id: $id})-[r:IN_SEGMENT]->() DELETE r",
+    "MATCH (c:Customer {id: $id}) WITH c, c.country AS country "
+    "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country}",
+)
+"""Right to be forgotten: contacts (free text), source records (their ids and keys) and ties go;
+the profile is replaced by an anonymous id, the country and when it was erased. Orders stay on
+the anonymous customer so that revenue totals do not change."""
+
+
+async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> str | None:
+    """Erase a customer; return the anonymous id their orders now hang from (None: unknown)."""
+    found = await store.read("MATCH (c:Customer {id: $id}) RETURN c.id AS id", {"id": customer_id})
+    if not found:
+        return None
+    anonymous = f"erased-{uuid.uuid4().hex[:16]}"
+    params = {"id": customer_id, "anonymous": anonymous, "now": now_ms}
+    for statement in ERASE_STATEMENTS:
+        await store.write(statement, params)
+    return anonymous

@@ -1,0 +1,267 @@
+"""Each mutation's success and error results, and who may call them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from api.auth.principal import Role
+from graph.store import GraphStore
+from tests.api.conftest import Api
+
+UPSERT = """
+mutation($input: [CustomerInput!]!) {
+  upsertCustomers(input: $input) {
+    __typename
+    ... on UpsertCustomersSuccess {
+      customers { id name email phone attributes } merges { customerId mergedId rule }
+    }
+    ... on UpsertCustomersError { code field message problems { field message } }
+  }
+}
+"""
+RECORD_TRANSACTION = """
+mutation($input: TransactionInput!) {
+  recordTransaction(input: $input) {
+    __typename
+    ... on RecordTransactionSuccess {
+      transaction { id total itemCount lines { product { id } quantity amount } }
+    }
+    ... on RecordTransactionError { code field problems { field message } }
+  }
+}
+"""
+RECORD_INTERACTION = """
+mutation($input: InteractionInput!) {
+  recordInteraction(input: $input) {
+    __typename
+    ... on RecordInteractionSuccess { interaction { id type sentiment } }
+    ... on RecordInteractionError { code field problems { field } }
+  }
+}
+"""
+LINK = """
+mutation($input: LinkCustomersInput!) {
+  linkCustomers(input: $input) {
+    __typename
+    ... on LinkCustomersSuccess { tie { sourceId targetId type weight } }
+    ... on LinkCustomersError { code field }
+  }
+}
+"""
+MERGE = """
+mutation($ids: [ID!]!, $dry: Boolean!) {
+  mergeCustomers(ids: $ids, dryRun: $dry) {
+    __typename
+    ... on MergeCustomersSuccess {
+      dryRun keptId mergedIds result { id name email } sources { customer { id } orders ties }
+    }
+    ... on MergeCustomersError { code field problems { field message } }
+  }
+}
+"""
+ERASE = """
+mutation($id: ID!) {
+  eraseCustomer(id: $id) {
+    __typename
+    ... on EraseCustomerSuccess { erasedId anonymousId }
+    ... on EraseCustomerError { code field }
+  }
+}
+"""
+
+
+async def test_upsert_customers_creates_updates_and_resolves_identities(
+    store: GraphStore, admin: Api
+) -> None:
+    created = (
+        await admin.data(
+            UPSERT,
+            input=[
+                {
+                    "id": "a1",
+                    "name": "王芳",
+                    "email": "Wang@Example.cn",
+                    "sourceSystem": "web",
+                    "attributes": {"tier": "gold"},
+                },
+                {
+                    "id": "b1",
+                    "name": "Wang F.",
+                    "email": "wang@example.cn",
+                    "phone": "+8613800138000",
+                    "sourceSystem": "crm",
+                },
+            ],
+        )
+    )["upsertCustomers"]
+    assert created["__typename"] == "UpsertCustomersSuccess"
+    assert created["merges"] == [{"customerId": "a1", "mergedId": "b1", "rule": "email"}]
+    assert created["customers"] == [
+        {
+            "id": "a1",
+            "name": "王芳",
+            "email": "Wang@Example.cn",
+            "phone": "+8613800138000",
+            "attributes": {"tier": "gold"},
+        }
+    ]
+    updated = await admin.data(UPSERT, input=[{"id": "a1", "name": "Wang Fang"}])
+    assert updated["upsertCustomers"]["customers"][0]["name"] == "Wang Fang"
+    count = await store.read("MATCH (c:Customer) RETURN count(c) AS n")
+    assert count == [{"n": 1}]
+
+
+async def test_upsert_customers_refuses_bad_input_and_writes_nothing(
+    store: GraphStore, admin: Api
+) -> None:
+    result = (
+        await admin.data(
+            UPSERT,
+            input=[
+                {"id": "ok"},
+                {"id": "x", "email": "not an email"},
+                {"id": " "},
+                {"id": "y", "attributes": {"bad name!": 1}},
+            ],
+        )
+    )["upsertCustomers"]
+    assert result["__typename"] == "UpsertCustomersError"
+    assert result["code"] == "INVALID"
+    assert [p["field"] for p in result["problems"]] == [
+        "input[1].email",
+        "input[2].id",
+        "input[3].attributes.bad name!",
+    ]
+    assert result["field"] == "input[1].email"
+    assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 0}]
+
+
+async def test_record_transaction(shop: None, admin: Api) -> None:
+    order = {
+        "id": "o1",
+        "customerId": "c00",
+        "at": "2024-05-01T10:00:00+02:00",
+        "lines": [
+            {"productId": "p1", "quantity": 2, "unitPrice": 5},
+            {"productId": "p2", "amount": 30},
+            {"productId": "p1", "quantity": 1, "unitPrice": 5},
+        ],
+    }
+    done = (await admin.data(RECORD_TRANSACTION, input=order))["recordTransaction"]
+    assert done["__typename"] == "RecordTransactionSuccess"
+    assert done["transaction"]["total"] == 45 and done["transaction"]["itemCount"] == 4
+    # recording it again with corrected lines replaces them, it does not add
+    order["lines"] = [{"productId": "p1", "quantity": 1, "unitPrice": 5}]
+    again = (await admin.data(RECORD_TRANSACTION, input=order))["recordTransaction"]
+    assert {(x["product"]["id"], x["quantity"]) for x in again["transaction"]["lines"]} == {
+        ("p1", 1),
+        ("p2", 1),
+    }
+    unknown = await admin.data(RECORD_TRANSACTION, input={**order, "customerId": "ghost"})
+    assert unknown["recordTransaction"]["code"] == "NOT_FOUND"
+    assert unknown["recordTransaction"]["field"] == "input.customerId"
+    bad = {**order, "lines": [{"productId": "p1", "quantity": 1}]}
+    invalid = (await admin.data(RECORD_TRANSACTION, input=bad))["recordTransaction"]
+    assert invalid["code"] == "INVALID" and invalid["field"] == "input.lines[0].amount"
+    empty = await admin.data(RECORD_TRANSACTION, input={**order, "lines": []})
+    assert empty["recordTransaction"]["field"] == "input.lines"
+
+
+async def test_record_interaction(shop: None, admin: Api) -> None:
+    contact = {
+        "id": "i1",
+        "customerId": "c01",
+        "at": "2024-05-01T10:00:00Z",
+        "type": "TICKET",
+        "sentiment": -0.5,
+    }
+    done = (await admin.data(RECORD_INTERACTION, input=contact))["recordInteraction"]
+    assert done == {
+        "__typename": "RecordInteractionSuccess",
+        "interaction": {"id": "i1", "type": "TICKET", "sentiment": -0.5},
+    }
+    bad = await admin.data(RECORD_INTERACTION, input={**contact, "sentiment": 3})
+    assert bad["recordInteraction"]["code"] == "INVALID"
+    assert bad["recordInteraction"]["field"] == "input.sentiment"
+    ghost = await admin.data(RECORD_INTERACTION, input={**contact, "customerId": "ghost"})
+    assert ghost["recordInteraction"]["code"] == "NOT_FOUND"
+
+
+async def test_link_customers(shop: None, admin: Api) -> None:
+    tie = {"sourceId": "c09", "targetId": "c10", "type": "COLLEAGUE", "weight": 0.5}
+    done = (await admin.data(LINK, input=tie))["linkCustomers"]
+    assert done["tie"] == {"sourceId": "c09", "targetId": "c10", "type": "COLLEAGUE", "weight": 0.5}
+    self_tie = (await admin.data(LINK, input={**tie, "targetId": "c09"}))["linkCustomers"]
+    assert self_tie["code"] == "INVALID" and self_tie["field"] == "input.targetId"
+    ghost = (await admin.data(LINK, input={**tie, "targetId": "ghost"}))["linkCustomers"]
+    assert ghost["code"] == "NOT_FOUND" and ghost["field"] == "input.targetId"
+
+
+async def test_merge_customers_dry_run_then_for_real(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    preview = (await admin.data(MERGE, ids=["c03", "c04", "c06"], dry=True))["mergeCustomers"]
+    assert preview["dryRun"] is True and preview["mergedIds"] == ["c04", "c06"]
+    assert [(s["customer"]["id"], s["ties"]) for s in preview["sources"]] == [
+        ("c03", 2),
+        ("c04", 1),
+        ("c06", 1),
+    ]
+    assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 12}]
+
+    done = (await admin.data(MERGE, ids=["c04", "c01"], dry=False))["mergeCustomers"]
+    assert done["dryRun"] is False and done["keptId"] == "c04"
+    rows = await store.read(
+        "MATCH (c:Customer {id: 'c04'}) RETURN size([(c)-[:PLACED]->(t) | t]) AS orders, "
+        "size([(c)-[:KNOWS|FAMILY]-(o) | o]) AS ties"
+    )
+    assert rows == [{"orders": 2, "ties": 2}]  # c01's order and its tie to c00 moved over
+    assert await store.read("MATCH (c:Customer {id: 'c01'}) RETURN c.id") == []
+    missing = (await admin.data(MERGE, ids=["c04", "nobody"], dry=True))["mergeCustomers"]
+    assert missing["code"] == "NOT_FOUND" and missing["field"] == "ids[1]"
+    single = (await admin.data(MERGE, ids=["c04"], dry=True))["mergeCustomers"]
+    assert single["code"] == "INVALID"
+
+
+async def test_erase_customer_keeps_revenue(shop: None, store: GraphStore, admin: Api) -> None:
+    before = await admin.data("{ revenue(by: COUNTRY) { key revenue } }")
+    erased = (await admin.data(ERASE, id="c00"))["eraseCustomer"]
+    assert erased["__typename"] == "EraseCustomerSuccess"
+    gone = await store.read(
+        "MATCH (c:Customer {id: $id}) RETURN properties(c) AS c", {"id": erased["anonymousId"]}
+    )
+    assert set(gone[0]["c"]) == {"id", "erased", "erasedAt", "country"}
+    assert await store.read("MATCH (c:Customer {id: 'c00'}) RETURN c.id") == []
+    assert await store.read("MATCH (s:SourceRecord {id: 'c00'}) RETURN s.id") == []
+    assert await admin.data("{ revenue(by: COUNTRY) { key revenue } }") == before
+    again = (await admin.data(ERASE, id="c00"))["eraseCustomer"]
+    assert again == {"__typename": "EraseCustomerError", "code": "NOT_FOUND", "field": "id"}
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.PARTNER])
+@pytest.mark.parametrize(
+    ("document", "variables", "field"),
+    [
+        (UPSERT, {"input": [{"id": "z"}]}, "upsertCustomers"),
+        (ERASE, {"id": "c00"}, "eraseCustomer"),
+        (MERGE, {"ids": ["c00", "c01"], "dry": True}, "mergeCustomers"),
+        (LINK, {"input": {"sourceId": "c00", "targetId": "c02"}}, "linkCustomers"),
+    ],
+)
+async def test_only_admins_write(
+    shop: None,
+    store: GraphStore,
+    api_for: Callable[[Role], Any],
+    role: Role,
+    document: str,
+    variables: dict[str, Any],
+    field: str,
+) -> None:
+    api = await api_for(role)
+    response = await api.post(document, variables)
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "FORBIDDEN", "field": field}
+    assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 12}]
