@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
 
+    schema = commands.add_parser(
+        "schema",
+        help="print the GraphQL schema (SDL)",
+        description="Print the GraphQL schema the server serves, as SDL (schema.graphql in the "
+        "repository is this output; a test keeps them equal).",
+    )
+    schema.add_argument("--output", "-o", type=Path, help="write to this file instead")
+
     server = commands.add_parser("server", help="manage the embedded store's server")
     server_commands = server.add_subparsers(dest="server_command", required=True)
     server_commands.add_parser("stop", help="stop the embedded server of the data directory")
@@ -177,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": _serve,
             "status": _status,
             "keys": _keys,
+            "schema": _schema,
             "server": _server,
         }[args.command]
         return handler(args, settings)
@@ -303,10 +312,21 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
         _prepare_demo(settings)
     print(
         f"crm-graph {__version__} serving {settings.description} on "
-        f"http://{args.host}:{args.port} (health: /healthz, /readyz)",
+        f"http://{args.host}:{args.port} (GraphQL: /graphql, health: /healthz, /readyz)",
         flush=True,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from api.schema import sdl
+
+    if args.output:
+        args.output.write_text(sdl(), encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(sdl(), end="")
     return EXIT_OK
 
 

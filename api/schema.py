@@ -91,3 +91,8 @@ def _unexpected(error: object) -> bool:
 
 
 schema = build_schema()
+
+
+def sdl() -> str:
+    """The schema as SDL, as `schema.graphql` holds it."""
+    return schema.as_str() + "\n"
