@@ -27,7 +27,7 @@ RETURN id, orders, spend, first, last
 TRANSACTIONS_BY_CUSTOMER = """
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
-WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)
+WITH id, t WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)
 WITH id, t ORDER BY t.at DESC, t.id DESC
 WITH id, collect(properties(t)) AS transactions
 RETURN id, transactions[0..$first] AS transactions, size(transactions) AS total
@@ -44,6 +44,7 @@ ORDER BY id, product.id
 INTERACTIONS_BY_CUSTOMER = """
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})-[:HAD]->(i:Interaction)
+WITH id, i
 WHERE ($types IS NULL OR i.type IN $types) AND ($from IS NULL OR i.at >= $from)
   AND ($to IS NULL OR i.at < $to)
 WITH id, i ORDER BY i.at DESC, i.id DESC

@@ -21,6 +21,7 @@ CRM_SCHEMA = GraphSchema(
         ("SourceRecord", "id"),
         ("Segment", "id"),
         ("ApiKey", "id"),
+        ("ModelCard", "id"),
     ),
     indexed=(
         ("SourceRecord", "emailKey"),
@@ -33,5 +34,5 @@ CRM_SCHEMA = GraphSchema(
 """Unique ids for every entity; look-up indexes for identity resolution and time ranges."""
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
-               "Segment", "ApiKey")  # fmt: skip
+               "Segment", "ApiKey", "ModelCard")  # fmt: skip
 TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")

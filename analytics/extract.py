@@ -1,0 +1,103 @@
+"""Reading the graph into the tables of `analytics.frames`, a batch of customers at a time.
+
+Everything is read once (events before `before`, default: all); each analytics function then
+cuts at its own `as_of`. Personal fields (name, email, phone, city) are not read as features, and
+neither are the properties analytics wrote back (`ml*`): a model never learns from its own
+earlier scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from analytics import frames
+from graph import analytics as cypher
+from graph.store import GraphStore
+
+NOT_FEATURES = frozenset({"id", "name", "email", "phone", "city", "signupAt", "erased", "erasedAt"})
+SCORE_PREFIX = "ml"
+FAR_FUTURE_MS = 2**53 - 1
+
+
+@dataclass
+class Tables:
+    customers: pd.DataFrame
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    interactions: pd.DataFrame
+    ties: pd.DataFrame
+
+    @property
+    def last_event(self) -> pd.Timestamp | None:
+        """The latest order or contact: the natural `as_of` for scoring today."""
+        stamps = [f["at"].max() for f in (self.orders, self.interactions) if len(f)]
+        return max(stamps) if stamps else None
+
+
+def _utc(ms: pd.Series) -> pd.Series:
+    return pd.to_datetime(ms.astype("float64"), unit="ms", utc=True)
+
+
+def _frame(
+    rows: list[dict[str, Any]], columns: tuple[str, ...], instants: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(columns)) if rows else frames.empty(columns)
+    for name in instants:
+        frame[name] = _utc(frame[name]) if rows else pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+async def read_tables(
+    store: GraphStore, *, before: pd.Timestamp | None = None, batch_size: int = 5000
+) -> Tables:
+    """The customers and their orders, lines, contacts and ties (before `before`)."""
+    cutoff = FAR_FUTURE_MS if before is None else int(before.timestamp() * 1000)
+    profiles = [r["customer"] for r in await store.read(cypher.CUSTOMER_PROFILES)]
+    customers = (
+        pd.DataFrame(
+            [
+                {
+                    "customer_id": p["id"],
+                    "signup_at": p.get("signupAt"),
+                    "country": p.get("country"),
+                    **{
+                        k: v
+                        for k, v in p.items()
+                        if k not in NOT_FEATURES
+                        and k != "country"
+                        and not k.startswith(SCORE_PREFIX)
+                    },
+                }
+                for p in profiles
+            ]
+        )
+        if profiles
+        else frames.empty(frames.CUSTOMERS)
+    )
+    customers["signup_at"] = _utc(customers["signup_at"]) if profiles else customers["signup_at"]
+    ids = sorted(customers["customer_id"])
+    collected: dict[str, list[dict[str, Any]]] = {
+        "orders": [],
+        "lines": [],
+        "interactions": [],
+        "ties": [],
+    }
+    for start in range(0, len(ids), batch_size):
+        params = {"ids": ids[start : start + batch_size], "before": cutoff}
+        for name, query in (
+            ("orders", cypher.ORDERS_OF),
+            ("lines", cypher.LINES_OF),
+            ("interactions", cypher.INTERACTIONS_OF),
+            ("ties", cypher.TIES_OF),
+        ):
+            collected[name] += await store.read(query, params)
+    return Tables(
+        customers=customers.set_index("customer_id", drop=False).rename_axis(None),
+        orders=_frame(collected["orders"], frames.ORDERS, ("at",)),
+        lines=_frame(collected["lines"], frames.LINES, ("at",)),
+        interactions=_frame(collected["interactions"], frames.INTERACTIONS, ("at",)),
+        ties=_frame(collected["ties"], frames.TIES),
+    )

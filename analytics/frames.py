@@ -1,0 +1,54 @@
+"""The tables every analytics function works on: pandas DataFrames read from the graph as of a
+date (see `analytics.extract`), with these columns. Functions take column names as given here,
+an explicit `as_of`, and never look at a hidden "now".
+
+All instants are timezone-aware UTC pandas Timestamps (`datetime64[ns, UTC]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+ORDERS = ("customer_id", "transaction_id", "at", "total")
+"""One row per order (a Transaction): who placed it, when, its total."""
+
+LINES = ("customer_id", "transaction_id", "at", "product_id", "category", "quantity", "amount")
+"""One row per order line with a product; `category` may be missing (NaN)."""
+
+INTERACTIONS = (
+    "customer_id",
+    "interaction_id",
+    "at",
+    "type",
+    "channel",
+    "sentiment",
+    "satisfaction",
+)
+"""One row per contact; `channel`, `sentiment`, `satisfaction` may be missing."""
+
+TIES = ("source", "target", "type", "weight")
+"""One row per social tie (directed as stored; most network features ignore direction)."""
+
+CUSTOMERS = ("customer_id", "signup_at", "country")
+"""One row per customer; any further columns are the customer's extra properties (numbers or
+text) and may be used as features."""
+
+
+class FrameError(ValueError):
+    """A table lacks a column a function needs; the message names the table and columns."""
+
+
+def require(frame: pd.DataFrame, columns: Iterable[str], table: str) -> None:
+    """Fail up front, naming every missing column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise FrameError(
+            f"{table} lacks column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, frame.columns))}"
+        )
+
+
+def empty(columns: Iterable[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})

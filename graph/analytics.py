@@ -1,0 +1,90 @@
+"""Cypher for analytics: reading the graph into tables (a batch of customers at a time), and
+writing scores, segments and model cards back.
+
+A time filter on orders or contacts reached from a customer goes in a WITH after the MATCH: with
+`MATCH ... WHERE t.at < $x` FalkorDB's planner starts from the index on `at` and scans every
+order in range for each customer (62 s instead of 0.17 s for 2,000 customers here).
+"""
+
+from __future__ import annotations
+
+from graph.filters import TIES
+
+CUSTOMER_PROFILES = """
+MATCH (c:Customer)
+WHERE c.erased IS NULL
+RETURN properties(c) AS customer
+"""
+"""Every customer's properties (erased customers keep no history worth learning from)."""
+
+ORDERS_OF = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
+WITH id, t WHERE t.at < $before
+RETURN id AS customer_id, t.id AS transaction_id, t.at AS at, t.total AS total
+"""
+
+LINES_OF = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
+WITH id, t WHERE t.at < $before
+MATCH (t)-[e:CONTAINS]->(p:Product)
+RETURN id AS customer_id, t.id AS transaction_id, t.at AS at, p.id AS product_id,
+       p.category AS category, e.quantity AS quantity, e.amount AS amount
+"""
+
+INTERACTIONS_OF = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[:HAD]->(i:Interaction)
+WITH id, i WHERE i.at < $before
+RETURN id AS customer_id, i.id AS interaction_id, i.at AS at, i.type AS type,
+       i.channel AS channel, i.sentiment AS sentiment, i.satisfaction AS satisfaction
+"""
+
+TIES_OF = f"""
+UNWIND $ids AS id
+MATCH (a:Customer {{id: id}})-[r:{TIES}]->(b:Customer)
+WHERE r.since IS NULL OR r.since < $before
+RETURN a.id AS source, b.id AS target, type(r) AS type, r.weight AS weight
+"""
+"""Ties whose start is known to be before the cut-off, or unknown (taken as always there)."""
+
+WRITE_SCORES = """
+UNWIND $rows AS r
+MATCH (c:Customer {id: r.id})
+SET c += r.scores
+"""
+
+MERGE_SEGMENTS = """
+UNWIND $segments AS s
+MERGE (g:Segment {id: s.id})
+SET g += s.props
+"""
+
+CLEAR_SEGMENT_MEMBERSHIP = """
+MATCH (c:Customer)-[m:IN_SEGMENT]->(g:Segment {model: $model})
+DELETE m
+"""
+
+ASSIGN_SEGMENTS = """
+UNWIND $rows AS r
+MATCH (c:Customer {id: r.id}), (g:Segment {id: r.segment})
+MERGE (c)-[:IN_SEGMENT]->(g)
+"""
+
+DROP_STALE_SEGMENTS = """
+MATCH (g:Segment {model: $model})
+WHERE NOT g.id IN $keep
+DETACH DELETE g
+"""
+
+SAVE_MODEL_CARD = """
+MERGE (m:ModelCard {id: $id})
+SET m += $props
+"""
+
+MODEL_CARDS = """
+MATCH (m:ModelCard)
+RETURN properties(m) AS card
+ORDER BY card.trainedAt DESC, card.id
+"""
