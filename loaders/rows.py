@@ -68,37 +68,33 @@ class RowCheck:
             self.reject(column, f"is longer than {MAX_ID} characters", value)
         return value
 
-    def required(self, column: str, parse: Callable[[str], T]) -> T | None:
+    def _parse(self, column: str, parse: Callable[[str], T], *, required: bool,
+               drop: bool) -> T | None:  # fmt: skip
         raw = self._raw(column)
         if not raw:
-            self.reject(column, "is required and empty")
+            if required:
+                self.reject(column, "is required and empty")
             return None
         try:
             return parse(raw)
         except FieldError as e:
-            self.reject(column, str(e), raw)
+            if drop:
+                self.drop(column, f"dropped: {e}", raw)
+            else:
+                self.reject(column, str(e), raw)
             return None
+
+    def required(self, column: str, parse: Callable[[str], T]) -> T | None:
+        """A required field: empty or malformed rejects the row."""
+        return self._parse(column, parse, required=True, drop=False)
 
     def numeric(self, column: str, parse: Callable[[str], T]) -> T | None:
         """An optional numeric field whose malformed value rejects the row (money, quantity)."""
-        raw = self._raw(column)
-        if not raw:
-            return None
-        try:
-            return parse(raw)
-        except FieldError as e:
-            self.reject(column, str(e), raw)
-            return None
+        return self._parse(column, parse, required=False, drop=False)
 
     def optional(self, column: str, parse: Callable[[str], T]) -> T | None:
-        raw = self._raw(column)
-        if not raw:
-            return None
-        try:
-            return parse(raw)
-        except FieldError as e:
-            self.drop(column, f"dropped: {e}", raw)
-            return None
+        """An optional field: a malformed value is dropped and reported, the row kept."""
+        return self._parse(column, parse, required=False, drop=True)
 
     def text(self, column: str) -> str | None:
         raw = self._raw(column)

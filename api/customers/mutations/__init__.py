@@ -13,7 +13,7 @@ import enum
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -41,6 +41,23 @@ class MutationError:
     message: str
     field: str | None = strawberry.field(description="The first offending input field.")
     problems: list[Problem]
+
+
+E = TypeVar("E", bound=MutationError)
+
+
+def failure(error: type[E], code: ErrorCode, found: list[Problem]) -> E:
+    """An error result whose message and field are the first problem's."""
+    return error(code=code, message=found[0].message, field=found[0].field, problems=found)
+
+
+def late_failure(error: type[E], rejects: list[Reject], fields: Mapping[str, str]) -> E:
+    """An error result for a row the writer refused after its look-ups (an unknown customer,
+    a conflict, a self-tie)."""
+    reject = rejects[0]
+    field = f"input.{fields.get(reject.column, reject.column)}"
+    code = ErrorCode.NOT_FOUND if "not loaded" in reject.reason else ErrorCode.CONFLICT
+    return failure(error, code, [Problem(field=field, message=reject.reason)])
 
 
 def writer(store: GraphStore) -> BatchWriter:

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem
+from api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from api.permissions import CanWrite
 from graph import writes
 
@@ -44,11 +44,6 @@ class EraseCustomerMutation:
             info.context.store, str(id), int(time.time() * 1000)
         )
         if anonymous is None:
-            message = f"no customer {str(id)!r}"
-            return EraseCustomerError(
-                code=ErrorCode.NOT_FOUND,
-                message=message,
-                field="id",
-                problems=[Problem(field="id", message=message)],
-            )
+            found = [Problem(field="id", message=f"no customer {str(id)!r}")]
+            return failure(EraseCustomerError, ErrorCode.NOT_FOUND, found)
         return EraseCustomerSuccess(erased_id=id, anonymous_id=strawberry.ID(anonymous))

@@ -8,7 +8,15 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.mutations import (
+    ErrorCode,
+    MutationError,
+    failure,
+    late_failure,
+    problems,
+    raw_row,
+    writer,
+)
 from api.customers.types import TieType
 from api.network.queries import Tie
 from api.permissions import CanWrite
@@ -61,22 +69,10 @@ class LinkCustomersMutation:
         record, rejects = validate.tie("input", row)
         found = problems(rejects, FIELDS, prefix="input.")
         if found or record is None:
-            return LinkCustomersError(
-                code=ErrorCode.INVALID,
-                message=found[0].message,
-                field=found[0].field,
-                problems=found,
-            )
+            return failure(LinkCustomersError, ErrorCode.INVALID, found)
         late = await writer(info.context.store).write_ties("input", [record])
         if late:
-            field = f"input.{FIELDS.get(late[0].column, late[0].column)}"
-            code = ErrorCode.NOT_FOUND if "not loaded" in late[0].reason else ErrorCode.INVALID
-            return LinkCustomersError(
-                code=code,
-                message=late[0].reason,
-                field=field,
-                problems=[Problem(field=field, message=late[0].reason)],
-            )
+            return late_failure(LinkCustomersError, late, FIELDS)
         resolved = await writer(info.context.store).customers_of(
             {record.source_id, record.target_id}
         )

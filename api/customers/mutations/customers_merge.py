@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem
+from api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from api.customers.types import Customer
 from api.permissions import CanWrite
 from graph import writes
@@ -70,12 +70,7 @@ class MergeCustomersMutation:
                 Problem(field=f"ids[{wanted.index(i)}]", message=f"no customer {i!r}")
                 for i in missing
             ]
-            return MergeCustomersError(
-                code=ErrorCode.NOT_FOUND,
-                message=problems[0].message,
-                field=problems[0].field,
-                problems=problems,
-            )
+            return failure(MergeCustomersError, ErrorCode.NOT_FOUND, problems)
         keep, others = wanted[0], wanted[1:]
         profile = writes.merged_profile(
             found[keep]["customer"], [found[o]["customer"] for o in others]

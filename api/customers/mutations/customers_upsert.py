@@ -9,7 +9,15 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.mutations import (
+    ErrorCode,
+    MutationError,
+    Problem,
+    failure,
+    problems,
+    raw_row,
+    writer,
+)
 from api.customers.types import Customer
 from api.permissions import CanWrite
 from graph import customers as queries
@@ -103,12 +111,7 @@ class UpsertCustomersMutation:
             if record is not None:
                 records.append(record)
         if found:
-            return UpsertCustomersError(
-                code=ErrorCode.INVALID,
-                message=found[0].message,
-                field=found[0].field,
-                problems=found,
-            )
+            return failure(UpsertCustomersError, ErrorCode.INVALID, found)
         batch = writer(info.context.store)
         await batch.write_customers("input", records)
         resolved = await batch.customers_of({r.source_id for r in records})

@@ -8,7 +8,15 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.mutations import (
+    ErrorCode,
+    MutationError,
+    failure,
+    late_failure,
+    problems,
+    raw_row,
+    writer,
+)
 from api.customers.types import Interaction, InteractionType
 from api.permissions import CanWrite
 from loaders import rows as validate
@@ -66,21 +74,10 @@ class RecordInteractionMutation:
         record, rejects = validate.interaction("input", row)
         found = problems(rejects, FIELDS, prefix="input.")
         if found or record is None:
-            return RecordInteractionError(
-                code=ErrorCode.INVALID,
-                message=found[0].message,
-                field=found[0].field,
-                problems=found,
-            )
+            return failure(RecordInteractionError, ErrorCode.INVALID, found)
         late = await writer(info.context.store).write_interactions("input", [record])
         if late:
-            found = [Problem(field="input.customerId", message=late[0].reason)]
-            return RecordInteractionError(
-                code=ErrorCode.NOT_FOUND,
-                message=late[0].reason,
-                field="input.customerId",
-                problems=found,
-            )
+            return late_failure(RecordInteractionError, late, FIELDS)
         rows = await info.context.store.read(
             "MATCH (i:Interaction {id: $id}) RETURN properties(i) AS i", {"id": str(input.id)}
         )

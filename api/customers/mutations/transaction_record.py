@@ -8,7 +8,15 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, problems, raw_row, writer
+from api.customers.mutations import (
+    ErrorCode,
+    MutationError,
+    failure,
+    late_failure,
+    problems,
+    raw_row,
+    writer,
+)
 from api.customers.types import Transaction
 from api.permissions import CanWrite
 from loaders import rows as validate
@@ -97,20 +105,11 @@ class RecordTransactionMutation:
             if record is not None:
                 records.append(record)
         if found:
-            return RecordTransactionError(
-                code=ErrorCode.INVALID,
-                message=found[0].message,
-                field=found[0].field,
-                problems=found,
-            )
+            return failure(RecordTransactionError, ErrorCode.INVALID, found)
         batch = writer(info.context.store)
         late = await batch.write_transactions("input", records)
         if late:
-            code = ErrorCode.NOT_FOUND if "not loaded" in late[0].reason else ErrorCode.CONFLICT
-            found = [Problem(field="input.customerId", message=late[0].reason)]
-            return RecordTransactionError(
-                code=code, message=late[0].reason, field="input.customerId", problems=found
-            )
+            return late_failure(RecordTransactionError, late, FIELDS)
         rows = await info.context.store.read(
             "MATCH (t:Transaction {id: $id}) RETURN properties(t) AS t", {"id": str(input.id)}
         )
