@@ -188,7 +188,7 @@ order_rows = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(rows=order_rows, bins=st.integers(min_value=2, max_value=9))
 def test_scores_are_in_range_and_ordered_like_the_measures(
     rows: list[tuple[str, int, float]], bins: int
