@@ -113,17 +113,23 @@ def bgnbd_log_likelihood(
     return np.asarray(common + np.logaddexp(still_alive, dropped_after_last), dtype=float)
 
 
-def gamma_gamma_log_likelihood(frequency: Any, monetary_value: Any, p: float, q: float,
-                               v: float) -> Array:  # fmt: skip
+def gamma_gamma_log_likelihood(
+    frequency: Any, monetary_value: Any, p: float, q: float, v: float
+) -> Array:
     """Each customer's Gamma-Gamma log-likelihood of the mean repeat-purchase value given the
     number of repeat purchases (Fader & Hardie 2005, up to the term that does not depend on the
     parameters). Customers need `frequency` > 0 and `monetary_value` > 0."""
     x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
     return np.asarray(
-        gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
-        + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(x * m + v),
+        gammaln(p * x + q)
+        - gammaln(p * x)
+        - gammaln(q)
+        + q * np.log(v)
+        + (p * x - 1) * np.log(m)
+        + p * x * np.log(x)
+        - (p * x + q) * np.log(x * m + v),
         dtype=float,
-    )  # fmt: skip
+    )
 
 
 class BetaGeoModel(BaseEstimator):
@@ -348,8 +354,9 @@ def backtest(
     """
     require(orders, (customer_col, at_col, value_col), "orders")
     as_of = _utc(as_of)
-    calibration = summary(orders, as_of, customer_col=customer_col, at_col=at_col,
-                          value_col=value_col)  # fmt: skip
+    calibration = summary(
+        orders, as_of, customer_col=customer_col, at_col=at_col, value_col=value_col
+    )
     model = BetaGeoModel().fit(calibration)
     history = _history(orders, customer_col, at_col, value_col)
     end = as_of + pd.Timedelta(days=horizon_days)
@@ -390,11 +397,16 @@ def _bgnbd_columns(summary: pd.DataFrame) -> tuple[Array, Array, Array]:
 def _minimize(loss: Any, start: Array, max_iter: int, tol: float) -> Any:
     """Minimise over log-parameters: a quasi-Newton search, then Nelder-Mead to polish."""
     first = minimize(loss, start, method="L-BFGS-B", options={"maxiter": max_iter})
-    solution = minimize(loss, first.x, method="Nelder-Mead",
-                        options={"maxiter": max_iter, "xatol": 1e-8, "fatol": tol})  # fmt: skip
+    solution = minimize(
+        loss,
+        first.x,
+        method="Nelder-Mead",
+        options={"maxiter": max_iter, "xatol": 1e-8, "fatol": tol},
+    )
     if not (solution.success and np.isfinite(solution.fun)):
-        warnings.warn(f"the fit did not converge: {solution.message}", ConvergenceWarning,
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"the fit did not converge: {solution.message}", ConvergenceWarning, stacklevel=3
+        )
     return solution
 
 

@@ -18,8 +18,16 @@ import pandas as pd
 
 from analytics.frames import require
 
-RFM_COLUMNS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
-               "rfm_score", "rfm_segment")  # fmt: skip
+RFM_COLUMNS = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    "rfm_segment",
+)
 """The columns `rfm` returns, in order."""
 
 

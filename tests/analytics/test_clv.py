@@ -87,11 +87,17 @@ def test_summary_merges_same_day_orders_and_leaves_the_first_purchase_out_of_the
     assert list(table.columns) == list(SUMMARY_COLUMNS)
     assert table.index.name == "customer_id"
     assert table.loc["ann"].to_dict() == {
-        "frequency": 2, "recency": 30.0, "T": 31.0, "monetary_value": 30.0,
-    }  # fmt: skip
+        "frequency": 2,
+        "recency": 30.0,
+        "T": 31.0,
+        "monetary_value": 30.0,
+    }
     assert table.loc["bob"].to_dict() == {
-        "frequency": 0, "recency": 0.0, "T": 11.0, "monetary_value": 0.0,
-    }  # fmt: skip
+        "frequency": 0,
+        "recency": 0.0,
+        "T": 11.0,
+        "monetary_value": 0.0,
+    }
 
 
 def test_summary_ignores_customers_who_start_after_as_of_and_names_missing_columns() -> None:
@@ -117,8 +123,9 @@ def test_summary_of_the_cdnow_sample_is_the_published_one() -> None:
 # --- BG/NBD --------------------------------------------------------------------------------
 
 
-def _bgnbd_likelihood_by_hand(x: int, t_x: float, T: float, r: float, alpha: float, a: float,
-                              b: float) -> float:  # fmt: skip
+def _bgnbd_likelihood_by_hand(
+    x: int, t_x: float, T: float, r: float, alpha: float, a: float, b: float
+) -> float:
     """FHL 2005 equation 6, written out with gamma functions."""
     beta = math.gamma(a) * math.gamma(b) / math.gamma(a + b)
     rate_part = math.gamma(r + x) * alpha**r / math.gamma(r)
@@ -224,9 +231,13 @@ def test_gamma_gamma_fit_on_cdnow_lands_on_the_published_estimates() -> None:
 def test_gamma_gamma_log_likelihood_matches_the_density_by_hand() -> None:
     p, q, v, x, m = 6.25, 3.74, 15.44, 3, 20.0
     by_hand = math.log(
-        math.gamma(p * x + q) / (math.gamma(p * x) * math.gamma(q))
-        * v**q * m ** (p * x - 1) * x ** (p * x) / (v + x * m) ** (p * x + q)
-    )  # fmt: skip
+        math.gamma(p * x + q)
+        / (math.gamma(p * x) * math.gamma(q))
+        * v**q
+        * m ** (p * x - 1)
+        * x ** (p * x)
+        / (v + x * m) ** (p * x + q)
+    )
     assert gamma_gamma_log_likelihood([x], [m], p, q, v)[0] == pytest.approx(by_hand, rel=1e-12)
 
 
@@ -361,5 +372,8 @@ def test_backtest_counts_purchase_days_in_the_holdout_of_customers_known_at_as_o
     assert result["relative_error"] == pytest.approx((result["predicted_purchases"] - 3) / 3)
     assert set(result["params"]) == {"r", "alpha", "a", "b"}
     assert list(customers.columns) == [
-        *SUMMARY_COLUMNS, "predicted_purchases", "actual_purchases", "probability_alive",
-    ]  # fmt: skip
+        *SUMMARY_COLUMNS,
+        "predicted_purchases",
+        "actual_purchases",
+        "probability_alive",
+    ]

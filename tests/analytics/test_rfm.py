@@ -56,12 +56,20 @@ def test_measures_are_exact() -> None:
     assert table.index.name == "customer_id"
     assert list(table.index) == ["ann", "bob", "cat", "dan", "eve"]
     assert table["recency_days"].to_dict() == {
-        "ann": 1.0, "bob": 61.0, "cat": 152.0, "dan": 29.5, "eve": 10.0,
-    }  # fmt: skip
+        "ann": 1.0,
+        "bob": 61.0,
+        "cat": 152.0,
+        "dan": 29.5,
+        "eve": 10.0,
+    }
     assert table["frequency"].to_dict() == {"ann": 1, "bob": 2, "cat": 3, "dan": 4, "eve": 5}
     assert table["monetary"].to_dict() == {
-        "ann": 10.0, "bob": 40.0, "cat": 100.0, "dan": 20.0, "eve": 70.0,
-    }  # fmt: skip
+        "ann": 10.0,
+        "bob": 40.0,
+        "cat": 100.0,
+        "dan": 20.0,
+        "eve": 70.0,
+    }
 
 
 def test_scores_are_quintiles_with_recency_inverted() -> None:
@@ -71,8 +79,12 @@ def test_scores_are_quintiles_with_recency_inverted() -> None:
     assert table["f_score"].to_dict() == {"ann": 1, "bob": 2, "cat": 3, "dan": 4, "eve": 5}
     assert table["m_score"].to_dict() == {"ann": 1, "bob": 3, "cat": 5, "dan": 2, "eve": 4}
     assert table["rfm_score"].to_dict() == {
-        "ann": "511", "bob": "223", "cat": "135", "dan": "342", "eve": "454",
-    }  # fmt: skip
+        "ann": "511",
+        "bob": "223",
+        "cat": "135",
+        "dan": "342",
+        "eve": "454",
+    }
 
 
 def test_segments_follow_the_rule_table() -> None:
@@ -135,8 +147,9 @@ def test_an_order_exactly_at_as_of_counts() -> None:
 def test_column_names_are_parameters_and_naive_times_are_utc() -> None:
     renamed = FIVE.rename(columns={"customer_id": "who", "at": "when", "total": "amount"})
     renamed["when"] = renamed["when"].dt.tz_localize(None)
-    table = rfm(renamed, pd.Timestamp("2024-04-01"), customer_col="who", at_col="when",
-                value_col="amount")  # fmt: skip
+    table = rfm(
+        renamed, pd.Timestamp("2024-04-01"), customer_col="who", at_col="when", value_col="amount"
+    )
     assert table.index.name == "who"
     pd.testing.assert_frame_equal(table.rename_axis("customer_id"), rfm(FIVE, AS_OF))
 
@@ -202,8 +215,11 @@ def test_scores_are_in_range_and_ordered_like_the_measures(
     for column in ("r_score", "f_score", "m_score"):
         assert table[column].between(1, bins).all()
     # a better measure never gets a lower score, and equal measures get equal scores
-    for measure, score, sign in (("recency_days", "r_score", -1), ("frequency", "f_score", 1),
-                                 ("monetary", "m_score", 1)):  # fmt: skip
+    for measure, score, sign in (
+        ("recency_days", "r_score", -1),
+        ("frequency", "f_score", 1),
+        ("monetary", "m_score", 1),
+    ):
         for x, y in itertools.permutations(table.index, 2):
             if sign * table.loc[x, measure] < sign * table.loc[y, measure]:
                 assert table.loc[x, score] <= table.loc[y, score]
