@@ -139,10 +139,17 @@ class BetaGeoModel(BaseEstimator):
 
     `fit(summary)` takes the frame `summary` returns (columns frequency, recency, T) and
     estimates `r_`, `alpha_` (in the unit of recency and T, days from `summary`), `a_`, `b_` by
-    maximum likelihood; `log_likelihood_` is the total log-likelihood at the estimate.
+    maximum likelihood; `log_likelihood_` is the total log-likelihood at the estimate (without
+    the penalty).
+
+    `penalizer` > 0 adds penalizer * (sum of squared log-parameters) to the mean negative
+    log-likelihood, shrinking r, a, b towards 1 and alpha towards the customers' mean age: use it
+    for small data sets, where the plain estimate runs off to extreme values (the fit warns with
+    a `ConvergenceWarning` when a parameter ends beyond e^±25).
     """
 
-    def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10) -> None:
+    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
+        self.penalizer = penalizer
         self.max_iter = max_iter
         self.tol = tol
 
@@ -154,13 +161,13 @@ class BetaGeoModel(BaseEstimator):
 
         def loss(log_params: Array) -> float:
             r, alpha, a, b = np.exp(log_params)
-            return -float(np.mean(bgnbd_log_likelihood(x, t_x, age, r, alpha * scale, a, b)))
+            fit = -float(np.mean(bgnbd_log_likelihood(x, t_x, age, r, alpha * scale, a, b)))
+            return fit + self.penalizer * float(np.sum(log_params**2))
 
-        start = np.zeros(4)
-        solution = _minimize(loss, start, self.max_iter, self.tol)
+        solution = _minimize(loss, np.zeros(4), self.max_iter, self.tol)
         r, alpha, a, b = np.exp(solution.x)
         self.r_, self.alpha_, self.a_, self.b_ = float(r), float(alpha * scale), float(a), float(b)
-        self.log_likelihood_ = -float(solution.fun) * len(x)
+        self.log_likelihood_ = float(np.sum(self._log_likelihood(x, t_x, age)))
         return self
 
     def params(self) -> dict[str, float]:
@@ -222,10 +229,12 @@ class GammaGammaModel(BaseEstimator):
 
     `fit(summary)` uses the customers with at least one repeat purchase and a positive
     `monetary_value` and estimates `p_`, `q_`, `v_`. It assumes purchase value and frequency are
-    independent; check their correlation among repeat buyers before trusting it.
+    independent; check their correlation among repeat buyers before trusting it. `penalizer`
+    works as in `BetaGeoModel` (towards p = q = 1 and v = the mean purchase value).
     """
 
-    def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10) -> None:
+    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
+        self.penalizer = penalizer
         self.max_iter = max_iter
         self.tol = tol
 
@@ -240,7 +249,8 @@ class GammaGammaModel(BaseEstimator):
 
         def loss(log_params: Array) -> float:
             p, q, v = np.exp(log_params)
-            return -float(np.mean(gamma_gamma_log_likelihood(x, m / scale, p, q, v)))
+            fit = -float(np.mean(gamma_gamma_log_likelihood(x, m / scale, p, q, v)))
+            return fit + self.penalizer * float(np.sum(log_params**2))
 
         solution = _minimize(loss, np.zeros(3), self.max_iter, self.tol)
         p, q, v = np.exp(solution.x)
@@ -339,13 +349,14 @@ def backtest(
     customer_col: str = "customer_id",
     at_col: str = "at",
     value_col: str = "total",
+    penalizer: float = 0.0,
 ) -> dict[str, Any]:
     """Fit BG/NBD on the orders up to `as_of`, predict each customer's purchases in
     (as_of, as_of + horizon_days], and count the purchases they actually made then.
 
     Purchases are counted as in `summary` (one per customer and UTC day); only the customers
     known at `as_of` are predicted and counted (customers acquired later are left out). The
-    orders must cover the whole holdout.
+    orders must cover the whole holdout. `penalizer` is passed to `BetaGeoModel`.
 
     Returns a dict with `predicted_purchases` and `actual_purchases` (totals over customers),
     `relative_error` ((predicted - actual) / actual), `customers` (the summary with
@@ -357,7 +368,7 @@ def backtest(
     calibration = summary(
         orders, as_of, customer_col=customer_col, at_col=at_col, value_col=value_col
     )
-    model = BetaGeoModel().fit(calibration)
+    model = BetaGeoModel(penalizer=penalizer).fit(calibration)
     history = _history(orders, customer_col, at_col, value_col)
     end = as_of + pd.Timedelta(days=horizon_days)
     holdout = history[(history["at"] > as_of) & (history["at"] <= end)]
@@ -395,10 +406,17 @@ def _bgnbd_columns(summary: pd.DataFrame) -> tuple[Array, Array, Array]:
 
 
 def _minimize(loss: Any, start: Array, max_iter: int, tol: float) -> Any:
-    """Minimise over log-parameters: a quasi-Newton search, then Nelder-Mead to polish."""
-    first = minimize(loss, start, method="L-BFGS-B", options={"maxiter": max_iter})
+    """Minimise over log-parameters: a quasi-Newton search, then Nelder-Mead to polish.
+    Parameters so extreme that the likelihood overflows are simply a very bad fit."""
+
+    def bounded(log_params: Array) -> float:
+        with np.errstate(all="ignore"):
+            value = loss(log_params)
+        return value if np.isfinite(value) else 1e100
+
+    first = minimize(bounded, start, method="L-BFGS-B", options={"maxiter": max_iter})
     solution = minimize(
-        loss,
+        bounded,
         first.x,
         method="Nelder-Mead",
         options={"maxiter": max_iter, "xatol": 1e-8, "fatol": tol},
@@ -406,6 +424,13 @@ def _minimize(loss: Any, start: Array, max_iter: int, tol: float) -> Any:
     if not (solution.success and np.isfinite(solution.fun)):
         warnings.warn(
             f"the fit did not converge: {solution.message}", ConvergenceWarning, stacklevel=3
+        )
+    elif np.abs(solution.x).max() > 25:
+        warnings.warn(
+            "the data do not pin the parameters down (a parameter ran off beyond e^±25): "
+            "fit on more customers or set a penalizer",
+            ConvergenceWarning,
+            stacklevel=3,
         )
     return solution
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from analytics.clv import (
     SUMMARY_COLUMNS,
@@ -255,10 +255,21 @@ def test_models_refuse_to_predict_unfitted() -> None:
 
 def test_models_follow_the_scikit_learn_contract() -> None:
     model = BetaGeoModel(max_iter=500)
-    assert clone(model).get_params() == {"max_iter": 500, "tol": 1e-10}
+    assert clone(model).get_params() == {"penalizer": 0.0, "max_iter": 500, "tol": 1e-10}
     customers = _summary([(0, 0.0, 30.0), (2, 20.0, 30.0), (1, 5.0, 25.0), (4, 28.0, 30.0)])
     assert model.fit(customers) is model
     assert set(model.params()) == {"r", "alpha", "a", "b"}
+
+
+def test_too_little_data_warns_and_a_penalizer_tames_it() -> None:
+    # given a single customer: the likelihood has no maximum, the parameters run off
+    lone = _summary([(3, 20.0, 30.0)])
+    with pytest.warns(ConvergenceWarning, match="penalizer"):
+        BetaGeoModel().fit(lone)
+    # when a penalizer is set, the fit stays finite and says something sensible
+    model = BetaGeoModel(penalizer=0.1).fit(lone)
+    assert all(0.01 < value < 1000 for value in model.params().values())
+    assert 0 < model.predict_purchases(lone, 30).iloc[0] < 10
 
 
 def test_fitting_names_a_missing_column() -> None:
@@ -362,8 +373,8 @@ def test_backtest_counts_purchase_days_in_the_holdout_of_customers_known_at_as_o
             ("zoe", "2024-02-10", 99.0),  # new after as_of: not predicted, not counted
         ]
     )
-    # when backtested over 30 days
-    result = backtest(orders, AS_OF, 30)
+    # when backtested over 30 days (three customers: the fit needs a penalizer)
+    result = backtest(orders, AS_OF, 30, penalizer=0.01)
     # then the actual purchases are ann 2, bob 1, cat 0
     customers = result["customers"]
     assert customers["actual_purchases"].to_dict() == {"ann": 2, "bob": 1, "cat": 0}
