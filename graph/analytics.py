@@ -88,3 +88,28 @@ MATCH (m:ModelCard)
 RETURN properties(m) AS card
 ORDER BY card.trainedAt DESC, card.id
 """
+
+INFLUENCERS = """
+MATCH (c:Customer)
+WHERE c.mlPagerank IS NOT NULL
+WITH c ORDER BY c.mlPagerank DESC, c.id LIMIT $first
+RETURN properties(c) AS customer
+"""
+
+COMMUNITIES = """
+MATCH (c:Customer)
+WHERE c.mlCommunity IS NOT NULL
+WITH c.mlCommunity AS community, count(c) AS size, avg(c.mlChurnRisk) AS churnRisk
+RETURN community, size, churnRisk
+ORDER BY size DESC, community
+LIMIT $first
+"""
+
+COMMUNITY_MEMBERS = """
+UNWIND $ids AS id
+MATCH (c:Customer)
+WHERE c.mlCommunity = id
+WITH id, c ORDER BY c.mlPagerank DESC, c.id
+WITH id, collect(properties(c))[0..$first] AS members
+RETURN id, members
+"""

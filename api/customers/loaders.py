@@ -14,6 +14,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from graph import catalog
 from graph import customers as queries
 from graph.store import GraphStore, Row
 
@@ -56,6 +57,7 @@ class CustomerLoaders:
         self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)
         self.segments = _rows_loader(store, queries.SEGMENTS_BY_CUSTOMER)
         self.lines = _rows_loader(store, queries.LINES_BY_TRANSACTION)
+        self.products = _rows_loader(store, catalog.PRODUCTS_BY_ID)
         self.transactions = _param_loader(
             store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to")
         )

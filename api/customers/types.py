@@ -10,6 +10,17 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from analytics import scores
+from api.insights.types import (
+    CategoryDemand,
+    ChurnRisk,
+    Clv,
+    Rfm,
+    churn_of,
+    clv_of,
+    demand_of,
+    rfm_of,
+)
 from api.masking import mask_email, mask_phone
 from api.scalars import from_epoch_ms, to_epoch_ms
 from graph.customers import PROFILE_PROPERTIES
@@ -59,8 +70,12 @@ class Product:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Product:
-        return cls(id=strawberry.ID(props["id"]), name=props.get("name"),
-                   category=props.get("category"), price=props.get("price"))  # fmt: skip
+        return cls(
+            id=strawberry.ID(props["id"]),
+            name=props.get("name"),
+            category=props.get("category"),
+            price=props.get("price"),
+        )
 
 
 @strawberry.type(description="One product line of a transaction.")
@@ -83,19 +98,26 @@ class Transaction:
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Transaction:
         return cls(
-            id=strawberry.ID(props["id"]), at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
-            total=props.get("total") or 0.0, channel=props.get("channel"),
-            item_count=props.get("itemCount"), other_amount=props.get("otherAmount") or 0.0,
-        )  # fmt: skip
+            id=strawberry.ID(props["id"]),
+            at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
+            total=props.get("total") or 0.0,
+            channel=props.get("channel"),
+            item_count=props.get("itemCount"),
+            other_amount=props.get("otherAmount") or 0.0,
+        )
 
     @strawberry.field(description="Line items, by product id.")
     async def lines(self, info: Info) -> list[LineItem]:
         rows = await info.context.loaders.lines.load(str(self.id))
         return [
-            LineItem(product=Product.from_props(r["product"]), quantity=r["quantity"],
-                     unit_price=r["unitPrice"], amount=r["amount"])
+            LineItem(
+                product=Product.from_props(r["product"]),
+                quantity=r["quantity"],
+                unit_price=r["unitPrice"],
+                amount=r["amount"],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
 
 @strawberry.type(description="A contact with the customer: a call, a ticket, a chat...")
@@ -111,11 +133,14 @@ class Interaction:
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Interaction:
         return cls(
-            id=strawberry.ID(props["id"]), type=InteractionType(props["type"]),
+            id=strawberry.ID(props["id"]),
+            type=InteractionType(props["type"]),
             at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
-            channel=props.get("channel"), subject=props.get("subject"),
-            sentiment=props.get("sentiment"), satisfaction=props.get("satisfaction"),
-        )  # fmt: skip
+            channel=props.get("channel"),
+            subject=props.get("subject"),
+            sentiment=props.get("sentiment"),
+            satisfaction=props.get("satisfaction"),
+        )
 
 
 @strawberry.type(description="What a customer bought of one product, over all orders.")
@@ -134,8 +159,14 @@ class Segment:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Segment:
-        return cls(id=strawberry.ID(props["id"]), name=props.get("name"),
-                   model=props.get("model"))  # fmt: skip
+        return cls(id=strawberry.ID(props["id"]), name=props.get("name"), model=props.get("model"))
+
+
+@strawberry.type(description="A product suggested to a customer, and why.")
+class Recommendation:
+    product: Product
+    score: float
+    reasons: list[str]
 
 
 @strawberry.type(description="A social tie, seen from one customer.")
@@ -159,10 +190,13 @@ class Customer:
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Customer:
         return cls(
-            id=strawberry.ID(props["id"]), name=props.get("name"), city=props.get("city"),
-            country=props.get("country"), signup_at=from_epoch_ms(props.get("signupAt")),
+            id=strawberry.ID(props["id"]),
+            name=props.get("name"),
+            city=props.get("city"),
+            country=props.get("country"),
+            signup_at=from_epoch_ms(props.get("signupAt")),
             props=props,
-        )  # fmt: skip
+        )
 
     @strawberry.field(description="Email address; masked for partner keys.")
     def email(self, info: Info) -> str | None:
@@ -202,10 +236,12 @@ class Customer:
 
     @strawberry.field(description="Orders, newest first.")
     async def transactions(
-        self, info: Info, first: int = 10,
+        self,
+        info: Info,
+        first: int = 10,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Transaction]:  # fmt: skip
+    ) -> list[Transaction]:
         check_first(first, "transactions.first")
         rows = await info.context.loaders.transactions.load(
             (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
@@ -214,10 +250,13 @@ class Customer:
 
     @strawberry.field(description="Contacts as a timeline, newest first; filter by type and dates.")
     async def interactions(
-        self, info: Info, types: list[InteractionType] | None = None, first: int = 50,
+        self,
+        info: Info,
+        types: list[InteractionType] | None = None,
+        first: int = 50,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Interaction]:  # fmt: skip
+    ) -> list[Interaction]:
         check_first(first, "interactions.first")
         type_key = tuple(sorted(t.value for t in types)) if types else None
         rows = await info.context.loaders.interactions.load(
@@ -230,10 +269,14 @@ class Customer:
         check_first(first, "productsBought.first")
         rows = await info.context.loaders.products_bought.load(str(self.id))
         return [
-            ProductPurchase(product=Product.from_props(r["product"]), quantity=r["quantity"],
-                            orders=r["orders"], spend=r["spend"])
+            ProductPurchase(
+                product=Product.from_props(r["product"]),
+                quantity=r["quantity"],
+                orders=r["orders"],
+                spend=r["spend"],
+            )
             for r in rows[:first]
-        ]  # fmt: skip
+        ]
 
     @strawberry.field(description="Social ties in both directions, with the other customer.")
     async def social_ties(self, info: Info, types: list[TieType] | None = None) -> list[SocialTie]:
@@ -243,17 +286,67 @@ class Customer:
             SocialTie(
                 type=TieType(r["type"]),
                 direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
-                since=from_epoch_ms(r["since"]), weight=r["weight"],
+                since=from_epoch_ms(r["since"]),
+                weight=r["weight"],
                 customer=Customer.from_props(r["customer"]),
             )
             for r in rows
             if wanted is None or r["type"] in wanted
-        ]  # fmt: skip
+        ]
 
     @strawberry.field
     async def segments(self, info: Info) -> list[Segment]:
         rows = await info.context.loaders.segments.load(str(self.id))
         return [Segment.from_props(r["segment"]) for r in rows]
+
+    # -- analytics, as of the last `crm-graph train` (null until a model has scored them) ----
+
+    @strawberry.field(description="RFM measures, scores and segment.")
+    def rfm(self) -> Rfm | None:
+        return rfm_of(self.props)
+
+    @strawberry.field(description="Expected purchases and value over the CLV horizon.")
+    def clv(self) -> Clv | None:
+        return clv_of(self.props)
+
+    @strawberry.field(description="Churn probability and the features driving it.")
+    def churn_risk(self) -> ChurnRisk | None:
+        return churn_of(self.props)
+
+    @strawberry.field(description="The customer's segment from the segmentation model.")
+    async def segment(self, info: Info) -> Segment | None:
+        rows = await info.context.loaders.segments.load(str(self.id))
+        found = [r["segment"] for r in rows if r["segment"].get("model") == scores.SEGMENT_MODEL]
+        return Segment.from_props(found[0]) if found else None
+
+    @strawberry.field(description="Probability of buying each category (or one) in the horizon.")
+    def demand(self, category: str | None = None) -> list[CategoryDemand]:
+        return demand_of(self.props, category)
+
+    @strawberry.field(description="Products to suggest, best first, never ones already bought.")
+    async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
+        check_first(first, "recommendations.first")
+        items = scores.decode(self.props.get(scores.RECOMMENDATIONS), [])[:first]
+        found = await info.context.loaders.products.load_many([str(i["productId"]) for i in items])
+        return [
+            Recommendation(
+                product=Product.from_props(rows[0]["product"]),
+                score=float(i["score"]),
+                reasons=[str(r) for r in i.get("reasons", [])],
+            )
+            for i, rows in zip(items, found, strict=True)
+            if rows
+        ]
+
+    @strawberry.field(description="PageRank in the social graph (influence).")
+    def pagerank(self) -> float | None:
+        value = self.props.get(scores.PAGERANK)
+        return None if value is None else float(value)
+
+    @strawberry.field(description="Community (Louvain) in the social graph.")
+    def community(self) -> int | None:
+        value = self.props.get(scores.COMMUNITY)
+        return None if value is None else int(value)
 
 
 def _sees_personal_data(info: Info) -> bool:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api.customers.types import Segment
+from analytics import scores
+from api.customers.types import Customer, Segment, check_first
 from api.permissions import CanAggregate
-from api.scalars import to_epoch_ms
-from graph import aggregates
+from api.scalars import from_epoch_ms, to_epoch_ms
+from graph import aggregates, analytics
 from graph.customers import SEGMENTS
 
 
@@ -32,9 +34,52 @@ class RevenueBucket:
     customers: int
 
 
-@strawberry.type(description="A segment with its size.")
+@strawberry.type(description="A segment with its size and profile.")
 class SegmentSummary(Segment):
     size: int
+    profile: JSON | None = strawberry.field(
+        description="The segment's mean features (from the segmentation model)."
+    )
+
+
+@strawberry.type(description="A community of the social graph (Louvain).")
+class Community:
+    id: int
+    size: int
+    churn_risk: float | None = strawberry.field(description="Mean churn risk of its members.")
+
+    @strawberry.field(description="Members, most influential first.")
+    async def members(self, info: Info, first: int = 10) -> list[Customer]:
+        check_first(first, "members.first")
+        rows = await info.context.store.read(
+            analytics.COMMUNITY_MEMBERS, {"ids": [self.id], "first": first}
+        )
+        return [Customer.from_props(m) for r in rows for m in r["members"]]
+
+
+@strawberry.type(description="A trained model: what it is, when, on what, how well.")
+class ModelCard:
+    id: str
+    name: str
+    version: str
+    as_of: datetime | None
+    trained_at: datetime | None
+    metrics: JSON
+    params: JSON
+    notes: str | None
+
+
+def _card(props: dict[str, Any]) -> ModelCard:
+    return ModelCard(
+        id=props["id"],
+        name=props.get("name", ""),
+        version=props.get("version", ""),
+        as_of=from_epoch_ms(props.get("asOf")),
+        trained_at=from_epoch_ms(props.get("trainedAt")),
+        metrics=scores.decode(props.get("metrics"), {}),
+        params=scores.decode(props.get("params"), {}),
+        notes=props.get("notes"),
+    )
 
 
 @strawberry.type

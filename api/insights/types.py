@@ -1,0 +1,98 @@
+"""The analytics on a customer: scores written by `crm-graph train`, read as typed fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from analytics import scores
+from api.scalars import from_epoch_ms
+
+
+@strawberry.type(description="Recency, frequency, monetary value as of the last training.")
+class Rfm:
+    recency_days: float | None
+    frequency: int | None
+    monetary: float | None = strawberry.field(description="Mean order value.")
+    score: str | None = strawberry.field(description="Three digits, e.g. 545 (5 is best).")
+    segment: str | None = strawberry.field(description="champions, loyal, at risk, ...")
+
+
+@strawberry.type(
+    description="Customer lifetime value over the model's horizon (BG/NBD with Gamma-Gamma)."
+)
+class Clv:
+    expected_purchases: float | None
+    expected_value: float | None
+    probability_alive: float | None
+    horizon_days: int | None
+
+
+@strawberry.type
+class ChurnDriver:
+    feature: str
+    contribution: float = strawberry.field(description="How much it raises the risk.")
+
+
+@strawberry.type(description="The probability the customer stops buying within the horizon.")
+class ChurnRisk:
+    score: float
+    drivers: list[ChurnDriver]
+    model_version: str | None
+    as_of: datetime | None
+
+
+@strawberry.type(description="The probability of buying a category within the horizon.")
+class CategoryDemand:
+    category: str
+    probability: float
+
+
+def rfm_of(props: dict[str, Any]) -> Rfm | None:
+    if props.get(scores.RFM_SCORE) is None:
+        return None
+    return Rfm(
+        recency_days=props.get(scores.RFM_RECENCY_DAYS),
+        frequency=props.get(scores.RFM_FREQUENCY),
+        monetary=props.get(scores.RFM_MONETARY),
+        score=props.get(scores.RFM_SCORE),
+        segment=props.get(scores.RFM_SEGMENT),
+    )
+
+
+def clv_of(props: dict[str, Any]) -> Clv | None:
+    if props.get(scores.CLV_PURCHASES) is None:
+        return None
+    return Clv(
+        expected_purchases=props.get(scores.CLV_PURCHASES),
+        expected_value=props.get(scores.CLV_VALUE),
+        probability_alive=props.get(scores.CLV_ALIVE),
+        horizon_days=props.get(scores.CLV_HORIZON_DAYS),
+    )
+
+
+def churn_of(props: dict[str, Any]) -> ChurnRisk | None:
+    if props.get(scores.CHURN_RISK) is None:
+        return None
+    drivers = scores.decode(props.get(scores.CHURN_DRIVERS), [])
+    return ChurnRisk(
+        score=float(props[scores.CHURN_RISK]),
+        drivers=[
+            ChurnDriver(feature=str(d["feature"]), contribution=float(d["contribution"]))
+            for d in drivers
+        ],
+        model_version=props.get(scores.MODEL_VERSION),
+        as_of=from_epoch_ms(props.get(scores.AS_OF)),
+    )
+
+
+def demand_of(props: dict[str, Any], category: str | None) -> list[CategoryDemand]:
+    found = scores.decode(props.get(scores.DEMAND), {})
+    items = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        CategoryDemand(category=c, probability=float(p))
+        for c, p in items
+        if category is None or c == category
+    ]
