@@ -1,0 +1,236 @@
+"""Association rules: which products (or categories) are bought together in the same order.
+
+`rules` mines them with FP-growth (mlxtend's `fpgrowth` and `association_rules`) from the orders
+placed before an explicit `as_of`; `evaluate_rules` checks how well they hold on a later period.
+
+Definitions, over the orders considered (an order is the set of distinct items on its lines;
+lines without an item, e.g. a missing category, are left out, and so are orders left empty):
+
+- support(X) = share of orders containing every item of X;
+- a rule A -> C (A and C disjoint, non-empty) has support(A -> C) = support(A and C),
+  confidence = support(A and C) / support(A), lift = confidence / support(C);
+- `max_len` caps the number of items in A and C together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from analytics.frames import require
+
+__all__ = ["RULE_COLUMNS", "RuleEvaluation", "baskets", "evaluate_rules", "rules"]
+
+RULE_COLUMNS = ("antecedents", "consequents", "antecedent_support", "consequent_support",
+                "support", "confidence", "lift", "orders")  # fmt: skip
+"""The columns of a rule table; antecedents and consequents are sorted tuples of item ids and
+`orders` counts the orders holding both."""
+
+
+def baskets(
+    lines: pd.DataFrame,
+    *,
+    until: pd.Timestamp,
+    since: pd.Timestamp | None = None,
+    item_col: str = "product_id",
+) -> pd.Series:
+    """Each order's items: transaction_id -> sorted tuple of distinct items, for orders placed in
+    [since, until) (since None: from the beginning). Orders with no item are left out."""
+    require(lines, ("transaction_id", "at", item_col), "LINES")
+    at = lines["at"]
+    keep = at < _instant(until)
+    if since is not None:
+        keep &= at >= _instant(since)
+    chosen = lines.loc[keep & lines[item_col].notna(), ["transaction_id", item_col]]
+    if chosen.empty:
+        return pd.Series([], index=pd.Index([], name="transaction_id"), dtype=object,
+                         name="items")  # fmt: skip
+    chosen = chosen.astype({item_col: str}).drop_duplicates()
+    ordered = chosen.sort_values(["transaction_id", item_col])
+    return ordered.groupby("transaction_id", sort=True)[item_col].agg(tuple).rename("items")
+
+
+def rules(
+    lines: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    min_support: float,
+    min_confidence: float,
+    max_len: int = 3,
+    item_col: str = "product_id",
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Association rules between items bought in the same order, mined from orders placed before
+    `as_of` (and at or after `since`, if given).
+
+    Returns one row per rule with `RULE_COLUMNS`, strongest first: by lift, then confidence,
+    then support, then the items themselves (so the order is deterministic).
+    """
+    if not 0 < min_support <= 1:
+        raise ValueError(f"min_support must be in (0, 1], got {min_support}")
+    if not 0 <= min_confidence <= 1:
+        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+    if max_len < 2:
+        raise ValueError(f"max_len must be at least 2 (one item each side), got {max_len}")
+    orders = baskets(lines, until=as_of, since=since, item_col=item_col)
+    if orders.empty:
+        return _empty_rules()
+    matrix, items = _one_hot(orders)
+
+    from mlxtend.frequent_patterns import association_rules, fpgrowth
+
+    onehot = pd.DataFrame.sparse.from_spmatrix(matrix, columns=items)
+    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len)
+    if itemsets.empty or (itemsets["itemsets"].map(len) < 2).all():
+        return _empty_rules()
+    found = association_rules(
+        itemsets, num_itemsets=len(orders), metric="confidence", min_threshold=min_confidence,
+        return_metrics=["antecedent support", "consequent support", "support", "confidence",
+                        "lift"],
+    )  # fmt: skip
+    if found.empty:
+        return _empty_rules()
+    table = pd.DataFrame({
+        "antecedents": [tuple(sorted(a)) for a in found["antecedents"]],
+        "consequents": [tuple(sorted(c)) for c in found["consequents"]],
+        "antecedent_support": found["antecedent support"].to_numpy(dtype=float),
+        "consequent_support": found["consequent support"].to_numpy(dtype=float),
+        "support": found["support"].to_numpy(dtype=float),
+        "confidence": found["confidence"].to_numpy(dtype=float),
+        "lift": found["lift"].to_numpy(dtype=float),
+    })  # fmt: skip
+    table["orders"] = np.rint(table["support"] * len(orders)).astype(np.int64)
+    return _sorted(table)
+
+
+@dataclass(frozen=True)
+class RuleEvaluation:
+    """How rules mined before a date held on the orders of a later period.
+
+    - `per_rule`: each rule evaluated with its held-out figures: `test_antecedent_orders` (orders
+      containing the antecedent), `test_hits` (of those, orders also containing the consequent),
+      `test_confidence` = hits / antecedent orders, `test_consequent_support` and `test_lift`
+      = test confidence / test consequent support (NaN where undefined).
+    - `orders`: held-out orders; `coverage`: share of them containing at least one evaluated
+      rule's antecedent.
+    - `hit_rate`: over all (order, rule) pairs where the antecedent is in the order, the share
+      where the consequent is too (the held-out confidence, pooled over rules).
+    - `baseline_hit_rate`: the same share expected if consequents were bought independently of
+      antecedents (each pair counted with its consequent's held-out support); `lift` is the
+      ratio of the two.
+    """
+
+    per_rule: pd.DataFrame
+    orders: int
+    coverage: float
+    hit_rate: float
+    baseline_hit_rate: float
+
+    @property
+    def lift(self) -> float:
+        if self.baseline_hit_rate > 0:
+            return self.hit_rate / self.baseline_hit_rate
+        return float("nan")
+
+
+def evaluate_rules(
+    rule_table: pd.DataFrame,
+    lines: pd.DataFrame,
+    *,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    top: int | None = 100,
+    item_col: str = "product_id",
+) -> RuleEvaluation:
+    """Check the first `top` rules of `rule_table` (all if None) on the orders placed in
+    [start, end), normally the period right after the rules' `as_of`. See `RuleEvaluation`."""
+    require(rule_table, ("antecedents", "consequents"), "rules")
+    chosen = rule_table if top is None else rule_table.head(top)
+    orders = baskets(lines, until=end, since=start, item_col=item_col)
+    per_rule = chosen.reset_index(drop=True).copy()
+    n = len(orders)
+    if n == 0 or per_rule.empty:
+        for column in ("test_antecedent_orders", "test_hits"):
+            per_rule[column] = np.zeros(len(per_rule), dtype=np.int64)
+        for column in ("test_confidence", "test_consequent_support", "test_lift"):
+            per_rule[column] = np.full(len(per_rule), np.nan)
+        return RuleEvaluation(per_rule, n, 0.0, float("nan"), float("nan"))
+    matrix, items = _one_hot(orders)
+    column_of = {item: j for j, item in enumerate(items)}
+    csc = matrix.tocsc().astype(np.int32)
+
+    def holding(itemset: tuple[str, ...]) -> np.ndarray:
+        """Orders holding every item of the set (boolean per order)."""
+        if any(item not in column_of for item in itemset):
+            return np.zeros(n, dtype=bool)
+        counts = np.asarray(csc[:, [column_of[i] for i in itemset]].sum(axis=1)).ravel()
+        return counts == len(itemset)
+
+    fired_any = np.zeros(n, dtype=bool)
+    antecedent_orders, hits, consequent_support = [], [], []
+    for antecedent, consequent in zip(per_rule["antecedents"], per_rule["consequents"],
+                                      strict=True):  # fmt: skip
+        has_antecedent = holding(tuple(antecedent))
+        has_consequent = holding(tuple(consequent))
+        fired_any |= has_antecedent
+        antecedent_orders.append(int(has_antecedent.sum()))
+        hits.append(int((has_antecedent & has_consequent).sum()))
+        consequent_support.append(float(has_consequent.mean()))
+    fired = np.asarray(antecedent_orders, dtype=np.int64)
+    hit = np.asarray(hits, dtype=np.int64)
+    support = np.asarray(consequent_support, dtype=float)
+    confidence = np.full(len(fired), np.nan)
+    np.divide(hit, fired, out=confidence, where=fired > 0)
+    lift = np.full(len(fired), np.nan)
+    np.divide(confidence, support, out=lift, where=(support > 0) & (fired > 0))
+    per_rule["test_antecedent_orders"] = fired
+    per_rule["test_hits"] = hit
+    per_rule["test_confidence"] = confidence
+    per_rule["test_consequent_support"] = support
+    per_rule["test_lift"] = lift
+    total = int(fired.sum())
+    hit_rate = float(hit.sum() / total) if total else float("nan")
+    baseline = float((fired * support).sum() / total) if total else float("nan")
+    return RuleEvaluation(per_rule, n, float(fired_any.mean()), hit_rate, baseline)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _instant(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A timezone-aware UTC instant; a naive one is read as UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _one_hot(orders: pd.Series) -> tuple[sp.csr_matrix, list[str]]:
+    """Orders x items boolean matrix, items sorted."""
+    items = sorted({item for basket in orders for item in basket})
+    column_of = {item: j for j, item in enumerate(items)}
+    lengths = orders.map(len).to_numpy()
+    rows = np.repeat(np.arange(len(orders)), lengths)
+    cols = np.fromiter((column_of[i] for basket in orders for i in basket), dtype=np.int64,
+                       count=int(lengths.sum()))  # fmt: skip
+    data = np.ones(len(rows), dtype=bool)
+    return sp.csr_matrix((data, (rows, cols)), shape=(len(orders), len(items))), items
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    """Strongest first; figures compared to 12 decimals so float noise cannot reorder equals."""
+    lift, confidence, support = (table[c].round(12).to_numpy() for c in
+                                 ("lift", "confidence", "support"))  # fmt: skip
+    antecedents, consequents = table["antecedents"].tolist(), table["consequents"].tolist()
+    order = sorted(range(len(table)), key=lambda i: (
+        -lift[i], -confidence[i], -support[i], antecedents[i], consequents[i]))  # fmt: skip
+    return table.iloc[order].reset_index(drop=True)[list(RULE_COLUMNS)]
+
+
+def _empty_rules() -> pd.DataFrame:
+    return pd.DataFrame({
+        "antecedents": pd.Series(dtype=object), "consequents": pd.Series(dtype=object),
+        **{c: pd.Series(dtype="float64") for c in RULE_COLUMNS[2:7]},
+        "orders": pd.Series(dtype="int64"),
+    })  # fmt: skip
