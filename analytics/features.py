@@ -1,0 +1,298 @@
+"""Customer features as of a date: what a model may know about each customer at that moment.
+
+`customer_features` gives one numeric row per customer (RFM, tenure, recent orders and spend,
+contacts and how they went, the customer's own properties); `category_history` gives, for each
+customer and product category, whether they bought it in a recent window and how much they spent.
+
+Only events strictly before `as_of` are read: an order, line or contact at `as_of` or later
+never changes a feature. Customer properties (country, loyalty tier, ...) are taken as they are
+in the customers table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analytics.frames import require
+from analytics.rfm import SEGMENT_RULES, rfm
+
+__all__ = ["INTERACTION_TYPES", "WINDOWS", "category_history", "customer_features"]
+
+WINDOWS = (30, 90, 365)
+"""Default look-back windows, in days, for order, spend and contact counts."""
+
+INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")
+"""Contact types that always get their columns (other types seen before `as_of` are added)."""
+
+PERSONAL_FIELDS = ("name", "email", "phone", "city")
+"""Customer properties never used as features."""
+
+_DAY = pd.Timedelta(days=1)
+
+
+def customer_features(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    *,
+    windows: Sequence[int] = WINDOWS,
+    recent_days: int = 90,
+    max_levels: int = 10,
+    ignore: Iterable[str] = PERSONAL_FIELDS,
+    customer_col: str = "customer_id",
+    signup_col: str = "signup_at",
+    at_col: str = "at",
+    total_col: str = "total",
+    category_col: str = "category",
+    type_col: str = "type",
+    channel_col: str = "channel",
+    sentiment_col: str = "sentiment",
+    satisfaction_col: str = "satisfaction",
+) -> pd.DataFrame:
+    """One row of numeric features per customer of `customers` (in its order), as of `as_of`.
+
+    Orders (`recency_days` ... `spend_<w>d`):
+
+    - `recency_days`, `frequency`, `monetary` (mean order value), `r_score`, `f_score`,
+      `m_score` from `analytics.rfm` on the orders before `as_of`; a customer without orders
+      has recency and monetary NaN, frequency 0 and scores 0 (below the lowest score, 1);
+      `rfm_segment_<name>`: 1 for the customer's RFM segment (all 0 without orders);
+    - `spend_total`: the sum of their order totals;
+    - `orders_<w>d`, `spend_<w>d` for each window w of `windows`: orders and their totals in the
+      w days before `as_of`;
+    - `distinct_categories`: how many product categories they have ever bought;
+    - `tenure_days`: days since signup, or since the first order when the signup date is
+      missing; NaN for a customer who had neither before `as_of` (not a customer yet).
+
+    Contacts (`interactions` table):
+
+    - `interactions_total`, `interactions_<w>d` per window, `interactions_<type>` per type (the
+      seven contract types always, plus any other seen), `interactions_via_<channel>` per
+      channel seen before `as_of`;
+    - `sentiment_mean`, `satisfaction_mean` over all contacts, and `sentiment_mean_<type>`,
+      `satisfaction_mean_<type>` per type, each NaN when nothing was rated, with the number of
+      rated contacts beside it (`sentiment_count...`, `satisfaction_count...`) so that "never
+      rated" and "neutral" stay apart; `sentiment_mean_<recent_days>d` over recent contacts;
+    - `days_since_last_interaction` (NaN if none) and `ticket_share` (tickets over all
+      contacts, 0 if none).
+
+    Properties: every other column of `customers` except `customer_col`, `signup_col` and the
+    `ignore` list (personal fields). Numbers and booleans are kept as they are; any other column
+    is one-hot encoded as `<column>_<level>` for its `max_levels` most frequent values (ties by
+    value), and `<column>_other` for the remaining ones (missing values: all zeros). So a
+    column with thousands of values still yields at most `max_levels + 1` columns.
+    """
+    require(customers, (customer_col,), "customers")
+    require(orders, (customer_col, at_col, total_col), "orders")
+    require(lines, (customer_col, at_col, category_col), "lines")
+    require(interactions, (customer_col, at_col, type_col), "interactions")
+    as_of = _utc(as_of)
+    index = pd.Index(customers[customer_col].to_numpy(), name=customer_col)
+    if index.has_duplicates:
+        raise ValueError("customers lists a customer more than once")
+    past_orders = _before(orders, as_of, at_col)
+    past_lines = _before(lines, as_of, at_col)
+    past_contacts = _before(interactions, as_of, at_col)
+
+    parts = [
+        _order_features(past_orders, index, as_of, windows, customer_col, at_col, total_col),
+        _tenure(customers, past_orders, index, as_of, customer_col, signup_col, at_col),
+        past_lines.groupby(customer_col)[category_col].nunique()
+        .reindex(index, fill_value=0).astype("int64").rename("distinct_categories"),
+        _contact_features(past_contacts, index, as_of, windows, recent_days, customer_col,
+                          at_col, type_col, channel_col, sentiment_col, satisfaction_col),
+        _properties(customers, index, max_levels,
+                    {customer_col, signup_col, *ignore}),
+    ]  # fmt: skip
+    return pd.concat(parts, axis=1)
+
+
+def category_history(
+    lines: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    window_days: int,
+    *,
+    customers: Iterable[str] | None = None,
+    categories: Sequence[str] | None = None,
+    customer_col: str = "customer_id",
+    at_col: str = "at",
+    category_col: str = "category",
+    amount_col: str = "amount",
+) -> pd.DataFrame:
+    """What each customer bought of each category in the `window_days` days before `as_of`.
+
+    A long table indexed by (`customer_col`, `category_col`) covering every customer of
+    `customers` (default: whoever bought anything before `as_of`) times every category of
+    `categories` (default: every category bought before `as_of`, sorted), with `bought` (1 if
+    they bought it in the window, else 0) and `spend` (the amount of those lines, 0 if none).
+    Lines without a category are left out.
+    """
+    require(lines, (customer_col, at_col, category_col, amount_col), "lines")
+    as_of = _utc(as_of)
+    past = _before(lines, as_of, at_col)
+    if customers is None:
+        customers = sorted(past[customer_col].dropna().unique().tolist())
+    if categories is None:
+        categories = sorted(past[category_col].dropna().unique().tolist())
+    window = past[_at(past, at_col).ge(as_of - window_days * _DAY)]
+    spend = window.groupby([customer_col, category_col])[amount_col].sum()
+    grid = pd.MultiIndex.from_product([pd.Index(list(customers)), pd.Index(list(categories))],
+                                      names=[customer_col, category_col])  # fmt: skip
+    spend = spend.reindex(grid)
+    return pd.DataFrame({"bought": spend.notna().astype("int64"),
+                         "spend": spend.fillna(0.0).astype(float)}, index=grid)  # fmt: skip
+
+
+# --- Orders --------------------------------------------------------------------------------
+
+
+def _order_features(
+    orders: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp, windows: Sequence[int],
+    customer_col: str, at_col: str, total_col: str,
+) -> pd.DataFrame:  # fmt: skip
+    scored = rfm(orders, as_of, customer_col=customer_col, at_col=at_col, value_col=total_col)
+    scored = scored.reindex(index)
+    out = pd.DataFrame(index=index)
+    out["recency_days"] = scored["recency_days"].astype(float)
+    out["frequency"] = scored["frequency"].fillna(0).astype("int64")
+    out["monetary"] = scored["monetary"].astype(float)
+    for score in ("r_score", "f_score", "m_score"):
+        out[score] = scored[score].fillna(0).astype("int64")
+    for rule in SEGMENT_RULES:
+        out[f"rfm_segment_{rule.name}"] = scored["rfm_segment"].eq(rule.name).astype("int64")
+    by_customer = orders.groupby(customer_col)[total_col]
+    out["spend_total"] = by_customer.sum().reindex(index, fill_value=0.0).astype(float)
+    at = _at(orders, at_col)
+    for days in windows:
+        recent = orders[at.ge(as_of - days * _DAY)].groupby(customer_col)[total_col]
+        out[f"orders_{days}d"] = recent.size().reindex(index, fill_value=0).astype("int64")
+        out[f"spend_{days}d"] = recent.sum().reindex(index, fill_value=0.0).astype(float)
+    return out
+
+
+def _tenure(
+    customers: pd.DataFrame, orders: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp,
+    customer_col: str, signup_col: str, at_col: str,
+) -> pd.Series:  # fmt: skip
+    first_order = orders.groupby(customer_col)[at_col].min().reindex(index)
+    first_order = pd.to_datetime(first_order, utc=True)
+    if signup_col in customers.columns:
+        signup = pd.Series(pd.to_datetime(customers[signup_col], utc=True).to_numpy(),
+                           index=index)  # fmt: skip
+        signup = signup.where(signup.lt(as_of))
+        start = signup.fillna(first_order)
+    else:
+        start = first_order
+    return ((as_of - start) / _DAY).astype(float).rename("tenure_days")
+
+
+# --- Contacts ------------------------------------------------------------------------------
+
+
+def _contact_features(
+    contacts: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp, windows: Sequence[int],
+    recent_days: int, customer_col: str, at_col: str, type_col: str, channel_col: str,
+    sentiment_col: str, satisfaction_col: str,
+) -> pd.DataFrame:  # fmt: skip
+    channel = (contacts[channel_col] if channel_col in contacts.columns
+               else pd.Series(None, index=contacts.index))  # fmt: skip
+    frame = pd.DataFrame({
+        "customer": contacts[customer_col].to_numpy(),
+        "at": _at(contacts, at_col).to_numpy(),
+        "type": contacts[type_col].astype("object").to_numpy(),
+        "channel": channel.astype("object").to_numpy(),
+        "sentiment": _numbers(contacts, sentiment_col),
+        "satisfaction": _numbers(contacts, satisfaction_col),
+    })  # fmt: skip
+    frame = frame[frame["customer"].isin(index)]
+    grouped = frame.groupby("customer")
+    total = grouped.size().reindex(index, fill_value=0).astype("int64")
+    columns: dict[str, pd.Series] = {"interactions_total": total}
+    for days in windows:
+        in_window = frame[frame["at"].ge(as_of - days * _DAY)]
+        columns[f"interactions_{days}d"] = _count(in_window.groupby("customer").size(), index)
+    types = list(INTERACTION_TYPES) + sorted(set(frame["type"].dropna()) - set(INTERACTION_TYPES))
+    by_type = frame.groupby(["customer", "type"]).size().unstack(fill_value=0)
+    by_type = by_type.reindex(index=index, columns=types, fill_value=0).astype("int64")
+    for kind in types:
+        columns[f"interactions_{kind}"] = by_type[kind]
+    by_channel = frame.groupby(["customer", "channel"]).size().unstack(fill_value=0)
+    for name in sorted(by_channel.columns):
+        columns[f"interactions_via_{name}"] = _count(by_channel[name], index)
+    for measure in ("sentiment", "satisfaction"):
+        columns[f"{measure}_mean"] = grouped[measure].mean().reindex(index).astype(float)
+        columns[f"{measure}_count"] = _count(grouped[measure].count(), index)
+        by_kind = frame.groupby(["customer", "type"])[measure]
+        means = by_kind.mean().unstack().reindex(index=index, columns=types)
+        counts = by_kind.count().unstack().reindex(index=index, columns=types)
+        for kind in types:
+            columns[f"{measure}_mean_{kind}"] = means[kind].astype(float)
+            columns[f"{measure}_count_{kind}"] = counts[kind].fillna(0).astype("int64")
+    recent = frame[frame["at"].ge(as_of - recent_days * _DAY)].groupby("customer")["sentiment"]
+    columns[f"sentiment_mean_{recent_days}d"] = recent.mean().reindex(index).astype(float)
+    columns[f"sentiment_count_{recent_days}d"] = _count(recent.count(), index)
+    last = grouped["at"].max().reindex(index)
+    columns["days_since_last_interaction"] = ((as_of - last) / _DAY).astype(float)
+    columns["ticket_share"] = (by_type["ticket"] / total.where(total > 0)).fillna(0.0)
+    return pd.DataFrame(columns, index=index)
+
+
+def _count(counts: pd.Series, index: pd.Index) -> pd.Series:
+    """Counts per customer over `index`, 0 where the customer has none."""
+    return counts.reindex(index, fill_value=0).astype("int64")
+
+
+# --- Properties ----------------------------------------------------------------------------
+
+
+def _properties(
+    customers: pd.DataFrame, index: pd.Index, max_levels: int, skip: set[str]
+) -> pd.DataFrame:
+    columns: dict[str, np.ndarray] = {}
+    for name in customers.columns:
+        if name in skip:
+            continue
+        values = customers[name]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            columns[str(name)] = values.astype(float).to_numpy()
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        text = values.astype("object").where(values.notna())
+        counts = text.value_counts()
+        counts = counts.sort_index(key=lambda labels: labels.astype(str), kind="stable")
+        levels = counts.sort_values(ascending=False, kind="stable").index[:max_levels]
+        for level in levels:
+            columns[f"{name}_{level}"] = text.eq(level).astype("int64").to_numpy()
+        if len(counts) > max_levels:
+            other = text.notna() & ~text.isin(levels)
+            columns[f"{name}_other"] = other.astype("int64").to_numpy()
+    return pd.DataFrame(columns, index=index)
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+def _before(frame: pd.DataFrame, as_of: pd.Timestamp, at_col: str) -> pd.DataFrame:
+    """Rows strictly before `as_of`."""
+    return frame[_at(frame, at_col).lt(as_of)]
+
+
+def _at(frame: pd.DataFrame, at_col: str) -> pd.Series:
+    return pd.to_datetime(frame[at_col], utc=True)
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float).to_numpy()
+
+
+def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
