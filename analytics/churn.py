@@ -1,0 +1,397 @@
+"""Churn: which active customers are about to stop buying, how sure we are, and why.
+
+**Label.** `churn_labels(orders, customers, t, h)` looks at the customers who were active at
+`t` (at least one order in the `active_window_days` days before `t`) and marks 1 those who place
+no order in the `h` days from `t` on (the interval [t, t + h)), 0 the others. A company that
+records churn itself (a cancelled contract, say) can pass that column as `label_column`.
+
+**Temporal split, no leakage.** Call the scoring date T (`as_of`) and the horizon h.
+
+- *Training set* (`churn_dataset(..., T - h, h)`): features from events strictly before T - h
+  (`analytics.features`, and `analytics.network` when ties are given), for the customers active
+  at T - h, labelled by their orders in [T - h, T). Everything it reads lies strictly before T.
+- *Scoring* (`churn_risk`): the model fitted on that set scores the customers active at T from
+  features of events strictly before T: the chance they place no order in [T, T + h).
+- *Evaluation* (`evaluate`): the same procedure one horizon back, so the held-out labels are
+  ones no fitted model has seen: fit on `churn_dataset(..., T - 2h, h)`, measure AUC, Brier
+  score and calibration on `churn_dataset(..., T - h, h)`. Nothing at or after T is read.
+
+An order exactly at a cut-off belongs to the period it opens: it is a label event for the
+training set and never a feature.
+
+**Model.** `ChurnModel` follows the scikit-learn contract. Features are imputed (median) and
+standardised, then either a logistic regression (default) or gradient boosting, calibrated by
+`CalibratedClassifierCV` (sigmoid, 3 folds). `drivers` explains each score with a logistic
+regression fitted beside it on the same standardised features: a feature's push on a customer's
+risk is its coefficient times the customer's standardised value (the change in log-odds against
+a customer at the average on that feature); the top positive pushes are the drivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from analytics.features import customer_features
+from analytics.frames import require
+from analytics.network import NETWORK_COLUMNS, network_features
+
+__all__ = [
+    "ChurnEvaluation", "ChurnModel", "active_customers", "churn_dataset", "churn_features",
+    "churn_labels", "churn_risk", "evaluate", "evaluate_model",
+]  # fmt: skip
+
+_DAY = pd.Timedelta(days=1)
+
+
+def churn_labels(
+    orders: pd.DataFrame,
+    customers: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    active_window_days: int = 180,
+    label_column: str | None = None,
+    customer_col: str = "customer_id",
+    at_col: str = "at",
+) -> pd.Series:
+    """Who churned: a 0/1 Series named `churned`, indexed by customer id (sorted).
+
+    Derived (default): the customers of `customers` with an order in the `active_window_days`
+    days before `as_of`; 1 for those with no order in [as_of, as_of + horizon_days).
+
+    With `label_column`: that column of `customers` (booleans or 0/1) for every customer where
+    it is not missing; orders are not read.
+    """
+    require(customers, (customer_col,), "customers")
+    if label_column is not None:
+        require(customers, (label_column,), "customers")
+        given = customers.set_index(customer_col)[label_column].dropna()
+        return given.astype(bool).astype("int64").sort_index().rename("churned")
+    as_of = _utc(as_of)
+    active = active_customers(orders, customers, as_of, active_window_days,
+                              customer_col=customer_col, at_col=at_col)  # fmt: skip
+    at = pd.to_datetime(orders[at_col], utc=True)
+    later = at.ge(as_of) & at.lt(as_of + horizon_days * _DAY)
+    stayed = active.isin(orders.loc[later, customer_col])
+    return pd.Series((~stayed).astype("int64"), index=active, name="churned")
+
+
+def active_customers(
+    orders: pd.DataFrame,
+    customers: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    active_window_days: int = 180,
+    *,
+    customer_col: str = "customer_id",
+    at_col: str = "at",
+) -> pd.Index:
+    """The customers of `customers` with an order in the `active_window_days` days before
+    `as_of` (sorted)."""
+    require(customers, (customer_col,), "customers")
+    require(orders, (customer_col, at_col), "orders")
+    as_of = _utc(as_of)
+    at = pd.to_datetime(orders[at_col], utc=True)
+    known = orders[customer_col].isin(customers[customer_col])
+    active_at = at.ge(as_of - active_window_days * _DAY) & at.lt(as_of) & known
+    return pd.Index(sorted(orders.loc[active_at, customer_col].unique()), name=customer_col)
+
+
+def churn_dataset(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    ties: pd.DataFrame | None = None,
+    active_window_days: int = 180,
+    seed: int = 0,
+    customer_col: str = "customer_id",
+    at_col: str = "at",
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features as of `as_of` and churn labels over [as_of, as_of + horizon_days) for the
+    customers active at `as_of`: the training set for a model that will score at
+    `as_of + horizon_days` (see the module docstring)."""
+    labels = churn_labels(orders, customers, as_of, horizon_days,
+                          active_window_days=active_window_days, customer_col=customer_col,
+                          at_col=at_col)  # fmt: skip
+    features = churn_features(customers, orders, lines, interactions, as_of, ties=ties,
+                              active_window_days=active_window_days, seed=seed,
+                              customer_col=customer_col, at_col=at_col)  # fmt: skip
+    return features.loc[labels.index], labels
+
+
+def churn_features(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    *,
+    ties: pd.DataFrame | None = None,
+    active_window_days: int = 180,
+    seed: int = 0,
+    customer_col: str = "customer_id",
+    at_col: str = "at",
+) -> pd.DataFrame:
+    """`customer_features` for every customer, plus, with `ties`, the network columns and
+    `nbr_churn_share`: the share of their neighbours who have lapsed by `as_of` (bought before,
+    but not in the `active_window_days` days before it), which can be seen at `as_of`."""
+    as_of = _utc(as_of)
+    features = customer_features(customers, orders, lines, interactions, as_of,
+                                 customer_col=customer_col, at_col=at_col)  # fmt: skip
+    if ties is None:
+        return features
+    at = pd.to_datetime(orders[at_col], utc=True)
+    past = orders[at.lt(as_of)]
+    recent = at.ge(as_of - active_window_days * _DAY) & at.lt(as_of)
+    lapsed = pd.Series(1, index=pd.Index(past[customer_col].unique()))
+    lapsed[lapsed.index.isin(orders.loc[recent, customer_col])] = 0
+    network = network_features(ties, features.index, lines, as_of, churned=lapsed, seed=seed,
+                               categories=(), customer_col=customer_col,
+                               at_col=at_col)  # fmt: skip
+    return features.join(network[[*NETWORK_COLUMNS, "nbr_churn_share"]].drop(columns="community"))
+
+
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """Calibrated churn probability per customer, with the features that drive it.
+
+    `method` is "logistic" (logistic regression on standardised features, default) or
+    "boosting" (histogram gradient boosting); either is calibrated with
+    `CalibratedClassifierCV(method=calibration, cv=cv folds)`. `X` is a DataFrame of numeric
+    features (NaN allowed: imputed with the training median); at prediction time columns are
+    matched by name, missing ones imputed, unknown ones ignored.
+
+    `n_threads` caps the native threads (OpenMP, BLAS) while fitting and predicting; the
+    default, 1, keeps runs reproducible and was far faster on a busy two-core machine (gradient
+    boosting on 3,000 customers: 1 s against 33 s with the default thread pool); None leaves the
+    libraries' defaults.
+
+    Fitted attributes: `classes_`, `feature_names_in_`, `n_features_in_`, `features_used_` (the
+    columns with at least one value in training; the others carry nothing and are dropped),
+    `calibrated_` (the calibrated classifier), `explainer_` (the logistic pipeline behind
+    `drivers`).
+    """
+
+    def __init__(
+        self,
+        method: str = "logistic",
+        *,
+        C: float = 0.1,
+        calibration: str = "sigmoid",
+        cv: int = 3,
+        random_state: int = 0,
+        n_threads: int | None = 1,
+    ) -> None:
+        self.method = method
+        self.C = C
+        self.calibration = calibration
+        self.cv = cv
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def fit(self, X: pd.DataFrame, y: Iterable[int]) -> ChurnModel:
+        """Learn churn from features `X` and 0/1 labels `y` (same rows)."""
+        if self.method not in ("logistic", "boosting"):
+            raise ValueError(f"method must be 'logistic' or 'boosting', got {self.method!r}")
+        frame = _numeric_frame(X)
+        target = np.asarray(list(y) if not hasattr(y, "__array__") else y).astype("int64")
+        if len(target) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(target)}")
+        self.classes_ = np.unique(target)
+        if len(self.classes_) != 2:
+            raise ValueError("churn labels need both classes, churned (1) and stayed (0)")
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        self.features_used_ = np.asarray(frame.columns[frame.notna().any()], dtype=object)
+        frame = frame[list(self.features_used_)]
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        with threadpool_limits(self.n_threads):
+            self.calibrated_ = CalibratedClassifierCV(
+                self._classifier(), method=self.calibration, cv=folds
+            ).fit(frame, target)
+            self.explainer_ = _logistic(self.C, self.random_state).fit(frame, target)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """(n, 2) probabilities of staying and of churning, one row per row of `X`."""
+        check_is_fitted(self, "calibrated_")
+        with threadpool_limits(self.n_threads):
+            return self.calibrated_.predict_proba(self._aligned(X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where churn is more likely than not."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
+
+    def churn_risk(self, X: pd.DataFrame) -> pd.Series:
+        """The churn probability as a Series named `churn_risk`, indexed like `X`."""
+        return pd.Series(self.predict_proba(X)[:, 1], index=X.index, name="churn_risk")
+
+    def drivers(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        """Per customer (indexed like `X`), the `top` features pushing the risk up the most.
+
+        Columns `driver_1` .. `driver_<top>` (feature names, None when fewer features push the
+        risk up) and `push_1` .. `push_<top>` (their push in log-odds, NaN likewise).
+        """
+        check_is_fitted(self, "explainer_")
+        frame = self._aligned(X)
+        scaled = self.explainer_[:-1].transform(frame)
+        push = scaled * self.explainer_[-1].coef_[0]
+        order = np.argsort(-push, axis=1, kind="stable")[:, :top]
+        chosen = np.take_along_axis(push, order, axis=1)
+        names = np.asarray(self.features_used_, dtype=object)[order]
+        out = pd.DataFrame(index=X.index)
+        for k in range(min(top, push.shape[1])):
+            positive = chosen[:, k] > 0
+            out[f"driver_{k + 1}"] = np.where(positive, names[:, k], None)
+            out[f"push_{k + 1}"] = np.where(positive, chosen[:, k], np.nan)
+        return out
+
+    def _classifier(self) -> BaseEstimator:
+        if self.method == "logistic":
+            return _logistic(self.C, self.random_state)
+        return HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
+            l2_regularization=1.0, random_state=self.random_state,
+        )  # fmt: skip
+
+    def _aligned(self, X: pd.DataFrame) -> pd.DataFrame:
+        return _numeric_frame(X).reindex(columns=list(self.features_used_))
+
+
+@dataclass(frozen=True)
+class ChurnEvaluation:
+    """How well churn was predicted on held-out customers.
+
+    `calibration` has one row per bin of predicted risk (equal-width bins): the mean predicted
+    risk, the observed churn rate and the number of customers in it.
+    """
+
+    auc: float
+    brier: float
+    base_rate: float
+    n_train: int
+    n_test: int
+    calibration: pd.DataFrame
+    train_as_of: pd.Timestamp | None = None
+    test_as_of: pd.Timestamp | None = None
+
+
+def evaluate_model(
+    model: ChurnModel,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    *,
+    bins: int = 10,
+) -> ChurnEvaluation:
+    """Fit `model` on the training rows and measure it on the test rows."""
+    model.fit(X_train, y_train)
+    risk = model.predict_proba(X_test)[:, 1]
+    truth = np.asarray(y_test, dtype="int64")
+    observed, predicted = calibration_curve(truth, risk, n_bins=bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts = np.bincount(np.clip(np.digitize(risk, edges[1:-1]), 0, bins - 1), minlength=bins)
+    calibration = pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed,
+                                "customers": counts[counts > 0]})  # fmt: skip
+    return ChurnEvaluation(
+        auc=float(roc_auc_score(truth, risk)), brier=float(brier_score_loss(truth, risk)),
+        base_rate=float(truth.mean()), n_train=len(X_train), n_test=len(X_test),
+        calibration=calibration,
+    )  # fmt: skip
+
+
+def evaluate(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    ties: pd.DataFrame | None = None,
+    model: ChurnModel | None = None,
+    active_window_days: int = 180,
+    bins: int = 10,
+    seed: int = 0,
+) -> ChurnEvaluation:
+    """Back-test one horizon before `as_of`: fit on the set at as_of - 2h, measure on the set
+    at as_of - h (labels in [as_of - h, as_of)); see the module docstring."""
+    as_of = _utc(as_of)
+    train_at = as_of - 2 * horizon_days * _DAY
+    test_at = as_of - horizon_days * _DAY
+    tables = (customers, orders, lines, interactions)
+    options = {"ties": ties, "active_window_days": active_window_days, "seed": seed}
+    X_train, y_train = churn_dataset(*tables, train_at, horizon_days, **options)
+    X_test, y_test = churn_dataset(*tables, test_at, horizon_days, **options)
+    model = model if model is not None else ChurnModel(random_state=seed)
+    result = evaluate_model(model, X_train, y_train, X_test, y_test, bins=bins)
+    return ChurnEvaluation(**{**result.__dict__, "train_as_of": train_at, "test_as_of": test_at})
+
+
+def churn_risk(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    ties: pd.DataFrame | None = None,
+    model: ChurnModel | None = None,
+    active_window_days: int = 180,
+    top: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Churn risk of the customers active at `as_of` over the next `horizon_days`, with drivers.
+
+    Fits `model` (default `ChurnModel()`) on `churn_dataset(..., as_of - horizon, horizon)` and
+    scores features as of `as_of`. Columns: `churn_risk`, then `driver_<k>` / `push_<k>`.
+    """
+    as_of = _utc(as_of)
+    tables = (customers, orders, lines, interactions)
+    X_train, y_train = churn_dataset(*tables, as_of - horizon_days * _DAY, horizon_days,
+                                     ties=ties, active_window_days=active_window_days,
+                                     seed=seed)  # fmt: skip
+    model = model if model is not None else ChurnModel(random_state=seed)
+    model.fit(X_train, y_train)
+    active = active_customers(orders, customers, as_of, active_window_days)
+    X_now = churn_features(*tables, as_of, ties=ties, active_window_days=active_window_days,
+                           seed=seed).loc[active]  # fmt: skip
+    return pd.concat([model.churn_risk(X_now), model.drivers(X_now, top=top)], axis=1)
+
+
+def _logistic(C: float, random_state: int) -> Pipeline:
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("model", LogisticRegression(C=C, max_iter=5000, random_state=random_state)),
+    ])  # fmt: skip
+
+
+def _numeric_frame(X: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError("X must be a pandas DataFrame of features with named columns")
+    return X.astype(float)
+
+
+def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
