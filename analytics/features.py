@@ -203,7 +203,7 @@ def _contact_features(
                else pd.Series(None, index=contacts.index))  # fmt: skip
     frame = pd.DataFrame({
         "customer": contacts[customer_col].to_numpy(),
-        "at": _at(contacts, at_col).to_numpy(),
+        "at": _at(contacts, at_col).array,
         "type": contacts[type_col].astype("object").to_numpy(),
         "channel": channel.astype("object").to_numpy(),
         "sentiment": _numbers(contacts, sentiment_col),

@@ -13,6 +13,8 @@ Purchases are only read strictly before `as_of`.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import networkx as nx
@@ -346,8 +348,32 @@ def _distance_to(friends: sp.csr_matrix, sources: np.ndarray, cap: int) -> np.nd
 # --- Communities ---------------------------------------------------------------------------
 
 
+_COMMUNITY_CACHE: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+_COMMUNITY_CACHE_SIZE = 8
+
+
 def _communities(weights: sp.csr_matrix, seed: int, exact_nodes: int) -> np.ndarray:
-    """Louvain circle of each customer, numbered by size (0 the largest); see network_features."""
+    """Louvain circle of each customer, numbered by size (0 the largest); see network_features.
+
+    Circles depend only on the graph and the seed, not on `as_of`: the last few results are
+    kept (keyed by a digest of the adjacency) so that features at several cut-offs of the same
+    business compute them once."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (weights.indptr, weights.indices, weights.data):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(str(weights.shape).encode())
+    key = (digest.hexdigest(), seed, exact_nodes)
+    if key in _COMMUNITY_CACHE:
+        _COMMUNITY_CACHE.move_to_end(key)
+        return _COMMUNITY_CACHE[key].copy()
+    found = _louvain(weights, seed, exact_nodes)
+    _COMMUNITY_CACHE[key] = found.copy()
+    while len(_COMMUNITY_CACHE) > _COMMUNITY_CACHE_SIZE:
+        _COMMUNITY_CACHE.popitem(last=False)
+    return found
+
+
+def _louvain(weights: sp.csr_matrix, seed: int, exact_nodes: int) -> np.ndarray:
     n = weights.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
