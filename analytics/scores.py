@@ -34,7 +34,22 @@ SEGMENT_MODEL = "segments"
 
 
 def encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the numpy and pandas values metrics carry; non-finite floats become null."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict("records")
+    if hasattr(value, "to_dict"):
+        return {str(k): v for k, v in value.to_dict().items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
 
 
 def decode(text: Any, default: Any) -> Any:

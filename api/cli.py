@@ -155,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
 
+    train = commands.add_parser(
+        "train",
+        help="train the analytics and write scores back",
+        description="Train every model the data supports as of a date (default: the day after "
+        "the last order or contact), evaluate each on held-out data, write scores, segments and "
+        "model cards back to the graph, and print a summary.",
+    )
+    train.add_argument("--as-of", type=_utc_date, help="YYYY-MM-DD (UTC midnight)")
+    train.add_argument("--horizon-days", type=_positive_int, default=90)
+    train.add_argument("--report", type=Path, help="write the metrics as JSON to this file")
+    train.add_argument("--seed", type=int, default=0)
+
     schema = commands.add_parser(
         "schema",
         help="print the GraphQL schema (SDL)",
@@ -186,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": _status,
             "keys": _keys,
             "schema": _schema,
+            "train": _train,
             "server": _server,
         }[args.command]
         return handler(args, settings)
@@ -317,6 +330,50 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
+
+
+def _train(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from graph.store import open_store
+
+    async def run() -> Any:
+        from analytics.train import train
+
+        store = await open_store(settings)
+        try:
+            return await train(
+                store,
+                as_of=args.as_of,
+                horizon_days=args.horizon_days,
+                seed=args.seed,
+                progress=lambda m: print(m, flush=True),
+            )
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as e:
+        raise CommandError(str(e)) from e
+    summary = report.as_json()
+    for name, reason in report.skipped.items():
+        print(f"skipped {name}: {reason}")
+    print(
+        f"scored {report.customers_scored:,} customers; model version {report.version}; "
+        f"{sum(report.seconds.values()):.1f}s"
+    )
+    if args.report:
+        args.report.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        print(f"report: {args.report}")
+    return EXIT_OK
+
+
+def _utc_date(text: str) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(date.fromisoformat(text), tz="UTC")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-06-30") from e
 
 
 def _schema(args: argparse.Namespace, settings: StoreSettings) -> int:

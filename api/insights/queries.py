@@ -117,6 +117,33 @@ class InsightQueries:
                 name=r["segment"].get("name"),
                 model=r["segment"].get("model"),
                 size=int(r["size"]),
+                profile=scores.decode(r["segment"].get("profile"), None),
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="The most influential customers (PageRank in the social graph).",
+        permission_classes=[CanAggregate],
+    )
+    async def influencers(self, info: Info, first: int = 10) -> list[Customer]:
+        check_first(first, "influencers.first")
+        rows = await info.context.store.read(analytics.INFLUENCERS, {"first": first})
+        return [Customer.from_props(r["customer"]) for r in rows]
+
+    @strawberry.field(
+        description="Communities of the social graph, largest first.",
+        permission_classes=[CanAggregate],
+    )
+    async def communities(self, info: Info, first: int = 20) -> list[Community]:
+        check_first(first, "communities.first")
+        rows = await info.context.store.read(analytics.COMMUNITIES, {"first": first})
+        return [
+            Community(id=int(r["community"]), size=int(r["size"]), churn_risk=r["churnRisk"])
+            for r in rows
+        ]
+
+    @strawberry.field(description="The trained models, newest first, with their metrics.")
+    async def model_cards(self, info: Info) -> list[ModelCard]:
+        rows = await info.context.store.read(analytics.MODEL_CARDS)
+        return [_card(r["card"]) for r in rows]

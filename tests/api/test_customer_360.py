@@ -12,7 +12,7 @@ import pytest
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
-from tests.api.conftest import Api
+from tests.conftest import Api
 
 CUSTOMER_360 = """
 query Customer360($id: ID!) {

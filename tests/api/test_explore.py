@@ -6,7 +6,7 @@ c00 -KNOWS-> c01        c03 -FAMILY-> c04        c06 -KNOWS-> c03
 from __future__ import annotations
 
 from graph.store import GraphStore
-from tests.api.conftest import Api
+from tests.conftest import Api
 
 NEIGHBOURHOOD = """
 query($id: ID!, $depth: Int!, $types: [TieType!]) {

@@ -10,7 +10,7 @@ import pytest
 
 from graph.store import GraphStore
 from loaders.load import load_folder
-from tests.api.conftest import Api
+from tests.conftest import Api
 
 PAGE = """
 query Page($where: CustomerFilter, $order: CustomerOrder, $first: Int!, $after: String) {

@@ -9,7 +9,7 @@ import pytest
 
 from api.auth.principal import Role
 from graph.store import GraphStore
-from tests.api.conftest import Api
+from tests.conftest import Api
 
 UPSERT = """
 mutation($input: [CustomerInput!]!) {

@@ -12,7 +12,7 @@ from api.cli import DEMO_CUSTOMERS, DEMO_SEED
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
-from tests.api.conftest import Api
+from tests.conftest import Api
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE = re.compile(r"```graphql\n(.*?)```\n```json\n(.*?)```", re.DOTALL)

@@ -1,0 +1,411 @@
+"""`crm-graph train`: everything the data supports, trained from the graph as of one date,
+evaluated on held-out data, written back with its version, summarised in model cards.
+
+Each model is evaluated on a back-test one horizon before `as_of` (trained on what was known
+at the earlier cut-off, measured on what happened after it) and then refitted on everything
+known at `as_of` to score customers. A model the data cannot support is skipped with the
+reason (no ties: no network features or social demand; no products: no rules, demand or
+recommendations; too few orders: no CLV or churn).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import churn, clv, demand, features, markov, network, recommend, rfm, rules
+from analytics import scores as names
+from analytics.extract import Tables, read_tables
+from analytics.segments import SegmentationModel
+from graph import analytics as cypher
+from graph.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 5000
+MIN_ORDERS = 50
+RULE_SUPPORT = 0.001
+RULE_CONFIDENCE = 0.05
+
+
+@dataclass
+class TrainReport:
+    version: str
+    as_of: pd.Timestamp
+    horizon_days: int
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    customers_scored: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon_days,
+            **self.metrics,
+            "skipped": self.skipped,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "customers_scored": self.customers_scored,
+        }
+
+
+def _ms(moment: pd.Timestamp) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _clean(value: Any) -> Any:
+    """A value the store accepts: finite floats, plain ints and strings, None otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, np.integer | int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _scalars(values: dict[str, Any]) -> dict[str, Any]:
+    """The plain numbers and strings of an evaluation (its tables stay out of the report)."""
+    return {
+        k: _clean(v)
+        for k, v in values.items()
+        if not k.startswith("_") and isinstance(v, int | float | str | np.number)
+    }
+
+
+def _default_as_of(tables: Tables) -> pd.Timestamp:
+    last = tables.last_event
+    if last is None:
+        raise ValueError("the graph holds no orders or contacts: nothing to train on")
+    return (last + pd.Timedelta(days=1)).normalize()
+
+
+async def train(
+    store: GraphStore,
+    *,
+    as_of: pd.Timestamp | None = None,
+    horizon_days: int = 90,
+    churn_label: str | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> TrainReport:
+    """Train every model the data supports as of `as_of` (default: the day after the last order
+    or contact in the graph), write scores, segments and model cards back; see the module."""
+    say = progress or (lambda message: None)
+    clock = time.perf_counter()
+    tables = await read_tables(store)
+    as_of = _default_as_of(tables) if as_of is None else pd.Timestamp(as_of).tz_convert("UTC")
+    version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
+    report = TrainReport(version, as_of, horizon_days)
+    report.seconds["read"] = time.perf_counter() - clock
+    say(
+        f"read {len(tables.customers):,} customers, {len(tables.orders):,} orders, "
+        f"{len(tables.lines):,} lines, {len(tables.ties):,} ties; as of {as_of.date()}"
+    )
+    customers, orders, lines = tables.customers, tables.orders, tables.lines
+    interactions, ties = tables.interactions, tables.ties
+    scored = pd.DataFrame(index=customers.index)
+    known = orders[orders["at"] < as_of]
+    has_ties = len(ties) > 0
+    has_products = len(lines) > 0 and lines["category"].notna().any()
+
+    def timed(name: str) -> Callable[[], None]:
+        started = time.perf_counter()
+        return lambda: report.seconds.__setitem__(name, time.perf_counter() - started)
+
+    # -- RFM ----------------------------------------------------------------------------------
+    done = timed("rfm")
+    table = rfm.rfm(known, as_of)
+    scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
+    scored[names.RFM_FREQUENCY] = table["frequency"]
+    scored[names.RFM_MONETARY] = table["monetary"]
+    scored[names.RFM_SCORE] = table["rfm_score"]
+    scored[names.RFM_SEGMENT] = table["rfm_segment"]
+    report.metrics["rfm"] = {
+        "customers": len(table),
+        "segments": table["rfm_segment"].value_counts().to_dict(),
+    }
+    done()
+
+    # -- network features -----------------------------------------------------------------------
+    if has_ties:
+        done = timed("network")
+        net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
+        scored[names.PAGERANK] = net["pagerank"]
+        scored[names.COMMUNITY] = net["community"]
+        scored[names.DEGREE] = net["degree"]
+        report.metrics["network"] = {
+            "communities": int(net["community"].nunique()),
+            "largest_community": int(net["community_size"].max()),
+            "mean_degree": float(net["degree"].mean()),
+        }
+        done()
+        say(f"network: {report.metrics['network']['communities']:,} communities")
+    else:
+        report.skipped["network"] = "no social ties in the graph"
+
+    # -- churn ----------------------------------------------------------------------------------
+    if len(known) < MIN_ORDERS:
+        report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
+    else:
+        done = timed("churn")
+        tie_table = ties if has_ties else None
+        evaluation = churn.evaluate(
+            customers, orders, lines, interactions, as_of, horizon_days, ties=tie_table, seed=seed
+        )
+        risk = churn.churn_risk(
+            customers, orders, lines, interactions, as_of, horizon_days, ties=tie_table, seed=seed
+        )
+        scored[names.CHURN_RISK] = risk["churn_risk"]
+        driver_columns = sorted(c for c in risk.columns if c.startswith("driver_"))
+        scored[names.CHURN_DRIVERS] = pd.Series(
+            [
+                names.encode(
+                    [
+                        {
+                            "feature": row[d],
+                            "contribution": float(row[d.replace("driver_", "push_")]),
+                        }
+                        for d in driver_columns
+                        if isinstance(row[d], str)
+                    ]
+                )
+                for _, row in risk.iterrows()
+            ],
+            index=risk.index,
+        )
+        report.metrics["churn"] = {
+            "auc": evaluation.auc,
+            "brier": evaluation.brier,
+            "base_rate": evaluation.base_rate,
+            "n_train": evaluation.n_train,
+            "n_test": evaluation.n_test,
+            "label": churn_label or f"no purchase within {horizon_days} days",
+        }
+        done()
+        say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
+
+    # -- CLV ------------------------------------------------------------------------------------
+    if len(known) < MIN_ORDERS:
+        report.skipped["clv"] = f"fewer than {MIN_ORDERS} orders before as_of"
+    else:
+        done = timed("clv")
+        back = clv.backtest(
+            orders, as_of - pd.Timedelta(days=horizon_days), horizon_days, penalizer=0.001
+        )
+        summary = clv.summary(known, as_of)
+        bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
+        repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+        scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
+        scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
+        if len(repeaters) >= 10:
+            gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
+            scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
+        scored[names.CLV_HORIZON_DAYS] = np.where(
+            scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
+        )
+        report.metrics["clv"] = {
+            "predicted_purchases": float(back["predicted_purchases"]),
+            "actual_purchases": float(back["actual_purchases"]),
+            "relative_error": float(back["relative_error"]),
+            "params": {k: float(v) for k, v in bgnbd.params().items()},
+        }
+        done()
+        say(
+            f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
+            f"actual {back['actual_purchases']:,.0f}"
+        )
+
+    # -- social demand --------------------------------------------------------------------------
+    if not has_products or not has_ties:
+        report.skipped["demand"] = (
+            "no products with categories" if not has_products else ("no social ties in the graph")
+        )
+    else:
+        done = timed("demand")
+        found = demand.evaluate(
+            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed
+        )
+        chances = demand.predict_demand(
+            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed
+        )
+        by_customer = chances.reset_index()
+        key = by_customer.columns[0]
+        category = by_customer.columns[1]
+        grouped = {
+            cid: names.encode(
+                {str(c): round(float(p), 4) for c, p in zip(g[category], g["demand"], strict=True)}
+            )
+            for cid, g in by_customer.groupby(key, sort=False)
+        }
+        scored[names.DEMAND] = pd.Series(grouped)
+        report.metrics["demand"] = {
+            "auc": found.auc,
+            "auc_without_network": found.auc_without_network,
+            "auc_naive_social": found.auc_naive_social,
+            "lift_over_without_network": found.lift_over_without_network,
+            "lift_over_naive_social": found.lift_over_naive_social,
+            "top_decile_lift": found.top_decile_lift,
+            "n_test": found.n_test,
+        }
+        done()
+        say(
+            f"demand: AUC {found.auc:.3f} (without network {found.auc_without_network:.3f}, "
+            f"naive social {found.auc_naive_social:.3f})"
+        )
+
+    # -- segments -------------------------------------------------------------------------------
+    done = timed("segments")
+    table = features.customer_features(customers, orders, lines, interactions, as_of)
+    segmentation = SegmentationModel(random_state=seed)
+    labels = segmentation.fit_predict(table)
+    segment_names = segmentation.segment_names()
+    profiles = segmentation.profiles(table)
+    report.metrics["segments"] = {
+        "k": int(segmentation.k_),
+        "silhouette": float(segmentation.silhouette_),
+        "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
+    }
+    done()
+    say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
+
+    # -- rules and recommendations --------------------------------------------------------------
+    if not has_products:
+        report.skipped["rules"] = "no order lines with products"
+        report.skipped["recommendations"] = "no order lines with products"
+    else:
+        done = timed("rules")
+        start = as_of - pd.Timedelta(days=horizon_days)
+        mined = rules.rules(lines, as_of, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE)
+        held_out = rules.rules(
+            lines, start, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
+        )
+        checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
+        report.metrics["rules"] = {
+            "count": len(mined),
+            **{k: _clean(v) for k, v in vars(checked).items() if not k.startswith("_")},
+        }
+        done()
+        done = timed("recommendations")
+        segment_labels = labels.map(segment_names)
+        backtest = recommend.Recommender().fit(
+            lines, ties if has_ties else None, as_of=start, segments=segment_labels
+        )
+        quality = backtest.evaluate(lines, as_of)
+        model = recommend.Recommender().fit(
+            lines, ties if has_ties else None, as_of=as_of, segments=segment_labels
+        )
+        suggested = model.recommend(customers.index, first=10)
+        scored[names.RECOMMENDATIONS] = pd.Series(
+            {
+                cid: names.encode(
+                    [
+                        {
+                            "productId": str(r.product_id),
+                            "score": round(float(r.score), 6),
+                            "reasons": list(r.reasons),
+                        }
+                        for r in g.itertuples()
+                    ]
+                )
+                for cid, g in suggested.groupby("customer_id", sort=False)
+            }
+        )
+        report.metrics["recommendations"] = _scalars(vars(quality))
+        done()
+
+    # -- Markov outlook -------------------------------------------------------------------------
+    if len(known) >= MIN_ORDERS:
+        matrix = markov.transition_matrix(orders, as_of)
+        start_counts = markov.state_counts(orders, as_of)
+        outlook = markov.project(matrix, start_counts, 6)
+        report.metrics["markov"] = {
+            "matrix": {
+                s: {t: float(matrix.loc[s, t]) for t in matrix.columns} for s in matrix.index
+            },
+            "projection": {
+                int(i): {s: float(row[s]) for s in outlook.columns} for i, row in outlook.iterrows()
+            },
+        }
+    else:
+        report.skipped["markov"] = f"fewer than {MIN_ORDERS} orders before as_of"
+
+    # -- write back -------------------------------------------------------------------------------
+    done = timed("write")
+    scored[names.MODEL_VERSION] = version
+    scored[names.AS_OF] = _ms(as_of)
+    scored[names.SCORED_AT] = int(time.time() * 1000)
+    report.customers_scored = await _write_scores(store, scored)
+    await _write_segments(store, labels, segment_names, profiles, version)
+    await _write_cards(store, report)
+    done()
+    return report
+
+
+async def _write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
+    records = [
+        {"id": str(cid), "scores": {k: _clean(v) for k, v in row.items() if _clean(v) is not None}}
+        for cid, row in zip(scored.index, scored.to_dict("records"), strict=True)
+    ]
+    for start in range(0, len(records), WRITE_BATCH):
+        await store.write(cypher.WRITE_SCORES, {"rows": records[start : start + WRITE_BATCH]})
+    return len(records)
+
+
+async def _write_segments(
+    store: GraphStore,
+    labels: pd.Series,
+    segment_names: pd.Series,
+    profiles: pd.DataFrame,
+    version: str,
+) -> None:
+    model = names.SEGMENT_MODEL
+    segments = [
+        {
+            "id": f"{model}:{int(k)}",
+            "props": {
+                "name": str(segment_names[k]),
+                "model": model,
+                "version": version,
+                "profile": names.encode({c: _clean(v) for c, v in profiles.loc[k].items()}),
+            },
+        }
+        for k in sorted(segment_names.index)
+    ]
+    await store.write(cypher.MERGE_SEGMENTS, {"segments": segments})
+    await store.write(cypher.CLEAR_SEGMENT_MEMBERSHIP, {"model": model})
+    rows = [{"id": str(c), "segment": f"{model}:{int(k)}"} for c, k in labels.items()]
+    for start in range(0, len(rows), WRITE_BATCH):
+        await store.write(cypher.ASSIGN_SEGMENTS, {"rows": rows[start : start + WRITE_BATCH]})
+    await store.write(
+        cypher.DROP_STALE_SEGMENTS, {"model": model, "keep": [s["id"] for s in segments]}
+    )
+
+
+async def _write_cards(store: GraphStore, report: TrainReport) -> None:
+    trained_at = int(time.time() * 1000)
+    for name, metrics in report.metrics.items():
+        await store.write(
+            cypher.SAVE_MODEL_CARD,
+            {
+                "id": f"{name}:{report.version}",
+                "props": {
+                    "name": name,
+                    "version": report.version,
+                    "asOf": _ms(report.as_of),
+                    "trainedAt": trained_at,
+                    "horizonDays": report.horizon_days,
+                    "metrics": names.encode(metrics),
+                    "params": names.encode({}),
+                },
+            },
+        )

@@ -1,0 +1,93 @@
+"""Load generated data, train, and read the scores back through GraphQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analytics.train import train
+from graph.store import GraphStore
+from loaders.load import load_folder
+from loaders.synthetic import generate
+from tests.conftest import Api
+
+CUSTOMER = """
+query($id: ID!) {
+  customer(id: $id) {
+    id
+    rfm { recencyDays frequency monetary score segment }
+    clv { expectedPurchases expectedValue probabilityAlive horizonDays }
+    churnRisk { score drivers { feature contribution } modelVersion asOf }
+    segment { id name }
+    demand { category probability }
+    recommendations(first: 3) { product { id category } score reasons }
+    productsBought(first: 100) { product { id } }
+    pagerank community
+  }
+}
+"""
+ROOT = """
+{
+  influencers(first: 3) { id pagerank }
+  communities(first: 3) { id size members(first: 2) { id community } }
+  segments { id name size profile }
+  modelCards { name version metrics }
+}
+"""
+
+
+async def test_training_scores_customers_readable_through_graphql(
+    store: GraphStore, admin: Api, tmp_path: Path
+) -> None:
+    # given a generated business in the store
+    generate(tmp_path / "biz", 1500, seed=21)
+    await load_folder(store, tmp_path / "biz", progress=False)
+    # when everything is trained
+    report = await train(store, horizon_days=90)
+    # then the report has every metric, measured on held-out data
+    metrics = report.metrics
+    assert 0.5 < metrics["churn"]["auc"] <= 1
+    assert metrics["demand"]["auc"] > metrics["demand"]["auc_naive_social"]
+    assert metrics["clv"]["predicted_purchases"] > 0 and metrics["clv"]["actual_purchases"] > 0
+    assert 2 <= metrics["segments"]["k"] <= 8
+    assert -1 <= metrics["segments"]["silhouette"] <= 1
+    assert metrics["rules"]["count"] >= 0
+    assert report.skipped == {}
+    # and a scored customer's analytics read back through the API
+    active = await store.read(
+        "MATCH (c:Customer) WHERE c.mlChurnRisk IS NOT NULL RETURN c.id AS id ORDER BY id LIMIT 1"
+    )
+    view = (await admin.data(CUSTOMER, id=active[0]["id"]))["customer"]
+    assert view["rfm"]["score"] is not None and len(view["rfm"]["score"]) == 3
+    assert 0 <= view["churnRisk"]["score"] <= 1
+    assert view["churnRisk"]["modelVersion"] == report.version
+    assert view["churnRisk"]["drivers"]
+    assert view["clv"]["horizonDays"] == 90 and view["clv"]["expectedPurchases"] >= 0
+    assert view["segment"]["name"]
+    assert all(0 <= d["probability"] <= 1 for d in view["demand"])
+    owned = {p["product"]["id"] for p in view["productsBought"]}
+    assert view["recommendations"] and not owned & {
+        r["product"]["id"] for r in view["recommendations"]
+    }
+    assert view["pagerank"] is not None and view["community"] is not None
+    root = await admin.data(ROOT)
+    ranks = [c["pagerank"] for c in root["influencers"]]
+    assert ranks == sorted(ranks, reverse=True)
+    assert all(m["community"] == c["id"] for c in root["communities"] for m in c["members"])
+    customers = await store.read("MATCH (c:Customer) RETURN count(c) AS n")
+    assert sum(s["size"] for s in root["segments"]) == customers[0]["n"]
+    assert {card["name"] for card in root["modelCards"]} >= {
+        "churn",
+        "clv",
+        "demand",
+        "segments",
+        "rules",
+        "rfm",
+    }
+
+
+@pytest.mark.parametrize("bad", ["no-orders"])
+async def test_training_an_empty_graph_says_why(store: GraphStore, bad: str) -> None:
+    with pytest.raises(ValueError, match="no orders or contacts"):
+        await train(store)
