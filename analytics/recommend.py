@@ -60,6 +60,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }  # fmt: skip
 """How much each signal counts (see the module docstring); they sum to 1."""
 _CELLS_PER_BATCH = 2_000_000  # customers x items scored at once
+_DENSE_SIMILARITY_ITEMS = 3_000  # up to this many items, similarities also kept dense
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,8 @@ class Recommender(BaseEstimator):
         self.popularity_ = pd.Series(np.asarray(owned.sum(axis=0)).ravel().astype(np.int64),
                                      index=self.items_, name="buyers")  # fmt: skip
         popularity = self.popularity_.to_numpy()
+        self._buyers = popularity.tolist()
+        self._item_names = self.items_.tolist()
         # columns in tie-break order: most buyers first, then item id
         self._tie_order = np.lexsort((np.arange(n_items), -popularity))
         self._popular = (popularity / max(int(popularity.max(initial=0)), 1)).astype(np.float32)
@@ -202,6 +205,8 @@ class Recommender(BaseEstimator):
         if self.neighbours is not None:
             co = _keep_top_per_row(co, int(self.neighbours))
         self._similarity = co.astype(np.float32)
+        small = self._similarity.shape[0] <= _DENSE_SIMILARITY_ITEMS
+        self._similarity_dense = self._similarity.toarray() if small else None
 
     def _fit_rules(self, lines: pd.DataFrame) -> None:
         self.rules_ = mine_rules(
@@ -216,6 +221,10 @@ class Recommender(BaseEstimator):
             key = tuple(index_of[i] for i in antecedent)
             for item in consequent:
                 groups.setdefault(key, []).append((index_of[item], float(confidence), number))
+        self._rule_text = [
+            (", ".join(a), float(c))
+            for a, c in zip(self.rules_["antecedents"], self.rules_["confidence"], strict=True)
+        ]
         self._rule_groups = [
             (np.asarray(key, dtype=np.int64), np.asarray([c[0] for c in cons], dtype=np.int64),
              np.asarray([c[1] for c in cons], dtype=np.float32),
@@ -279,6 +288,7 @@ class Recommender(BaseEstimator):
                  .sort_values(["n", category_col], ascending=[False, True])
                  .drop_duplicates(self.item_col))  # fmt: skip
         self._categories = pd.Index(sorted(modal[category_col].unique()))
+        self._category_names = self._categories.tolist()
         item_category = np.full(len(self.items_), -1, dtype=np.int64)
         item_category[self.items_.get_indexer(modal[self.item_col])] = self._categories.get_indexer(
             modal[category_col]
@@ -329,27 +339,32 @@ class Recommender(BaseEstimator):
                          explain: bool) -> pd.DataFrame:  # fmt: skip
         rows = self.customers_.get_indexer(chunk)
         signals, best_rule = self._signals(rows)
-        row_max = {name: values.max(axis=1) for name, values in signals.items()}
-        scores = self._blend(rows, signals)
+        top_items, top_scores = self._pick(self._blend(rows, signals), rows, first, exclude_owned)
+        valid = np.isfinite(top_scores)  # owned items sort last: the valid picks lead each row
+        who, position = np.nonzero(valid)
+        reasons: list[list[str]] = []
+        if explain:
+            per_customer = self._reasons(rows, top_items, signals, best_rule)
+            reasons = [per_customer[b][r] for b, r in zip(who.tolist(), position.tolist(),
+                                                          strict=True)]  # fmt: skip
+        return pd.DataFrame({
+            "customer_id": np.asarray(chunk, dtype=object)[who],
+            self.item_col: np.asarray(self._item_names, dtype=object)[top_items[valid]],
+            "rank": (position + 1).astype(np.int64),
+            "score": top_scores[valid].astype(np.float64),
+            "reasons": reasons if explain else [[] for _ in range(len(who))],
+        })  # fmt: skip
+
+    def _pick(self, scores: np.ndarray, rows: np.ndarray, first: int, exclude_owned: bool
+              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The `first` best items per customer and their scores (-inf: owned, not to be shown);
+        ties go to the item with more buyers, then the smaller id."""
         if exclude_owned:
-            owned = self._owned_rows(rows)
-            scores[owned > 0] = -np.inf
+            scores[self._owned_rows(rows) > 0] = -np.inf
         ordered = scores[:, self._tie_order]
-        take = min(first, len(self.items_))
-        top = np.argsort(-ordered, axis=1, kind="stable")[:, :take]
+        top = np.argsort(-ordered, axis=1, kind="stable")[:, : min(first, len(self.items_))]
         top_items = self._tie_order[top]
-        top_scores = np.take_along_axis(scores, top_items, axis=1)
-        records = []
-        for b, customer in enumerate(chunk):
-            for rank, (item, score) in enumerate(zip(top_items[b], top_scores[b], strict=True), 1):
-                if not np.isfinite(score):
-                    break
-                reasons = (self._reasons(rows[b], b, int(item), signals, row_max, best_rule)
-                           if explain else [])  # fmt: skip
-                records.append((customer, self.items_[item], rank, float(score), reasons))
-        return pd.DataFrame.from_records(
-            records, columns=["customer_id", self.item_col, "rank", "score", "reasons"]
-        )
+        return top_items, np.take_along_axis(scores, top_items, axis=1)
 
     def _empty_output(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -441,57 +456,89 @@ class Recommender(BaseEstimator):
             scores[cold] = np.where(friends > 0, 1.0 + friends, np.minimum(fallback, 1.0))
         return scores
 
-    def _reasons(self, row: int, b: int, item: int, signals: dict[str, np.ndarray],
-                 row_max: dict[str, np.ndarray], best_rule: np.ndarray) -> list[str]:  # fmt: skip
-        """The strongest contributions to an item's score, in words (at most three, strongest
-        first)."""
-        cold = row < 0 or self._owned.indptr[row + 1] == self._owned.indptr[row]
-        if cold:
-            names = [
-                s
-                for s in ("friends", "segment", "popular")
-                if s in signals
-                and signals[s][b, item] > 0
-                and (s == "friends" or self.weights_[s] > 0)
-            ]
-        else:
-            contributions = []
-            for name, weight in self.weights_.items():
-                if weight <= 0 or name not in signals or signals[name][b, item] <= 0:
-                    continue
-                contributions.append(
-                    (
-                        -weight * float(signals[name][b, item] / row_max[name][b]),
-                        SIGNALS.index(name),
-                        name,
-                    )
-                )
-            names = [name for _, _, name in sorted(contributions)]
-        return [self._describe(name, row, b, item, signals, best_rule) for name in names[:3]]
+    def _reasons(self, rows: np.ndarray, top_items: np.ndarray, signals: dict[str, np.ndarray],
+                 best_rule: np.ndarray) -> list[list[list[str]]]:  # fmt: skip
+        """For each customer and picked item, the strongest contributions to its score in words
+        (at most three, strongest first). For a customer without history: friends, then
+        segment, then popularity, as the cold-start rule ranks them."""
+        n, take = top_items.shape
+        strength = np.zeros((n, take, len(SIGNALS)))
+        picked = {name: np.take_along_axis(np.asarray(values), top_items, axis=1)
+                  for name, values in signals.items()}  # fmt: skip
+        for k, name in enumerate(SIGNALS):
+            if name in picked and self.weights_[name] > 0:
+                top = np.asarray(signals[name]).max(axis=1, initial=0.0)[:, None]
+                strength[:, :, k] = self.weights_[name] * picked[name] / np.where(top > 0, top, 1)
+        cold = np.ones(n, dtype=bool)
+        known = rows >= 0
+        cold[known] = np.diff(self._owned.indptr)[rows[known]] == 0
+        if cold.any():
+            strength[cold] = 0.0
+            for k, name in enumerate(("friends", "segment", "popular")):
+                if name in picked and (name == "friends" or self.weights_[name] > 0):
+                    strength[cold, :, SIGNALS.index(name)] = np.where(
+                        picked[name][cold] > 0, 3.0 - k, 0.0)  # fmt: skip
+        order = np.argsort(-strength, axis=2, kind="stable")[:, :, :3]
+        friend_counts = self._friend_counts(rows, top_items) if "friends" in signals else None
+        similar = self._most_similar_owned(rows, top_items)
+        out: list[list[list[str]]] = []
+        for b in range(n):
+            per_customer = []
+            for r in range(take):
+                item = int(top_items[b, r])
+                per_customer.append([
+                    self._describe(SIGNALS[k], rows[b], b, r, item, picked, best_rule,
+                                   friend_counts, similar)
+                    for k in order[b, r] if strength[b, r, k] > 0
+                ])  # fmt: skip
+            out.append(per_customer)
+        return out
 
-    def _describe(self, name: str, row: int, b: int, item: int,
-                  signals: dict[str, np.ndarray], best_rule: np.ndarray) -> str:  # fmt: skip
+    def _friend_counts(self, rows: np.ndarray, top_items: np.ndarray) -> np.ndarray:
+        """How many friends of each customer bought each picked item."""
+        friends = self._sparse_rows(self._friends, rows)
+        friends.data[:] = 1.0
+        columns = np.unique(top_items)
+        counts = (friends @ self._owned_csc[:, columns]).toarray()
+        position = np.searchsorted(columns, top_items)
+        return np.take_along_axis(counts, position, axis=1).astype(np.int64)
+
+    def _most_similar_owned(self, rows: np.ndarray, top_items: np.ndarray) -> np.ndarray:
+        """For each customer and picked item, the customer's own item most similar to it (-1:
+        none)."""
+        best = np.full(top_items.shape, -1, dtype=np.int64)
+        if self.weights_["similar_items"] <= 0:
+            return best
+        for b, row in enumerate(rows):
+            mine = _row_indices(self._owned, row) if row >= 0 else np.zeros(0, dtype=np.int64)
+            if len(mine) == 0:
+                continue
+            if self._similarity_dense is not None:
+                block = self._similarity_dense[np.ix_(mine, top_items[b])]
+            else:
+                block = self._similarity[mine][:, top_items[b]].toarray()
+            best[b] = np.where(block.max(axis=0) > 0, mine[block.argmax(axis=0)], -1)
+        return best
+
+    def _describe(self, name: str, row: int, b: int, r: int, item: int,
+                  picked: dict[str, np.ndarray], best_rule: np.ndarray,
+                  friend_counts: np.ndarray | None, similar: np.ndarray) -> str:  # fmt: skip
         if name == "rules":
-            rule = self.rules_.iloc[int(best_rule[b, item])]
-            return (f"often bought in the same order as {', '.join(rule['antecedents'])} "
-                    f"(confidence {rule['confidence']:.2f})")  # fmt: skip
+            antecedents, confidence = self._rule_text[int(best_rule[b, item])]
+            return f"often bought in the same order as {antecedents} (confidence {confidence:.2f})"
         if name == "similar_items":
-            mine = _row_indices(self._owned, row)
-            similarity = self._similarity[mine][:, [item]].toarray().ravel()
-            return f"customers who bought {self.items_[mine[int(np.argmax(similarity))]]} bought it"
+            return f"customers who bought {self._item_names[similar[b, r]]} bought it"
         if name == "segment":
             label = self._segment_labels[self._segment_of[row]]
-            return f"bought by {signals['segment'][b, item]:.0%} of segment {label}"
+            return f"bought by {picked['segment'][b, r]:.0%} of segment {label}"
         if name == "friends":
-            friends = _row_indices(self._friends, row)
-            buyers = _row_indices(self._owned_csc, item)
-            count = len(np.intersect1d(friends, buyers))
+            count = int(friend_counts[b, r]) if friend_counts is not None else 0
             return f"bought by {count} friend{'s' if count != 1 else ''}"
         if name in ("own_categories", "friends_categories"):
-            category = self._categories[self._item_category[item]]
+            category = self._category_names[self._item_category[item]]
             who = "you buy" if name == "own_categories" else "your friends buy"
             return f"popular in {category}, which {who}"
-        return f"popular: bought by {self.popularity_.iat[item]} customers"
+        return f"popular: bought by {self._buyers[item]} customers"
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -511,41 +558,51 @@ class Recommender(BaseEstimator):
                            & lines[self.item_col].notna()]  # fmt: skip
         if customer_ids is not None:
             period = period.loc[period["customer_id"].isin(set(customer_ids))]
-        bought = period.assign(item=period[self.item_col].astype(str))[["customer_id", "item"]]
-        bought = bought.drop_duplicates()
+        bought = pd.DataFrame(
+            {
+                "customer_id": period["customer_id"].to_numpy(),
+                "item": period[self.item_col].astype(str).to_numpy(),
+            }
+        )
+        bought = bought.dropna().drop_duplicates()
         rows = self.customers_.get_indexer(bought["customer_id"])
         items = self.items_.get_indexer(bought["item"])
-        known_item = items >= 0
         already = np.zeros(len(bought), dtype=bool)
-        both = known_item & (rows >= 0)
+        both = (items >= 0) & (rows >= 0)
         already[both] = np.asarray(self._owned[rows[both], items[both]]).ravel() > 0
-        new = bought.loc[~already]
-        targets = new.groupby("customer_id", sort=True)["item"].agg(frozenset)
-        if targets.empty:
+        new = bought.loc[~already].assign(item_at=items[~already])
+        if new.empty:
             nan = float("nan")
             return RecommendationEvaluation(0, first, nan, nan, nan, nan, nan, nan)
-        recommended = self._ranked(list(targets.index), first, True, explain=False)
-        model_lists = recommended.groupby("customer_id", sort=False)[self.item_col].agg(list)
-        baseline_lists = self._popular_lists(targets.index, first)
-        model = _score_lists(targets, model_lists, first)
-        baseline = _score_lists(targets, baseline_lists, first)
-        return RecommendationEvaluation(len(targets), first, *model, *baseline)
-
-    def _popular_lists(self, customer_ids: pd.Index, first: int) -> pd.Series:
-        """The baseline: the most-bought items each customer does not own yet."""
-        ranked = self._tie_order
-        lists = {}
-        for customer, row in zip(customer_ids, self.customers_.get_indexer(customer_ids),
-                                 strict=True):  # fmt: skip
-            owned = set(_row_indices(self._owned, row)) if row >= 0 else set()
-            picks = []
-            for j in ranked:
-                if j not in owned:
-                    picks.append(self.items_[j])
-                    if len(picks) == first:
-                        break
-            lists[customer] = picks
-        return pd.Series(lists, dtype=object)
+        codes, customers = pd.factorize(new["customer_id"], sort=True)
+        new_items = np.bincount(codes, minlength=len(customers))
+        known = new["item_at"].to_numpy() >= 0
+        targets = sp.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.float32),
+             (codes[known], new["item_at"].to_numpy()[known])),
+            shape=(len(customers), len(self.items_)),
+        )  # fmt: skip
+        model_hits = np.zeros(len(customers))
+        baseline_hits = np.zeros(len(customers))
+        batch = max(1, _CELLS_PER_BATCH // max(len(self.items_), 1))
+        for start in range(0, len(customers) if len(self.items_) else 0, batch):
+            stop = min(start + batch, len(customers))
+            rows = self.customers_.get_indexer(customers[start:stop])
+            bought_now = targets[start:stop].toarray() > 0
+            signals, _ = self._signals(rows)
+            for hits, scores in ((model_hits, self._blend(rows, signals)),
+                                 (baseline_hits, np.tile(self._popular, (len(rows), 1))
+                                  .astype(np.float64))):  # fmt: skip
+                top_items, top_scores = self._pick(scores, rows, first, exclude_owned=True)
+                hit = np.take_along_axis(bought_now, top_items, axis=1) & np.isfinite(top_scores)
+                hits[start:stop] = hit.sum(axis=1)
+        return RecommendationEvaluation(
+            len(customers), first,
+            float(np.mean(model_hits > 0)), float(np.mean(model_hits / first)),
+            float(np.mean(model_hits / new_items)),
+            float(np.mean(baseline_hits > 0)), float(np.mean(baseline_hits / first)),
+            float(np.mean(baseline_hits / new_items)),
+        )  # fmt: skip
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -584,15 +641,3 @@ def _keep_top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
         return sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
     return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                          shape=matrix.shape)  # fmt: skip
-
-
-def _score_lists(targets: pd.Series, lists: pd.Series, first: int) -> tuple[float, float, float]:
-    """Hit rate, precision@k and recall@k of recommended lists against bought sets."""
-    hit_rate, precision, recall = [], [], []
-    for customer, bought in targets.items():
-        picked = lists.get(customer, [])
-        hits = len(bought.intersection(picked))
-        hit_rate.append(hits > 0)
-        precision.append(hits / first)
-        recall.append(hits / len(bought))
-    return float(np.mean(hit_rate)), float(np.mean(precision)), float(np.mean(recall))

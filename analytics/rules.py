@@ -39,18 +39,13 @@ def baskets(
 ) -> pd.Series:
     """Each order's items: transaction_id -> sorted tuple of distinct items, for orders placed in
     [since, until) (since None: from the beginning). Orders with no item are left out."""
-    require(lines, ("transaction_id", "at", item_col), "LINES")
-    at = lines["at"]
-    keep = at < _instant(until)
-    if since is not None:
-        keep &= at >= _instant(since)
-    chosen = lines.loc[keep & lines[item_col].notna(), ["transaction_id", item_col]]
-    if chosen.empty:
-        return pd.Series([], index=pd.Index([], name="transaction_id"), dtype=object,
-                         name="items")  # fmt: skip
-    chosen = chosen.astype({item_col: str}).drop_duplicates()
-    ordered = chosen.sort_values(["transaction_id", item_col])
-    return ordered.groupby("transaction_id", sort=True)[item_col].agg(tuple).rename("items")
+    matrix, items, orders = _order_matrix(lines, until=until, since=since, item_col=item_col)
+    names = np.asarray(items, dtype=object)
+    bounds = matrix.indptr
+    return pd.Series(
+        [tuple(names[matrix.indices[bounds[i] : bounds[i + 1]]]) for i in range(len(orders))],
+        index=orders, name="items", dtype=object,
+    )  # fmt: skip
 
 
 def rules(
@@ -75,10 +70,9 @@ def rules(
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
     if max_len < 2:
         raise ValueError(f"max_len must be at least 2 (one item each side), got {max_len}")
-    orders = baskets(lines, until=as_of, since=since, item_col=item_col)
-    if orders.empty:
+    matrix, items, orders = _order_matrix(lines, until=as_of, since=since, item_col=item_col)
+    if len(orders) == 0:
         return _empty_rules()
-    matrix, items = _one_hot(orders)
 
     from mlxtend.frequent_patterns import association_rules, fpgrowth
 
@@ -149,7 +143,7 @@ def evaluate_rules(
     [start, end), normally the period right after the rules' `as_of`. See `RuleEvaluation`."""
     require(rule_table, ("antecedents", "consequents"), "rules")
     chosen = rule_table if top is None else rule_table.head(top)
-    orders = baskets(lines, until=end, since=start, item_col=item_col)
+    matrix, items, orders = _order_matrix(lines, until=end, since=start, item_col=item_col)
     per_rule = chosen.reset_index(drop=True).copy()
     n = len(orders)
     if n == 0 or per_rule.empty:
@@ -158,7 +152,6 @@ def evaluate_rules(
         for column in ("test_confidence", "test_consequent_support", "test_lift"):
             per_rule[column] = np.full(len(per_rule), np.nan)
         return RuleEvaluation(per_rule, n, 0.0, float("nan"), float("nan"))
-    matrix, items = _one_hot(orders)
     column_of = {item: j for j, item in enumerate(items)}
     csc = matrix.tocsc().astype(np.int32)
 
@@ -206,16 +199,26 @@ def _instant(value: pd.Timestamp | str) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _one_hot(orders: pd.Series) -> tuple[sp.csr_matrix, list[str]]:
-    """Orders x items boolean matrix, items sorted."""
-    items = sorted({item for basket in orders for item in basket})
-    column_of = {item: j for j, item in enumerate(items)}
-    lengths = orders.map(len).to_numpy()
-    rows = np.repeat(np.arange(len(orders)), lengths)
-    cols = np.fromiter((column_of[i] for basket in orders for i in basket), dtype=np.int64,
-                       count=int(lengths.sum()))  # fmt: skip
-    data = np.ones(len(rows), dtype=bool)
-    return sp.csr_matrix((data, (rows, cols)), shape=(len(orders), len(items))), items
+def _order_matrix(
+    lines: pd.DataFrame, *, until: pd.Timestamp, since: pd.Timestamp | None, item_col: str
+) -> tuple[sp.csr_matrix, list[str], pd.Index]:
+    """Orders x items boolean matrix of the orders placed in [since, until), with the items
+    (as text, sorted) and the transaction ids (sorted) its columns and rows stand for."""
+    require(lines, ("transaction_id", "at", item_col), "LINES")
+    keep = (lines["at"] < _instant(until)) & lines[item_col].notna()
+    if since is not None:
+        keep &= lines["at"] >= _instant(since)
+    chosen = lines.loc[keep, ["transaction_id", item_col]]
+    order_codes, orders = pd.factorize(chosen["transaction_id"], sort=True)
+    item_codes, items = pd.factorize(chosen[item_col].astype(str), sort=True)
+    matrix = sp.csr_matrix(
+        (np.ones(len(chosen), dtype=np.int32), (order_codes, item_codes)),
+        shape=(len(orders), len(items)),
+    )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return (matrix.astype(bool), [str(i) for i in items],
+            pd.Index(orders, name="transaction_id"))  # fmt: skip
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
