@@ -19,6 +19,10 @@ records churn itself (a cancelled contract, say) can pass that column as `label_
 An order exactly at a cut-off belongs to the period it opens: it is a label event for the
 training set and never a feature.
 
+A label taken from a customer property (`label_column`) has no date, so the back-test above does
+not apply: build the set with `churn_dataset(..., label_column=...)`, split the customers (for
+example `sklearn.model_selection.train_test_split`, stratified) and call `evaluate_model`.
+
 **Model.** `ChurnModel` follows the scikit-learn contract. Features are imputed (median) and
 standardised, then either a logistic regression (default) or gradient boosting, calibrated by
 `CalibratedClassifierCV` (sigmoid, 3 folds). `drivers` explains each score with a logistic
@@ -121,16 +125,18 @@ def churn_dataset(
     *,
     ties: pd.DataFrame | None = None,
     active_window_days: int = 180,
+    label_column: str | None = None,
     seed: int = 0,
     customer_col: str = "customer_id",
     at_col: str = "at",
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Features as of `as_of` and churn labels over [as_of, as_of + horizon_days) for the
     customers active at `as_of`: the training set for a model that will score at
-    `as_of + horizon_days` (see the module docstring)."""
+    `as_of + horizon_days` (see the module docstring). With `label_column`, the labelled
+    customers and their given labels instead (see `churn_labels`)."""
     labels = churn_labels(orders, customers, as_of, horizon_days,
-                          active_window_days=active_window_days, customer_col=customer_col,
-                          at_col=at_col)  # fmt: skip
+                          active_window_days=active_window_days, label_column=label_column,
+                          customer_col=customer_col, at_col=at_col)  # fmt: skip
     features = churn_features(customers, orders, lines, interactions, as_of, ties=ties,
                               active_window_days=active_window_days, seed=seed,
                               customer_col=customer_col, at_col=at_col)  # fmt: skip
@@ -211,7 +217,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         if self.method not in ("logistic", "boosting"):
             raise ValueError(f"method must be 'logistic' or 'boosting', got {self.method!r}")
         frame = _numeric_frame(X)
-        target = np.asarray(list(y) if not hasattr(y, "__array__") else y).astype("int64")
+        target = np.asarray(y).astype("int64")
         if len(target) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(target)}")
         self.classes_ = np.unique(target)

@@ -102,8 +102,8 @@ def network_features(
       coarsened by vectorised Louvain levels (every customer proposes their best move at once,
       a seeded random half of the proposals is applied, sweeps are repeated while modularity
       rises), the circles found become single nodes, and networkx's Louvain finishes on that
-      smaller graph: networkx alone took 45 s at 100k customers here, this 6 s, with
-      the same modularity (0.816).
+      smaller graph. At 100k customers and 233k ties, networkx alone took 45 s here, this
+      about 4 s, for the same modularity (0.816); all of `network_features` about 6 s.
     - `nbr_count_<category>` / `nbr_share_<category>`: how many of their neighbours, and which
       share of them, bought the category in the `window_days` days before `as_of` (0 without
       neighbours). Categories are `categories`, or every category bought before `as_of`.
@@ -140,8 +140,9 @@ def network_features(
 
     if categories is None:
         categories = sorted(past[category_col].dropna().unique().tolist())
-    counts, shares, _ = _neighbour_purchases(weights, past, index, as_of, window_days,
-                                             categories, customer_col, at_col, category_col)
+    counts, shares, _ = _neighbour_purchases(
+        weights, past, index, as_of, window_days, categories, customer_col, at_col, category_col
+    )
     per_category = {}
     for j, category in enumerate(categories):
         per_category[f"{NBR_COUNT_PREFIX}{category}"] = counts[:, j].astype("int64")

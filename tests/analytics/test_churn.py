@@ -38,8 +38,12 @@ def test_labels_mark_active_customers_who_stop_buying() -> None:
     # edge: its next order falls exactly at as_of + horizon, outside [as_of, as_of + horizon)
     assert labels.to_dict() == {"edge": 1, "goes": 1, "stays": 0}
     assert labels.name == "churned"
-    at_cut = churn_labels(pd.DataFrame({"customer_id": ["stays", "stays"],
-                                        "at": [_at(-3), AS_OF]}), customers, AS_OF, HORIZON)
+    at_cut = churn_labels(
+        pd.DataFrame({"customer_id": ["stays", "stays"], "at": [_at(-3), AS_OF]}),
+        customers,
+        AS_OF,
+        HORIZON,
+    )
     assert at_cut.to_dict() == {"stays": 0}  # an order at as_of is in the horizon
     longer = churn_labels(orders, customers, AS_OF, HORIZON, active_window_days=500)
     assert longer["asleep"] == 1
@@ -50,6 +54,20 @@ def test_labels_from_a_customer_property() -> None:
                               "cancelled": [True, False, None]})  # fmt: skip
     labels = churn_labels(pd.DataFrame(), customers, AS_OF, HORIZON, label_column="cancelled")
     assert labels.to_dict() == {"a": 1, "b": 0}
+
+
+def test_training_set_from_a_customer_property() -> None:
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "cancelled": [1, 0, None]})
+    orders = pd.DataFrame({"customer_id": ["a", "b"], "transaction_id": ["t1", "t2"],
+                           "at": [_at(-5), _at(-50)], "total": [10.0, 20.0]})  # fmt: skip
+    lines = orders.assign(product_id="p", category="Books", quantity=1, amount=orders["total"])
+    contacts = pd.DataFrame(columns=["customer_id", "interaction_id", "at", "type", "channel",
+                                     "sentiment", "satisfaction"])  # fmt: skip
+    X, y = churn_dataset(customers, orders, lines, contacts, AS_OF, HORIZON,
+                         label_column="cancelled")  # fmt: skip
+    assert y.to_dict() == {"a": 1, "b": 0}
+    assert list(X.index) == ["a", "b"]
+    assert X.loc["a", "recency_days"] == pytest.approx(5.0)
 
 
 def _toy(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -152,14 +170,47 @@ def _with_future(b: SyntheticFrames, as_of: pd.Timestamp) -> SyntheticFrames:
     rng = np.random.default_rng(9)
     at = as_of + pd.to_timedelta(rng.integers(0, 200 * 86_400, len(who)), unit="s")
     ids = [f"X{i}" for i in range(len(who))]
-    orders = pd.concat([b.orders, pd.DataFrame({"customer_id": who, "transaction_id": ids,
-                                                "at": at, "total": 1e6})], ignore_index=True)
-    lines = pd.concat([b.lines, pd.DataFrame({
-        "customer_id": who, "transaction_id": ids, "at": at, "product_id": "P00001",
-        "category": "Electronics", "quantity": 1, "amount": 1e6})], ignore_index=True)
-    interactions = pd.concat([b.interactions, pd.DataFrame({
-        "customer_id": who, "interaction_id": ids, "at": at, "type": "ticket",
-        "channel": "phone", "sentiment": -1.0, "satisfaction": 1.0})], ignore_index=True)
+    orders = pd.concat(
+        [
+            b.orders,
+            pd.DataFrame({"customer_id": who, "transaction_id": ids, "at": at, "total": 1e6}),
+        ],
+        ignore_index=True,
+    )
+    lines = pd.concat(
+        [
+            b.lines,
+            pd.DataFrame(
+                {
+                    "customer_id": who,
+                    "transaction_id": ids,
+                    "at": at,
+                    "product_id": "P00001",
+                    "category": "Electronics",
+                    "quantity": 1,
+                    "amount": 1e6,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    interactions = pd.concat(
+        [
+            b.interactions,
+            pd.DataFrame(
+                {
+                    "customer_id": who,
+                    "interaction_id": ids,
+                    "at": at,
+                    "type": "ticket",
+                    "channel": "phone",
+                    "sentiment": -1.0,
+                    "satisfaction": 1.0,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     return SyntheticFrames(customers=b.customers, orders=orders, lines=lines,
                            interactions=interactions, ties=b.ties, truth=b.truth)  # fmt: skip
 

@@ -137,6 +137,13 @@ def test_communities_are_the_connected_circles_numbered_by_size(
                                                      "F": 2, "G": 2}  # fmt: skip
 
 
+def test_social_graph_without_an_index_holds_the_tied_customers() -> None:
+    graph = social_graph(TIES)
+    assert sorted(graph.nodes) == ["A", "B", "C", "D", "F", "G", "Z"]
+    assert graph.number_of_edges() == 6  # A-B, B-C, C-A, D-A, F-G, A-Z; the self tie is gone
+    assert graph["C"]["A"]["weight"] == 1.0
+
+
 def test_neighbour_purchases_long_table() -> None:
     table = neighbour_purchases(TIES, CUSTOMERS, LINES, AS_OF, 90)
     assert table.index.names == ["customer_id", "category"]
