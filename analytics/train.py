@@ -16,8 +16,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -45,6 +47,7 @@ class TrainReport:
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     customers_scored: int = 0
+    model_file: Path | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,11 +61,11 @@ class TrainReport:
         }
 
 
-def _ms(moment: pd.Timestamp) -> int:
+def epoch_ms(moment: pd.Timestamp) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _clean(value: Any) -> Any:
+def clean_value(value: Any) -> Any:
     """A value the store accepts: finite floats, plain ints and strings, None otherwise."""
     if value is None:
         return None
@@ -76,13 +79,13 @@ def _clean(value: Any) -> Any:
 def _scalars(values: dict[str, Any]) -> dict[str, Any]:
     """The plain numbers and strings of an evaluation (its tables stay out of the report)."""
     return {
-        k: _clean(v)
+        k: clean_value(v)
         for k, v in values.items()
         if not k.startswith("_") and isinstance(v, int | float | str | np.number)
     }
 
 
-def _default_as_of(tables: Tables) -> pd.Timestamp:
+def default_as_of(tables: Tables) -> pd.Timestamp:
     last = tables.last_event
     if last is None:
         raise ValueError("the graph holds no orders or contacts: nothing to train on")
@@ -96,6 +99,7 @@ async def train(
     horizon_days: int = 90,
     churn_label: str | None = None,
     seed: int = 0,
+    model_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainReport:
     """Train every model the data supports as of `as_of` (default: the day after the last order
@@ -103,7 +107,7 @@ async def train(
     say = progress or (lambda message: None)
     clock = time.perf_counter()
     tables = await read_tables(store)
-    as_of = _default_as_of(tables) if as_of is None else pd.Timestamp(as_of).tz_convert("UTC")
+    as_of = default_as_of(tables) if as_of is None else pd.Timestamp(as_of).tz_convert("UTC")
     version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
     report = TrainReport(version, as_of, horizon_days)
     report.seconds["read"] = time.perf_counter() - clock
@@ -114,6 +118,7 @@ async def train(
     customers, orders, lines = tables.customers, tables.orders, tables.lines
     interactions, ties = tables.interactions, tables.ties
     scored = pd.DataFrame(index=customers.index)
+    fitted: dict[str, Any] = {}
     known = orders[orders["at"] < as_of]
     has_ties = len(ties) > 0
     has_products = len(lines) > 0 and lines["category"].notna().any()
@@ -162,9 +167,19 @@ async def train(
         evaluation = churn.evaluate(
             customers, orders, lines, interactions, as_of, horizon_days, ties=tie_table, seed=seed
         )
+        churn_model = churn.ChurnModel(random_state=seed)
         risk = churn.churn_risk(
-            customers, orders, lines, interactions, as_of, horizon_days, ties=tie_table, seed=seed
+            customers,
+            orders,
+            lines,
+            interactions,
+            as_of,
+            horizon_days,
+            ties=tie_table,
+            seed=seed,
+            model=churn_model,
         )
+        fitted["churn"] = churn_model
         scored[names.CHURN_RISK] = risk["churn_risk"]
         driver_columns = sorted(c for c in risk.columns if c.startswith("driver_"))
         scored[names.CHURN_DRIVERS] = pd.Series(
@@ -204,11 +219,13 @@ async def train(
         )
         summary = clv.summary(known, as_of)
         bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
+        fitted["bgnbd"] = bgnbd
         repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
         scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
         scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
         if len(repeaters) >= 10:
             gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
+            fitted["gamma"] = gamma
             scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
         scored[names.CLV_HORIZON_DAYS] = np.where(
             scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
@@ -235,9 +252,19 @@ async def train(
         found = demand.evaluate(
             customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed
         )
+        demand_model = demand.SocialDemandModel(random_state=seed)
         chances = demand.predict_demand(
-            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed
+            customers,
+            orders,
+            lines,
+            interactions,
+            ties,
+            as_of,
+            horizon_days,
+            seed=seed,
+            model=demand_model,
         )
+        fitted["demand"] = demand_model
         by_customer = chances.reset_index()
         key = by_customer.columns[0]
         category = by_customer.columns[1]
@@ -269,6 +296,7 @@ async def train(
     segmentation = SegmentationModel(random_state=seed)
     labels = segmentation.fit_predict(table)
     segment_names = segmentation.segment_names()
+    fitted["segmentation"] = segmentation
     profiles = segmentation.profiles(table)
     report.metrics["segments"] = {
         "k": int(segmentation.k_),
@@ -292,7 +320,7 @@ async def train(
         checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
         report.metrics["rules"] = {
             "count": len(mined),
-            **{k: _clean(v) for k, v in vars(checked).items() if not k.startswith("_")},
+            **{k: clean_value(v) for k, v in vars(checked).items() if not k.startswith("_")},
         }
         done()
         done = timed("recommendations")
@@ -342,18 +370,23 @@ async def train(
     # -- write back -------------------------------------------------------------------------------
     done = timed("write")
     scored[names.MODEL_VERSION] = version
-    scored[names.AS_OF] = _ms(as_of)
+    scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
     report.customers_scored = await _write_scores(store, scored)
     await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
+    if model_dir is not None:
+        report.model_file = save_models(model_dir, report, fitted, seed)
     done()
     return report
 
 
 async def _write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
     records = [
-        {"id": str(cid), "scores": {k: _clean(v) for k, v in row.items() if _clean(v) is not None}}
+        {
+            "id": str(cid),
+            "scores": {k: clean_value(v) for k, v in row.items() if clean_value(v) is not None},
+        }
         for cid, row in zip(scored.index, scored.to_dict("records"), strict=True)
     ]
     for start in range(0, len(records), WRITE_BATCH):
@@ -376,7 +409,7 @@ async def _write_segments(
                 "name": str(segment_names[k]),
                 "model": model,
                 "version": version,
-                "profile": names.encode({c: _clean(v) for c, v in profiles.loc[k].items()}),
+                "profile": names.encode({c: clean_value(v) for c, v in profiles.loc[k].items()}),
             },
         }
         for k in sorted(segment_names.index)
@@ -401,7 +434,7 @@ async def _write_cards(store: GraphStore, report: TrainReport) -> None:
                 "props": {
                     "name": name,
                     "version": report.version,
-                    "asOf": _ms(report.as_of),
+                    "asOf": epoch_ms(report.as_of),
                     "trainedAt": trained_at,
                     "horizonDays": report.horizon_days,
                     "metrics": names.encode(metrics),
@@ -409,3 +442,18 @@ async def _write_cards(store: GraphStore, report: TrainReport) -> None:
                 },
             },
         )
+
+
+def save_models(model_dir: Path, report: TrainReport, fitted: dict[str, Any], seed: int) -> Path:
+    """The fitted models of one training, for `crm-graph score` (`latest.joblib` points to the
+    newest). joblib files are pickles: load only files this program wrote."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    bundle = {"version": report.version, "as_of": report.as_of, "seed": seed,
+              "horizon_days": report.horizon_days, "models": fitted}  # fmt: skip
+    path = model_dir / f"{report.version}.joblib"
+    joblib.dump(bundle, path)
+    latest = model_dir / "latest.joblib"
+    tmp = latest.with_suffix(".tmp")
+    joblib.dump(bundle, tmp)
+    tmp.replace(latest)
+    return path

@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--report", type=Path, help="write the metrics as JSON to this file")
     train.add_argument("--seed", type=int, default=0)
 
+    score = commands.add_parser(
+        "score",
+        help="score customers with the last training's models (no retraining)",
+        description="Score the given customers (new or changed since the last `train`) with "
+        "the models that training saved, and write their scores back.",
+    )
+    score.add_argument("customer_ids", nargs="+", metavar="CUSTOMER_ID")
+
     schema = commands.add_parser(
         "schema",
         help="print the GraphQL schema (SDL)",
@@ -199,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "keys": _keys,
             "schema": _schema,
             "train": _train,
+            "score": _score,
             "server": _server,
         }[args.command]
         return handler(args, settings)
@@ -345,6 +354,7 @@ def _train(args: argparse.Namespace, settings: StoreSettings) -> int:
                 as_of=args.as_of,
                 horizon_days=args.horizon_days,
                 seed=args.seed,
+                model_dir=_model_dir(settings),
                 progress=lambda m: print(m, flush=True),
             )
         finally:
@@ -364,6 +374,38 @@ def _train(args: argparse.Namespace, settings: StoreSettings) -> int:
     if args.report:
         args.report.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
         print(f"report: {args.report}")
+    return EXIT_OK
+
+
+def _model_dir(settings: StoreSettings) -> Path:
+    """Where fitted models go: CRM_GRAPH_MODEL_DIR, or `models` in the data directory."""
+    return Path(os.environ.get("CRM_GRAPH_MODEL_DIR") or settings.data_dir / "models")
+
+
+def _score(args: argparse.Namespace, settings: StoreSettings) -> int:
+    from analytics.score import NoModels, score_customers
+    from graph.store import open_store
+
+    async def run() -> Any:
+        store = await open_store(settings)
+        try:
+            return await score_customers(
+                store, args.customer_ids, _model_dir(settings) / "latest.joblib"
+            )
+        finally:
+            await store.close()
+
+    try:
+        scored = asyncio.run(run())
+    except NoModels as e:
+        raise CommandError(str(e)) from e
+    missing = [c for c in args.customer_ids if c not in set(scored.index)]
+    for customer_id, row in scored.iterrows():
+        risk = row.get("mlChurnRisk")
+        shown = "n/a" if risk is None or risk != risk else f"{risk:.3f}"
+        print(f"{customer_id}: churn risk {shown}, RFM {row.get('mlRfmScore') or 'n/a'}")
+    if missing:
+        raise CommandError(f"no such customer(s): {', '.join(missing)}")
     return EXIT_OK
 
 

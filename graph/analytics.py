@@ -113,3 +113,9 @@ WITH id, c ORDER BY c.mlPagerank DESC, c.id
 WITH id, collect(properties(c))[0..$first] AS members
 RETURN id, members
 """
+
+CLEAR_CUSTOMER_SEGMENT = """
+UNWIND $ids AS id
+MATCH (c:Customer {id: id})-[m:IN_SEGMENT]->(g:Segment {model: $model})
+DELETE m
+"""

@@ -1,0 +1,130 @@
+"""`crm-graph score`: score customers with the models of the last training, without retraining
+(customers added or changed since, say).
+
+Features are computed from the graph as it is now, as of the later of the training's `as_of`
+and the day after the last order or contact; the fitted models (saved by `crm-graph train`)
+turn them into scores, written back like training's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from analytics import churn, clv, demand, features, network, rfm
+from analytics import scores as names
+from analytics.extract import read_tables
+from analytics.train import clean_value, default_as_of, epoch_ms
+from graph import analytics as cypher
+from graph.store import GraphStore
+
+
+class NoModels(Exception):
+    """There is no saved training to score with; the message says how to make one."""
+
+
+def load_models(model_file: Path) -> dict[str, Any]:
+    if not model_file.exists():
+        raise NoModels(f"no trained models at {model_file}: run `crm-graph train` first")
+    bundle: dict[str, Any] = joblib.load(model_file)
+    return bundle
+
+
+async def score_customers(
+    store: GraphStore, customer_ids: Iterable[str], model_file: Path
+) -> pd.DataFrame:
+    """Score the given customers (unknown ids are skipped) and write their scores; return them."""
+    bundle = load_models(model_file)
+    models = bundle["models"]
+    tables = await read_tables(store)
+    wanted = [c for c in dict.fromkeys(customer_ids) if c in tables.customers.index]
+    if not wanted:
+        return pd.DataFrame()
+    as_of = max(bundle["as_of"], default_as_of(tables))
+    horizon = int(bundle["horizon_days"])
+    seed = int(bundle["seed"])
+    customers, orders, lines = tables.customers, tables.orders, tables.lines
+    interactions, ties = tables.interactions, tables.ties
+    known = orders[orders["at"] < as_of]
+    scored = pd.DataFrame(index=pd.Index(wanted))
+
+    table = rfm.rfm(known, as_of).reindex(wanted)
+    scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
+    scored[names.RFM_FREQUENCY] = table["frequency"]
+    scored[names.RFM_MONETARY] = table["monetary"]
+    scored[names.RFM_SCORE] = table["rfm_score"]
+    scored[names.RFM_SEGMENT] = table["rfm_segment"]
+    tie_table = ties if len(ties) else None
+    if tie_table is not None:
+        net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
+        scored[names.PAGERANK] = net["pagerank"].reindex(wanted)
+        scored[names.COMMUNITY] = net["community"].reindex(wanted)
+        scored[names.DEGREE] = net["degree"].reindex(wanted)
+    if "churn" in models:
+        X = churn.churn_features(
+            customers, orders, lines, interactions, as_of, ties=tie_table, seed=seed
+        ).loc[wanted]
+        model: churn.ChurnModel = models["churn"]
+        scored[names.CHURN_RISK] = model.churn_risk(X)
+        top = model.drivers(X, top=3)
+        driver_columns = sorted(c for c in top.columns if c.startswith("driver_"))
+        scored[names.CHURN_DRIVERS] = [
+            names.encode(
+                [
+                    {"feature": row[d], "contribution": float(row[d.replace("driver_", "push_")])}
+                    for d in driver_columns
+                    if isinstance(row[d], str)
+                ]
+            )
+            for _, row in top.reindex(wanted).iterrows()
+        ]
+    if "bgnbd" in models:
+        summary = clv.summary(known, as_of).reindex(wanted).dropna()
+        if len(summary):
+            scored[names.CLV_PURCHASES] = models["bgnbd"].predict_purchases(summary, horizon)
+            scored[names.CLV_ALIVE] = models["bgnbd"].probability_alive(summary)
+            if "gamma" in models:
+                scored[names.CLV_VALUE] = clv.clv(
+                    summary, models["bgnbd"], models["gamma"], horizon
+                )
+            scored[names.CLV_HORIZON_DAYS] = horizon
+    if "demand" in models and tie_table is not None:
+        X = demand.demand_features(customers, orders, lines, interactions, ties, as_of, seed=seed)
+        X = X[X.index.get_level_values(0).isin(wanted)]
+        if len(X):
+            chances = pd.Series(models["demand"].predict_proba(X)[:, 1], index=X.index)
+            scored[names.DEMAND] = pd.Series(
+                {
+                    cid: names.encode({str(c): round(float(p), 4) for (_, c), p in group.items()})
+                    for cid, group in chances.groupby(level=0, sort=False)
+                }
+            )
+    labels = None
+    if "segmentation" in models:
+        table = features.customer_features(customers, orders, lines, interactions, as_of)
+        labels = models["segmentation"].predict(table.loc[wanted])
+    scored[names.MODEL_VERSION] = bundle["version"]
+    scored[names.AS_OF] = epoch_ms(as_of)
+    scored[names.SCORED_AT] = int(time.time() * 1000)
+    rows = [
+        {
+            "id": str(cid),
+            "scores": {k: clean_value(v) for k, v in row.items() if clean_value(v) is not None},
+        }
+        for cid, row in zip(scored.index, scored.to_dict("records"), strict=True)
+    ]
+    await store.write(cypher.WRITE_SCORES, {"rows": rows})
+    if labels is not None:
+        assignments = [
+            {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()
+        ]
+        await store.write(
+            cypher.CLEAR_CUSTOMER_SEGMENT, {"ids": wanted, "model": names.SEGMENT_MODEL}
+        )
+        await store.write(cypher.ASSIGN_SEGMENTS, {"rows": assignments})
+    return scored

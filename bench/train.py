@@ -1,0 +1,91 @@
+"""`python -m bench.train --customers 10000 100000`: how long `crm-graph train` takes, and how it
+grows with the number of customers (about 10 order lines per customer).
+
+For each size: a generated business (cached under --work), loaded into its own embedded store
+(cached: a store already holding the customers is reused), then `analytics.train.train` timed
+stage by stage (reading the graph, each model with its back-test, writing back). Peak RSS is the
+process's. Target: under 2 minutes at 100k customers / 1M order lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from analytics.train import train
+from graph import cypher
+from graph.settings import StoreSettings
+from graph.store import open_store
+from loaders.load import load_folder
+from loaders.synthetic import generate
+
+HERE = Path(__file__).resolve().parent
+
+
+async def measure(customers: int, work: Path, seed: int) -> dict[str, Any]:
+    folder = work / f"business-{customers}-10-{seed}"
+    if not (folder / "customers.csv").exists():
+        generate(folder, customers, seed)
+    store = await open_store(
+        StoreSettings(kind="embedded", data_dir=work / f"train-store-{customers}")
+    )
+    try:
+        count = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+        if count == 0:
+            started = time.perf_counter()
+            await load_folder(store, folder, progress=False)
+            print(
+                f"  loaded {customers:,} customers in {time.perf_counter() - started:.0f}s",
+                flush=True,
+            )
+        started = time.perf_counter()
+        report = await train(store, horizon_days=90, progress=lambda m: print("  " + m, flush=True))
+        seconds = time.perf_counter() - started
+    finally:
+        await store.close()
+    return {
+        "customers": customers,
+        "seconds": round(seconds, 1),
+        "stages": {k: round(v, 1) for k, v in report.seconds.items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "metrics": {
+            "churn_auc": report.metrics.get("churn", {}).get("auc"),
+            "demand_auc": report.metrics.get("demand", {}).get("auc"),
+            "demand_auc_without_network": report.metrics.get("demand", {}).get(
+                "auc_without_network"
+            ),
+            "demand_auc_naive_social": report.metrics.get("demand", {}).get("auc_naive_social"),
+            "segments_k": report.metrics.get("segments", {}).get("k"),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__)
+    parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in args.customers:
+        print(f"{n:,} customers", flush=True)
+        results.append(asyncio.run(measure(n, args.work, args.seed)))
+        print(f"  trained in {results[-1]['seconds']}s: {results[-1]['stages']}", flush=True)
+    print(f"\n{'customers':>10}{'seconds':>10}{'peak RSS MB':>13}")
+    for r in results:
+        print(f"{r['customers']:>10,}{r['seconds']:>10}{r['peak_rss_mb']:>13}")
+    out = args.work / f"train-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
