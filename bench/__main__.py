@@ -1,4 +1,5 @@
-"""`python -m bench load --customers 100000`: see bench/load.py for what is measured."""
+"""`python -m bench load --customers 100000` and `python -m bench api --customers 100000`: see
+bench/load.py and bench/api.py for what is measured."""
 
 from __future__ import annotations
 
@@ -29,19 +30,25 @@ def main(argv: list[str] | None = None) -> int:
         default=HERE / "results",
         help="where generated data, the store and results go",
     )
+    api = commands.add_parser("api", help="GraphQL customer 360 over HTTP against raw Cypher")
+    api.add_argument("--customers", type=int, default=100_000)
+    api.add_argument("--clients", type=int, default=8, help="concurrent clients for requests/s")
+    api.add_argument("--seconds", type=float, default=20.0, help="length of each measured phase")
+    api.add_argument("--warmup", type=int, default=300, help="unmeasured requests per side")
+    api.add_argument(
+        "--work",
+        type=Path,
+        default=HERE / "results",
+        help="where generated data, the store and results go",
+    )
     args = parser.parse_args(argv)
+    if args.command == "api":
+        return _api(args)
 
     from bench.load import peak_rss_mb, run
-    from loaders.synthetic import generate
 
     work: Path = args.work
-    folder = work / f"business-{args.customers}-{args.lines_per_customer:g}-{args.seed}"
-    if not (folder / "customers.csv").exists():
-        print(f"generating {args.customers:,} customers into {folder} ...", flush=True)
-        report = generate(
-            folder, args.customers, args.seed, lines_per_customer=args.lines_per_customer
-        )
-        print(f"  generated in {report.seconds:.1f}s: {report.rows}", flush=True)
+    folder = _business(work, args.customers, args.lines_per_customer, args.seed)
     settings = StoreSettings(kind="embedded", data_dir=work / "store")
     results = run(settings, folder, args.batch_size, args.only, work / "bench.rejects.csv")
     print(f"\n{'side':<16}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
@@ -72,6 +79,96 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(summary, indent=2))
     print(f"results: {out}")
     return 0
+
+
+def _business(work: Path, customers: int, lines_per_customer: float, seed: int) -> Path:
+    """The generated business folder under `work`, generated unless it is there already."""
+    from loaders.synthetic import generate
+
+    folder = work / f"business-{customers}-{lines_per_customer:g}-{seed}"
+    if not (folder / "customers.csv").exists():
+        print(f"generating {customers:,} customers into {folder} ...", flush=True)
+        report = generate(folder, customers, seed, lines_per_customer=lines_per_customer)
+        print(f"  generated in {report.seconds:.1f}s: {report.rows}", flush=True)
+    return folder
+
+
+def _api(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from bench.api import run
+
+    if args.customers < 1 or args.clients < 1 or args.seconds <= 0 or args.warmup < 0:
+        print("--customers and --clients must be at least 1, --seconds positive", file=sys.stderr)
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    folder = _business(work, args.customers, 10.0, 1)
+    load_before = os.getloadavg()
+    try:
+        result = asyncio.run(
+            run(work, folder, args.customers, clients=args.clients, seconds=args.seconds,
+                warmup=args.warmup)
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print("interrupted: the API server and the store are stopped", file=sys.stderr)
+        return 130
+    n = args.clients
+    print(f"\n{result.customers_in_graph:,} customers in the graph; {args.seconds:g}s per phase")
+    print(f"{'side':<18}{'p50 ms':>9}{'p99 ms':>9}{'req/s 1 client':>16}"
+          f"{f'req/s {n} clients':>18}{f'p50 ms {n} cl.':>15}{'errors':>8}")  # fmt: skip
+    for side in (result.raw, result.graphql):
+        seq, con = side.sequential, side.concurrent
+        print(
+            f"{side.side:<18}{seq.percentile(0.5):>9.2f}{seq.percentile(0.99):>9.2f}"
+            f"{seq.per_second:>16,.0f}{con.per_second:>18,.0f}{con.percentile(0.5):>15.2f}"
+            f"{seq.errors + con.errors:>8}"
+        )
+        for phase in (seq, con):
+            if phase.first_error:
+                print(f"  first error: {phase.first_error}")
+    print(f"\n{'CPU ms per request':<24}{'bench':>8}{'API server':>12}{'FalkorDB':>10}")
+    for side in (result.raw, result.graphql):
+        for phase in (side.sequential, side.concurrent):
+            cpu = phase.cpu_ms_per_request
+            label = (
+                f"{side.side.split()[0]}, {phase.clients} client{'s' if phase.clients > 1 else ''}"
+            )
+            print(f"{label:<24}" + "".join(
+                f"{cpu[k]:>{w}.2f}" if k in cpu else f"{'-':>{w}}"
+                for k, w in (("bench", 8), ("api_server", 12), ("falkordb", 10))
+            ))  # fmt: skip
+    load_after = os.getloadavg()
+    print(f"\nGraphQL p50 / raw p50 = {result.p50_ratio:.2f}x (target <= 3x)")
+    print(f"GraphQL / raw requests/s with {n} clients = {result.throughput_ratio:.2f}x")
+    rss = {k: None if v is None else round(v) for k, v in result.rss_mb.items()}
+    print(f"API server RSS: {rss['api_start']} MB at start, {rss['api_end']} MB at end "
+          f"(FalkorDB: {rss['falkordb_start']} MB, {rss['falkordb_end']} MB)")  # fmt: skip
+    summary: dict[str, object] = {
+        "bench": "api",
+        "customers": args.customers,
+        "customers_in_graph": result.customers_in_graph,
+        "loaded_this_run": result.loaded,
+        "clients": n,
+        "seconds_per_phase": args.seconds,
+        "warmup_requests": args.warmup,
+        "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}"
+        f", {os.cpu_count()} CPUs",
+        "results": [result.raw.summary(), result.graphql.summary()],
+        "ratio_graphql_to_raw_p50": round(result.p50_ratio, 3),
+        "ratio_graphql_to_raw_throughput": round(result.throughput_ratio, 3),
+        "rss_mb": rss,
+        "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+    }
+    out = work / f"api-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
+          f"{os.cpu_count()} CPUs shared by the bench, the API server, FalkorDB and anything "
+          f"else running")  # fmt: skip
+    print(f"results: {out}")
+    failed = sum(s.sequential.errors + s.concurrent.errors for s in (result.raw, result.graphql))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,521 @@
+"""Read latency and throughput: the GraphQL customer 360 over HTTP against the raw Cypher round
+trip for the same view, same run, same embedded FalkorDB.
+
+Both sides read random customers (the same ids in the same order, drawn from every customer in
+the graph) of one business loaded with `load_folder` into one embedded FalkorDB:
+
+- **raw Cypher**: one statement (`CUSTOMER_360` below) returns the whole view: profile, total
+  spend and order count, first and last purchase, the last 10 transactions with their line
+  items and products, interaction counts by type, social ties with the other customer's id
+  and name. It is sent by the bench process with the store's own client (`store.read`), rows
+  converted to plain Python. This is the engine's own speed for this view: one round trip,
+  nothing else.
+- **GraphQL**: `crm-graph serve` runs as a separate process (one uvicorn process, as `serve`
+  configures it, with the rate limiter off), and the bench POSTs `GRAPHQL_360` below (the same
+  fields, plus the last 50 interactions' types instead of counts) to /graphql with an admin
+  key, from an async httpx client over keep-alive connections on 127.0.0.1; the answer's JSON
+  is parsed. This includes everything a client pays: HTTP, the API key look-up in the store,
+  GraphQL parsing, validation and execution, the DataLoaders' batched statements, JSON both
+  ways.
+
+For each side: p50 and p99 latency with one client (requests sent one after the other), and
+requests per second with `--clients` concurrent clients (asyncio tasks in the bench process,
+so at high client counts the bench's own CPU is part of both figures). Each measured phase
+lasts `--seconds` (and at most `MAX_REQUESTS` requests); a few hundred unmeasured requests warm
+each side up first. The server's resident memory (VmRSS of the uvicorn process, and of the
+FalkorDB server for reference) is read after start-up and after the last measurement, and the
+CPU time (user + system) the bench, the API server and FalkorDB each spent per answered request
+in every phase: unlike latencies, these hardly depend on what else the machine is running.
+Everything runs on one machine: the bench's clients, the API server and FalkorDB share its
+CPUs (the load average before and after the run is recorded with the results).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.auth.keys import revoke_key
+from graph import cypher
+from graph.embedded import EmbeddedServer
+from graph.errors import StoreError
+from graph.filters import TIES
+from graph.settings import StoreSettings
+from graph.store import GraphStore, open_store
+from loaders.load import load_folder
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_REQUESTS = 1_000_000
+"""Upper bound on requests of one measured phase, whatever `--seconds` says."""
+WARMUP_SECONDS = 60.0
+"""Upper bound on one side's warm-up, whatever the number of warm-up requests."""
+LOADED_MARKER = "bench-loaded.json"
+
+CUSTOMER_360 = f"""
+MATCH (c:Customer {{id: $id}})
+OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
+WITH c, t ORDER BY t.at DESC, t.id DESC
+WITH c, count(t) AS orders, sum(t.total) AS spend, min(t.at) AS firstAt, max(t.at) AS lastAt,
+     collect(t)[0..10] AS recent
+UNWIND (CASE WHEN size(recent) = 0 THEN [null] ELSE recent END) AS rt
+WITH c, orders, spend, firstAt, lastAt, rt,
+     CASE WHEN rt IS NULL THEN null ELSE {{
+       id: rt.id, at: rt.at, total: rt.total,
+       lines: [(rt)-[rl:CONTAINS]->(rp:Product) | {{
+         quantity: rl.quantity, amount: rl.amount,
+         product: {{id: rp.id, name: rp.name, category: rp.category}}}}]
+     }} END AS tx
+ORDER BY rt.at DESC, rt.id DESC
+WITH c, orders, spend, firstAt, lastAt, collect(tx) AS transactions
+OPTIONAL MATCH (c)-[:HAD]->(ci:Interaction)
+WITH c, orders, spend, firstAt, lastAt, transactions, ci.type AS itype, count(ci) AS icount
+WITH c, orders, spend, firstAt, lastAt, transactions,
+     CASE WHEN itype IS NULL THEN null ELSE {{type: itype, count: icount}} END AS ic
+WITH c, orders, spend, firstAt, lastAt, transactions, collect(ic) AS interactions
+RETURN c.id AS id, c.name AS name, c.email AS email, c.phone AS phone, c.city AS city,
+       c.country AS country, coalesce(spend, 0.0) AS totalSpend, orders AS orderCount,
+       firstAt AS firstPurchaseAt, lastAt AS lastPurchaseAt, transactions, interactions,
+       [(c)-[st:{TIES}]-(so:Customer) | {{type: type(st), id: so.id, name: so.name}}] AS ties
+"""
+"""The whole 360 view of customer `$id` in one statement: one row, or none for an unknown id.
+Each pattern comprehension has its own variables, and maps are projected in a WITH before they
+are collected: FalkorDB confuses comprehensions that share a variable name."""
+
+GRAPHQL_360 = """
+query Customer360($id: ID!) {
+  customer(id: $id) {
+    id name email phone city country
+    totalSpend orderCount firstPurchaseAt lastPurchaseAt
+    transactions(first: 10) {
+      id at total
+      lines { quantity amount product { id name category } }
+    }
+    interactions(first: 50) { type }
+    socialTies { type customer { id name } }
+  }
+}
+"""
+
+
+# -- the two sides: one request each -----------------------------------------------------------
+
+
+async def raw_360(store: GraphStore, customer_id: str) -> dict[str, Any]:
+    """The raw statement's row for one customer; raises `LookupError` when there is none."""
+    rows = await store.read(CUSTOMER_360, {"id": customer_id})
+    if len(rows) != 1:
+        raise LookupError(f"raw 360 of {customer_id!r} returned {len(rows)} rows")
+    return rows[0]
+
+
+async def graphql_360(client: httpx.AsyncClient, key: str, customer_id: str) -> dict[str, Any]:
+    """`data.customer` of the GraphQL 360; raises `LookupError` on any error or a null customer."""
+    response = await client.post(
+        "/graphql",
+        json={"query": GRAPHQL_360, "variables": {"id": customer_id}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    if response.status_code != 200:
+        raise LookupError(f"HTTP {response.status_code}: {response.text[:300]}")
+    body = response.json()
+    if body.get("errors"):
+        raise LookupError(f"GraphQL errors: {json.dumps(body['errors'])[:300]}")
+    customer = (body.get("data") or {}).get("customer")
+    if customer is None:
+        raise LookupError(f"GraphQL 360 of {customer_id!r} is null")
+    return customer  # type: ignore[no-any-return]
+
+
+Request = Callable[[str], Awaitable[Any]]
+CpuProbe = Callable[[], dict[str, float]]
+"""Cumulative CPU seconds of each process of interest, by name."""
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """One measured phase of one side."""
+
+    clients: int
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    first_error: str | None = None
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    """CPU time (user + system) each process spent per answered request during the phase."""
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank percentile of the latencies, in milliseconds (0 when there are none)."""
+        if not self.latencies_ms:
+            return 0.0
+        ordered = sorted(self.latencies_ms)
+        rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
+        return ordered[rank]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients,
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 2),
+            "requests_per_second": round(self.per_second, 1),
+            "p50_ms": round(self.percentile(0.50), 3),
+            "p99_ms": round(self.percentile(0.99), 3),
+            "cpu_ms_per_request": {k: round(v, 3) for k, v in self.cpu_ms_per_request.items()},
+            "first_error": self.first_error,
+        }
+
+
+async def measure(
+    request: Request,
+    ids: list[str],
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int = MAX_REQUESTS,
+    seed: int = 1,
+    cpu: CpuProbe | None = None,
+) -> Phase:
+    """Send requests for random ids from `clients` concurrent tasks until `seconds` have passed
+    or `max_requests` were sent. Task i draws its ids from `random.Random(seed + i)`, so two
+    sides measured with the same arguments ask for the same customers in the same order."""
+    phase = Phase(clients)
+    cpu_before = cpu() if cpu else {}
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(index: int) -> None:
+        rng = random.Random(seed + index)
+        while time.perf_counter() < deadline and phase.requests + phase.errors < max_requests:
+            customer_id = rng.choice(ids)
+            sent = time.perf_counter()
+            try:
+                await request(customer_id)
+            except Exception as e:  # counted and reported; the run goes on
+                phase.errors += 1
+                phase.first_error = phase.first_error or f"{type(e).__name__}: {e}"
+                continue
+            phase.latencies_ms.append((time.perf_counter() - sent) * 1000)
+            phase.requests += 1
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    phase.seconds = time.perf_counter() - started
+    if cpu and phase.requests:
+        cpu_after = cpu()
+        phase.cpu_ms_per_request = {
+            name: (cpu_after[name] - cpu_before[name]) * 1000 / phase.requests
+            for name in cpu_after
+            if name in cpu_before
+        }
+    return phase
+
+
+async def warm_up(request: Request, ids: list[str], count: int) -> Phase:
+    """`count` unmeasured requests (at most `WARMUP_SECONDS`), one client."""
+    return await measure(request, ids, clients=1, seconds=WARMUP_SECONDS, max_requests=count,
+                         seed=10_000)  # fmt: skip
+
+
+# -- the data ----------------------------------------------------------------------------------
+
+
+async def ensure_loaded(store: GraphStore, folder: Path, store_dir: Path, rejects: Path) -> bool:
+    """Load `folder` unless the store already holds what a complete load of it gave (the count
+    of customers recorded after the last complete load). True when it loaded."""
+    marker = store_dir / LOADED_MARKER
+    found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        recorded = json.loads(marker.read_text())
+        if recorded["folder"] == str(folder.resolve()) and found == recorded["customers"] > 0:
+            return False
+    print(f"loading {folder} into {store_dir} ...", flush=True)
+    report = await load_folder(store, folder, rejects_path=rejects, progress=False)
+    customers = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    print(f"  loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s: "
+          f"{customers:,} customers", flush=True)  # fmt: skip
+    marker.write_text(json.dumps({"folder": str(folder.resolve()), "customers": customers}))
+    return True
+
+
+async def customer_ids(store: GraphStore) -> list[str]:
+    rows = await store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id")
+    return [r["id"] for r in rows]
+
+
+# -- the API server ----------------------------------------------------------------------------
+
+
+def _cli(data_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
+
+
+def create_admin_key(data_dir: Path) -> tuple[str, str]:
+    """A new admin key from `crm-graph keys create`: its id, and the key (the last line)."""
+    done = subprocess.run(
+        _cli(data_dir, "keys", "create", "--role", "admin", "--name", "bench api"),
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"keys create failed ({done.returncode}): {done.stderr.strip()}")
+    lines = done.stdout.strip().splitlines()
+    key_id = next(line.split()[1] for line in lines if line.startswith("id "))
+    return key_id, lines[-1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ApiServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@contextlib.contextmanager
+def api_server(data_dir: Path, log_path: Path, port: int | None = None) -> Iterator[ApiServer]:
+    """`crm-graph serve` on 127.0.0.1 as a subprocess (rate limiter off), stopped on exit
+    whatever happens: SIGINT (uvicorn's graceful shutdown, which lets go of the store), then
+    SIGTERM, then SIGKILL. Its own session, so a Ctrl-C at the terminal reaches only the bench,
+    which then stops the server itself."""
+    port = port or free_port()
+    env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1"),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield ApiServer(process, f"http://127.0.0.1:{port}", log_path)
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGINT, then SIGTERM after `grace` seconds, then SIGKILL after 10 more; reaped."""
+    steps: list[tuple[Callable[[], None], float]] = [
+        (lambda: process.send_signal(signal.SIGINT), grace),
+        (process.terminate, 10.0),
+        (process.kill, 10.0),
+    ]
+    for stop, wait in steps:
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            stop()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait)
+
+
+async def wait_ready(server: ApiServer, timeout: float = 120.0) -> None:
+    """Wait until /readyz answers 200; fail at once if the server process exits."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=5) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(
+                    f"the API server exited with status {server.process.returncode}:\n"
+                    f"{server.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the API server was not ready within {timeout:.0f}s:\n{server.log_tail()}")
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """VmRSS of a process in MB (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used so far (None when it cannot be read)."""
+    if pid is None:
+        return None
+    if pid == os.getpid():
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_probe(pids: dict[str, int | None]) -> CpuProbe:
+    def probe() -> dict[str, float]:
+        found = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        return {name: value for name, value in found.items() if value is not None}
+
+    return probe
+
+
+def falkordb_pid(data_dir: Path) -> int | None:
+    record = EmbeddedServer(data_dir).read_record()
+    return record.pid if record else None
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SideResult:
+    side: str
+    sequential: Phase
+    concurrent: Phase
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "sequential": self.sequential.summary(),
+            "concurrent": self.concurrent.summary(),
+        }
+
+
+@dataclass
+class ApiBenchResult:
+    customers_in_graph: int
+    loaded: bool
+    raw: SideResult
+    graphql: SideResult
+    rss_mb: dict[str, float | None]
+
+    @property
+    def p50_ratio(self) -> float:
+        raw = self.raw.sequential.percentile(0.5)
+        return self.graphql.sequential.percentile(0.5) / raw if raw else 0.0
+
+    @property
+    def throughput_ratio(self) -> float:
+        raw = self.raw.concurrent.per_second
+        return self.graphql.concurrent.per_second / raw if raw else 0.0
+
+
+async def measure_sides(
+    raw: Request,
+    graphql: Request,
+    ids: list[str],
+    *,
+    clients: int,
+    seconds: float,
+    warmup: int,
+    on_phase: Callable[[str], None] | None = None,
+    cpu: CpuProbe | None = None,
+) -> tuple[SideResult, SideResult]:
+    """Warm both sides up, then: raw sequential, GraphQL sequential, raw concurrent, GraphQL
+    concurrent (the same ids on both sides). `cpu` probes the processes' CPU time around each
+    phase."""
+    note = on_phase or (lambda text: None)
+    note(f"warming up ({warmup} requests per side)")
+    for request in (raw, graphql):
+        await warm_up(request, ids, warmup)
+    results: dict[tuple[str, int], Phase] = {}
+    for n in sorted({1, clients}):
+        for side, request in (("raw", raw), ("graphql", graphql)):
+            note(f"{side}: {n} client{'s' if n > 1 else ''}, {seconds:g}s")
+            results[side, n] = await measure(request, ids, clients=n, seconds=seconds, cpu=cpu)
+    return (
+        SideResult("raw Cypher", results["raw", 1], results["raw", clients]),
+        SideResult("GraphQL /graphql", results["graphql", 1], results["graphql", clients]),
+    )
+
+
+async def run(
+    work: Path, folder: Path, customers: int, *, clients: int, seconds: float, warmup: int
+) -> ApiBenchResult:
+    """The whole benchmark on the store `work/api-store-<customers>`, loaded from `folder`
+    unless it already holds it."""
+    store_dir = work / f"api-store-{customers}"
+    store = await open_store(StoreSettings(kind="embedded", data_dir=store_dir))
+    try:
+        loaded = await ensure_loaded(
+            store, folder, store_dir, work / f"api-{customers}.rejects.csv"
+        )
+        ids = await customer_ids(store)
+        if not ids:
+            raise RuntimeError(f"no customers in {store_dir}")
+        key_id, key = await asyncio.to_thread(create_admin_key, store_dir)
+        try:
+            with api_server(store_dir, work / f"api-{customers}-server.log") as server:
+                await wait_ready(server)
+                raw, graphql, rss = await _measure_server(store, store_dir, server, key, ids,
+                                                          clients, seconds, warmup)  # fmt: skip
+        finally:
+            with contextlib.suppress(StoreError):
+                await revoke_key(store, key_id)
+        return ApiBenchResult(len(ids), loaded, raw, graphql, rss)
+    finally:
+        await store.close()
+
+
+async def _measure_server(
+    store: GraphStore, store_dir: Path, server: ApiServer, key: str, ids: list[str],
+    clients: int, seconds: float, warmup: int,
+) -> tuple[SideResult, SideResult, dict[str, float | None]]:  # fmt: skip
+    engine = falkordb_pid(store_dir)
+    rss: dict[str, float | None] = {
+        "api_start": rss_mb(server.process.pid),
+        "falkordb_start": rss_mb(engine),
+    }
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=server.url, trust_env=False, timeout=30, limits=limits
+    ) as client:
+        raw, graphql = await measure_sides(
+            lambda i: raw_360(store, i),
+            lambda i: graphql_360(client, key, i),
+            ids,
+            clients=clients,
+            seconds=seconds,
+            warmup=warmup,
+            on_phase=lambda text: print(f"  {text} ...", flush=True),
+            cpu=cpu_probe(
+                {"bench": os.getpid(), "api_server": server.process.pid, "falkordb": engine}
+            ),
+        )
+    rss["api_end"] = rss_mb(server.process.pid)
+    rss["falkordb_end"] = rss_mb(engine)
+    if server.process.poll() is not None:
+        raise RuntimeError(f"the API server died during the run:\n{server.log_tail()}")
+    return raw, graphql, rss
