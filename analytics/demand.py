@@ -27,6 +27,9 @@ events strictly before their cut-off; nothing at or after T is read.
 
 The population at a cut-off is the customers who bought anything in the `active_window_days`
 days before it (the audience a campaign would target), times every category bought before it.
+
+`demand_features`, `demand_labels` and `category_history` take column names as parameters;
+`demand_dataset`, `evaluate` and `predict_demand` expect the names of `analytics.frames`.
 """
 
 from __future__ import annotations
@@ -103,8 +106,14 @@ def demand_features(
     grid = pd.MultiIndex.from_product([population, pd.Index(categories)],
                                       names=[customer_col, category_col])  # fmt: skip
     columns = {"category": pd.Categorical(grid.get_level_values(1), categories=categories)}
-    history = {"customers": population, "categories": categories, "customer_col": customer_col,
-               "at_col": at_col, "category_col": category_col, "amount_col": amount_col}
+    history = {
+        "customers": population,
+        "categories": categories,
+        "customer_col": customer_col,
+        "at_col": at_col,
+        "category_col": category_col,
+        "amount_col": amount_col,
+    }
     for days in (30, 90, 365):
         window = category_history(lines, as_of, days, **history)
         columns[f"cat_bought_{days}d"] = window["bought"].to_numpy()
@@ -113,8 +122,8 @@ def demand_features(
     own_lines = pairs.size().reindex(grid, fill_value=0).astype("int64")
     all_lines = past.groupby(customer_col).size().reindex(population, fill_value=0)
     columns["cat_lines"] = own_lines.to_numpy()
-    columns["cat_line_share"] = (
-        own_lines.to_numpy() / np.maximum(np.repeat(all_lines.to_numpy(), len(categories)), 1)
+    columns["cat_line_share"] = own_lines.to_numpy() / np.maximum(
+        np.repeat(all_lines.to_numpy(), len(categories)), 1
     )
     last = pd.to_datetime(pairs[at_col].max(), utc=True).reindex(grid)
     columns["cat_days_since"] = ((as_of - last) / _DAY).astype(float).to_numpy()
@@ -144,9 +153,14 @@ def demand_features(
     network = network_features(ties, everyone, lines, as_of, seed=seed, categories=(),
                                customer_col=customer_col, at_col=at_col,
                                category_col=category_col, amount_col=amount_col)  # fmt: skip
-    columns["community_share_90d"] = _community_share(
-        network["community"], past, as_of, categories, customer_col, at_col, category_col
-    ).loc[population].to_numpy().ravel()
+    columns["community_share_90d"] = (
+        _community_share(
+            network["community"], past, as_of, categories, customer_col, at_col, category_col
+        )
+        .loc[population]
+        .to_numpy()
+        .ravel()
+    )
     network = network.loc[population]
     for name in ("degree", "weighted_degree", "pagerank", "clustering", "community_size"):
         columns[name] = np.repeat(network[name].to_numpy(), len(categories))
