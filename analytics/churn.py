@@ -22,6 +22,7 @@ training set and never a feature.
 A label taken from a customer property (`label_column`) has no date, so the back-test above does
 not apply: build the set with `churn_dataset(..., label_column=...)`, split the customers (for
 example `sklearn.model_selection.train_test_split`, stratified) and call `evaluate_model`.
+`evaluate` and `churn_risk` expect the column names of `analytics.frames`.
 
 **Model.** `ChurnModel` follows the scikit-learn contract. Features are imputed (median) and
 standardised, then either a logistic regression (default) or gradient boosting, calibrated by

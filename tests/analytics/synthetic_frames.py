@@ -112,8 +112,12 @@ def read_frames(folder: Path) -> SyntheticFrames:
         "influence": pd.to_numeric(originals.influence).to_numpy(),
     }, index=pd.Index(originals.customer_id.to_numpy(), name="customer_id"))  # fmt: skip
     return SyntheticFrames(
-        customers=customers, orders=orders, lines=lines, interactions=interactions,
-        ties=ties, truth=truth_frame,
+        customers=customers,
+        orders=orders,
+        lines=lines,
+        interactions=interactions,
+        ties=ties,
+        truth=truth_frame,
     )
 
 
