@@ -61,6 +61,9 @@ class CustomerLoaders:
         self.transactions = _param_loader(
             store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to")
         )
+        self.transactions_with_lines = _param_loader(
+            store, queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, ("first", "from", "to")
+        )
         self.interactions = _param_loader(
             store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
         )

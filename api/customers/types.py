@@ -243,9 +243,16 @@ class Customer:
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
     ) -> list[Transaction]:
         check_first(first, "transactions.first")
-        rows = await info.context.loaders.transactions.load(
-            (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
-        )
+        key = (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
+        loaders = info.context.loaders
+        if _selects(info, "lines"):
+            rows = await loaders.transactions_with_lines.load(key)
+            for row in rows:  # the lines come with the page: no second round trip for them
+                tid = row["transaction"]["id"]
+                lines = sorted(row["lines"], key=lambda line: line["product"]["id"])
+                loaders.lines.prime(tid, [{"id": tid, **line} for line in lines])
+            return [Transaction.from_props(r["transaction"]) for r in rows]
+        rows = await loaders.transactions.load(key)
         return [Transaction.from_props(t) for r in rows for t in r["transactions"]]
 
     @strawberry.field(description="Contacts as a timeline, newest first; filter by type and dates.")
@@ -347,6 +354,18 @@ class Customer:
     def community(self) -> int | None:
         value = self.props.get(scores.COMMUNITY)
         return None if value is None else int(value)
+
+
+def _selects(info: Info, name: str) -> bool:
+    """Whether the current field's selection asks for `name` (through fragments too)."""
+
+    def walk(selections: list[Any]) -> bool:
+        return any(
+            getattr(item, "name", None) == name or walk(getattr(item, "selections", None) or [])
+            for item in selections
+        )
+
+    return any(walk(field.selections) for field in info.selected_fields)
 
 
 def _sees_personal_data(info: Info) -> bool:
