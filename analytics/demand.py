@@ -373,7 +373,8 @@ def predict_demand(
     """Chance that each (customer, category) of the population at `as_of` is bought in
     [as_of, as_of + horizon_days): a Series named `demand` indexed like `demand_features`.
 
-    The model is fitted on the cut-offs as_of - h ... as_of - k·h (see the module docstring)."""
+    The model is fitted on the cut-offs as_of - h ... as_of - k·h (see the module docstring);
+    a `model` given is fitted in place, so the caller can keep it for scoring later."""
     as_of = _utc(as_of)
     train_at = [as_of - (k + 1) * horizon_days * _DAY for k in range(training_cutoffs)]
     tables = (customers, orders, lines, interactions, ties)
@@ -382,9 +383,8 @@ def predict_demand(
     categories = list(X_now["category"].cat.categories)
     parts = [demand_dataset(*tables, at, horizon_days, categories=categories, **options)
              for at in train_at]  # fmt: skip
-    fitted = clone(model if model is not None else SocialDemandModel(random_state=seed)).fit(
-        pd.concat([X for X, _ in parts]), pd.concat([y for _, y in parts])
-    )
+    fitted = model if model is not None else SocialDemandModel(random_state=seed)
+    fitted.fit(pd.concat([X for X, _ in parts]), pd.concat([y for _, y in parts]))
     return pd.Series(fitted.predict_proba(X_now)[:, 1], index=X_now.index, name="demand")
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from analytics.score import score_customers
 from analytics.train import train
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
 from tests.conftest import Api
+from tests.helpers import write_csv
 
 CUSTOMER = """
 query($id: ID!) {
@@ -44,7 +46,7 @@ async def test_training_scores_customers_readable_through_graphql(
     generate(tmp_path / "biz", 1500, seed=21)
     await load_folder(store, tmp_path / "biz", progress=False)
     # when everything is trained
-    report = await train(store, horizon_days=90)
+    report = await train(store, horizon_days=90, model_dir=tmp_path / "models")
     # then the report has every metric, measured on held-out data
     metrics = report.metrics
     assert 0.5 < metrics["churn"]["auc"] <= 1
@@ -85,6 +87,34 @@ async def test_training_scores_customers_readable_through_graphql(
         "rules",
         "rfm",
     }
+
+    # and a customer added after training is scored with the saved models, without retraining
+    later = tmp_path / "later"
+    write_csv(
+        later / "customers.csv",
+        [{"customer_id": "LATE1", "country": "GB", "signup_date": "2024-11-01"}],
+    )
+    write_csv(
+        later / "transactions.csv",
+        [
+            {
+                "transaction_id": "LT1",
+                "customer_id": "LATE1",
+                "timestamp": "2024-12-01T10:00:00Z",
+                "product_id": view["productsBought"][0]["product"]["id"],
+                "amount": "25",
+            },
+        ],
+    )
+    await load_folder(store, later, progress=False)
+    scored = await score_customers(store, ["LATE1", "nobody"], report.model_file)
+    assert list(scored.index) == ["LATE1"]
+    late = (await admin.data(CUSTOMER, id="LATE1"))["customer"]
+    assert late["churnRisk"]["modelVersion"] == report.version
+    assert late["rfm"]["segment"] and late["segment"]["name"]
+    assert await store.read("MATCH (m:ModelCard) RETURN count(m) AS n") == [
+        {"n": len(report.metrics)}
+    ]
 
 
 @pytest.mark.parametrize("bad", ["no-orders"])
