@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +185,10 @@ async def test_revoking_twice_keeps_the_first_time_and_unknown_ids_say_so(
 
 
 async def test_list_shows_no_secret_and_no_hash(store: GraphStore) -> None:
-    # given two keys
-    first, first_key = await create_key(store, "admin", "ops")
-    second, second_key = await create_key(store, "partner", "acme")
+    # given two keys, made a second apart
+    made = datetime(2025, 1, 1, tzinfo=UTC)
+    first, first_key = await create_key(store, "admin", "ops", now=made)
+    second, second_key = await create_key(store, "partner", "acme", now=made + timedelta(seconds=1))
     # when listed
     listed = await list_keys(store)
     # then both are there, oldest first, and nothing secret is
