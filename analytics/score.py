@@ -19,7 +19,7 @@ import pandas as pd
 from analytics import churn, clv, demand, features, network, rfm
 from analytics import scores as names
 from analytics.extract import read_tables
-from analytics.train import clean_value, default_as_of, epoch_ms
+from analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
 from graph import analytics as cypher
 from graph.store import GraphStore
 
@@ -71,18 +71,7 @@ async def score_customers(
         ).loc[wanted]
         model: churn.ChurnModel = models["churn"]
         scored[names.CHURN_RISK] = model.churn_risk(X)
-        top = model.drivers(X, top=3)
-        driver_columns = sorted(c for c in top.columns if c.startswith("driver_"))
-        scored[names.CHURN_DRIVERS] = [
-            names.encode(
-                [
-                    {"feature": row[d], "contribution": float(row[d.replace("driver_", "push_")])}
-                    for d in driver_columns
-                    if isinstance(row[d], str)
-                ]
-            )
-            for _, row in top.reindex(wanted).iterrows()
-        ]
+        scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3).reindex(wanted))
     if "bgnbd" in models:
         summary = clv.summary(known, as_of).reindex(wanted).dropna()
         if len(summary):
@@ -111,14 +100,7 @@ async def score_customers(
     scored[names.MODEL_VERSION] = bundle["version"]
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
-    rows = [
-        {
-            "id": str(cid),
-            "scores": {k: clean_value(v) for k, v in row.items() if clean_value(v) is not None},
-        }
-        for cid, row in zip(scored.index, scored.to_dict("records"), strict=True)
-    ]
-    await store.write(cypher.WRITE_SCORES, {"rows": rows})
+    await write_scores(store, scored)
     if labels is not None:
         assignments = [
             {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()

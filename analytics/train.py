@@ -76,6 +76,24 @@ def clean_value(value: Any) -> Any:
     return value
 
 
+def encode_drivers(frame: pd.DataFrame) -> pd.Series:
+    """`driver_k` / `push_k` columns (from `ChurnModel.drivers`) as one JSON list per customer."""
+    columns = sorted(c for c in frame.columns if c.startswith("driver_"))
+    return pd.Series(
+        [
+            names.encode(
+                [
+                    {"feature": row[d], "contribution": float(row[d.replace("driver_", "push_")])}
+                    for d in columns
+                    if isinstance(row[d], str)
+                ]
+            )
+            for _, row in frame.iterrows()
+        ],
+        index=frame.index,
+    )
+
+
 def _scalars(values: dict[str, Any]) -> dict[str, Any]:
     """The plain numbers and strings of an evaluation (its tables stay out of the report)."""
     return {
@@ -181,23 +199,7 @@ async def train(
         )
         fitted["churn"] = churn_model
         scored[names.CHURN_RISK] = risk["churn_risk"]
-        driver_columns = sorted(c for c in risk.columns if c.startswith("driver_"))
-        scored[names.CHURN_DRIVERS] = pd.Series(
-            [
-                names.encode(
-                    [
-                        {
-                            "feature": row[d],
-                            "contribution": float(row[d.replace("driver_", "push_")]),
-                        }
-                        for d in driver_columns
-                        if isinstance(row[d], str)
-                    ]
-                )
-                for _, row in risk.iterrows()
-            ],
-            index=risk.index,
-        )
+        scored[names.CHURN_DRIVERS] = encode_drivers(risk)
         report.metrics["churn"] = {
             "auc": evaluation.auc,
             "brier": evaluation.brier,
@@ -372,7 +374,7 @@ async def train(
     scored[names.MODEL_VERSION] = version
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
-    report.customers_scored = await _write_scores(store, scored)
+    report.customers_scored = await write_scores(store, scored)
     await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
     if model_dir is not None:
@@ -381,7 +383,7 @@ async def train(
     return report
 
 
-async def _write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
+async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
     records = [
         {
             "id": str(cid),
@@ -448,8 +450,13 @@ def save_models(model_dir: Path, report: TrainReport, fitted: dict[str, Any], se
     """The fitted models of one training, for `crm-graph score` (`latest.joblib` points to the
     newest). joblib files are pickles: load only files this program wrote."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    bundle = {"version": report.version, "as_of": report.as_of, "seed": seed,
-              "horizon_days": report.horizon_days, "models": fitted}  # fmt: skip
+    bundle = {
+        "version": report.version,
+        "as_of": report.as_of,
+        "seed": seed,
+        "horizon_days": report.horizon_days,
+        "models": fitted,
+    }
     path = model_dir / f"{report.version}.joblib"
     joblib.dump(bundle, path)
     latest = model_dir / "latest.joblib"
