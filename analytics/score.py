@@ -66,8 +66,10 @@ async def score_customers(
         scored[names.COMMUNITY] = net["community"].reindex(wanted)
         scored[names.DEGREE] = net["degree"].reindex(wanted)
     if "churn" in models:
+        label = bundle.get("churn_label")
+        base = customers.drop(columns=[label]) if label in customers.columns else customers
         X = churn.churn_features(
-            customers, orders, lines, interactions, as_of, ties=tie_table, seed=seed
+            base, orders, lines, interactions, as_of, ties=tie_table, seed=seed
         ).loc[wanted]
         model: churn.ChurnModel = models["churn"]
         scored[names.CHURN_RISK] = model.churn_risk(X)

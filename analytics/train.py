@@ -48,6 +48,7 @@ class TrainReport:
     seconds: dict[str, float] = field(default_factory=dict)
     customers_scored: int = 0
     model_file: Path | None = None
+    churn_label: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,48 @@ def clean_value(value: Any) -> Any:
     if isinstance(value, np.floating | float):
         return float(value) if math.isfinite(value) else None
     return value
+
+
+def _churn_from_property(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    ties: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    label: str,
+    seed: int,
+) -> tuple[churn.ChurnModel, churn.ChurnEvaluation, pd.DataFrame] | str:
+    """Churn learned from a label the customers carry (a cancelled contract, say). The label has
+    no date, so the held-out set is 30% of the labelled customers (stratified), and the label
+    column is never a feature. Returns the reason instead when the labels cannot be used."""
+    from sklearn.model_selection import train_test_split
+
+    labels = customers[label].map(_truth).dropna().astype(int)
+    if labels.nunique() < 2 or labels.value_counts().min() < 10:
+        return f"property {label!r} needs at least 10 customers of each value (true and false)"
+    base = customers.drop(columns=[label])
+    X_all = churn.churn_features(base, orders, lines, interactions, as_of, ties=ties, seed=seed)
+    X, y = X_all.loc[labels.index], labels
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=seed
+    )
+    evaluation = churn.evaluate_model(
+        churn.ChurnModel(random_state=seed), X_train, y_train, X_test, y_test
+    )
+    model = churn.ChurnModel(random_state=seed).fit(X, y)
+    risk = pd.concat([model.churn_risk(X_all), model.drivers(X_all, top=3)], axis=1)
+    return model, evaluation, risk
+
+
+def _truth(value: Any) -> float | None:
+    """true/false, yes/no, 1/0 (any case) as 1/0; anything else unknown."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return float(value)
+    text = str(value).strip().lower()
+    return {"true": 1.0, "yes": 1.0, "1": 1.0, "false": 0.0, "no": 0.0, "0": 0.0}.get(text)
 
 
 def encode_drivers(frame: pd.DataFrame) -> pd.Series:
@@ -127,7 +170,7 @@ async def train(
     tables = await read_tables(store)
     as_of = default_as_of(tables) if as_of is None else pd.Timestamp(as_of).tz_convert("UTC")
     version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
-    report = TrainReport(version, as_of, horizon_days)
+    report = TrainReport(version, as_of, horizon_days, churn_label=churn_label)
     report.seconds["read"] = time.perf_counter() - clock
     say(
         f"read {len(tables.customers):,} customers, {len(tables.orders):,} orders, "
@@ -177,7 +220,42 @@ async def train(
         report.skipped["network"] = "no social ties in the graph"
 
     # -- churn ----------------------------------------------------------------------------------
-    if len(known) < MIN_ORDERS:
+    if churn_label is not None:
+        if churn_label not in customers.columns:
+            report.skipped["churn"] = f"no customer has the property {churn_label!r}"
+        else:
+            done = timed("churn")
+            found = _churn_from_property(
+                customers,
+                orders,
+                lines,
+                interactions,
+                ties if has_ties else None,
+                as_of,
+                churn_label,
+                seed,
+            )
+            if isinstance(found, str):
+                report.skipped["churn"] = found
+            else:
+                churn_model, evaluation, risk = found
+                fitted["churn"] = churn_model
+                scored[names.CHURN_RISK] = risk["churn_risk"]
+                scored[names.CHURN_DRIVERS] = encode_drivers(risk)
+                report.metrics["churn"] = {
+                    "auc": evaluation.auc,
+                    "brier": evaluation.brier,
+                    "base_rate": evaluation.base_rate,
+                    "n_train": evaluation.n_train,
+                    "n_test": evaluation.n_test,
+                    "label": f"customer property {churn_label!r} (held-out customers: 30%)",
+                }
+                done()
+                say(
+                    f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
+                    f"{evaluation.n_test:,} held-out customers"
+                )
+    elif len(known) < MIN_ORDERS:
         report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
     else:
         done = timed("churn")

@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--horizon-days", type=_positive_int, default=90)
     train.add_argument("--report", type=Path, help="write the metrics as JSON to this file")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--churn-label",
+        metavar="PROPERTY",
+        help="learn churn from this customer property (true/false) instead of "
+        "deriving it from purchases",
+    )
 
     score = commands.add_parser(
         "score",
@@ -354,6 +360,7 @@ def _train(args: argparse.Namespace, settings: StoreSettings) -> int:
                 as_of=args.as_of,
                 horizon_days=args.horizon_days,
                 seed=args.seed,
+                churn_label=args.churn_label,
                 model_dir=_model_dir(settings),
                 progress=lambda m: print(m, flush=True),
             )

@@ -121,3 +121,28 @@ async def test_training_scores_customers_readable_through_graphql(
 async def test_training_an_empty_graph_says_why(store: GraphStore, bad: str) -> None:
     with pytest.raises(ValueError, match="no orders or contacts"):
         await train(store)
+
+
+async def test_churn_learned_from_a_customer_property(store: GraphStore, tmp_path: Path) -> None:
+    import pandas as pd
+
+    # given a business whose customers carry a recorded churn flag (from the generator's truth)
+    generate(tmp_path / "biz", 1500, seed=23)
+    people = pd.read_csv(tmp_path / "biz" / "customers.csv", dtype=str, keep_default_na=False)
+    truth = pd.read_csv(tmp_path / "biz" / "ground_truth.csv", dtype=str, keep_default_na=False)
+    churned = dict(zip(truth["customer_id"], truth["churned_at"] != "", strict=True))
+    people["cancelled"] = people["customer_id"].map(lambda c: "true" if churned[c] else "false")
+    people.to_csv(tmp_path / "biz" / "customers.csv", index=False)
+    await load_folder(store, tmp_path / "biz", progress=False)
+    # when churn is trained on that property
+    report = await train(store, churn_label="cancelled", model_dir=tmp_path / "models")
+    # then it is evaluated on held-out customers, and the flag itself is not a feature
+    churn = report.metrics["churn"]
+    assert "cancelled" in churn["label"] and churn["n_test"] > 0
+    assert churn["auc"] > 0.6
+    drivers = await store.read(
+        "MATCH (c:Customer) WHERE c.mlChurnDrivers IS NOT NULL RETURN c.mlChurnDrivers AS d"
+    )
+    assert drivers and all("cancelled" not in row["d"] for row in drivers)
+    missing = await train(store, churn_label="no_such_property")
+    assert "churn" in missing.skipped and "no_such_property" in missing.skipped["churn"]
