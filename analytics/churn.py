@@ -52,7 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from analytics.features import customer_features
-from analytics.frames import require
+from analytics.frames import require, utc
 from analytics.network import NETWORK_COLUMNS, network_features
 
 __all__ = [
@@ -87,7 +87,7 @@ def churn_labels(
         require(customers, (label_column,), "customers")
         given = customers.set_index(customer_col)[label_column].dropna()
         return given.astype(bool).astype("int64").sort_index().rename("churned")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     active = active_customers(orders, customers, as_of, active_window_days,
                               customer_col=customer_col, at_col=at_col)  # fmt: skip
     at = pd.to_datetime(orders[at_col], utc=True)
@@ -109,7 +109,7 @@ def active_customers(
     `as_of` (sorted)."""
     require(customers, (customer_col,), "customers")
     require(orders, (customer_col, at_col), "orders")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     at = pd.to_datetime(orders[at_col], utc=True)
     known = orders[customer_col].isin(customers[customer_col])
     active_at = at.ge(as_of - active_window_days * _DAY) & at.lt(as_of) & known
@@ -160,7 +160,7 @@ def churn_features(
     """`customer_features` for every customer, plus, with `ties`, the network columns and
     `nbr_churn_share`: the share of their neighbours who have lapsed by `as_of` (bought before,
     but not in the `active_window_days` days before it), which can be seen at `as_of`."""
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     features = customer_features(customers, orders, lines, interactions, as_of,
                                  customer_col=customer_col, at_col=at_col)  # fmt: skip
     if ties is None:
@@ -341,7 +341,7 @@ def evaluate(
 ) -> ChurnEvaluation:
     """Back-test one horizon before `as_of`: fit on the set at as_of - 2h, measure on the set
     at as_of - h (labels in [as_of - h, as_of)); see the module docstring."""
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     train_at = as_of - 2 * horizon_days * _DAY
     test_at = as_of - horizon_days * _DAY
     tables = (customers, orders, lines, interactions)
@@ -372,7 +372,7 @@ def churn_risk(
     Fits `model` (default `ChurnModel()`) on `churn_dataset(..., as_of - horizon, horizon)` and
     scores features as of `as_of`. Columns: `churn_risk`, then `driver_<k>` / `push_<k>`.
     """
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     tables = (customers, orders, lines, interactions)
     X_train, y_train = churn_dataset(*tables, as_of - horizon_days * _DAY, horizon_days,
                                      ties=ties, active_window_days=active_window_days,
@@ -397,8 +397,3 @@ def _numeric_frame(X: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(X, pd.DataFrame):
         raise TypeError("X must be a pandas DataFrame of features with named columns")
     return X.astype(float)
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from analytics.frames import require
+from analytics.frames import require, utc
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 """The columns `summary` returns, in order."""
@@ -68,7 +68,7 @@ def summary(
       purchase is left out, as the Gamma-Gamma model expects).
     """
     require(orders, (customer_col, at_col, value_col), "orders")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     history = _history(orders, customer_col, at_col, value_col)
     history = history[history["at"].le(as_of)]
     days = (
@@ -364,7 +364,7 @@ def backtest(
     (r, alpha in days, a, b), `log_likelihood`, `as_of` and `horizon_days`.
     """
     require(orders, (customer_col, at_col, value_col), "orders")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     calibration = summary(
         orders, as_of, customer_col=customer_col, at_col=at_col, value_col=value_col
     )
@@ -444,8 +444,3 @@ def _history(orders: pd.DataFrame, customer_col: str, at_col: str, value_col: st
         }
     )
     return history[history["customer"].notna() & history["at"].notna()]
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

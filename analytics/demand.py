@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from analytics.features import category_history, customer_features
-from analytics.frames import require
+from analytics.frames import require, utc
 from analytics.network import neighbour_purchases, network_features
 
 __all__ = [
@@ -95,7 +95,7 @@ def demand_features(
     require(customers, (customer_col,), "customers")
     require(orders, (customer_col, at_col), "orders")
     require(lines, (customer_col, at_col, category_col, amount_col), "lines")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     line_at = pd.to_datetime(lines[at_col], utc=True)
     past = lines[line_at.lt(as_of)]
     if categories is None:
@@ -180,7 +180,7 @@ def demand_labels(
     """1 for each (customer, category) of `pairs` bought in [as_of, as_of + horizon_days), else
     0: a Series named `bought_next` on `pairs`."""
     require(lines, (customer_col, at_col, category_col), "lines")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     at = pd.to_datetime(lines[at_col], utc=True)
     later = lines[at.ge(as_of) & at.lt(as_of + horizon_days * _DAY)]
     bought = pd.MultiIndex.from_frame(later[[customer_col, category_col]].drop_duplicates())
@@ -325,7 +325,7 @@ def evaluate(
     """Back-test one horizon before `as_of` (see the module docstring): the model, the same
     model without network features, and the neighbours' share as the score, on the same
     held-out pairs."""
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     test_at = as_of - horizon_days * _DAY
     train_at = tuple(as_of - (k + 2) * horizon_days * _DAY for k in range(training_cutoffs))
     tables = (customers, orders, lines, interactions, ties)
@@ -375,7 +375,7 @@ def predict_demand(
 
     The model is fitted on the cut-offs as_of - h ... as_of - k·h (see the module docstring);
     a `model` given is fitted in place, so the caller can keep it for scoring later."""
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     train_at = [as_of - (k + 1) * horizon_days * _DAY for k in range(training_cutoffs)]
     tables = (customers, orders, lines, interactions, ties)
     options = {"active_window_days": active_window_days, "seed": seed}
@@ -416,8 +416,3 @@ def _community_share(
     size = community.map(community.value_counts()).to_numpy(float)[:, None]
     shares = np.divide(counts - own, size - 1, out=np.zeros_like(counts), where=size > 1)
     return pd.DataFrame(shares, index=community.index, columns=list(categories))
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -37,7 +37,7 @@ class Tables:
         return max(stamps) if stamps else None
 
 
-def _utc(ms: pd.Series) -> pd.Series:
+def _instants(ms: pd.Series) -> pd.Series:
     return pd.to_datetime(ms.astype("float64"), unit="ms", utc=True)
 
 
@@ -46,7 +46,7 @@ def _frame(
 ) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(columns)) if rows else frames.empty(columns)
     for name in instants:
-        frame[name] = _utc(frame[name]) if rows else pd.Series(dtype="datetime64[ns, UTC]")
+        frame[name] = _instants(frame[name]) if rows else pd.Series(dtype="datetime64[ns, UTC]")
     return frame
 
 
@@ -77,7 +77,9 @@ async def read_tables(
         if profiles
         else frames.empty(frames.CUSTOMERS)
     )
-    customers["signup_at"] = _utc(customers["signup_at"]) if profiles else customers["signup_at"]
+    customers["signup_at"] = (
+        _instants(customers["signup_at"]) if profiles else customers["signup_at"]
+    )
     ids = sorted(customers["customer_id"])
     collected: dict[str, list[dict[str, Any]]] = {
         "orders": [],

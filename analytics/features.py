@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.frames import require
+from analytics.frames import require, utc
 from analytics.rfm import SEGMENT_RULES, rfm
 
 __all__ = ["INTERACTION_TYPES", "WINDOWS", "category_history", "customer_features"]
@@ -91,7 +91,7 @@ def customer_features(
     require(orders, (customer_col, at_col, total_col), "orders")
     require(lines, (customer_col, at_col, category_col), "lines")
     require(interactions, (customer_col, at_col, type_col), "interactions")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     index = pd.Index(customers[customer_col].to_numpy(), name=customer_col)
     if index.has_duplicates:
         raise ValueError("customers lists a customer more than once")
@@ -133,7 +133,7 @@ def category_history(
     Lines without a category are left out.
     """
     require(lines, (customer_col, at_col, category_col, amount_col), "lines")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     past = _before(lines, as_of, at_col)
     if customers is None:
         customers = sorted(past[customer_col].dropna().unique().tolist())
@@ -291,8 +291,3 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     return pd.to_numeric(frame[column], errors="coerce").astype(float).to_numpy()
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -50,5 +50,11 @@ def require(frame: pd.DataFrame, columns: Iterable[str], table: str) -> None:
         )
 
 
+def utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    """A timezone-aware UTC instant; a naive one is read as UTC."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def empty(columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})

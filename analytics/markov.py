@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from analytics.frames import require
+from analytics.frames import require, utc
 
 STATES = ("active", "at_risk", "churned")
 """The states, in the order of the matrix rows and columns."""
@@ -190,7 +190,7 @@ def _state_codes(
         raise ValueError(f"at_risk_periods must be >= 1, got {at_risk_periods}")
     if lookback_periods is not None and lookback_periods < 0:
         raise ValueError(f"lookback_periods must be >= 0, got {lookback_periods}")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     customers = orders[customer_col].reset_index(drop=True)
     at = pd.to_datetime(orders[at_col], utc=True).reset_index(drop=True)
     known = customers.notna() & at.notna()
@@ -251,8 +251,3 @@ def _period_index(
         return as_of + index * length
 
     return blocks, -1, block_start
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.frames import require
+from analytics.frames import require, utc
 
 __all__ = ["NETWORK_COLUMNS", "neighbour_purchases", "network_features", "social_graph"]
 
@@ -117,7 +117,7 @@ def network_features(
     """
     require(ties, (source_col, target_col), "ties")
     require(lines, (customer_col, at_col, category_col, amount_col), "lines")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     index = pd.Index(customers_index, name=customer_col)
     if index.has_duplicates:
         raise ValueError("customers_index holds a customer more than once")
@@ -188,7 +188,7 @@ def neighbour_purchases(
     `window_days`).
     """
     require(lines, (customer_col, at_col, category_col), "lines")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     index = pd.Index(customers_index, name=customer_col)
     weights = _adjacency(ties, index, source_col, target_col, weight_col)
     past = lines[pd.to_datetime(lines[at_col], utc=True).lt(as_of)]
@@ -492,8 +492,3 @@ def _modularity(
     inner = coo.data[community[coo.row] == community[coo.col]].sum()
     total = np.bincount(community, weights=strength)
     return float(inner / two_m - np.square(total / two_m).sum())
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from analytics.frames import TIES, require
+from analytics.frames import TIES, require, utc
 from analytics.rules import rules as mine_rules
 
 __all__ = ["DEFAULT_WEIGHTS", "SIGNALS", "RecommendationEvaluation", "Recommender"]
@@ -144,7 +144,7 @@ class Recommender(BaseEstimator):
         require(lines, ("customer_id", "transaction_id", "at", self.item_col), "LINES")
         if ties is not None:
             require(ties, TIES[:2], "TIES")
-        self.as_of_ = _instant(as_of)
+        self.as_of_ = utc(as_of)
         past = lines.loc[(lines["at"] < self.as_of_) & lines[self.item_col].notna()
                          & lines["customer_id"].notna()]  # fmt: skip
         past = past.assign(**{self.item_col: past[self.item_col].astype(str)})
@@ -554,7 +554,7 @@ class Recommender(BaseEstimator):
         the items customers newly bought in [as_of_, until); see `RecommendationEvaluation`."""
         check_is_fitted(self, "weights_")
         require(lines, ("customer_id", "at", self.item_col), "LINES")
-        period = lines.loc[(lines["at"] >= self.as_of_) & (lines["at"] < _instant(until))
+        period = lines.loc[(lines["at"] >= self.as_of_) & (lines["at"] < utc(until))
                            & lines[self.item_col].notna()]  # fmt: skip
         if customer_ids is not None:
             period = period.loc[period["customer_id"].isin(set(customer_ids))]
@@ -606,12 +606,6 @@ class Recommender(BaseEstimator):
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _instant(value: pd.Timestamp | str) -> pd.Timestamp:
-    """A timezone-aware UTC instant; a naive one is read as UTC."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _row_indices(matrix: sp.csr_matrix | sp.csc_matrix, at: int) -> np.ndarray:

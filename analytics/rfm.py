@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analytics.frames import require
+from analytics.frames import require, utc
 
 RFM_COLUMNS = (
     "recency_days",
@@ -105,7 +105,7 @@ def rfm(
     require(orders, (customer_col, at_col, value_col), "orders")
     if not 2 <= bins <= 9:
         raise ValueError(f"bins must be between 2 and 9 (one digit per score), got {bins}")
-    as_of = _utc(as_of)
+    as_of = utc(as_of)
     at = pd.to_datetime(orders[at_col], utc=True)
     history = pd.DataFrame(
         {
@@ -165,8 +165,3 @@ def _score(values: pd.Series, bins: int) -> pd.Series:
     strictly_below = filled.rank(method="min").to_numpy() - 1
     scores = 1 + np.floor(bins * strictly_below / n).astype("int64")
     return pd.Series(np.minimum(scores, bins), index=values.index, dtype="int64")
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

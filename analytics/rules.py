@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.frames import require
+from analytics.frames import require, utc
 
 __all__ = ["RULE_COLUMNS", "RuleEvaluation", "baskets", "evaluate_rules", "rules"]
 
@@ -193,21 +193,15 @@ def evaluate_rules(
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _instant(value: pd.Timestamp | str) -> pd.Timestamp:
-    """A timezone-aware UTC instant; a naive one is read as UTC."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def _order_matrix(
     lines: pd.DataFrame, *, until: pd.Timestamp, since: pd.Timestamp | None, item_col: str
 ) -> tuple[sp.csr_matrix, list[str], pd.Index]:
     """Orders x items boolean matrix of the orders placed in [since, until), with the items
     (as text, sorted) and the transaction ids (sorted) its columns and rows stand for."""
     require(lines, ("transaction_id", "at", item_col), "LINES")
-    keep = (lines["at"] < _instant(until)) & lines[item_col].notna()
+    keep = (lines["at"] < utc(until)) & lines[item_col].notna()
     if since is not None:
-        keep &= lines["at"] >= _instant(since)
+        keep &= lines["at"] >= utc(since)
     chosen = lines.loc[keep, ["transaction_id", item_col]]
     order_codes, orders = pd.factorize(chosen["transaction_id"], sort=True)
     item_codes, items = pd.factorize(chosen[item_col].astype(str), sort=True)

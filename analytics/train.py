@@ -26,6 +26,7 @@ import pandas as pd
 from analytics import churn, clv, demand, features, markov, network, recommend, rfm, rules
 from analytics import scores as names
 from analytics.extract import Tables, read_tables
+from analytics.frames import utc
 from analytics.segments import SegmentationModel
 from graph import analytics as cypher
 from graph.store import GraphStore
@@ -168,7 +169,7 @@ async def train(
     say = progress or (lambda message: None)
     clock = time.perf_counter()
     tables = await read_tables(store)
-    as_of = default_as_of(tables) if as_of is None else pd.Timestamp(as_of).tz_convert("UTC")
+    as_of = default_as_of(tables) if as_of is None else utc(as_of)
     version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
     report = TrainReport(version, as_of, horizon_days, churn_label=churn_label)
     report.seconds["read"] = time.perf_counter() - clock
