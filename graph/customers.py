@@ -220,3 +220,6 @@ WITH s, count(c) AS size
 RETURN properties(s) AS segment, size
 ORDER BY segment.id
 """
+
+TRANSACTION_BY_ID = "MATCH (t:Transaction {id: $id}) RETURN properties(t) AS transaction"
+INTERACTION_BY_ID = "MATCH (i:Interaction {id: $id}) RETURN properties(i) AS interaction"

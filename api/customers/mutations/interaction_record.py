@@ -19,6 +19,7 @@ from api.customers.mutations import (
 )
 from api.customers.types import Interaction, InteractionType
 from api.permissions import CanWrite
+from graph import customers as queries
 from loaders import rows as validate
 
 FIELDS = {"interaction_id": "id", "customer_id": "customerId", "timestamp": "at"}
@@ -78,7 +79,5 @@ class RecordInteractionMutation:
         late = await writer(info.context.store).write_interactions("input", [record])
         if late:
             return late_failure(RecordInteractionError, late, FIELDS)
-        rows = await info.context.store.read(
-            "MATCH (i:Interaction {id: $id}) RETURN properties(i) AS i", {"id": str(input.id)}
-        )
-        return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["i"]))
+        rows = await info.context.store.read(queries.INTERACTION_BY_ID, {"id": str(input.id)})
+        return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["interaction"]))

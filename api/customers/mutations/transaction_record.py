@@ -19,6 +19,7 @@ from api.customers.mutations import (
 )
 from api.customers.types import Transaction
 from api.permissions import CanWrite
+from graph import customers as queries
 from loaders import rows as validate
 
 MAX_LINES = 500
@@ -110,7 +111,5 @@ class RecordTransactionMutation:
         late = await batch.write_transactions("input", records)
         if late:
             return late_failure(RecordTransactionError, late, FIELDS)
-        rows = await info.context.store.read(
-            "MATCH (t:Transaction {id: $id}) RETURN properties(t) AS t", {"id": str(input.id)}
-        )
-        return RecordTransactionSuccess(transaction=Transaction.from_props(rows[0]["t"]))
+        rows = await info.context.store.read(queries.TRANSACTION_BY_ID, {"id": str(input.id)})
+        return RecordTransactionSuccess(transaction=Transaction.from_props(rows[0]["transaction"]))
