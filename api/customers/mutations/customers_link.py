@@ -70,12 +70,11 @@ class LinkCustomersMutation:
         found = problems(rejects, FIELDS, prefix="input.")
         if found or record is None:
             return failure(LinkCustomersError, ErrorCode.INVALID, found)
-        late = await writer(info.context.store).write_ties("input", [record])
+        batch = writer(info.context.store)
+        late = await batch.write_ties("input", [record])
         if late:
             return late_failure(LinkCustomersError, late, FIELDS)
-        resolved = await writer(info.context.store).customers_of(
-            {record.source_id, record.target_id}
-        )
+        resolved = await batch.customers_of({record.source_id, record.target_id})
         rows = await info.context.store.read(
             network.expand_ties([record.type]), {"ids": [resolved[record.source_id]]}
         )
