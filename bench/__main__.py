@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.business import business_folder
 from graph.settings import StoreSettings
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.load import peak_rss_mb, run
 
     work: Path = args.work
-    folder = _business(work, args.customers, args.lines_per_customer, args.seed)
+    folder = business_folder(work, args.customers, args.lines_per_customer, args.seed)
     settings = StoreSettings(kind="embedded", data_dir=work / "store")
     results = run(settings, folder, args.batch_size, args.only, work / "bench.rejects.csv")
     print(f"\n{'side':<16}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
@@ -81,18 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _business(work: Path, customers: int, lines_per_customer: float, seed: int) -> Path:
-    """The generated business folder under `work`, generated unless it is there already."""
-    from loaders.synthetic import generate
-
-    folder = work / f"business-{customers}-{lines_per_customer:g}-{seed}"
-    if not (folder / "customers.csv").exists():
-        print(f"generating {customers:,} customers into {folder} ...", flush=True)
-        report = generate(folder, customers, seed, lines_per_customer=lines_per_customer)
-        print(f"  generated in {report.seconds:.1f}s: {report.rows}", flush=True)
-    return folder
-
-
 def _api(args: argparse.Namespace) -> int:
     import asyncio
     import os
@@ -104,7 +93,7 @@ def _api(args: argparse.Namespace) -> int:
         return 2
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
-    folder = _business(work, args.customers, 10.0, 1)
+    folder = business_folder(work, args.customers, 10.0, 1)
     load_before = os.getloadavg()
     try:
         result = asyncio.run(

@@ -38,12 +38,8 @@ import json
 import math
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,20 +47,26 @@ from typing import Any
 import httpx
 
 from api.auth.keys import revoke_key
-from graph import cypher
-from graph.embedded import EmbeddedServer
+from bench.business import customer_ids, ensure_loaded
+from bench.server import (
+    ApiServer,
+    CpuProbe,
+    api_server,
+    cpu_probe,
+    create_admin_key,
+    falkordb_pid,
+    rss_mb,
+    wait_ready,
+)
 from graph.errors import StoreError
 from graph.filters import TIES
 from graph.settings import StoreSettings
 from graph.store import GraphStore, open_store
-from loaders.load import load_folder
 
-REPO = Path(__file__).resolve().parents[1]
 MAX_REQUESTS = 1_000_000
 """Upper bound on requests of one measured phase, whatever `--seconds` says."""
 WARMUP_SECONDS = 60.0
 """Upper bound on one side's warm-up, whatever the number of warm-up requests."""
-LOADED_MARKER = "bench-loaded.json"
 
 CUSTOMER_360 = f"""
 MATCH (c:Customer {{id: $id}})
@@ -142,8 +144,6 @@ async def graphql_360(client: httpx.AsyncClient, key: str, customer_id: str) -> 
 
 
 Request = Callable[[str], Awaitable[Any]]
-CpuProbe = Callable[[], dict[str, float]]
-"""Cumulative CPU seconds of each process of interest, by name."""
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -236,164 +236,6 @@ async def warm_up(request: Request, ids: list[str], count: int) -> Phase:
     """`count` unmeasured requests (at most `WARMUP_SECONDS`), one client."""
     return await measure(request, ids, clients=1, seconds=WARMUP_SECONDS, max_requests=count,
                          seed=10_000)  # fmt: skip
-
-
-# -- the data ----------------------------------------------------------------------------------
-
-
-async def ensure_loaded(store: GraphStore, folder: Path, store_dir: Path, rejects: Path) -> bool:
-    """Load `folder` unless the store already holds what a complete load of it gave (the count
-    of customers recorded after the last complete load). True when it loaded."""
-    marker = store_dir / LOADED_MARKER
-    found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        recorded = json.loads(marker.read_text())
-        if recorded["folder"] == str(folder.resolve()) and found == recorded["customers"] > 0:
-            return False
-    print(f"loading {folder} into {store_dir} ...", flush=True)
-    report = await load_folder(store, folder, rejects_path=rejects, progress=False)
-    customers = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
-    print(f"  loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s: "
-          f"{customers:,} customers", flush=True)  # fmt: skip
-    marker.write_text(json.dumps({"folder": str(folder.resolve()), "customers": customers}))
-    return True
-
-
-async def customer_ids(store: GraphStore) -> list[str]:
-    rows = await store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id")
-    return [r["id"] for r in rows]
-
-
-# -- the API server ----------------------------------------------------------------------------
-
-
-def _cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
-
-
-def create_admin_key(data_dir: Path) -> tuple[str, str]:
-    """A new admin key from `crm-graph keys create`: its id, and the key (the last line)."""
-    done = subprocess.run(
-        _cli(data_dir, "keys", "create", "--role", "admin", "--name", "bench api"),
-        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"keys create failed ({done.returncode}): {done.stderr.strip()}")
-    lines = done.stdout.strip().splitlines()
-    key_id = next(line.split()[1] for line in lines if line.startswith("id "))
-    return key_id, lines[-1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ApiServer:
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-@contextlib.contextmanager
-def api_server(data_dir: Path, log_path: Path, port: int | None = None) -> Iterator[ApiServer]:
-    """`crm-graph serve` on 127.0.0.1 as a subprocess (rate limiter off), stopped on exit
-    whatever happens: SIGINT (uvicorn's graceful shutdown, which lets go of the store), then
-    SIGTERM, then SIGKILL. Its own session, so a Ctrl-C at the terminal reaches only the bench,
-    which then stops the server itself."""
-    port = port or free_port()
-    env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1"),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        yield ApiServer(process, f"http://127.0.0.1:{port}", log_path)
-    finally:
-        stop_process(process)
-
-
-def stop_process(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """SIGINT, then SIGTERM after `grace` seconds, then SIGKILL after 10 more; reaped."""
-    steps: list[tuple[Callable[[], None], float]] = [
-        (lambda: process.send_signal(signal.SIGINT), grace),
-        (process.terminate, 10.0),
-        (process.kill, 10.0),
-    ]
-    for stop, wait in steps:
-        if process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            stop()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(wait)
-
-
-async def wait_ready(server: ApiServer, timeout: float = 120.0) -> None:
-    """Wait until /readyz answers 200; fail at once if the server process exits."""
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=5) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(
-                    f"the API server exited with status {server.process.returncode}:\n"
-                    f"{server.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"the API server was not ready within {timeout:.0f}s:\n{server.log_tail()}")
-
-
-def rss_mb(pid: int | None) -> float | None:
-    """VmRSS of a process in MB (None when it cannot be read)."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds a process has used so far (None when it cannot be read)."""
-    if pid is None:
-        return None
-    if pid == os.getpid():
-        times = os.times()
-        return times.user + times.system
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def cpu_probe(pids: dict[str, int | None]) -> CpuProbe:
-    def probe() -> dict[str, float]:
-        found = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        return {name: value for name, value in found.items() if value is not None}
-
-    return probe
-
-
-def falkordb_pid(data_dir: Path) -> int | None:
-    record = EmbeddedServer(data_dir).read_record()
-    return record.pid if record else None
 
 
 # -- the run -----------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""The benchmarks' business: a generated contract folder, cached under the work folder, and a
+store loaded from it once (a marker file records the complete load, so later runs reuse it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from graph import cypher
+from graph.store import GraphStore
+from loaders.load import load_folder
+
+LOADED_MARKER = "bench-loaded.json"
+
+
+def business_folder(work: Path, customers: int, lines_per_customer: float, seed: int) -> Path:
+    """The generated business folder under `work`, generated unless it is there already."""
+    from loaders.synthetic import generate
+
+    folder = work / f"business-{customers}-{lines_per_customer:g}-{seed}"
+    if not (folder / "customers.csv").exists():
+        print(f"generating {customers:,} customers into {folder} ...", flush=True)
+        report = generate(folder, customers, seed, lines_per_customer=lines_per_customer)
+        print(f"  generated in {report.seconds:.1f}s: {report.rows}", flush=True)
+    return folder
+
+
+async def ensure_loaded(store: GraphStore, folder: Path, store_dir: Path, rejects: Path) -> bool:
+    """Load `folder` unless the store already holds what a complete load of it gave (the count
+    of customers recorded after the last complete load). True when it loaded."""
+    marker = store_dir / LOADED_MARKER
+    found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        recorded = json.loads(marker.read_text())
+        if recorded["folder"] == str(folder.resolve()) and found == recorded["customers"] > 0:
+            return False
+    print(f"loading {folder} into {store_dir} ...", flush=True)
+    report = await load_folder(store, folder, rejects_path=rejects, progress=False)
+    customers = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    print(f"  loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s: "
+          f"{customers:,} customers", flush=True)  # fmt: skip
+    marker.write_text(json.dumps({"folder": str(folder.resolve()), "customers": customers}))
+    return True
+
+
+async def customer_ids(store: GraphStore) -> list[str]:
+    rows = await store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id")
+    return [r["id"] for r in rows]
