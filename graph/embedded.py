@@ -365,31 +365,62 @@ class EmbeddedServer:
 
 
 def check_format(data_dir: Path) -> None:
-    """Refuse a data directory written in another format, instead of misreading it."""
+    """Refuse a data directory written in another format, instead of misreading it.
+
+    A new data directory gets its marker before the server first writes there, written whole
+    (a crash cannot leave half of one). Store files without a marker, a marker that cannot be
+    read, and a format this release does not read are refused with what to do; an unreadable
+    marker beside no store files at all (a crash during the very first start) is rewritten.
+    """
     from graph import __version__
 
     marker = data_dir / MARKER_FILE
+    store = data_dir / STORE_DIR
+    has_data = store.exists() and any(store.iterdir())
     if not marker.exists():
-        has_data = (
-            any((data_dir / STORE_DIR).iterdir()) if (data_dir / STORE_DIR).exists() else False
-        )
         if has_data:
             raise DataDirError(
-                f"{data_dir} holds store files but no {MARKER_FILE}: it was not written by "
-                "crm-graph (or by a release before 0.1); refusing to open it"
+                f"{data_dir} holds store files ({STORE_DIR}/) but no {MARKER_FILE}: they were "
+                "not written by crm-graph (every release writes that file before its first "
+                "store file), so their format is unknown; refusing to open them. Use another "
+                "data directory (--data-dir or CRM_GRAPH_DATA_DIR)."
             )
-        marker.write_text(json.dumps({"format": DATA_DIR_FORMAT, "created_by": __version__}))
+        _write_marker(marker, __version__)
         return
     try:
-        found = json.loads(marker.read_text()).get("format")
-    except ValueError as e:
-        raise DataDirError(f"{marker} is unreadable: {e}") from e
-    if found != DATA_DIR_FORMAT:
+        content = json.loads(marker.read_text(encoding="utf-8"))
+        found, created_by = content["format"], content.get("created_by", "an unknown release")
+        if type(found) is not int:
+            raise TypeError(f"format is {found!r}, not a whole number")
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        if not has_data:
+            log.warning("rewriting %s (%s): the store holds no files yet", marker, e)
+            _write_marker(marker, __version__)
+            return
         raise DataDirError(
-            f"{data_dir} was written in data format {found}; this release ({__version__}) "
-            f"reads format {DATA_DIR_FORMAT}. Export with the release that wrote it, or load "
-            "your CSV files into a new data directory."
+            f"{marker} is unreadable ({type(e).__name__}: {e}), so the format of the data in "
+            f"{data_dir} is unknown; refusing to open it. Restore that file from a backup (if "
+            f'this release wrote the directory, it reads {{"format": {DATA_DIR_FORMAT}}}), or '
+            "load your files into a new data directory."
+        ) from e
+    if found != DATA_DIR_FORMAT:
+        age = "an older" if found < DATA_DIR_FORMAT else "a newer"
+        remedy = (
+            "Open it with the release that wrote it"
+            if found < DATA_DIR_FORMAT
+            else "Upgrade crm-graph to a release that reads it"
         )
+        raise DataDirError(
+            f"{data_dir} was written by crm-graph {created_by} in data format {found}, "
+            f"{age} format than this release ({__version__}) reads (format {DATA_DIR_FORMAT}); "
+            f"it is not converted. {remedy}, or load your files into a new data directory."
+        )
+
+
+def _write_marker(marker: Path, version: str) -> None:
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": DATA_DIR_FORMAT, "created_by": version}))
+    tmp.replace(marker)
 
 
 def _pid_alive(pid: int) -> bool:
