@@ -1,5 +1,6 @@
-"""`python -m bench load --customers 100000` and `python -m bench api --customers 100000`: see
-bench/load.py and bench/api.py for what is measured."""
+"""`python -m bench load --customers 100000`, `python -m bench api --customers 100000` and
+`python -m bench soak --customers 100000 --minutes 3`: see bench/load.py, bench/api.py and
+bench/soak.py for what is measured."""
 
 from __future__ import annotations
 
@@ -42,9 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         default=HERE / "results",
         help="where generated data, the store and results go",
     )
+    soak = commands.add_parser("soak", help="concurrent 360 reads and writes for minutes")
+    soak.add_argument("--customers", type=int, default=100_000)
+    soak.add_argument("--minutes", type=float, default=3.0, help="length of the soak")
+    soak.add_argument("--readers", type=int, default=8, help="clients reading the 360")
+    soak.add_argument("--writers", type=int, default=2, help="clients writing")
+    soak.add_argument("--warmup", type=int, default=200, help="unmeasured reads first")
+    soak.add_argument("--seed", type=int, default=1)
+    soak.add_argument(
+        "--work",
+        type=Path,
+        default=HERE / "results",
+        help="where generated data, the stores and results go",
+    )
     args = parser.parse_args(argv)
     if args.command == "api":
         return _api(args)
+    if args.command == "soak":
+        return _soak(args)
 
     from bench.load import peak_rss_mb, run
 
@@ -158,6 +174,71 @@ def _api(args: argparse.Namespace) -> int:
     print(f"results: {out}")
     failed = sum(s.sequential.errors + s.concurrent.errors for s in (result.raw, result.graphql))
     return 1 if failed else 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from bench.soak import run
+
+    if args.customers < 1 or args.readers < 1 or args.writers < 1 or args.minutes <= 0:
+        print("--customers, --readers and --writers must be at least 1, --minutes positive",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    folder = business_folder(work, args.customers, 10.0, 1)
+    load_before = os.getloadavg()
+    try:
+        result = asyncio.run(
+            run(work, folder, args.customers, seconds=args.minutes * 60, readers=args.readers,
+                writers=args.writers, warmup=args.warmup, seed=args.seed,
+                on_progress=lambda text: print(f"  {text} ...", flush=True))
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print("interrupted: the API server and the store are stopped", file=sys.stderr)
+        return 130
+    load_after = os.getloadavg()
+    print(f"\n{result.customers_in_graph:,} customers in the graph; soaked {result.seconds:.0f}s "
+          f"with {args.readers} readers and {args.writers} writers")  # fmt: skip
+    print(f"{'kind':<26}{'requests':>10}{'req/s':>8}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, kind in result.kinds.items():
+        p50, p99 = kind.percentile(0.5), kind.percentile(0.99)
+        print(f"{name:<26}{kind.requests:>10,}{kind.requests / result.seconds:>8.1f}"
+              f"{kind.errors:>8}{p50:>9.2f}{p99:>9.2f}")  # fmt: skip
+        for error in kind.first_errors:
+            print(f"  error: {error}")
+    marks = result.memory
+    print("RSS MB        " + "".join(f"{m:>10}" for m in ("start", "middle", "end")))
+    for who, key in (("API server", "api_mb"), ("FalkorDB", "falkordb_mb")):
+        print(f"{who:<14}" + "".join(
+            f"{marks[m][key] if m in marks else '-':>10}" for m in ("start", "middle", "end")
+        ))  # fmt: skip
+    check = result.check
+    print(f"write check: {check.customers:,} written customers compared, "
+          f"{check.skipped_uncertain} skipped (a write without answer), "
+          f"{len(check.mismatches)} mismatch(es)")  # fmt: skip
+    for line in check.mismatches[:20]:
+        print(f"  {line}")
+    if result.server_tracebacks:
+        print(f"the server logged {result.server_tracebacks} traceback(s): see its log")
+    summary: dict[str, object] = {
+        "bench": "soak",
+        "customers": args.customers,
+        "minutes": args.minutes,
+        "warmup_reads": args.warmup,
+        "seed": args.seed,
+        "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}"
+        f", {os.cpu_count()} CPUs",
+        **result.summary(),
+        "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+    }
+    out = work / f"soak-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"results: {out}")
+    print("OK: no errors, every acknowledged write is in the graph" if result.ok else "FAILED")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
