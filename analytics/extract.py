@@ -8,6 +8,7 @@ earlier scores.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,19 +88,40 @@ async def read_tables(
         "interactions": [],
         "ties": [],
     }
+    queries = (
+        ("orders", cypher.ORDERS_OF),
+        ("lines", cypher.LINES_OF),
+        ("interactions", cypher.INTERACTIONS_OF),
+        ("ties", cypher.TIES_OF),
+    )
     for start in range(0, len(ids), batch_size):
         params = {"ids": ids[start : start + batch_size], "before": cutoff}
-        for name, query in (
-            ("orders", cypher.ORDERS_OF),
-            ("lines", cypher.LINES_OF),
-            ("interactions", cypher.INTERACTIONS_OF),
-            ("ties", cypher.TIES_OF),
-        ):
-            collected[name] += await store.read(query, params)
+        # The four statements of a batch run at once: the store works on one while this
+        # process converts the rows of another.
+        results = await asyncio.gather(*(store.read(query, params) for _, query in queries))
+        for (name, _), rows in zip(queries, results, strict=True):
+            collected[name] += rows
+    orders = _frame(collected["orders"], frames.ORDERS, ("at",))
+    categories = await store.read(cypher.PRODUCT_CATEGORIES)
     return Tables(
         customers=customers.set_index("customer_id", drop=False).rename_axis(None),
-        orders=_frame(collected["orders"], frames.ORDERS, ("at",)),
-        lines=_frame(collected["lines"], frames.LINES, ("at",)),
+        orders=orders,
+        lines=_lines(collected["lines"], orders, categories),
         interactions=_frame(collected["interactions"], frames.INTERACTIONS, ("at",)),
         ties=_frame(collected["ties"], frames.TIES),
     )
+
+
+def _lines(
+    rows: list[dict[str, Any]], orders: pd.DataFrame, categories: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """The lines of `frames.LINES`: each line read with its order and product ids only, the
+    customer and time joined from its order, the category from its product."""
+    if not rows:
+        return frames.empty(frames.LINES).assign(at=pd.Series(dtype="datetime64[ns, UTC]"))
+    read = pd.DataFrame(rows, columns=["transaction_id", "product_id", "quantity", "amount"])
+    placed = orders[["transaction_id", "customer_id", "at"]]
+    lines = read.merge(placed, on="transaction_id", how="left", validate="many_to_one")
+    category = {r["product_id"]: r["category"] for r in categories}
+    lines["category"] = lines["product_id"].map(category)
+    return lines[list(frames.LINES)]

@@ -1,0 +1,75 @@
+"""`read_tables` against pandas on the files the store was loaded from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics import frames
+from analytics.extract import read_tables
+from graph.store import GraphStore
+from loaders.load import load_folder
+from loaders.synthetic import generate
+
+
+def _canonical(folder: Path, merges_path: Path) -> dict[str, str]:
+    merges = pd.read_csv(merges_path, dtype=str)
+    return dict(zip(merges["merged_customer_id"], merges["customer_id"], strict=True))
+
+
+@pytest.mark.parametrize("before", [None, "2024-03-01"])
+async def test_tables_equal_the_loaded_files(
+    store: GraphStore, tmp_path: Path, before: str | None
+) -> None:
+    # given a generated business in the store, read in small batches
+    folder = tmp_path / "biz"
+    generate(folder, 300, seed=5)
+    report = await load_folder(store, folder, progress=False)
+    assert report.rows_rejected == 0
+    canonical = _canonical(folder, report.merges_path)
+    cutoff = None if before is None else pd.Timestamp(before, tz="UTC")
+    # when the tables are read
+    tables = await read_tables(store, before=cutoff, batch_size=64)
+    # then the lines are the file's lines, with the customer they resolved to, the time of
+    # their order and the category of their product
+    lines = pd.read_csv(folder / "transactions.csv", dtype={"customer_id": str})
+    lines["customer_id"] = lines["customer_id"].map(lambda c: canonical.get(c, c))
+    lines["at"] = pd.to_datetime(lines["timestamp"], utc=True)
+    if cutoff is not None:
+        lines = lines[lines["at"] < cutoff]
+    products = pd.read_csv(folder / "products.csv", dtype=str)
+    lines["category"] = lines["product_id"].map(dict(zip(products["product_id"],
+                                                         products["category"], strict=True)))  # fmt: skip
+    key = ["transaction_id", "product_id"]
+    expected = lines[list(frames.LINES)].sort_values(key).reset_index(drop=True)
+    got = tables.lines.sort_values(key).reset_index(drop=True)
+    assert list(got.columns) == list(frames.LINES)
+    assert len(got) == len(expected) > 0
+    for column in ("customer_id", "transaction_id", "product_id", "category", "quantity"):
+        assert got[column].tolist() == expected[column].tolist(), column
+    assert (got["at"] == expected["at"]).all()
+    assert got["amount"].to_numpy() == pytest.approx(expected["amount"].to_numpy())
+    # and the orders are the file's transactions, with their totals
+    orders = lines.groupby("transaction_id").agg(customer_id=("customer_id", "first"),
+                                                 total=("amount", "sum"))  # fmt: skip
+    got_orders = tables.orders.set_index("transaction_id").sort_index()
+    assert got_orders.index.tolist() == orders.index.tolist()
+    assert got_orders["customer_id"].tolist() == orders["customer_id"].tolist()
+    assert got_orders["total"].to_numpy() == pytest.approx(orders["total"].to_numpy())
+    # and the contacts and ties are all there
+    contacts = pd.read_csv(folder / "interactions.csv", dtype={"customer_id": str})
+    contacts = contacts[pd.to_datetime(contacts["timestamp"], utc=True) < cutoff
+                        ] if cutoff is not None else contacts  # fmt: skip
+    assert sorted(tables.interactions["interaction_id"]) == sorted(contacts["interaction_id"])
+    assert len(tables.ties) > 0
+    assert tables.customers["customer_id"].is_unique
+
+
+async def test_an_empty_graph_gives_empty_tables_with_the_contract_columns(
+    store: GraphStore,
+) -> None:
+    tables = await read_tables(store)
+    assert list(tables.lines.columns) == list(frames.LINES) and tables.lines.empty
+    assert list(tables.orders.columns) == list(frames.ORDERS) and tables.orders.empty
