@@ -40,8 +40,8 @@ async def test_tables_equal_the_loaded_files(
     if cutoff is not None:
         lines = lines[lines["at"] < cutoff]
     products = pd.read_csv(folder / "products.csv", dtype=str)
-    lines["category"] = lines["product_id"].map(dict(zip(products["product_id"],
-                                                         products["category"], strict=True)))  # fmt: skip
+    category = dict(zip(products["product_id"], products["category"], strict=True))
+    lines["category"] = lines["product_id"].map(category)
     key = ["transaction_id", "product_id"]
     expected = lines[list(frames.LINES)].sort_values(key).reset_index(drop=True)
     got = tables.lines.sort_values(key).reset_index(drop=True)
