@@ -143,6 +143,21 @@ async def graphql_360(client: httpx.AsyncClient, key: str, customer_id: str) -> 
     return customer  # type: ignore[no-any-return]
 
 
+FLOOR_QUERY = "{ __typename }"
+"""The cheapest authenticated GraphQL request: what every request pays before its fields."""
+
+
+async def graphql_floor(client: httpx.AsyncClient, key: str, customer_id: str) -> dict[str, Any]:
+    """`{ __typename }` with the key (the id is ignored): HTTP, the key look-up in the store,
+    GraphQL parsing, validation and execution of one trivial field, JSON both ways."""
+    response = await client.post(
+        "/graphql", json={"query": FLOOR_QUERY}, headers={"Authorization": f"Bearer {key}"}
+    )
+    if response.status_code != 200 or response.json().get("data") != {"__typename": "Query"}:
+        raise LookupError(f"HTTP {response.status_code}: {response.text[:300]}")
+    return response.json()  # type: ignore[no-any-return]
+
+
 Request = Callable[[str], Awaitable[Any]]
 
 
@@ -261,12 +276,20 @@ class ApiBenchResult:
     loaded: bool
     raw: SideResult
     graphql: SideResult
+    floor: Phase
+    """`{ __typename }` with the key, one client, after the two sides: the fixed cost of any
+    request through the API."""
     rss_mb: dict[str, float | None]
 
     @property
     def p50_ratio(self) -> float:
         raw = self.raw.sequential.percentile(0.5)
         return self.graphql.sequential.percentile(0.5) / raw if raw else 0.0
+
+    @property
+    def floor_ratio(self) -> float:
+        raw = self.raw.sequential.percentile(0.5)
+        return self.floor.percentile(0.5) / raw if raw else 0.0
 
     @property
     def throughput_ratio(self) -> float:
@@ -321,12 +344,12 @@ async def run(
         try:
             with api_server(store_dir, work / f"api-{customers}-server.log") as server:
                 await wait_ready(server)
-                raw, graphql, rss = await _measure_server(store, store_dir, server, key, ids,
+                raw, graphql, floor, rss = await _measure_server(store, store_dir, server, key, ids,
                                                           clients, seconds, warmup)  # fmt: skip
         finally:
             with contextlib.suppress(StoreError):
                 await revoke_key(store, key_id)
-        return ApiBenchResult(len(ids), loaded, raw, graphql, rss)
+        return ApiBenchResult(len(ids), loaded, raw, graphql, floor, rss)
     finally:
         await store.close()
 
@@ -334,7 +357,7 @@ async def run(
 async def _measure_server(
     store: GraphStore, store_dir: Path, server: ApiServer, key: str, ids: list[str],
     clients: int, seconds: float, warmup: int,
-) -> tuple[SideResult, SideResult, dict[str, float | None]]:  # fmt: skip
+) -> tuple[SideResult, SideResult, Phase, dict[str, float | None]]:  # fmt: skip
     engine = falkordb_pid(store_dir)
     rss: dict[str, float | None] = {
         "api_start": rss_mb(server.process.pid),
@@ -344,6 +367,9 @@ async def _measure_server(
     async with httpx.AsyncClient(
         base_url=server.url, trust_env=False, timeout=30, limits=limits
     ) as client:
+        cpu = cpu_probe(
+            {"bench": os.getpid(), "api_server": server.process.pid, "falkordb": engine}
+        )
         raw, graphql = await measure_sides(
             lambda i: raw_360(store, i),
             lambda i: graphql_360(client, key, i),
@@ -352,12 +378,14 @@ async def _measure_server(
             seconds=seconds,
             warmup=warmup,
             on_phase=lambda text: print(f"  {text} ...", flush=True),
-            cpu=cpu_probe(
-                {"bench": os.getpid(), "api_server": server.process.pid, "falkordb": engine}
-            ),
+            cpu=cpu,
+        )
+        print(f"  floor ({FLOOR_QUERY}): 1 client, {seconds:g}s ...", flush=True)
+        floor = await measure(
+            lambda i: graphql_floor(client, key, i), ids, clients=1, seconds=seconds, cpu=cpu
         )
     rss["api_end"] = rss_mb(server.process.pid)
     rss["falkordb_end"] = rss_mb(engine)
     if server.process.poll() is not None:
         raise RuntimeError(f"the API server died during the run:\n{server.log_tail()}")
-    return raw, graphql, rss
+    return raw, graphql, floor, rss

@@ -15,6 +15,8 @@ from bench.api import (
     customer_ids,
     ensure_loaded,
     graphql_360,
+    graphql_floor,
+    measure,
     measure_sides,
     raw_360,
     wait_ready,
@@ -51,6 +53,10 @@ async def test_both_sides_answer_every_request_and_agree(tmp_path: Path) -> None
                     for phase in (side.sequential, side.concurrent):
                         assert phase.requests > 0
                         assert phase.errors == 0, phase.first_error
+                floor = await measure(
+                    lambda i: graphql_floor(client, key, i), ids, clients=1, seconds=0.5
+                )
+                assert floor.requests > 0 and floor.errors == 0, floor.first_error
                 compared = 0
                 for customer_id in ids[:40]:
                     raw = await raw_360(store, customer_id)
