@@ -35,17 +35,59 @@ CUSTOMERS_BY_SOURCE = (
 )
 """The (resolved) customer of each source customer id; unknown ids return no row."""
 
-UPSERT_CUSTOMERS = """
-UNWIND $customers AS r
-MERGE (c:Customer {id: r.id})
+IDENTITY_FOOTPRINT = """
+OPTIONAL MATCH (s1:SourceRecord)<-[:HAS_SOURCE]-(c1:Customer) WHERE s1.id IN $sourceIds
+WITH count(s1) AS n1, collect(DISTINCT c1) AS owners1
+UNWIND (CASE WHEN size(owners1) = 0 THEN [null] ELSE owners1 END) AS o1
+OPTIONAL MATCH (o1)-[h1:HAS_SOURCE]->(:SourceRecord)
+WITH n1, count(DISTINCT o1) AS k1, count(h1) AS held1
+WITH [n1, k1, held1] AS footprint
+OPTIONAL MATCH (s2:SourceRecord)<-[:HAS_SOURCE]-(c2:Customer) WHERE s2.emailKey IN $emails
+WITH footprint, count(s2) AS n2, collect(DISTINCT c2) AS owners2
+UNWIND (CASE WHEN size(owners2) = 0 THEN [null] ELSE owners2 END) AS o2
+OPTIONAL MATCH (o2)-[h2:HAS_SOURCE]->(:SourceRecord)
+WITH footprint, n2, count(DISTINCT o2) AS k2, count(h2) AS held2
+WITH footprint + [n2, k2, held2] AS footprint
+OPTIONAL MATCH (s3:SourceRecord)<-[:HAS_SOURCE]-(c3:Customer) WHERE s3.phoneKey IN $phones
+WITH footprint, count(s3) AS n3, collect(DISTINCT c3) AS owners3
+UNWIND (CASE WHEN size(owners3) = 0 THEN [null] ELSE owners3 END) AS o3
+OPTIONAL MATCH (o3)-[h3:HAS_SOURCE]->(:SourceRecord)
+WITH footprint, n3, count(DISTINCT o3) AS k3, count(h3) AS held3
+WITH footprint + [n3, k3, held3] AS footprint"""
+"""`footprint`: per rule (source id, email, phone), the stored records matching the batch's keys
+(`$sourceIds`, `$emails`, `$phones`), their customers, and how many records those customers hold
+in all; `loaders.identity.footprint` counts the same from the rows of `IDENTITY_CANDIDATES`. A
+record written, moved or deleted since those rows were read changes it. Aggregates are named
+before they go into a list (FalkorDB returns null for an aggregate inside a list literal)."""
+
+_CUSTOMER_WRITES = """
+MERGE (c:Customer {{id: r.id}})
 SET c += r.props
 WITH count(*) AS done
-UNWIND $sources AS s
-MATCH (c:Customer {id: s.customer})
-MERGE (x:SourceRecord {id: s.id})
+UNWIND {sources} AS s
+MATCH (c:Customer {{id: s.customer}})
+MERGE (x:SourceRecord {{id: s.id}})
 SET x.system = s.system, x.sourceId = s.id, x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
 MERGE (c)-[:HAS_SOURCE]->(x)
 """
+
+UPSERT_CUSTOMERS = "UNWIND $customers AS r" + _CUSTOMER_WRITES.format(sources="$sources")
+"""Resolved customers and their source records, written as given (the load benchmark's raw
+statement); the loader and the API write with `UPSERT_CUSTOMERS_IF_UNCHANGED`."""
+
+UPSERT_CUSTOMERS_IF_UNCHANGED = (
+    IDENTITY_FOOTPRINT
+    + "\nWITH footprint = $footprint AS unchanged"
+    + "\nUNWIND (CASE WHEN unchanged THEN $customers ELSE [] END) AS r"
+    + _CUSTOMER_WRITES.format(sources="(CASE WHEN done > 0 THEN $sources ELSE [] END)")
+    + "RETURN count(*) AS written"
+)
+"""`UPSERT_CUSTOMERS`, only if the identity records the resolution was computed from are still as
+they were read (`$footprint`, from the candidates; keys `$sourceIds`, `$emails`, `$phones`).
+`written` is 0 when another writer changed them in between: nothing was written, and the batch
+must be resolved again. One statement, so the check and the writes are one transaction; on
+FalkorDB, which runs one write at a time, two writers can never both resolve the same person
+into a new customer."""
 
 UPSERT_PRODUCTS = """
 UNWIND $rows AS r

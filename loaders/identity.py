@@ -122,6 +122,20 @@ def resolve(
     return Resolution(customers, list(sources.values()), merges)
 
 
+def footprint(candidates: Iterable[Mapping[str, Any]]) -> list[int]:
+    """What `graph.cypher.IDENTITY_FOOTPRINT` finds for the same keys, from the candidate rows:
+    per rule (source, email, phone) the rows, their distinct customers, and the records those
+    customers hold in all. Sent with `UPSERT_CUSTOMERS_IF_UNCHANGED`, it tells whether the records
+    a resolution was computed from changed before its write (another writer got there first)."""
+    rows = list(candidates)
+    counts: list[int] = []
+    for rule in ("source", "email", "phone"):
+        matched = [row for row in rows if row["rule"] == rule]
+        held = {row["customer"]: len(row["systems"]) for row in matched}
+        counts += [len(matched), len(held), sum(held.values())]
+    return counts
+
+
 def _match(
     record: CustomerRecord,
     by_key: dict[tuple[str, str], list[str]],

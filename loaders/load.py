@@ -27,7 +27,8 @@ from tqdm import tqdm
 from graph import cypher
 from graph.store import GraphStore
 from loaders import rows as validate
-from loaders.identity import Merge, resolve
+from loaders.errors import ConcurrentIdentityChange
+from loaders.identity import Merge, footprint, resolve
 from loaders.reading import (
     EXTRA_COLUMNS_KEPT,
     Kind,
@@ -40,6 +41,9 @@ from loaders.reading import (
 )
 
 DEFAULT_BATCH_SIZE = 5000
+IDENTITY_ATTEMPTS = 50
+"""How many times a batch of customers is resolved again when other writers keep storing the
+same people between its resolution and its write (each retry means another writer succeeded)."""
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -230,14 +234,32 @@ class BatchWriter:
             "emails": sorted({r.email_key for r in records if r.email_key}),
             "phones": sorted({r.phone_key for r in records if r.phone_key}),
         }
-        candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
-        resolution = resolve(records, candidates)
-        await self.store.write(
-            cypher.UPSERT_CUSTOMERS,
-            {"customers": resolution.customers, "sources": resolution.sources},
+        keys = {
+            "sourceIds": params["sources"],
+            "emails": params["emails"],
+            "phones": params["phones"],
+        }
+        for _ in range(IDENTITY_ATTEMPTS):
+            candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
+            resolution = resolve(records, candidates)
+            done = await self.store.write(
+                cypher.UPSERT_CUSTOMERS_IF_UNCHANGED,
+                {
+                    "customers": resolution.customers,
+                    "sources": resolution.sources,
+                    "footprint": footprint(candidates),
+                    **keys,
+                },
+            )
+            if done[0]["written"]:
+                self.merges.extend(resolution.merges)
+                return []
+            # another writer stored one of these people in between: resolve against that
+        raise ConcurrentIdentityChange(
+            f"{file}: other writers stored the same people {IDENTITY_ATTEMPTS} times while a "
+            f"batch of {len(records)} customer record(s) was being resolved; nothing of that "
+            "batch was written: load again"
         )
-        self.merges.extend(resolution.merges)
-        return []
 
     async def write_products(
         self, file: str, records: list[validate.ProductRecord]
