@@ -102,7 +102,7 @@ class _RejectsFile:
 
     def write(self, reject: Reject) -> None:
         self._writer.writerow((
-            reject.file, reject.line, reject.column, reject.action,
+            reject.file, reject.line, neutralise(reject.column), reject.action,
             neutralise(reject.reason), neutralise(reject.value[:200]),
         ))  # fmt: skip
 

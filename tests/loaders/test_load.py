@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from graph.store import GraphStore
 from loaders.errors import ContractError
-from loaders.load import LoadReport, load_folder
+from loaders.load import FORMULA_PREFIXES, LoadReport, load_folder, neutralise
 from tests.helpers import read_rejects, write_csv, write_jsonl
 
 CUSTOMERS = [
@@ -648,3 +649,73 @@ async def test_an_enormous_field_rejects_its_row_only(store: GraphStore, tmp_pat
     ]
     ids = await store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id")
     assert [r["id"] for r in ids] == ["a", "c", "d"]
+
+
+def test_neutralise_quotes_away_every_formula_start() -> None:
+    for value in ("=1+1", "+1", "-2", "@SUM(1)", "\t=1", "\r=1"):
+        assert neutralise(value) == "'" + value
+    for value in ("", "1+1", "a=b", "'=1", " =1", "Smith, Jane"):
+        assert neutralise(value) == value
+
+
+async def test_formulas_are_stored_as_given_and_quoted_away_in_the_rejects_and_merges_files(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # given customers whose ids, names, phones, emails and source systems look like formulas,
+    # one person in two systems (so that a merge is reported), a column named like a formula,
+    # ragged rows starting with a tab and a carriage return, and orders naming such customers
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(folder / "customers.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["customer_id", "name", "phone", "email", "source_system", "=Total()"])
+        writer.writerows([
+            ("=cmd|' /C calc'!A0", "=cmd|' /C calc'!A0", "+1+1", "a@example.com", "=web", "ok"),
+            ("+1+1", "+1+1", "", "@SUM(1)", "crm", "ok"),
+            ("@SUM(1)", "\t=1+1", "-2", "", "crm", "ok"),
+            ("-2", "-2", "", "A@example.com", "@pos", "ok"),
+            ("c5", "Eve", "", "", "crm", "N\x00L"),
+            ("\t=tab",),
+            ("\r=cr", "x"),
+        ])  # fmt: skip
+    with open(folder / "transactions.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["transaction_id", "customer_id", "timestamp", "amount"])
+        writer.writerow(["=t1", "+1+1", "2024-01-01", "-2"])
+        writer.writerow(["t2", "=unknown()", "2024-01-01", "5"])
+        writer.writerow(["t3", "-2", "@yesterday", "5"])
+
+    # when they are loaded
+    report = await load(store, folder, rejects_path=tmp_path / "r.csv")
+
+    # then the values are stored as given (trimmed, like every value)
+    stored = await store.read("MATCH (c:Customer) RETURN c.id AS id, c.name AS name")
+    assert {(r["id"], r["name"]) for r in stored} == {
+        ("=cmd|' /C calc'!A0", "=cmd|' /C calc'!A0"),
+        ("+1+1", "+1+1"),
+        ("@SUM(1)", "=1+1"),
+    }
+    order = await store.read(
+        "MATCH (c:Customer)-[:PLACED]->(t:Transaction) RETURN c.id AS c, t.id AS t, t.total AS x"
+    )
+    assert order == [{"c": "+1+1", "t": "=t1", "x": -2.0}]
+    assert [(f.read, f.loaded, f.rejected) for f in report.files] == [(7, 4, 3), (3, 1, 2)]
+    # and in the rejects file every such cell is quoted away, column names included
+    rejects = read_rejects(tmp_path / "r.csv")
+    assert {(r["file"], r["line"], r["column"], r["value"]) for r in rejects} == {
+        ("customers.csv", "2", "phone", "'+1+1"),
+        ("customers.csv", "3", "email", "'@SUM(1)"),
+        ("customers.csv", "4", "phone", "'-2"),
+        ("customers.csv", "6", "'=total()", ""),
+        ("customers.csv", "7", "", "'\t=tab"),
+        ("customers.csv", "8", "", "'\r=cr,x"),
+        ("transactions.csv", "3", "customer_id", "'=unknown()"),
+        ("transactions.csv", "4", "timestamp", "'@yesterday"),
+    }
+    # and in the merges file: the -2 record (system @pos) joined =cmd (system =web) by email
+    merges = read_rejects(tmp_path / "r.merges.csv")
+    assert [(m["customer_id"], m["merged_customer_id"], m["source_system"], m["rule"])
+            for m in merges] == [("'=cmd|' /C calc'!A0", "'-2", "'@pos", "email")]  # fmt: skip
+    for row in [*rejects, *merges]:
+        for cell in row.values():
+            assert not cell.startswith(FORMULA_PREFIXES), row
