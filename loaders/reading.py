@@ -3,6 +3,10 @@
 CSV is read with the standard library's reader, not pandas, on purpose: every record keeps the
 physical line it starts on (quoted newlines included), a ragged row or an undecodable byte
 rejects that row and not the whole file, and memory stays flat whatever the file's size.
+
+Lines end with LF, CRLF or a lone CR, in CSV and JSON Lines alike. A file that is not UTF-8 at
+all (a UTF-16 or UTF-32 export, or a header with bytes that are not UTF-8) is refused before
+anything is written, with a message naming it; a single row with such bytes is rejected alone.
 """
 
 from __future__ import annotations
@@ -43,7 +47,23 @@ EXTRA_COLUMNS_KEPT: frozenset[Kind] = frozenset({"customers", "products"})
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 _BAD_TEXT = re.compile("[\x00\udc80-\udcff]")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_BAD_JSON_TEXT = re.compile("[\x00\ud800-\udfff]")
 MAX_FIELD = 128 * 1024
+"""A CSV field longer than this many bytes rejects its row."""
+MAX_RECORD = MAX_FIELD * 8
+"""A JSON Lines record longer than this many characters is rejected."""
+CSV_PARSE_LIMIT = 16 * 1024 * 1024
+"""The csv module's own field limit, raised so that a field over `MAX_FIELD` (a long note with
+quoted newlines, say) is read whole and rejected with its row, instead of the reader losing its
+place inside it. A field over this limit is still rejected, with the reader's error."""
+csv.field_size_limit(max(csv.field_size_limit(), CSV_PARSE_LIMIT))
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -101,30 +121,68 @@ def find_files(folder: Path) -> dict[Kind, SourceFile]:
 
 
 def read_header(source: SourceFile) -> list[str]:
-    """The file's column names, checked against the contract before anything is written."""
-    if source.format == "csv":
-        with _open_text(source.path) as fh:
-            try:
-                header = next(csv.reader(fh), [])
-            except csv.Error as e:
-                raise ContractError(f"{source.path.name}: unreadable header: {e}") from e
-    else:
-        header = _jsonl_columns(source.path)
+    """The file's column names, checked against the contract before anything is written.
+
+    JSON Lines has no header: its columns are the keys of its first record, and nothing about
+    them refuses the file (each record is checked on its own, an empty file has no records)."""
+    _refuse_other_encodings(source.path)
+    if source.format == "jsonl":
+        return _jsonl_columns(source.path)
+    with _open_text(source.path) as fh:
+        try:
+            header = next(csv.reader(fh), [])
+        except csv.Error as e:
+            raise ContractError(f"{source.path.name}: unreadable header: {e}") from e
     columns = [name.strip().lower() for name in header]
     if not any(columns):
-        raise ContractError(f"{source.path.name} is empty: it needs a header row")
+        if _is_blank(source.path):
+            raise ContractError(f"{source.path.name} is empty: it needs a header row")
+        raise ContractError(
+            f"{source.path.name}: the first line is blank; the header must be the first line"
+        )
+    for name in columns:
+        if _BAD_TEXT.search(name):
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise ContractError(
+                f"{source.path.name}: the header is not UTF-8 text (column {shown!r}); "
+                "save the file as UTF-8"
+            )
     seen: set[str] = set()
     for name in columns:
         if name in seen:
             raise ContractError(f"{source.path.name}: column {name!r} appears twice in the header")
         seen.add(name)
     missing = [c for c in REQUIRED[source.kind] if c not in seen]
-    if missing and source.format == "csv":
+    if missing:
         raise ContractError(
             f"{source.path.name}: the header lacks required column(s) {', '.join(missing)} "
             f"(header: {', '.join(columns)})"
         )
     return columns
+
+
+def _refuse_other_encodings(path: Path) -> None:
+    """Refuse a UTF-16 or UTF-32 file: by its byte order mark, or NUL bytes in its first line."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            raise ContractError(
+                f"{path.name} is {encoding} text (it starts with a {encoding} byte order mark), "
+                "not UTF-8: save it as UTF-8"
+            )
+    if b"\x00" in re.split(rb"[\r\n]", head, maxsplit=1)[0]:
+        raise ContractError(
+            f"{path.name} has NUL bytes in its first line: it is not UTF-8 text (UTF-16 or "
+            "UTF-32 without a byte order mark?); save it as UTF-8"
+        )
+
+
+def _is_blank(path: Path) -> bool:
+    """True when the file holds nothing but a UTF-8 byte order mark and whitespace."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return not head.removeprefix(b"\xef\xbb\xbf").strip() and len(head) < 4096
 
 
 def iter_rows(
@@ -190,10 +248,15 @@ def _iter_csv(
             consumed = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # a blank line is not a record
-            joined = "\x1f".join(row)
-            bad = _BAD_TEXT.search(joined)
-            if bad:
-                column = header[min(joined.count("\x1f", 0, bad.start()), width - 1)]
+            big = next((i for i, value in enumerate(row) if _too_big(value)), None)
+            if big is not None:
+                column = header[big] if big < width else ""
+                yield Reject(name, line, column, f"is larger than {MAX_FIELD // 1024} KiB",
+                             _preview(row[big]))  # fmt: skip
+                continue
+            if _BAD_TEXT.search("".join(row)):  # one search for the row; the column if found
+                at, bad = next((i, m) for i, v in enumerate(row) if (m := _BAD_TEXT.search(v)))
+                column = header[at] if at < width else ""
                 reason = "contains a NUL byte" if bad.group() == "\x00" else "is not valid UTF-8"
                 yield Reject(name, line, column, reason)
                 continue
@@ -210,52 +273,59 @@ def _iter_jsonl(
     source: SourceFile, on_bytes: Callable[[int], None] | None
 ) -> Iterator[RawRow | Reject]:
     name = source.path.name
-    with open(source.path, "rb") as fh:
-        for line, raw in enumerate(fh, start=1):
-            if on_bytes:
-                on_bytes(len(raw))
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
+    with _open_text(source.path, on_bytes) as fh:
+        for line, text in enumerate(fh, start=1):
+            if not text.strip():
                 continue
-            if len(raw) > MAX_FIELD * 8:
-                yield Reject(name, line, "", f"record is larger than {MAX_FIELD * 8} bytes")
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield Reject(name, line, "", "is not valid UTF-8")
-                continue
-            except ValueError as e:
-                yield Reject(
-                    name,
-                    line,
-                    "",
-                    f"is not valid JSON: {e}",
-                    _preview(raw.decode("utf-8", "replace")),
-                )
-                continue
-            if not isinstance(obj, dict):
-                yield Reject(name, line, "", f"is a JSON {type(obj).__name__}, not an object")
-                continue
-            values = {str(k).strip().lower(): _json_text(v) for k, v in obj.items()}
-            if any("\x00" in v for v in values.values()):
-                yield Reject(name, line, "", "contains a NUL character")
-                continue
-            yield RawRow(line, values)
+            yield _jsonl_record(name, line, text)
+
+
+def _jsonl_record(name: str, line: int, text: str) -> RawRow | Reject:
+    """One JSON Lines record: a `RawRow` of its keys and values, or why it is rejected."""
+    if len(text) > MAX_RECORD:
+        return Reject(name, line, "", f"is longer than {MAX_RECORD} characters", _preview(text))
+    if _UNDECODABLE.search(text):
+        return Reject(name, line, "", "is not valid UTF-8")
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return Reject(name, line, "", "is not valid JSON: nested too deeply", _preview(text))
+    except ValueError as e:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return Reject(name, line, "", f"is not valid JSON: {e}", _preview(shown.rstrip()))
+    if not isinstance(obj, dict):
+        return Reject(name, line, "", f"is a JSON {type(obj).__name__}, not an object")
+    try:
+        values = {str(k).strip().lower(): _json_text(v) for k, v in obj.items()}
+    except RecursionError:
+        return Reject(name, line, "", "is not valid JSON: nested too deeply")
+    for key, value in values.items():
+        bad = _BAD_JSON_TEXT.search(key) or _BAD_JSON_TEXT.search(value)
+        if bad is None:
+            continue
+        column = "" if _BAD_JSON_TEXT.search(key) else key
+        if bad.group() == "\x00":
+            return Reject(name, line, column, "contains a NUL character")
+        return Reject(
+            name, line, column,
+            f"is not valid Unicode: it holds a lone surrogate ({bad.group()!a})",
+        )  # fmt: skip
+    return RawRow(line, values)
 
 
 def _jsonl_columns(path: Path) -> list[str]:
-    """JSON Lines has no header: the columns are the keys of the first object."""
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                try:
-                    obj = json.loads(raw.decode("utf-8-sig"))
-                except ValueError:
-                    return ["?"]
-                return [str(k) for k in obj] if isinstance(obj, dict) else ["?"]
+    """JSON Lines has no header: the columns are the keys of the first record (a first line
+    that is not a readable object is that record's problem, not the file's)."""
+    with _open_text(path) as fh:
+        for line, text in enumerate(fh, start=1):
+            if text.strip():
+                first = _jsonl_record(path.name, line, text)
+                return list(first.values) if isinstance(first, RawRow) else []
     return []
+
+
+def _too_big(value: str) -> bool:
+    return len(value) > MAX_FIELD // 4 and len(value.encode("utf-8", "surrogateescape")) > MAX_FIELD
 
 
 def _json_text(value: object) -> str:

@@ -29,6 +29,9 @@ INTERACTION_TYPES = frozenset({"call", "email", "chat", "meeting", "ticket", "so
 TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
 MAX_ID = 256
 MAX_TEXT = 10_000
+MAX_MONEY = 1e15
+"""Largest quantity, unit price, amount or price, either sign: sums and products of such values
+stay finite (an infinite total cannot be stored or served as JSON)."""
 DEFAULT_SOURCE_SYSTEM = "default"
 
 _PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -213,7 +216,7 @@ def product(file: str, row: RawRow, extras: list[str]) -> tuple[ProductRecord | 
     props: dict[str, Any] = {
         "name": check.text("name"),
         "category": category,
-        "price": check.optional("price", lambda raw: parse_number(raw, minimum=0)),
+        "price": check.optional("price", _price),
     }
     props.update(_extras(check, extras))
     record = ProductRecord(
@@ -227,9 +230,9 @@ def line_item(file: str, row: RawRow) -> tuple[LineItemRecord | None, list[Rejec
     transaction_id = check.identifier("transaction_id")
     customer_id = check.identifier("customer_id")
     at = check.required("timestamp", parse_instant)
-    quantity = check.numeric("quantity", parse_number)
-    unit_price = check.numeric("unit_price", parse_number)
-    amount = check.numeric("amount", parse_number)
+    quantity = check.numeric("quantity", _money)
+    unit_price = check.numeric("unit_price", _money)
+    amount = check.numeric("amount", _money)
     product_raw = check.text("product_id")
     if product_raw is not None and len(product_raw) > MAX_ID:
         check.reject("product_id", f"is longer than {MAX_ID} characters", product_raw[:200])
@@ -290,6 +293,14 @@ def tie(file: str, row: RawRow) -> tuple[TieRecord | None, list[Reject]]:
     since = check.optional("since", parse_instant)
     weight = check.optional("weight", lambda r: parse_number(r, minimum=0))
     return TieRecord(row.line, source_id, target_id, tie_type, since, weight), check.rejects
+
+
+def _money(raw: str) -> float:
+    return parse_number(raw, minimum=-MAX_MONEY, maximum=MAX_MONEY)
+
+
+def _price(raw: str) -> float:
+    return parse_number(raw, minimum=0, maximum=MAX_MONEY)
 
 
 def _interaction_type(raw: str) -> str:
