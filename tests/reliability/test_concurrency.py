@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import os
 import random
 import signal
@@ -124,6 +125,8 @@ class Acknowledged:
     )
     shared_order_totals: set[float] = field(default_factory=set)
     writes: int = 0
+    most_in_flight: int = 0
+    """The most requests that were under way at one moment."""
 
 
 def amount(writer: int, round_: int) -> float:
@@ -131,8 +134,19 @@ def amount(writer: int, round_: int) -> float:
     return 10 + (writer * 31 + round_ * 17) % 90 + 0.25
 
 
-async def write_concurrently(post: Post) -> Acknowledged:
+async def write_concurrently(send: Post) -> Acknowledged:
     done = Acknowledged()
+    in_flight = 0
+
+    async def post(document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        nonlocal in_flight
+        in_flight += 1
+        done.most_in_flight = max(done.most_in_flight, in_flight)
+        try:
+            return await send(document, variables)
+        finally:
+            in_flight -= 1
+
     created = await post(UPSERT, {"input": [{"id": customer} for customer in SHARED]})
     assert created["upsertCustomers"]["__typename"] == "UpsertCustomersSuccess", created
     start = asyncio.Event()
@@ -185,6 +199,7 @@ async def write_concurrently(post: Post) -> Acknowledged:
     tasks = [asyncio.create_task(writer(w)) for w in range(WRITERS)]
     start.set()
     await asyncio.wait_for(asyncio.gather(*tasks), TIME_BOUND)
+    assert done.most_in_flight >= WRITERS // 2, "the writers did not overlap"
     return done
 
 
@@ -263,13 +278,13 @@ async def check(store: GraphStore, post: Post, done: Acknowledged) -> None:
 
 
 async def test_concurrent_writers_through_the_app_lose_and_double_nothing(
-    store: GraphStore, api_for: Callable[[Role], Any], record_property: Any
+    store: GraphStore, api_for: Callable[[Role], Any]
 ) -> None:
     admin: Api = await api_for(Role.ADMIN)
     done = await write_concurrently(asgi_post(admin))
     await check(store, asgi_post(admin), done)
-    record_property("writers", WRITERS)
-    record_property("writes", done.writes)
+    print(f"{WRITERS} writers, {done.writes} acknowledged writes checked, "
+          f"at most {done.most_in_flight} under way at once")  # fmt: skip
 
 
 async def test_a_resolution_another_writer_made_stale_is_not_written(store: GraphStore) -> None:
@@ -326,7 +341,7 @@ def stop_store(data_dir: Path) -> None:
 
 
 async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_nothing(
-    tmp_path: Path, record_property: Any
+    tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
     try:
@@ -349,8 +364,8 @@ async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_n
         assert EmbeddedServer(data_dir).read_record() is None
     finally:
         stop_store(data_dir)
-    record_property("writers", WRITERS)
-    record_property("writes", done.writes)
+    print(f"{WRITERS} writers, {done.writes} acknowledged writes checked, "
+          f"at most {done.most_in_flight} under way at once")  # fmt: skip
 
 
 # -- a load while serve answers queries ---------------------------------------------------------
@@ -403,7 +418,14 @@ async def loaded_alone(folder: Path, data_dir: Path, rejects: Path) -> dict[str,
         await store.close()
 
 
-async def test_a_load_while_serve_answers_every_query(tmp_path: Path, record_property: Any) -> None:
+def emails_of(folder: Path, count: int) -> list[str]:
+    """Normalised emails of the first `count` customers of a folder that have one."""
+    with open(folder / "customers.csv", newline="", encoding="utf-8") as fh:
+        emails = [row["email"].strip().lower() for row in csv.DictReader(fh) if row["email"]]
+    return list(dict.fromkeys(emails))[:count]
+
+
+async def test_a_load_while_serve_answers_every_query(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     business = tmp_path / "business"
     generate(business, LOADED, 9)
@@ -417,7 +439,9 @@ async def test_a_load_while_serve_answers_every_query(tmp_path: Path, record_pro
     expected["ApiKey"] = 1
     early_ids = [f"pre-{i:02d}" for i in range(PRELOADED)]
     later_ids = [f"C{i:08d}" for i in range(1, LOADED + 1)]
+    partner_emails = emails_of(business, 60)
     answered: list[int] = []
+    partner_records: list[str] = []
     try:
         _, key = await asyncio.to_thread(create_admin_key, data_dir, "load while serving")
         with api_server(data_dir, tmp_path / "serve.log") as server:
@@ -452,9 +476,22 @@ async def test_a_load_while_serve_answers_every_query(tmp_path: Path, record_pro
                                 cursor = info["endCursor"] if info["hasNextPage"] else None
                             answered.append(seed)
 
+                    async def partner() -> None:
+                        """A partner system sends records of people the load is bringing."""
+                        for i, email in enumerate(partner_emails):
+                            if loader.poll() is not None:
+                                return
+                            record = {"id": f"partner-{i}", "email": email,
+                                      "sourceSystem": "partner"}  # fmt: skip
+                            data = await post(UPSERT, {"input": [record]})
+                            outcome = data["upsertCustomers"]["__typename"]
+                            assert outcome == "UpsertCustomersSuccess", data
+                            partner_records.append(record["id"])
+                            await asyncio.sleep(0.02)
+
                     started = time.monotonic()
-                    readers = [reader(seed) for seed in range(READERS)]
-                    await asyncio.wait_for(asyncio.gather(*readers), TIME_BOUND)
+                    clients = [*(reader(seed) for seed in range(READERS)), partner()]
+                    await asyncio.wait_for(asyncio.gather(*clients), TIME_BOUND)
                     out, err = await asyncio.to_thread(loader.communicate, timeout=TIME_BOUND)
                     seconds = time.monotonic() - started
                 finally:
@@ -467,14 +504,28 @@ async def test_a_load_while_serve_answers_every_query(tmp_path: Path, record_pro
                 assert (await client.get("/readyz")).status_code == 200
                 store = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
                 try:
-                    assert await counts(store) == expected
+                    found = await counts(store)
+                    # each partner record joined the customer of the loaded record with its
+                    # email, whichever was written first: one more record, no more customers
+                    joined = await store.read(
+                        "MATCH (c:Customer)-[:HAS_SOURCE]->(p:SourceRecord {system: 'partner'}) "
+                        "OPTIONAL MATCH (c)-[:HAS_SOURCE]->(o:SourceRecord) "
+                        "WHERE o.emailKey = p.emailKey AND o.system <> 'partner' "
+                        "RETURN p.id AS id, count(o) AS others"
+                    )
                 finally:
                     await store.close()
         assert server.process.returncode == 0, server.log_tail()
         assert EmbeddedServer(data_dir).read_record() is None
     finally:
         stop_store(data_dir)
+    assert partner_records
+    assert sorted(r["id"] for r in joined) == sorted(partner_records)
+    assert all(r["others"] >= 1 for r in joined), joined
+    for name in ("SourceRecord", "HAS_SOURCE"):
+        expected[name] += len(partner_records)
+    assert found == expected
     # the readers really ran beside the load, every one of them, all the time it lasted
     assert len(answered) >= 30 and set(answered) == set(range(READERS)), len(answered)
-    record_property("queries_during_load", len(answered))
-    record_property("load_seconds", round(seconds, 2))
+    print(f"{len(answered)} queries answered and {len(partner_records)} partner records "
+          f"written during a load of {seconds:.1f}s")  # fmt: skip
