@@ -52,7 +52,7 @@ from analytics.network import neighbour_purchases, network_features
 __all__ = [
     "GENERAL_COLUMNS", "NETWORK_FEATURES", "OWN_COLUMNS", "DemandEvaluation",
     "SocialDemandModel", "demand_dataset", "demand_features", "demand_labels", "evaluate",
-    "predict_demand",
+    "evaluate_and_predict", "predict_demand",
 ]  # fmt: skip
 
 OWN_COLUMNS = ("category", "cat_bought_30d", "cat_bought_90d", "cat_bought_365d",
@@ -215,6 +215,11 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
     `NETWORK_FEATURES` columns are dropped: the baseline that shows what the network adds.
     `n_threads` caps native threads as in `analytics.churn.ChurnModel` (default 1).
 
+    `max_samples` caps the pairs learnt from: above it, `fit` draws that many at random
+    (`random_state`). At 100k customers (940k training pairs, held out: 961k pairs one horizon
+    later) the held-out AUC was 0.8260 with 300 steps of 0.05 on every pair (fit 108 s),
+    0.8256 with the default 100 steps of 0.1 (29 s) and 0.8237 with that on 300k pairs (6 s).
+
     Fitted attributes: `classes_`, `feature_names_in_`, `n_features_in_`, `features_used_`,
     `categories_` (the categories seen in training), `model_`.
     """
@@ -223,11 +228,12 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
         self,
         *,
         use_network: bool = True,
-        max_iter: int = 300,
-        learning_rate: float = 0.05,
+        max_iter: int = 100,
+        learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 50,
         l2_regularization: float = 1.0,
+        max_samples: int | None = 300_000,
         random_state: int = 0,
         n_threads: int | None = 1,
     ) -> None:
@@ -237,6 +243,7 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
+        self.max_samples = max_samples
         self.random_state = random_state
         self.n_threads = n_threads
 
@@ -250,6 +257,8 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(target)
         if len(self.classes_) != 2:
             raise ValueError("demand labels need both classes, bought (1) and not (0)")
+        if self.max_samples is not None and self.max_samples < 2:
+            raise ValueError(f"max_samples must be at least 2 or None, got {self.max_samples}")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         skip = set() if self.use_network else set(NETWORK_FEATURES)
@@ -262,6 +271,10 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
             l2_regularization=self.l2_regularization, categorical_features="from_dtype",
             random_state=self.random_state,
         )  # fmt: skip
+        if self.max_samples is not None and len(X) > self.max_samples:
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(rng.choice(len(X), self.max_samples, replace=False))
+            X, target = X.iloc[keep], target[keep]
         with threadpool_limits(self.n_threads):
             self.model_ = model.fit(self._prepared(X), target)
         return self
@@ -308,6 +321,30 @@ class DemandEvaluation:
     test_as_of: pd.Timestamp
 
 
+class _Datasets:
+    """`demand_dataset` of one business per (cut-off, categories), each built once."""
+
+    def __init__(self, tables: tuple[pd.DataFrame, ...], horizon_days: int,
+                 active_window_days: int, seed: int) -> None:  # fmt: skip
+        self.tables = tables
+        self.horizon_days = horizon_days
+        self.options = {"active_window_days": active_window_days, "seed": seed}
+        self._built: dict[tuple[pd.Timestamp, tuple[str, ...]], tuple[pd.DataFrame, pd.Series]]
+        self._built = {}
+
+    def at(self, cutoff: pd.Timestamp, categories: Sequence[str]) -> tuple[pd.DataFrame, pd.Series]:
+        key = (cutoff, tuple(categories))
+        if key not in self._built:
+            self._built[key] = demand_dataset(*self.tables, cutoff, self.horizon_days,
+                                              categories=categories, **self.options)  # fmt: skip
+        return self._built[key]
+
+    def training(self, cutoffs: Sequence[pd.Timestamp], categories: Sequence[str]
+                 ) -> tuple[pd.DataFrame, pd.Series]:  # fmt: skip
+        parts = [self.at(cutoff, categories) for cutoff in cutoffs]
+        return pd.concat([X for X, _ in parts]), pd.concat([y for _, y in parts])
+
+
 def evaluate(
     customers: pd.DataFrame,
     orders: pd.DataFrame,
@@ -325,35 +362,10 @@ def evaluate(
     """Back-test one horizon before `as_of` (see the module docstring): the model, the same
     model without network features, and the neighbours' share as the score, on the same
     held-out pairs."""
-    as_of = utc(as_of)
-    test_at = as_of - horizon_days * _DAY
-    train_at = tuple(as_of - (k + 2) * horizon_days * _DAY for k in range(training_cutoffs))
-    tables = (customers, orders, lines, interactions, ties)
-    options = {"active_window_days": active_window_days, "seed": seed}
-    past = lines[pd.to_datetime(lines["at"], utc=True).lt(min(train_at))]
-    categories = sorted(past["category"].dropna().unique().tolist())
-    parts = [demand_dataset(*tables, at, horizon_days, categories=categories, **options)
-             for at in train_at]  # fmt: skip
-    X_train = pd.concat([X for X, _ in parts])
-    y_train = pd.concat([y for _, y in parts])
-    X_test, y_test = demand_dataset(*tables, test_at, horizon_days, categories=categories,
-                                    **options)  # fmt: skip
-    model = model if model is not None else SocialDemandModel(random_state=seed)
-    with_network = clone(model).set_params(use_network=True).fit(X_train, y_train)
-    score = with_network.predict_proba(X_test)[:, 1]
-    alone = clone(model).set_params(use_network=False)
-    score_alone = alone.fit(X_train, y_train).predict_proba(X_test)[:, 1]
-    truth = y_test.to_numpy()
-    auc = float(roc_auc_score(truth, score))
-    auc_alone = float(roc_auc_score(truth, score_alone))
-    auc_naive = float(roc_auc_score(truth, X_test[NAIVE_SOCIAL_SCORE].to_numpy()))
-    top = np.argsort(-score, kind="stable")[: max(1, len(score) // 10)]
-    return DemandEvaluation(
-        auc=auc, auc_without_network=auc_alone, auc_naive_social=auc_naive,
-        lift_over_without_network=auc - auc_alone, lift_over_naive_social=auc - auc_naive,
-        top_decile_lift=float(truth[top].mean() / truth.mean()), base_rate=float(truth.mean()),
-        n_train=len(X_train), n_test=len(X_test), train_as_of=train_at, test_as_of=test_at,
-    )  # fmt: skip
+    datasets = _Datasets((customers, orders, lines, interactions, ties), horizon_days,
+                         active_window_days, seed)  # fmt: skip
+    return _evaluate(datasets, utc(as_of), training_cutoffs, model or SocialDemandModel(
+        random_state=seed))  # fmt: skip
 
 
 def predict_demand(
@@ -375,17 +387,71 @@ def predict_demand(
 
     The model is fitted on the cut-offs as_of - h ... as_of - k·h (see the module docstring);
     a `model` given is fitted in place, so the caller can keep it for scoring later."""
-    as_of = utc(as_of)
-    train_at = [as_of - (k + 1) * horizon_days * _DAY for k in range(training_cutoffs)]
-    tables = (customers, orders, lines, interactions, ties)
-    options = {"active_window_days": active_window_days, "seed": seed}
-    X_now = demand_features(*tables, as_of, **options)
-    categories = list(X_now["category"].cat.categories)
-    parts = [demand_dataset(*tables, at, horizon_days, categories=categories, **options)
-             for at in train_at]  # fmt: skip
+    datasets = _Datasets((customers, orders, lines, interactions, ties), horizon_days,
+                         active_window_days, seed)  # fmt: skip
     fitted = model if model is not None else SocialDemandModel(random_state=seed)
-    fitted.fit(pd.concat([X for X, _ in parts]), pd.concat([y for _, y in parts]))
-    return pd.Series(fitted.predict_proba(X_now)[:, 1], index=X_now.index, name="demand")
+    return _predict(datasets, utc(as_of), training_cutoffs, fitted)
+
+
+def evaluate_and_predict(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    ties: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    training_cutoffs: int = 1,
+    active_window_days: int = 365,
+    seed: int = 0,
+    model: SocialDemandModel | None = None,
+) -> tuple[DemandEvaluation, pd.Series]:
+    """`evaluate` and `predict_demand` (fitting `model` in place) in one go: the pairs of a
+    cut-off both need (as_of - h, held out by one, learnt from by the other) are built once."""
+    datasets = _Datasets((customers, orders, lines, interactions, ties), horizon_days,
+                         active_window_days, seed)  # fmt: skip
+    as_of = utc(as_of)
+    fitted = model if model is not None else SocialDemandModel(random_state=seed)
+    evaluation = _evaluate(datasets, as_of, training_cutoffs, fitted)
+    return evaluation, _predict(datasets, as_of, training_cutoffs, fitted)
+
+
+def _evaluate(datasets: _Datasets, as_of: pd.Timestamp, training_cutoffs: int,
+              model: SocialDemandModel) -> DemandEvaluation:  # fmt: skip
+    step = datasets.horizon_days * _DAY
+    test_at = as_of - step
+    train_at = tuple(as_of - (k + 2) * step for k in range(training_cutoffs))
+    lines = datasets.tables[2]
+    past = lines[pd.to_datetime(lines["at"], utc=True).lt(min(train_at))]
+    categories = sorted(past["category"].dropna().unique().tolist())
+    X_train, y_train = datasets.training(train_at, categories)
+    X_test, y_test = datasets.at(test_at, categories)
+    with_network = clone(model).set_params(use_network=True).fit(X_train, y_train)
+    score = with_network.predict_proba(X_test)[:, 1]
+    alone = clone(model).set_params(use_network=False)
+    score_alone = alone.fit(X_train, y_train).predict_proba(X_test)[:, 1]
+    truth = y_test.to_numpy()
+    auc = float(roc_auc_score(truth, score))
+    auc_alone = float(roc_auc_score(truth, score_alone))
+    auc_naive = float(roc_auc_score(truth, X_test[NAIVE_SOCIAL_SCORE].to_numpy()))
+    top = np.argsort(-score, kind="stable")[: max(1, len(score) // 10)]
+    return DemandEvaluation(
+        auc=auc, auc_without_network=auc_alone, auc_naive_social=auc_naive,
+        lift_over_without_network=auc - auc_alone, lift_over_naive_social=auc - auc_naive,
+        top_decile_lift=float(truth[top].mean() / truth.mean()), base_rate=float(truth.mean()),
+        n_train=len(X_train), n_test=len(X_test), train_as_of=train_at, test_as_of=test_at,
+    )  # fmt: skip
+
+
+def _predict(datasets: _Datasets, as_of: pd.Timestamp, training_cutoffs: int,
+             model: SocialDemandModel) -> pd.Series:  # fmt: skip
+    step = datasets.horizon_days * _DAY
+    train_at = [as_of - (k + 1) * step for k in range(training_cutoffs)]
+    X_now = demand_features(*datasets.tables, as_of, **datasets.options)
+    categories = list(X_now["category"].cat.categories)
+    model.fit(*datasets.training(train_at, categories))
+    return pd.Series(model.predict_proba(X_now)[:, 1], index=X_now.index, name="demand")
 
 
 def _population(

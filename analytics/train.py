@@ -330,21 +330,11 @@ async def train(
         )
     else:
         done = timed("demand")
-        found = demand.evaluate(
-            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed
-        )
         demand_model = demand.SocialDemandModel(random_state=seed)
-        chances = demand.predict_demand(
-            customers,
-            orders,
-            lines,
-            interactions,
-            ties,
-            as_of,
-            horizon_days,
-            seed=seed,
+        found, chances = demand.evaluate_and_predict(
+            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
             model=demand_model,
-        )
+        )  # fmt: skip
         fitted["demand"] = demand_model
         by_customer = chances.reset_index()
         key = by_customer.columns[0]

@@ -15,6 +15,7 @@ from analytics.demand import (
     demand_features,
     demand_labels,
     evaluate,
+    evaluate_and_predict,
     predict_demand,
 )
 from tests.analytics.synthetic_frames import SyntheticFrames, generated_frames
@@ -119,6 +120,24 @@ def test_model_without_network_ignores_the_social_columns(pairs: pd.DataFrame) -
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+def test_max_samples_caps_the_pairs_learnt_from(pairs: pd.DataFrame) -> None:
+    y = demand_labels(LINES, pairs.index, AS_OF, 60)
+    X, labels = pd.concat([pairs] * 20), pd.concat([y] * 20)
+    options = {"min_samples_leaf": 2, "max_iter": 20}
+
+    def proba(max_samples: int | None, seed: int = 0) -> np.ndarray:
+        model = SocialDemandModel(max_samples=max_samples, random_state=seed, **options)
+        return model.fit(X, labels).predict_proba(pairs)[:, 1]
+
+    everything = proba(None)
+    np.testing.assert_array_equal(proba(len(X)), everything)  # at the cap: every pair
+    sampled = proba(len(X) // 4)
+    assert not np.array_equal(sampled, everything)
+    np.testing.assert_array_equal(proba(len(X) // 4), sampled)  # the same seed, the same draw
+    with pytest.raises(ValueError, match="max_samples"):
+        SocialDemandModel(max_samples=1).fit(X, labels)
+
+
 def test_predicts_every_pair_of_the_population_now(pairs: pd.DataFrame) -> None:
     demand = predict_demand(CUSTOMERS, ORDERS, LINES, INTERACTIONS, TIES, AS_OF, 30,
                             model=SocialDemandModel(min_samples_leaf=2))  # fmt: skip
@@ -206,3 +225,16 @@ def test_nothing_after_as_of_changes_training_pairs_or_labels(
     pd.testing.assert_series_equal(demand_labels(b.lines, pairs, cut, HORIZON),
                                    demand_labels(lines, pairs, cut, HORIZON))  # fmt: skip
     assert demand_labels(lines, pairs, SCORE_AT, HORIZON).sum() > 0  # the added purchases
+
+
+def test_evaluating_and_predicting_together_gives_what_each_gives_alone(
+    word_of_mouth: SyntheticFrames, with_influence: DemandEvaluation
+) -> None:
+    b = word_of_mouth
+    tables = (b.customers, b.orders, b.lines, b.interactions, b.ties)
+    alone = predict_demand(*tables, SCORE_AT, HORIZON)
+    model = SocialDemandModel()
+    found, chances = evaluate_and_predict(*tables, SCORE_AT, HORIZON, model=model)
+    assert found == with_influence
+    pd.testing.assert_series_equal(chances, alone)
+    assert model.predict_proba(demand_features(*tables, SCORE_AT)).shape == (len(chances), 2)
