@@ -300,7 +300,7 @@ async def test_a_broken_file_is_refused_or_every_row_accounted_for(
 
 # -- fuzzed input ------------------------------------------------------------------------------
 
-IDS = ["c1", "c2", " c3 ", "C1", "", "=c4", "-5"]
+IDS = ["c1", "c2", " c3 ", "c1", "c2", " c3 ", "C1", "", "=c4", "-5"]
 TEXT_ALPHABET = [*"ab ,;\"'\n\r\t=+-@|!é王", "\x00", "\udcff", "\udc80", "\u2028", "\ufeff"]
 nasty = st.text(alphabet=st.sampled_from(TEXT_ALPHABET), max_size=8)
 formula = st.sampled_from(FORMULAS)
@@ -312,7 +312,7 @@ POOLS: dict[str, list[str]] = {
     "country": ["GB", "fr", "XX", ""],
     "instant": ["2024-01-01", "2024-02-29T10:00:00+02:00", "2024-03-01 12:00", "2023-13-01", ""],
     "number": ["1", "2.5", "3", "0.25", "10", "-2", "+1", "0", "1e308", "nan", "1,5", ""],
-    "type": ["call", "CHAT", "fax", "KNOWS", "family", "rival", ""],
+    "type": ["call", "CHAT", "email", "fax", "KNOWS", "family", "colleague", "rival", ""],
     "product_id": ["p1", "p2", "=p3", ""],
     "key": ["t1", "t2", "i1", "=x", ""],
 }
