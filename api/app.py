@@ -9,6 +9,7 @@ with 413 before anything is parsed.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -45,6 +46,17 @@ class CrmGraphQL(GraphQL[Context, None]):
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", ""),
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A body that is not a JSON object (or list, a batch) or nests deeper than Python
+        parses is no GraphQL request: 400, like malformed JSON, instead of a crash."""
+        try:
+            decoded = super().decode_json(data)
+        except RecursionError as e:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from e
+        if not isinstance(decoded, dict | list):
+            raise json.JSONDecodeError("not an object", "", 0)
+        return decoded
 
 
 class BodyLimit:
