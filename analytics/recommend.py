@@ -569,7 +569,8 @@ class Recommender(BaseEstimator):
         items = self.items_.get_indexer(bought["item"])
         already = np.zeros(len(bought), dtype=bool)
         both = (items >= 0) & (rows >= 0)
-        already[both] = np.asarray(self._owned[rows[both], items[both]]).ravel() > 0
+        if both.any():  # (scipy answers an empty pair of indexers with a matrix, not values)
+            already[both] = np.asarray(self._owned[rows[both], items[both]]).ravel() > 0
         new = bought.loc[~already].assign(item_at=items[~already])
         if new.empty:
             nan = float("nan")

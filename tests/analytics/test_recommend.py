@@ -184,6 +184,13 @@ def test_evaluation_counts_new_purchases_only() -> None:
     assert result.baseline_hit_rate == pytest.approx(0.5)
 
 
+def test_evaluating_a_period_without_orders_says_so_instead_of_failing() -> None:
+    result = _fitted().evaluate(_shop(), AS_OF + 365 * DAY, customer_ids=["nobody"])
+    assert result.customers == 0 and np.isnan(result.hit_rate)
+    later = _fitted().fit(_shop(), _ties(), as_of=AS_OF + 60 * DAY)
+    assert later.evaluate(_shop(), AS_OF + 90 * DAY).customers == 0
+
+
 # --- properties --------------------------------------------------------------------------------
 
 CUSTOMERS = [f"C{i}" for i in range(8)]
