@@ -362,8 +362,7 @@ class Recommender(BaseEstimator):
         if exclude_owned:
             scores[self._owned_rows(rows) > 0] = -np.inf
         ordered = scores[:, self._tie_order]
-        top = np.argsort(-ordered, axis=1, kind="stable")[:, : min(first, len(self.items_))]
-        top_items = self._tie_order[top]
+        top_items = self._tie_order[_top_per_row(ordered, min(first, len(self.items_)))]
         return top_items, np.take_along_axis(scores, top_items, axis=1)
 
     def _empty_output(self) -> pd.DataFrame:
@@ -481,18 +480,52 @@ class Recommender(BaseEstimator):
         order = np.argsort(-strength, axis=2, kind="stable")[:, :, :3]
         friend_counts = self._friend_counts(rows, top_items) if "friends" in signals else None
         similar = self._most_similar_owned(rows, top_items)
-        out: list[list[list[str]]] = []
-        for b in range(n):
-            per_customer = []
-            for r in range(take):
-                item = int(top_items[b, r])
-                per_customer.append([
-                    self._describe(SIGNALS[k], rows[b], b, r, item, picked, best_rule,
-                                   friend_counts, similar)
-                    for k in order[b, r] if strength[b, r, k] > 0
-                ])  # fmt: skip
-            out.append(per_customer)
-        return out
+        sentences = np.empty((n, take, len(SIGNALS)), dtype=object)
+        for k, name in enumerate(SIGNALS):
+            if name in picked:
+                sentences[:, :, k] = self._sentences(name, rows, top_items, picked, best_rule,
+                                                     friend_counts, similar)  # fmt: skip
+        chosen = np.take_along_axis(sentences, order, axis=2).reshape(n * take, -1).tolist()
+        # strengths are never negative: the positive ones lead each item's order
+        counts = (np.take_along_axis(strength, order, axis=2) > 0).sum(axis=2).ravel().tolist()
+        flat = [said[:c] for said, c in zip(chosen, counts, strict=True)]
+        return [flat[b * take : (b + 1) * take] for b in range(n)]
+
+    def _sentences(
+        self, name: str, rows: np.ndarray, top_items: np.ndarray, picked: dict[str, np.ndarray],
+        best_rule: np.ndarray, friend_counts: np.ndarray | None, similar: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """The sentence of signal `name` for each customer and picked item, (customers x picks)
+        objects; only read where the signal contributes. Each distinct sentence is formatted
+        once and spread by index."""
+        if name == "rules":
+            number = np.take_along_axis(best_rule, top_items, axis=1)
+            said = [f"often bought in the same order as {a} (confidence {c:.2f})"
+                    for a, c in self._rule_text] or [""]  # fmt: skip
+            return np.asarray(said, dtype=object)[np.maximum(number, 0)]
+        if name == "similar_items":
+            said = [f"customers who bought {item} bought it" for item in self._item_names]
+            return np.asarray(said, dtype=object)[similar]
+        if name == "segment":
+            label = self._segment_of[rows] if len(self._segment_of) else np.zeros(len(rows), int)
+            share = picked["segment"]
+            keys = np.column_stack([np.repeat(label, share.shape[1]), share.ravel()])
+            distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+            said = [f"bought by {p:.0%} of segment {self._segment_labels[int(j)]}"
+                    if 0 <= j < len(self._segment_labels) else "" for j, p in distinct]  # fmt: skip
+            return np.asarray(said, dtype=object)[inverse.ravel()].reshape(share.shape)
+        if name == "friends":
+            count = (friend_counts if friend_counts is not None
+                     else np.zeros(top_items.shape, dtype=np.int64))  # fmt: skip
+            said = [f"bought by {c} friend{'s' if c != 1 else ''}"
+                    for c in range(int(count.max(initial=0)) + 1)]  # fmt: skip
+            return np.asarray(said, dtype=object)[count]
+        if name in ("own_categories", "friends_categories"):
+            who = "you buy" if name == "own_categories" else "your friends buy"
+            said = [f"popular in {c}, which {who}" for c in self._category_names] or [""]
+            return np.asarray(said, dtype=object)[np.maximum(self._item_category[top_items], 0)]
+        said = [f"popular: bought by {b} customers" for b in self._buyers]
+        return np.asarray(said, dtype=object)[top_items]
 
     def _friend_counts(self, rows: np.ndarray, top_items: np.ndarray) -> np.ndarray:
         """How many friends of each customer bought each picked item."""
@@ -519,26 +552,6 @@ class Recommender(BaseEstimator):
                 block = self._similarity[mine][:, top_items[b]].toarray()
             best[b] = np.where(block.max(axis=0) > 0, mine[block.argmax(axis=0)], -1)
         return best
-
-    def _describe(self, name: str, row: int, b: int, r: int, item: int,
-                  picked: dict[str, np.ndarray], best_rule: np.ndarray,
-                  friend_counts: np.ndarray | None, similar: np.ndarray) -> str:  # fmt: skip
-        if name == "rules":
-            antecedents, confidence = self._rule_text[int(best_rule[b, item])]
-            return f"often bought in the same order as {antecedents} (confidence {confidence:.2f})"
-        if name == "similar_items":
-            return f"customers who bought {self._item_names[similar[b, r]]} bought it"
-        if name == "segment":
-            label = self._segment_labels[self._segment_of[row]]
-            return f"bought by {picked['segment'][b, r]:.0%} of segment {label}"
-        if name == "friends":
-            count = int(friend_counts[b, r]) if friend_counts is not None else 0
-            return f"bought by {count} friend{'s' if count != 1 else ''}"
-        if name in ("own_categories", "friends_categories"):
-            category = self._category_names[self._item_category[item]]
-            who = "you buy" if name == "own_categories" else "your friends buy"
-            return f"popular in {category}, which {who}"
-        return f"popular: bought by {self._buyers[item]} customers"
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -612,6 +625,24 @@ class Recommender(BaseEstimator):
 def _row_indices(matrix: sp.csr_matrix | sp.csc_matrix, at: int) -> np.ndarray:
     """The stored indices of one row (CSR) or column (CSC)."""
     return matrix.indices[matrix.indptr[at] : matrix.indptr[at + 1]]
+
+
+def _top_per_row(values: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the `k` largest values of each row, largest first, equal values in
+    column order: `np.argsort(-values, axis=1, kind="stable")[:, :k]` without sorting whole
+    rows (a partition finds each row's k-th value; only the k picks are sorted)."""
+    n, m = values.shape
+    if k >= m or n == 0:
+        return np.argsort(-values, axis=1, kind="stable")[:, :k]
+    negated = -values
+    kth = np.partition(negated, k - 1, axis=1)[:, k - 1 : k]
+    above = negated < kth
+    level = negated == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    keep = above | (level & (np.cumsum(level, axis=1) <= room))
+    columns = np.nonzero(keep)[1].reshape(n, k)
+    order = np.argsort(np.take_along_axis(negated, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
 
 
 def _scale_rows(values: np.ndarray) -> np.ndarray:
