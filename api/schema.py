@@ -6,7 +6,7 @@ import logging
 import os
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -29,6 +29,7 @@ from api.customers.mutations.transaction_record import RecordTransactionMutation
 from api.customers.queries import CustomerQueries
 from api.insights.queries import InsightQueries
 from api.network.queries import NetworkQueries
+from graph.errors import UnsupportedValue
 
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
 MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
@@ -56,15 +57,44 @@ Mutation = merge_types(
 )
 
 
+UNEXPECTED = "INTERNAL_SERVER_ERROR"
+"""The code of an error we did not foresee: logged, and masked in production."""
+
+
+def error_code(error: GraphQLError) -> str:
+    """The `extensions.code` an error answers with: the one it was raised with; for what
+    GraphQL found wrong with the request itself, GRAPHQL_PARSE_FAILED (syntax, too many tokens),
+    GRAPHQL_VALIDATION_FAILED (unknown fields, depth, aliases, wrong literals) or BAD_USER_INPUT
+    (variables of the wrong shape, values the store cannot hold); else UNEXPECTED."""
+    extensions = error.extensions or {}
+    if "code" in extensions:
+        return str(extensions["code"])
+    original = error.original_error
+    if isinstance(original, UnsupportedValue):
+        return "BAD_USER_INPUT"
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
+        if isinstance(error, GraphQLSyntaxError):
+            return "GRAPHQL_PARSE_FAILED"
+        if error.message.startswith("Variable "):
+            return "BAD_USER_INPUT"
+        return "GRAPHQL_VALIDATION_FAILED"
+    return UNEXPECTED
+
+
 class CrmSchema(strawberry.Schema):
-    """Logs unexpected errors (those without a code) with the request id; expected ones (bad
-    input, permissions, limits) are the caller's business and are not logged as errors."""
+    """Gives every error its `extensions.code` (`error_code`) and logs the unexpected ones with
+    the request id; expected ones (bad requests and input, permissions, limits) are the caller's
+    business and are not logged: their messages may quote the caller's data."""
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # Strawberry calls this for every error before its extensions (MaskErrors) run.
         for error in errors:
-            if "code" in (error.extensions or {}):
+            code = error_code(error)
+            if "code" not in (error.extensions or {}):
+                error.extensions = {**(error.extensions or {}), "code": code}
+            if code != UNEXPECTED:
                 continue
             context = execution_context.context if execution_context else None
             log.error(
@@ -73,6 +103,18 @@ class CrmSchema(strawberry.Schema):
                 error.message,
                 exc_info=error.original_error,
             )
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Production: unexpected errors answer "Unexpected error." and keep their code."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": UNEXPECTED}
+        return masked
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
@@ -86,14 +128,12 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
     ]
     if production:
-        extensions.append(lambda: MaskErrors(should_mask_error=_unexpected))
+        extensions.append(MaskUnexpectedErrors)
     return CrmSchema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]
 
 
-def _unexpected(error: object) -> bool:
-    """Mask everything but errors we raised on purpose (they carry a code)."""
-    extensions = getattr(error, "extensions", None) or {}
-    return "code" not in extensions
+def _unexpected(error: GraphQLError) -> bool:
+    return error_code(error) == UNEXPECTED
 
 
 schema = build_schema()

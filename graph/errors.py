@@ -20,6 +20,12 @@ class QueryError(StoreError):
     """The store refused a query: a syntax error, a constraint violation, a type error."""
 
 
+class UnsupportedValue(QueryError):
+    """A parameter the engine cannot take, so nothing ran: on FalkorDB, text holding the NUL
+    character or a lone surrogate, or a number that is not finite. The message says which kind
+    of value, never the value."""
+
+
 class ReadOnlyViolation(QueryError):
     """A query sent as read-only tried to write."""
 

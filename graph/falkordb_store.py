@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -12,7 +14,7 @@ from falkordb.asyncio import FalkorDB
 
 from graph.dialect import FALKORDB, Dialect
 from graph.embedded import EmbeddedServer, new_client_name
-from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
 from graph.schema import CRM_SCHEMA
 from graph.settings import StoreSettings
 from graph.store import Params, Row
@@ -81,7 +83,12 @@ class FalkorStore:
             message = str(e)
             if "read-only" in message:
                 raise ReadOnlyViolation(f"the query tries to write: {message}") from e
+            unsupported = _unsupported(params)  # looked for only when the server refused
+            if unsupported:
+                raise UnsupportedValue(f"the store cannot take {unsupported}") from e
             raise QueryError(message) from e
+        except UnicodeEncodeError as e:
+            raise UnsupportedValue("the store cannot take text with a lone surrogate") from e
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             raise StoreUnavailable(f"{self.description}: {e}") from e
         names = [column[1] for column in result.header]
@@ -173,3 +180,20 @@ class FalkorStore:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.release, self.client_name)
             self.embedded = None
+
+
+def _unsupported(value: Any) -> str | None:
+    """What in a parameter FalkorDB cannot take, if anything. The client writes parameters into
+    the statement's `CYPHER name=value` header: the server reads the header as a C string, so a
+    NUL ends it, and it has no literal for a number that is not finite."""
+    if isinstance(value, str):
+        return "text with the NUL character (U+0000)" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "a number that is not finite"
+    if isinstance(value, Mapping):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return None
+    return next((found for item in items if (found := _unsupported(item))), None)

@@ -83,7 +83,10 @@ class UpsertCustomersMutation:
             )
         records, found = [], []
         for index, item in enumerate(input):
-            extras = dict(item.attributes or {})
+            extras = item.attributes if isinstance(item.attributes, dict) else {}
+            if item.attributes is not None and not isinstance(item.attributes, dict):
+                message = "is not an object of property names and values"
+                found.append(Problem(field=f"input[{index}].attributes", message=message))
             refused = [k for k in extras if k not in validate.extra_columns("customers", [k])[0]]
             found += [
                 Problem(
