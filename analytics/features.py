@@ -11,7 +11,10 @@ in the customers table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +22,8 @@ import pandas as pd
 from analytics.frames import require, utc
 from analytics.rfm import SEGMENT_RULES, rfm
 
-__all__ = ["INTERACTION_TYPES", "WINDOWS", "category_history", "customer_features"]
+__all__ = ["INTERACTION_TYPES", "WINDOWS", "category_history", "customer_features",
+           "reusing_customer_features"]
 
 WINDOWS = (30, 90, 365)
 """Default look-back windows, in days, for order, spend and contact counts."""
@@ -31,6 +35,21 @@ PERSONAL_FIELDS = ("name", "email", "phone", "city")
 """Customer properties never used as features."""
 
 _DAY = pd.Timedelta(days=1)
+
+_REUSED: ContextVar[dict[tuple[Any, ...], tuple[pd.DataFrame, tuple[Any, ...]]] | None]
+_REUSED = ContextVar("reused_customer_features", default=None)
+
+
+@contextlib.contextmanager
+def reusing_customer_features() -> Iterator[None]:
+    """Within the block, `customer_features` of the same table objects with the same arguments
+    is computed once (a copy is returned each time). For a caller that asks for the same cut-off
+    from several models over tables it does not change meanwhile, such as `crm-graph train`."""
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
 
 
 def customer_features(
@@ -86,12 +105,51 @@ def customer_features(
     is one-hot encoded as `<column>_<level>` for its `max_levels` most frequent values (ties by
     value), and `<column>_other` for the remaining ones (missing values: all zeros). So a
     column with thousands of values still yields at most `max_levels + 1` columns.
+
+    Inside `reusing_customer_features()`, a repeated call returns a copy of the first answer.
     """
+    arguments = dict(
+        windows=tuple(windows), recent_days=recent_days, max_levels=max_levels,
+        ignore=tuple(ignore), customer_col=customer_col, signup_col=signup_col, at_col=at_col,
+        total_col=total_col, category_col=category_col, type_col=type_col,
+        channel_col=channel_col, sentiment_col=sentiment_col, satisfaction_col=satisfaction_col,
+    )  # fmt: skip
+    reused = _REUSED.get()
+    if reused is None:
+        return _customer_features(customers, orders, lines, interactions, utc(as_of), **arguments)
+    tables = (customers, orders, lines, interactions)
+    key = (*map(id, tables), utc(as_of), *arguments.items())
+    if key not in reused:  # the tables are kept with the answer: their ids stay theirs
+        found = _customer_features(*tables, utc(as_of), **arguments)
+        reused[key] = (found, tables)
+    return reused[key][0].copy()
+
+
+def _customer_features(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    windows: Sequence[int],
+    recent_days: int,
+    max_levels: int,
+    ignore: Iterable[str],
+    customer_col: str,
+    signup_col: str,
+    at_col: str,
+    total_col: str,
+    category_col: str,
+    type_col: str,
+    channel_col: str,
+    sentiment_col: str,
+    satisfaction_col: str,
+) -> pd.DataFrame:
     require(customers, (customer_col,), "customers")
     require(orders, (customer_col, at_col, total_col), "orders")
     require(lines, (customer_col, at_col, category_col), "lines")
     require(interactions, (customer_col, at_col, type_col), "interactions")
-    as_of = utc(as_of)
     index = pd.Index(customers[customer_col].to_numpy(), name=customer_col)
     if index.has_duplicates:
         raise ValueError("customers lists a customer more than once")

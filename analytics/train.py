@@ -189,254 +189,271 @@ async def train(
         started = time.perf_counter()
         return lambda: report.seconds.__setitem__(name, time.perf_counter() - started)
 
-    # -- RFM ----------------------------------------------------------------------------------
-    done = timed("rfm")
-    table = rfm.rfm(known, as_of)
-    scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
-    scored[names.RFM_FREQUENCY] = table["frequency"]
-    scored[names.RFM_MONETARY] = table["monetary"]
-    scored[names.RFM_SCORE] = table["rfm_score"]
-    scored[names.RFM_SEGMENT] = table["rfm_segment"]
-    report.metrics["rfm"] = {
-        "customers": len(table),
-        "segments": table["rfm_segment"].value_counts().to_dict(),
-    }
-    done()
-
-    # -- network features -----------------------------------------------------------------------
-    if has_ties:
-        done = timed("network")
-        net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
-        scored[names.PAGERANK] = net["pagerank"]
-        scored[names.COMMUNITY] = net["community"]
-        scored[names.DEGREE] = net["degree"]
-        report.metrics["network"] = {
-            "communities": int(net["community"].nunique()),
-            "largest_community": int(net["community_size"].max()),
-            "mean_degree": float(net["degree"].mean()),
+    # Churn, demand and segments describe customers at the same cut-offs: once each.
+    with features.reusing_customer_features():
+        # -- RFM ------------------------------------------------------------------------------
+        done = timed("rfm")
+        table = rfm.rfm(known, as_of)
+        scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
+        scored[names.RFM_FREQUENCY] = table["frequency"]
+        scored[names.RFM_MONETARY] = table["monetary"]
+        scored[names.RFM_SCORE] = table["rfm_score"]
+        scored[names.RFM_SEGMENT] = table["rfm_segment"]
+        report.metrics["rfm"] = {
+            "customers": len(table),
+            "segments": table["rfm_segment"].value_counts().to_dict(),
         }
         done()
-        say(f"network: {report.metrics['network']['communities']:,} communities")
-    else:
-        report.skipped["network"] = "no social ties in the graph"
 
-    # -- churn ----------------------------------------------------------------------------------
-    if churn_label is not None:
-        if churn_label not in customers.columns:
-            report.skipped["churn"] = f"no customer has the property {churn_label!r}"
+        # -- network features -------------------------------------------------------------------
+        if has_ties:
+            done = timed("network")
+            net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
+            scored[names.PAGERANK] = net["pagerank"]
+            scored[names.COMMUNITY] = net["community"]
+            scored[names.DEGREE] = net["degree"]
+            report.metrics["network"] = {
+                "communities": int(net["community"].nunique()),
+                "largest_community": int(net["community_size"].max()),
+                "mean_degree": float(net["degree"].mean()),
+            }
+            done()
+            say(f"network: {report.metrics['network']['communities']:,} communities")
+        else:
+            report.skipped["network"] = "no social ties in the graph"
+
+        # -- churn ------------------------------------------------------------------------------
+        if churn_label is not None:
+            if churn_label not in customers.columns:
+                report.skipped["churn"] = f"no customer has the property {churn_label!r}"
+            else:
+                done = timed("churn")
+                found = _churn_from_property(
+                    customers,
+                    orders,
+                    lines,
+                    interactions,
+                    ties if has_ties else None,
+                    as_of,
+                    churn_label,
+                    seed,
+                )
+                if isinstance(found, str):
+                    report.skipped["churn"] = found
+                else:
+                    churn_model, evaluation, risk = found
+                    fitted["churn"] = churn_model
+                    scored[names.CHURN_RISK] = risk["churn_risk"]
+                    scored[names.CHURN_DRIVERS] = encode_drivers(risk)
+                    report.metrics["churn"] = {
+                        "auc": evaluation.auc,
+                        "brier": evaluation.brier,
+                        "base_rate": evaluation.base_rate,
+                        "n_train": evaluation.n_train,
+                        "n_test": evaluation.n_test,
+                        "label": f"customer property {churn_label!r} (held-out customers: 30%)",
+                    }
+                    done()
+                    say(
+                        f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
+                        f"{evaluation.n_test:,} held-out customers"
+                    )
+        elif len(known) < MIN_ORDERS:
+            report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
         else:
             done = timed("churn")
-            found = _churn_from_property(
+            tie_table = ties if has_ties else None
+            evaluation = churn.evaluate(
                 customers,
                 orders,
                 lines,
                 interactions,
-                ties if has_ties else None,
                 as_of,
-                churn_label,
-                seed,
+                horizon_days,
+                ties=tie_table,
+                seed=seed,
             )
-            if isinstance(found, str):
-                report.skipped["churn"] = found
-            else:
-                churn_model, evaluation, risk = found
-                fitted["churn"] = churn_model
-                scored[names.CHURN_RISK] = risk["churn_risk"]
-                scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-                report.metrics["churn"] = {
-                    "auc": evaluation.auc,
-                    "brier": evaluation.brier,
-                    "base_rate": evaluation.base_rate,
-                    "n_train": evaluation.n_train,
-                    "n_test": evaluation.n_test,
-                    "label": f"customer property {churn_label!r} (held-out customers: 30%)",
-                }
-                done()
-                say(
-                    f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
-                    f"{evaluation.n_test:,} held-out customers"
-                )
-    elif len(known) < MIN_ORDERS:
-        report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
-    else:
-        done = timed("churn")
-        tie_table = ties if has_ties else None
-        evaluation = churn.evaluate(
-            customers, orders, lines, interactions, as_of, horizon_days, ties=tie_table, seed=seed
-        )
-        churn_model = churn.ChurnModel(random_state=seed)
-        risk = churn.churn_risk(
-            customers,
-            orders,
-            lines,
-            interactions,
-            as_of,
-            horizon_days,
-            ties=tie_table,
-            seed=seed,
-            model=churn_model,
-        )
-        fitted["churn"] = churn_model
-        scored[names.CHURN_RISK] = risk["churn_risk"]
-        scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-        report.metrics["churn"] = {
-            "auc": evaluation.auc,
-            "brier": evaluation.brier,
-            "base_rate": evaluation.base_rate,
-            "n_train": evaluation.n_train,
-            "n_test": evaluation.n_test,
-            "label": churn_label or f"no purchase within {horizon_days} days",
-        }
-        done()
-        say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
-
-    # -- CLV ------------------------------------------------------------------------------------
-    if len(known) < MIN_ORDERS:
-        report.skipped["clv"] = f"fewer than {MIN_ORDERS} orders before as_of"
-    else:
-        done = timed("clv")
-        back = clv.backtest(
-            orders, as_of - pd.Timedelta(days=horizon_days), horizon_days, penalizer=0.001
-        )
-        summary = clv.summary(known, as_of)
-        bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
-        fitted["bgnbd"] = bgnbd
-        repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-        scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
-        scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
-        if len(repeaters) >= 10:
-            gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
-            fitted["gamma"] = gamma
-            scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
-        scored[names.CLV_HORIZON_DAYS] = np.where(
-            scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
-        )
-        report.metrics["clv"] = {
-            "predicted_purchases": float(back["predicted_purchases"]),
-            "actual_purchases": float(back["actual_purchases"]),
-            "relative_error": float(back["relative_error"]),
-            "params": {k: float(v) for k, v in bgnbd.params().items()},
-        }
-        done()
-        say(
-            f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
-            f"actual {back['actual_purchases']:,.0f}"
-        )
-
-    # -- social demand --------------------------------------------------------------------------
-    if not has_products or not has_ties:
-        report.skipped["demand"] = (
-            "no products with categories" if not has_products else ("no social ties in the graph")
-        )
-    else:
-        done = timed("demand")
-        demand_model = demand.SocialDemandModel(random_state=seed)
-        found, chances = demand.evaluate_and_predict(
-            customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
-            model=demand_model,
-        )  # fmt: skip
-        fitted["demand"] = demand_model
-        by_customer = chances.reset_index()
-        key = by_customer.columns[0]
-        category = by_customer.columns[1]
-        grouped = {
-            cid: names.encode(
-                {str(c): round(float(p), 4) for c, p in zip(g[category], g["demand"], strict=True)}
+            churn_model = churn.ChurnModel(random_state=seed)
+            risk = churn.churn_risk(
+                customers,
+                orders,
+                lines,
+                interactions,
+                as_of,
+                horizon_days,
+                ties=tie_table,
+                seed=seed,
+                model=churn_model,
             )
-            for cid, g in by_customer.groupby(key, sort=False)
-        }
-        scored[names.DEMAND] = pd.Series(grouped)
-        report.metrics["demand"] = {
-            "auc": found.auc,
-            "auc_without_network": found.auc_without_network,
-            "auc_naive_social": found.auc_naive_social,
-            "lift_over_without_network": found.lift_over_without_network,
-            "lift_over_naive_social": found.lift_over_naive_social,
-            "top_decile_lift": found.top_decile_lift,
-            "n_test": found.n_test,
-        }
-        done()
-        say(
-            f"demand: AUC {found.auc:.3f} (without network {found.auc_without_network:.3f}, "
-            f"naive social {found.auc_naive_social:.3f})"
-        )
-
-    # -- segments -------------------------------------------------------------------------------
-    done = timed("segments")
-    table = features.customer_features(customers, orders, lines, interactions, as_of)
-    segmentation = SegmentationModel(random_state=seed)
-    labels = segmentation.fit_predict(table)
-    segment_names = segmentation.segment_names()
-    fitted["segmentation"] = segmentation
-    profiles = segmentation.profiles(table)
-    report.metrics["segments"] = {
-        "k": int(segmentation.k_),
-        "silhouette": float(segmentation.silhouette_),
-        "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
-    }
-    done()
-    say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
-
-    # -- rules and recommendations --------------------------------------------------------------
-    if not has_products:
-        report.skipped["rules"] = "no order lines with products"
-        report.skipped["recommendations"] = "no order lines with products"
-    else:
-        done = timed("rules")
-        start = as_of - pd.Timedelta(days=horizon_days)
-        mined = rules.rules(lines, as_of, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE)
-        held_out = rules.rules(
-            lines, start, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
-        )
-        checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
-        report.metrics["rules"] = {
-            "count": len(mined),
-            **{k: clean_value(v) for k, v in vars(checked).items() if not k.startswith("_")},
-        }
-        done()
-        done = timed("recommendations")
-        segment_labels = labels.map(segment_names)
-        backtest = recommend.Recommender().fit(
-            lines, ties if has_ties else None, as_of=start, segments=segment_labels
-        )
-        quality = backtest.evaluate(lines, as_of)
-        model = recommend.Recommender().fit(
-            lines, ties if has_ties else None, as_of=as_of, segments=segment_labels
-        )
-        suggested = model.recommend(customers.index, first=10)
-        scored[names.RECOMMENDATIONS] = pd.Series(
-            {
-                cid: names.encode(
-                    [
-                        {
-                            "productId": str(r.product_id),
-                            "score": round(float(r.score), 6),
-                            "reasons": list(r.reasons),
-                        }
-                        for r in g.itertuples()
-                    ]
-                )
-                for cid, g in suggested.groupby("customer_id", sort=False)
+            fitted["churn"] = churn_model
+            scored[names.CHURN_RISK] = risk["churn_risk"]
+            scored[names.CHURN_DRIVERS] = encode_drivers(risk)
+            report.metrics["churn"] = {
+                "auc": evaluation.auc,
+                "brier": evaluation.brier,
+                "base_rate": evaluation.base_rate,
+                "n_train": evaluation.n_train,
+                "n_test": evaluation.n_test,
+                "label": churn_label or f"no purchase within {horizon_days} days",
             }
-        )
-        report.metrics["recommendations"] = _scalars(vars(quality))
-        done()
+            done()
+            say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
 
-    # -- Markov outlook -------------------------------------------------------------------------
-    if len(known) >= MIN_ORDERS:
-        matrix = markov.transition_matrix(orders, as_of)
-        start_counts = markov.state_counts(orders, as_of)
-        outlook = markov.project(matrix, start_counts, 6)
-        report.metrics["markov"] = {
-            "matrix": {
-                s: {t: float(matrix.loc[s, t]) for t in matrix.columns} for s in matrix.index
-            },
-            "projection": {
-                int(i): {s: float(row[s]) for s in outlook.columns} for i, row in outlook.iterrows()
-            },
+        # -- CLV --------------------------------------------------------------------------------
+        if len(known) < MIN_ORDERS:
+            report.skipped["clv"] = f"fewer than {MIN_ORDERS} orders before as_of"
+        else:
+            done = timed("clv")
+            back = clv.backtest(
+                orders, as_of - pd.Timedelta(days=horizon_days), horizon_days, penalizer=0.001
+            )
+            summary = clv.summary(known, as_of)
+            bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
+            fitted["bgnbd"] = bgnbd
+            repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+            scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
+            scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
+            if len(repeaters) >= 10:
+                gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
+                fitted["gamma"] = gamma
+                scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
+            scored[names.CLV_HORIZON_DAYS] = np.where(
+                scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
+            )
+            report.metrics["clv"] = {
+                "predicted_purchases": float(back["predicted_purchases"]),
+                "actual_purchases": float(back["actual_purchases"]),
+                "relative_error": float(back["relative_error"]),
+                "params": {k: float(v) for k, v in bgnbd.params().items()},
+            }
+            done()
+            say(
+                f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
+                f"actual {back['actual_purchases']:,.0f}"
+            )
+
+        # -- social demand ----------------------------------------------------------------------
+        if not has_products or not has_ties:
+            report.skipped["demand"] = (
+                "no products with categories"
+                if not has_products
+                else ("no social ties in the graph")
+            )
+        else:
+            done = timed("demand")
+            demand_model = demand.SocialDemandModel(random_state=seed)
+            found, chances = demand.evaluate_and_predict(
+                customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
+                model=demand_model,
+            )  # fmt: skip
+            fitted["demand"] = demand_model
+            by_customer = chances.reset_index()
+            key = by_customer.columns[0]
+            category = by_customer.columns[1]
+            grouped = {
+                cid: names.encode(
+                    {
+                        str(c): round(float(p), 4)
+                        for c, p in zip(g[category], g["demand"], strict=True)
+                    }
+                )
+                for cid, g in by_customer.groupby(key, sort=False)
+            }
+            scored[names.DEMAND] = pd.Series(grouped)
+            report.metrics["demand"] = {
+                "auc": found.auc,
+                "auc_without_network": found.auc_without_network,
+                "auc_naive_social": found.auc_naive_social,
+                "lift_over_without_network": found.lift_over_without_network,
+                "lift_over_naive_social": found.lift_over_naive_social,
+                "top_decile_lift": found.top_decile_lift,
+                "n_test": found.n_test,
+            }
+            done()
+            say(
+                f"demand: AUC {found.auc:.3f} (without network {found.auc_without_network:.3f}, "
+                f"naive social {found.auc_naive_social:.3f})"
+            )
+
+        # -- segments ---------------------------------------------------------------------------
+        done = timed("segments")
+        table = features.customer_features(customers, orders, lines, interactions, as_of)
+        segmentation = SegmentationModel(random_state=seed)
+        labels = segmentation.fit_predict(table)
+        segment_names = segmentation.segment_names()
+        fitted["segmentation"] = segmentation
+        profiles = segmentation.profiles(table)
+        report.metrics["segments"] = {
+            "k": int(segmentation.k_),
+            "silhouette": float(segmentation.silhouette_),
+            "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
         }
-    else:
-        report.skipped["markov"] = f"fewer than {MIN_ORDERS} orders before as_of"
+        done()
+        say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
+
+        # -- rules and recommendations ----------------------------------------------------------
+        if not has_products:
+            report.skipped["rules"] = "no order lines with products"
+            report.skipped["recommendations"] = "no order lines with products"
+        else:
+            done = timed("rules")
+            start = as_of - pd.Timedelta(days=horizon_days)
+            mined = rules.rules(
+                lines, as_of, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
+            )
+            held_out = rules.rules(
+                lines, start, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
+            )
+            checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
+            report.metrics["rules"] = {
+                "count": len(mined),
+                **{k: clean_value(v) for k, v in vars(checked).items() if not k.startswith("_")},
+            }
+            done()
+            done = timed("recommendations")
+            segment_labels = labels.map(segment_names)
+            backtest = recommend.Recommender().fit(
+                lines, ties if has_ties else None, as_of=start, segments=segment_labels
+            )
+            quality = backtest.evaluate(lines, as_of)
+            model = recommend.Recommender().fit(
+                lines, ties if has_ties else None, as_of=as_of, segments=segment_labels
+            )
+            suggested = model.recommend(customers.index, first=10)
+            scored[names.RECOMMENDATIONS] = pd.Series(
+                {
+                    cid: names.encode(
+                        [
+                            {
+                                "productId": str(r.product_id),
+                                "score": round(float(r.score), 6),
+                                "reasons": list(r.reasons),
+                            }
+                            for r in g.itertuples()
+                        ]
+                    )
+                    for cid, g in suggested.groupby("customer_id", sort=False)
+                }
+            )
+            report.metrics["recommendations"] = _scalars(vars(quality))
+            done()
+
+        # -- Markov outlook ---------------------------------------------------------------------
+        if len(known) >= MIN_ORDERS:
+            matrix = markov.transition_matrix(orders, as_of)
+            start_counts = markov.state_counts(orders, as_of)
+            outlook = markov.project(matrix, start_counts, 6)
+            report.metrics["markov"] = {
+                "matrix": {
+                    s: {t: float(matrix.loc[s, t]) for t in matrix.columns} for s in matrix.index
+                },
+                "projection": {
+                    int(i): {s: float(row[s]) for s in outlook.columns}
+                    for i, row in outlook.iterrows()
+                },
+            }
+        else:
+            report.skipped["markov"] = f"fewer than {MIN_ORDERS} orders before as_of"
 
     # -- write back -------------------------------------------------------------------------------
     done = timed("write")

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.features import category_history, customer_features
+from analytics import features as features_module
+from analytics.features import category_history, customer_features, reusing_customer_features
 from analytics.frames import FrameError
 from tests.analytics.synthetic_frames import SyntheticFrames, generated_frames
 
@@ -210,3 +211,29 @@ def test_generated_folder_maps_duplicates_to_their_original(business: SyntheticF
     assert set(business.ties["source"]) | set(business.ties["target"]) <= ids
     assert (business.ties["source"] != business.ties["target"]).all()
     assert business.orders["at"].dt.tz is not None
+
+
+def test_reused_features_are_computed_once_per_cut_off_and_handed_out_as_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    computed: list[pd.Timestamp] = []
+    original = features_module._customer_features
+
+    def counting(*args: object, **kwargs: object) -> pd.DataFrame:
+        computed.append(args[4])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(features_module, "_customer_features", counting)
+    tables = (CUSTOMERS, ORDERS, LINES, INTERACTIONS)
+    alone = customer_features(*tables, AS_OF)
+    with reusing_customer_features():
+        first = customer_features(*tables, AS_OF)
+        first.loc["ann", "frequency"] = -1  # a caller changing its copy changes nobody else's
+        again = customer_features(*tables, AS_OF)
+        earlier = customer_features(*tables, AS_OF - pd.Timedelta(days=30))
+        other_windows = customer_features(*tables, AS_OF, windows=(7,))
+    after = customer_features(*tables, AS_OF)
+    assert computed == [AS_OF, AS_OF, AS_OF - pd.Timedelta(days=30), AS_OF, AS_OF]
+    pd.testing.assert_frame_equal(again, alone)
+    pd.testing.assert_frame_equal(after, alone)
+    assert not earlier.equals(alone) and "orders_7d" in other_windows.columns
