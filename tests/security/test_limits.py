@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
+from graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
 from graph.store import GraphStore
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer
@@ -78,3 +80,66 @@ async def test_an_oversized_body_touches_nothing(store: GraphStore, warm_admin: 
         assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert after_announced == before
     assert store.round_trips - after_announced == 1
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+PAGE = "query($w: CustomerFilter) { customers(where: $w) { nodes { id } } }"
+
+
+def nested(kind: str, depth: int) -> dict[str, Any]:
+    where: dict[str, Any] = {"name": {"eq": "Ann"}}
+    for _ in range(depth):
+        where = {kind: [where]} if kind in ("AND", "OR") else {kind: where}
+    return where
+
+
+@pytest.mark.parametrize("kind", ["NOT", "OR", "AND", "knows"])
+async def test_a_filter_nested_too_deep_is_refused_before_the_store(
+    shop: None, store: GraphStore, warm_admin: Api, kind: str
+) -> None:
+    # given filters nested as deep as allowed, and one level deeper
+    assert (await warm_admin.data(PAGE, w=nested(kind, MAX_DEPTH)))["customers"] is not None
+    before = store.round_trips
+    # when the deeper one is asked for (FalkorDB's parser would take seconds, then hours, from
+    # a few levels further on), then it is refused and only the key look-up ran
+    [error] = await warm_admin.errors(PAGE, w=nested(kind, MAX_DEPTH + 1))
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "customers.where"}
+    assert f"over {MAX_DEPTH} deep" in error["message"]
+    assert store.round_trips - before == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ({"OR": [{"name": {"eq": f"n{i}"}} for i in range(MAX_CONDITIONS + 1)]}, "conditions"),
+        ({"name": {"in": ["x"] * 5000}, "OR": [{"city": {"eq": "x"}}] * MAX_CONDITIONS},
+         "conditions"),
+        ({"OR": [{"knows": {"id": {"eq": "c00"}}}] * (MAX_SUBQUERIES + 1)}, "relationships"),
+        ({"AND": [{"totalSpend": {"gt": i}} for i in range(MAX_SUBQUERIES + 1)]}, "figures"),
+    ],
+    ids=["comparisons", "comparisons-and-a-list", "knows", "totalSpend"],
+)  # fmt: skip
+async def test_a_filter_too_wide_is_refused_before_the_store(
+    shop: None, store: GraphStore, warm_admin: Api, where: dict[str, Any], words: str
+) -> None:
+    before = store.round_trips
+    [error] = await warm_admin.errors(PAGE, w=where)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "customers.where"}
+    assert words in error["message"]
+    assert store.round_trips - before == 1
+
+
+async def test_a_filter_at_the_limits_is_answered(shop: None, warm_admin: Api) -> None:
+    # given 50 conditions, 10 of them subqueries: 5 knows (each with a comparison inside),
+    # 5 on total spend, and 35 comparisons of names
+    knows, spend = MAX_SUBQUERIES // 2, MAX_SUBQUERIES - MAX_SUBQUERIES // 2
+    names = MAX_CONDITIONS - 2 * knows - spend
+    where = {
+        "OR": [{"name": {"eq": f"n{i}"}} for i in range(names)]
+        + [{"knows": {"country": {"eq": "FR"}}}] * knows
+        + [{"totalSpend": {"gte": 30}}] * spend
+    }
+    # when asked for, then it is answered
+    nodes = (await warm_admin.data(PAGE, w=where))["customers"]["nodes"]
+    assert {n["id"] for n in nodes} == {"c00", "c01", "c04", "c08"}
