@@ -86,6 +86,17 @@ async def graph_state(store: GraphStore) -> GraphState:
     return state
 
 
+@pytest.fixture
+async def scored_shop(shop: None, store: GraphStore) -> None:  # noqa: F811
+    """The shop with what `crm-graph train` writes for the network fields: PageRank and a
+    community on every customer (c00-c05 in community 1, the others in 2), and an extra
+    property (`loyalty`) that only `attributes` shows."""
+    await store.write(
+        "MATCH (c:Customer) SET c.mlPagerank = 1.0 / (1 + toInteger(substring(c.id, 1))), "
+        "c.mlCommunity = CASE WHEN c.id < 'c06' THEN 1 ELSE 2 END, c.loyalty = 'gold'"
+    )
+
+
 # -- what no answer to hostile input may contain ---------------------------------------------
 
 ANSWER_STATUSES = frozenset({200, 400, 413})

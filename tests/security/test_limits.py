@@ -12,8 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLObjectType, build_schema
 
+from api.app import create_app
+from api.auth.keys import create_key
+from api.auth.principal import Role
+from api.customers.types import MAX_PAGE
+from api.schema import sdl
+from graph import network
 from graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
+from graph.settings import StoreSettings
 from graph.store import GraphStore
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer
@@ -143,3 +151,119 @@ async def test_a_filter_at_the_limits_is_answered(shop: None, warm_admin: Api) -
     # when asked for, then it is answered
     nodes = (await warm_admin.data(PAGE, w=where))["customers"]["nodes"]
     assert {n["id"] for n in nodes} == {"c00", "c01", "c04", "c08"}
+
+
+# -- page sizes and ranges ---------------------------------------------------------------------
+
+ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
+    ("customers", "first"): ("{ customers(first: %d) { nodes { id } } }", MAX_PAGE),
+    ("searchCustomers", "first"):
+        ('{ searchCustomers(text: "ann", first: %d) { id } }', MAX_PAGE),
+    ("products", "first"): ("{ products(first: %d) { hasNextPage } }", MAX_PAGE),
+    ("influencers", "first"): ("{ influencers(first: %d) { id } }", MAX_PAGE),
+    ("communities", "first"): ("{ communities(first: %d) { id } }", MAX_PAGE),
+    ("neighbourhood", "depth"):
+        ('{ neighbourhood(id: "c00", depth: %d) { truncated } }', network.MAX_DEPTH),
+    ("neighbourhood", "limit"):
+        ('{ neighbourhood(id: "c00", limit: %d) { truncated } }', network.DEFAULT_NODE_LIMIT),
+    ("path", "maxLength"):
+        ('{ path(from: "c00", to: "c01", maxLength: %d) { length } }', network.MAX_PATH_LENGTH),
+}  # fmt: skip
+NESTED_RANGES = {
+    ("Customer", "transactions"): '{ customer(id: "c00") { transactions(first: %d) { id } } }',
+    ("Customer", "interactions"): '{ customer(id: "c00") { interactions(first: %d) { id } } }',
+    ("Customer", "productsBought"):
+        '{ customer(id: "c00") { productsBought(first: %d) { orders } } }',
+    ("Customer", "recommendations"):
+        '{ customer(id: "c00") { recommendations(first: %d) { score } } }',
+    ("CatalogProduct", "buyers"): '{ product(id: "p1") { buyers(first: %d) { orders } } }',
+    ("Community", "members"): "{ communities(first: 1) { members(first: %d) { id } } }",
+}  # fmt: skip
+TOO_MUCH = [101, 1000, -1, 2**31 - 1]
+
+
+def test_every_bounded_argument_is_listed() -> None:
+    # every `first` in the schema, and the network's depth, limit and maxLength, is tried below
+    schema = build_schema(sdl())
+    firsts = {
+        (name, field)
+        for name, kind in schema.type_map.items()
+        if isinstance(kind, GraphQLObjectType) and not name.startswith("__")
+        for field, definition in kind.fields.items()
+        if "first" in definition.args
+    }
+    assert firsts == {("Query", f) for f, a in ROOT_RANGES if a == "first"} | set(NESTED_RANGES)
+
+
+@pytest.mark.parametrize(("field", "argument"), list(ROOT_RANGES))
+async def test_an_out_of_range_size_is_refused_before_the_store(
+    scored_shop: None, store: GraphStore, warm_admin: Api, field: str, argument: str
+) -> None:
+    document, largest = ROOT_RANGES[field, argument]
+    assert (await warm_admin.data(document % largest))[field] is not None
+    for value in (largest + 1, -1, 2**31 - 1):
+        before = store.round_trips
+        [error] = await warm_admin.errors(document % value)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["field"] == f"{field}.{argument}"
+        assert store.round_trips - before == 1
+
+
+@pytest.mark.parametrize(("kind", "field"), list(NESTED_RANGES))
+async def test_an_out_of_range_page_of_a_nested_list_is_refused(
+    scored_shop: None, warm_admin: Api, kind: str, field: str
+) -> None:
+    for value in TOO_MUCH:
+        [error] = await warm_admin.errors(NESTED_RANGES[kind, field] % value)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": f"{field}.first",
+                                       "max": 100}  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 10**30])
+async def test_a_size_beyond_a_graphql_int_is_a_validation_error(
+    store: GraphStore, warm_admin: Api, value: int
+) -> None:
+    before = store.round_trips
+    [literal] = await warm_admin.errors(f"{{ customers(first: {value}) {{ nodes {{ id }} }} }}")
+    [variable] = await warm_admin.errors(
+        "query($n: Int!) { customers(first: $n) { nodes { id } } }", n=value
+    )
+    assert literal["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert variable["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert store.round_trips - before == 2
+
+
+# -- request errors in production --------------------------------------------------------------
+
+REQUEST_ERRORS = [
+    ("{ customers { nodes { id } ", "GRAPHQL_PARSE_FAILED", "Syntax Error"),
+    ("{ nope }", "GRAPHQL_VALIDATION_FAILED", "Cannot query field 'nope'"),
+    ('{ customer(id: "c00") { ' + "socialTies { customer { " * 6 + "id" + " } }" * 6 + " } }",
+     "GRAPHQL_VALIDATION_FAILED", "exceeds maximum operation depth"),
+    ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }",
+     "GRAPHQL_VALIDATION_FAILED", "aliases"),
+    ("{ customers { nodes { " + "id " * 3000 + "} } }", "GRAPHQL_PARSE_FAILED", "tokens"),
+    ("query($w: CustomerFilter) { customers(where: $w) { nodes { id } } }", "BAD_USER_INPUT",
+     "Variable '$w'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "code", "words"), REQUEST_ERRORS, ids=lambda v: str(v)[:20])
+async def test_request_errors_keep_their_message_and_code_in_production(
+    store: GraphStore, query: str, code: str, words: str
+) -> None:
+    # given the production app (unexpected errors masked)
+    app = create_app(StoreSettings(), store=store, production=True, rate_limiter=None)
+    _, key = await create_key(store, Role.ANALYST, "prod")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        # when a request GraphQL itself refuses is sent
+        response = await client.post(
+            "/graphql",
+            json={"query": query, "variables": {"w": {"name": {"eq": 5}}}},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    # then the caller reads what is wrong, with a code: it is not masked as unexpected
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": code}
+    assert words in error["message"]
