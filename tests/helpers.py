@@ -1,13 +1,18 @@
-"""Small helpers for writing contract folders in tests."""
+"""Small helpers for writing contract folders in tests, and for cleaning up after real
+processes."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from graph.embedded import EmbeddedServer, _pid_alive
 from loaders.reading import COLUMNS
 
 
@@ -40,3 +45,13 @@ def read_rejects(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file (a rejects or merges file) as dicts."""
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def stop_embedded_server(data_dir: Path) -> None:
+    """Stop the embedded server of `data_dir` if one is left there (a test that failed half way,
+    a killed process): cleanly if it answers, else SIGKILL. Nothing when none runs."""
+    record = EmbeddedServer(data_dir).read_record()
+    EmbeddedServer(data_dir).stop()
+    if record is not None and _pid_alive(record.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)

@@ -11,11 +11,8 @@ reading: every query answered, the load complete.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -31,14 +28,14 @@ from api.auth.principal import Role
 from bench.api import GRAPHQL_360
 from bench.server import api_server, create_admin_key, wait_ready
 from graph import cypher
-from graph.embedded import EmbeddedServer, _pid_alive
+from graph.embedded import EmbeddedServer
 from graph.settings import StoreSettings
 from graph.store import GraphStore, open_store
 from loaders.identity import footprint
 from loaders.load import load_folder
 from loaders.synthetic import generate
 from tests.conftest import Api
-from tests.helpers import write_csv
+from tests.helpers import stop_embedded_server, write_csv
 
 WRITERS = 16
 ROUNDS = 6
@@ -331,15 +328,6 @@ async def test_a_resolution_another_writer_made_stale_is_not_written(store: Grap
     assert rows == [{"id": "crm-ann", "source": "crm-ann"}, {"id": "crm-ann", "source": "web-ann"}]
 
 
-def stop_store(data_dir: Path) -> None:
-    """Stop the embedded server a failed test may have left behind."""
-    record = EmbeddedServer(data_dir).read_record()
-    EmbeddedServer(data_dir).stop()
-    if record is not None and _pid_alive(record.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGKILL)
-
-
 async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_nothing(
     tmp_path: Path,
 ) -> None:
@@ -363,7 +351,7 @@ async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_n
         # serve was the last to let go of the store, and stopped it
         assert EmbeddedServer(data_dir).read_record() is None
     finally:
-        stop_store(data_dir)
+        stop_embedded_server(data_dir)
     print(f"{WRITERS} writers, {done.writes} acknowledged writes checked, "
           f"at most {done.most_in_flight} under way at once")  # fmt: skip
 
@@ -518,7 +506,7 @@ async def test_a_load_while_serve_answers_every_query(tmp_path: Path) -> None:
         assert server.process.returncode == 0, server.log_tail()
         assert EmbeddedServer(data_dir).read_record() is None
     finally:
-        stop_store(data_dir)
+        stop_embedded_server(data_dir)
     assert partner_records
     assert sorted(r["id"] for r in joined) == sorted(partner_records)
     assert all(r["others"] >= 1 for r in joined), joined

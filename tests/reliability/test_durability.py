@@ -37,6 +37,7 @@ from graph.settings import StoreSettings, parse_store
 from graph.store import GraphStore, open_store
 from loaders.synthetic import generate
 from tests.conftest import Api
+from tests.helpers import stop_embedded_server
 
 CUSTOMERS, BUSINESS_SEED, BATCH_SIZE = 2000, 11, 1000
 KILL_SEED = 20240611
@@ -76,15 +77,6 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.01)
-
-
-def stop_store(data_dir: Path) -> None:
-    """Stop the embedded server of `data_dir` if one is left (a failed test), whatever state."""
-    pid = store_pid(data_dir)
-    EmbeddedServer(data_dir).stop()
-    if pid is not None and _pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -169,7 +161,7 @@ async def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
         assert loader.returncode == 0, err
         state = await snapshot(data_dir)
     finally:
-        stop_store(data_dir)
+        stop_embedded_server(data_dir)
     assert state["nodes"]["Customer"] > CUSTOMERS * 0.9 and state["relationships"]["CONTAINS"]
     return Reference(folder, state, seconds)
 
@@ -232,7 +224,7 @@ async def test_a_load_killed_at_any_moment_then_run_again_ends_like_an_uninterru
         # then the graph is exactly what an uninterrupted load gives
         state = await snapshot(data_dir)
     finally:
-        stop_store(data_dir)
+        stop_embedded_server(data_dir)
     for part in ("nodes", "relationships", "revenue", "spend", "orders", "customers"):
         assert state[part] == reference.state[part], part
     CRASHES_SURVIVED[target] = CRASHES_SURVIVED.get(target, 0) + 1
@@ -390,9 +382,13 @@ async def test_an_unreadable_marker_beside_store_files_is_refused_untouched(
     data_dir = with_store_files(tmp_path / "data")
     (data_dir / "crm-graph.json").write_bytes(marker)
     before = files_of(data_dir)
-    with pytest.raises(DataDirError) as refused:
-        await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
-    message = str(refused.value)
+    try:
+        opened = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
+    except DataDirError as refused:
+        message = str(refused)
+    else:
+        await opened.close()
+        pytest.fail(f"{data_dir} was opened with the marker {marker!r}")
     assert f"{data_dir.resolve() / 'crm-graph.json'} is unreadable" in message
     assert "refusing to open it" in message and "new data directory" in message
     assert files_of(data_dir) == before
