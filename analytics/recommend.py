@@ -132,9 +132,13 @@ class Recommender(BaseEstimator):
         *,
         as_of: pd.Timestamp,
         segments: pd.Series | None = None,
+        rules: pd.DataFrame | None = None,
     ) -> Recommender:
         """Learn from the lines placed before `as_of`, the ties (TIES columns; weight missing
-        counts as 1) and the segments (customer id -> segment label)."""
+        counts as 1) and the segments (customer id -> segment label). `rules`: the rules the
+        recommender would mine, already mined by the caller (`analytics.rules.rules` of the same
+        lines and `as_of` with this recommender's `min_support`, `min_confidence`, `max_len` and
+        `item_col`), so that they are not mined twice."""
         weights = {**DEFAULT_WEIGHTS, **(self.weights or {})}
         unknown = sorted(set(weights) - set(SIGNALS))
         if unknown:
@@ -179,7 +183,7 @@ class Recommender(BaseEstimator):
         self._popular = (popularity / max(int(popularity.max(initial=0)), 1)).astype(np.float32)
 
         self._fit_similarity(owned)
-        self._fit_rules(lines)
+        self._fit_rules(lines, rules)
         self._fit_friends(ties, n_customers)
         self._fit_segments(segments, owned)
         self._fit_categories(past if use_categories else None, rows)
@@ -208,8 +212,8 @@ class Recommender(BaseEstimator):
         small = self._similarity.shape[0] <= _DENSE_SIMILARITY_ITEMS
         self._similarity_dense = self._similarity.toarray() if small else None
 
-    def _fit_rules(self, lines: pd.DataFrame) -> None:
-        self.rules_ = mine_rules(
+    def _fit_rules(self, lines: pd.DataFrame, mined: pd.DataFrame | None) -> None:
+        self.rules_ = mined if mined is not None else mine_rules(
             lines, self.as_of_, min_support=self.min_support, min_confidence=self.min_confidence,
             max_len=self.max_len, item_col=self.item_col,
         )  # fmt: skip

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 WRITE_BATCH = 5000
 MIN_ORDERS = 50
-RULE_SUPPORT = 0.001
-RULE_CONFIDENCE = 0.05
 
 
 @dataclass
@@ -398,12 +396,16 @@ async def train(
         else:
             done = timed("rules")
             start = as_of - pd.Timedelta(days=horizon_days)
-            mined = rules.rules(
-                lines, as_of, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
-            )
-            held_out = rules.rules(
-                lines, start, min_support=RULE_SUPPORT, min_confidence=RULE_CONFIDENCE
-            )
+            # the rules reported are the ones the recommender blends in: mined once each
+            miner = recommend.Recommender()
+            thresholds = {
+                "min_support": miner.min_support,
+                "min_confidence": miner.min_confidence,
+                "max_len": miner.max_len,
+                "item_col": miner.item_col,
+            }
+            mined = rules.rules(lines, as_of, **thresholds)
+            held_out = rules.rules(lines, start, **thresholds)
             checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
             report.metrics["rules"] = {
                 "count": len(mined),
@@ -413,11 +415,15 @@ async def train(
             done = timed("recommendations")
             segment_labels = labels.map(segment_names)
             backtest = recommend.Recommender().fit(
-                lines, ties if has_ties else None, as_of=start, segments=segment_labels
+                lines,
+                ties if has_ties else None,
+                as_of=start,
+                segments=segment_labels,
+                rules=held_out,
             )
             quality = backtest.evaluate(lines, as_of)
             model = recommend.Recommender().fit(
-                lines, ties if has_ties else None, as_of=as_of, segments=segment_labels
+                lines, ties if has_ties else None, as_of=as_of, segments=segment_labels, rules=mined
             )
             suggested = model.recommend(customers.index, first=10)
             scored[names.RECOMMENDATIONS] = pd.Series(

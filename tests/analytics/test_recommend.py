@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 
 from analytics.frames import LINES, TIES
 from analytics.recommend import Recommender
+from analytics.rules import rules as mine_rules
 from loaders.synthetic import generate
 
 AS_OF = pd.Timestamp("2024-06-01", tz="UTC")
@@ -182,6 +183,14 @@ def test_evaluation_counts_new_purchases_only() -> None:
     assert result.precision == pytest.approx(0.25)
     assert result.recall == pytest.approx(0.5)
     assert result.baseline_hit_rate == pytest.approx(0.5)
+
+
+def test_rules_mined_by_the_caller_give_the_same_recommendations() -> None:
+    model = Recommender(min_support=0.1, min_confidence=0.5)
+    mined = mine_rules(_shop(), AS_OF, min_support=0.1, min_confidence=0.5, max_len=3)
+    given = model.fit(_shop(), _ties(), as_of=AS_OF, rules=mined).recommend(list("ABCDEF"))
+    assert len(mined) > 0
+    pd.testing.assert_frame_equal(given, _fitted().recommend(list("ABCDEF")))
 
 
 def test_evaluating_a_period_without_orders_says_so_instead_of_failing() -> None:
