@@ -36,10 +36,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -57,7 +58,7 @@ from analytics.network import NETWORK_COLUMNS, network_features
 
 __all__ = [
     "ChurnEvaluation", "ChurnModel", "active_customers", "churn_dataset", "churn_features",
-    "churn_labels", "churn_risk", "evaluate", "evaluate_model",
+    "churn_labels", "churn_risk", "evaluate", "evaluate_and_score", "evaluate_model",
 ]  # fmt: skip
 
 _DAY = pd.Timedelta(days=1)
@@ -341,16 +342,9 @@ def evaluate(
 ) -> ChurnEvaluation:
     """Back-test one horizon before `as_of`: fit on the set at as_of - 2h, measure on the set
     at as_of - h (labels in [as_of - h, as_of)); see the module docstring."""
-    as_of = utc(as_of)
-    train_at = as_of - 2 * horizon_days * _DAY
-    test_at = as_of - horizon_days * _DAY
-    tables = (customers, orders, lines, interactions)
-    options = {"ties": ties, "active_window_days": active_window_days, "seed": seed}
-    X_train, y_train = churn_dataset(*tables, train_at, horizon_days, **options)
-    X_test, y_test = churn_dataset(*tables, test_at, horizon_days, **options)
-    model = model if model is not None else ChurnModel(random_state=seed)
-    result = evaluate_model(model, X_train, y_train, X_test, y_test, bins=bins)
-    return ChurnEvaluation(**{**result.__dict__, "train_as_of": train_at, "test_as_of": test_at})
+    datasets = _Datasets((customers, orders, lines, interactions), horizon_days, ties,
+                         active_window_days, seed)  # fmt: skip
+    return _evaluate(datasets, utc(as_of), model or ChurnModel(random_state=seed), bins)
 
 
 def churn_risk(
@@ -372,16 +366,71 @@ def churn_risk(
     Fits `model` (default `ChurnModel()`) on `churn_dataset(..., as_of - horizon, horizon)` and
     scores features as of `as_of`. Columns: `churn_risk`, then `driver_<k>` / `push_<k>`.
     """
+    datasets = _Datasets((customers, orders, lines, interactions), horizon_days, ties,
+                         active_window_days, seed)  # fmt: skip
+    return _score(datasets, utc(as_of), model or ChurnModel(random_state=seed), top)
+
+
+def evaluate_and_score(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    ties: pd.DataFrame | None = None,
+    model: ChurnModel | None = None,
+    active_window_days: int = 180,
+    bins: int = 10,
+    top: int = 3,
+    seed: int = 0,
+) -> tuple[ChurnEvaluation, pd.DataFrame]:
+    """`evaluate` and `churn_risk` (fitting `model` in place) in one go: the set at
+    as_of - h, held out by one and learnt from by the other, is built once."""
+    datasets = _Datasets((customers, orders, lines, interactions), horizon_days, ties,
+                         active_window_days, seed)  # fmt: skip
     as_of = utc(as_of)
-    tables = (customers, orders, lines, interactions)
-    X_train, y_train = churn_dataset(*tables, as_of - horizon_days * _DAY, horizon_days,
-                                     ties=ties, active_window_days=active_window_days,
-                                     seed=seed)  # fmt: skip
     model = model if model is not None else ChurnModel(random_state=seed)
-    model.fit(X_train, y_train)
-    active = active_customers(orders, customers, as_of, active_window_days)
-    X_now = churn_features(*tables, as_of, ties=ties, active_window_days=active_window_days,
-                           seed=seed).loc[active]  # fmt: skip
+    evaluation = _evaluate(datasets, as_of, clone(model), bins)
+    return evaluation, _score(datasets, as_of, model, top)
+
+
+class _Datasets:
+    """`churn_dataset` of one business per cut-off, each built once."""
+
+    def __init__(
+        self, tables: tuple[pd.DataFrame, ...], horizon_days: int, ties: pd.DataFrame | None,
+        active_window_days: int, seed: int,
+    ) -> None:  # fmt: skip
+        self.tables = tables
+        self.horizon_days = horizon_days
+        self.options: dict[str, Any] = {"ties": ties, "active_window_days": active_window_days,
+                                        "seed": seed}  # fmt: skip
+        self._built: dict[pd.Timestamp, tuple[pd.DataFrame, pd.Series]] = {}
+
+    def at(self, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
+        if cutoff not in self._built:
+            self._built[cutoff] = churn_dataset(*self.tables, cutoff, self.horizon_days,
+                                                **self.options)  # fmt: skip
+        return self._built[cutoff]
+
+
+def _evaluate(datasets: _Datasets, as_of: pd.Timestamp, model: ChurnModel,
+              bins: int) -> ChurnEvaluation:  # fmt: skip
+    train_at = as_of - 2 * datasets.horizon_days * _DAY
+    test_at = as_of - datasets.horizon_days * _DAY
+    result = evaluate_model(model, *datasets.at(train_at), *datasets.at(test_at), bins=bins)
+    return ChurnEvaluation(**{**result.__dict__, "train_as_of": train_at, "test_as_of": test_at})
+
+
+def _score(datasets: _Datasets, as_of: pd.Timestamp, model: ChurnModel, top: int
+           ) -> pd.DataFrame:  # fmt: skip
+    model.fit(*datasets.at(as_of - datasets.horizon_days * _DAY))
+    customers, orders = datasets.tables[0], datasets.tables[1]
+    window = datasets.options["active_window_days"]
+    active = active_customers(orders, customers, as_of, window)
+    X_now = churn_features(*datasets.tables, as_of, **datasets.options).loc[active]
     return pd.concat([model.churn_risk(X_now), model.drivers(X_now, top=top)], axis=1)
 
 

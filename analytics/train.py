@@ -261,18 +261,8 @@ async def train(
         else:
             done = timed("churn")
             tie_table = ties if has_ties else None
-            evaluation = churn.evaluate(
-                customers,
-                orders,
-                lines,
-                interactions,
-                as_of,
-                horizon_days,
-                ties=tie_table,
-                seed=seed,
-            )
             churn_model = churn.ChurnModel(random_state=seed)
-            risk = churn.churn_risk(
+            evaluation, risk = churn.evaluate_and_score(
                 customers,
                 orders,
                 lines,

@@ -16,6 +16,7 @@ from analytics.churn import (
     churn_labels,
     churn_risk,
     evaluate,
+    evaluate_and_score,
 )
 from tests.analytics.synthetic_frames import SyntheticFrames, generated_frames
 
@@ -162,6 +163,22 @@ def test_scores_active_customers_now_with_drivers(business: SyntheticFrames) -> 
     # customers already gone (true churn before the scoring date) are scored as risky
     gone = b.truth["churned_at"].reindex(scores.index).lt(SCORE_AT)
     assert scores.loc[gone, "churn_risk"].mean() > scores.loc[~gone, "churn_risk"].mean() + 0.2
+
+
+def test_evaluating_and_scoring_together_gives_what_each_gives_alone(
+    business: SyntheticFrames,
+) -> None:
+    b = business
+    tables = (b.customers, b.orders, b.lines, b.interactions)
+    alone = evaluate(*tables, SCORE_AT, HORIZON, ties=b.ties)
+    scores = churn_risk(*tables, SCORE_AT, HORIZON, ties=b.ties)
+    model = ChurnModel()
+    together, risk = evaluate_and_score(*tables, SCORE_AT, HORIZON, ties=b.ties, model=model)
+    assert together.auc == alone.auc and together.brier == alone.brier
+    pd.testing.assert_frame_equal(together.calibration, alone.calibration)
+    pd.testing.assert_frame_equal(risk, scores)
+    assert model.churn_risk(churn_features(*tables, SCORE_AT, ties=b.ties).loc[risk.index]
+                            ).equals(risk["churn_risk"])  # fmt: skip
 
 
 def _with_future(b: SyntheticFrames, as_of: pd.Timestamp) -> SyntheticFrames:
