@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from graphql import (
-    GraphQLEnumType,
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInputType,
@@ -30,19 +29,21 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
-    Undefined,
-    build_schema,
-    get_named_type,
-    is_composite_type,
 )
 
-from api.schema import sdl
 from graph import catalog, customers, cypher, network, writes
 from graph.filters import PROPERTY_FIELDS, FilterBuilder
 from graph.store import GraphStore, Params, Row
 from loaders.rows import extra_columns
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer, graph_state
+from tests.security.documents import (
+    MUTATION,
+    QUERY,
+    minimal_document,
+    minimal_value,
+    minimal_variables,
+)
 
 PAYLOADS = [
     "'}) MATCH (n) DETACH DELETE n //",
@@ -199,30 +200,10 @@ async def test_graph_functions_send_the_same_statements_whatever_the_text(
 
 # -- end to end: every text argument of the schema ----------------------------------------------
 
-SCHEMA = build_schema(sdl())
 MAX_INPUT_NESTING = 2
 """How many times one input type may recur along a path (CustomerFilter nests itself)."""
 
 Path = tuple[str | int, ...]
-
-
-def _defaults(kind: GraphQLInputType) -> Any:
-    """A minimal valid value: required fields only; text ids of nothing in the shop."""
-    if isinstance(kind, GraphQLNonNull):
-        return _defaults(kind.of_type)
-    if isinstance(kind, GraphQLList):
-        return [_defaults(kind.of_type)]
-    if isinstance(kind, GraphQLInputObjectType):
-        return {
-            name: _defaults(field.type)
-            for name, field in kind.fields.items()
-            if isinstance(field.type, GraphQLNonNull) and field.default_value is Undefined
-        }
-    if isinstance(kind, GraphQLEnumType):
-        return next(iter(kind.values))
-    assert isinstance(kind, GraphQLScalarType), kind
-    return {"String": "sec-text", "ID": "sec-id", "Int": 1, "Float": 1.0, "Boolean": True,
-            "DateTime": "2024-01-01T00:00:00Z", "JSON": {}}[kind.name]  # fmt: skip
 
 
 def _text_paths(kind: GraphQLInputType, seen: tuple[str, ...] = ()) -> Iterator[Path]:
@@ -249,19 +230,12 @@ def _with(kind: GraphQLInputType, value: Any, path: Path, text: str) -> Any:
     step, rest = path[0], path[1:]
     if isinstance(kind, GraphQLList):
         assert step == 0
-        inner = value[0] if value else _defaults(kind.of_type)
+        inner = value[0] if value else minimal_value(kind.of_type)
         return [_with(kind.of_type, inner, rest, text)]
     assert isinstance(kind, GraphQLInputObjectType) and isinstance(step, str)
     field_type = kind.fields[step].type
-    current = (value or {}).get(step, _defaults(field_type))
+    current = (value or {}).get(step, minimal_value(field_type))
     return {**(value or {}), step: _with(field_type, current, rest, text)}
-
-
-def _document(operation: str, name: str, field: GraphQLField) -> str:
-    declared = ", ".join(f"${arg}: {definition.type}" for arg, definition in field.args.items())
-    passed = ", ".join(f"{arg}: ${arg}" for arg in field.args)
-    selection = " { __typename }" if is_composite_type(get_named_type(field.type)) else ""
-    return f"{operation} Q({declared}) {{ {name}({passed}){selection} }}"
 
 
 def _text_arguments(root: GraphQLObjectType) -> dict[str, list[tuple[str, Path]]]:
@@ -272,17 +246,12 @@ def _text_arguments(root: GraphQLObjectType) -> dict[str, list[tuple[str, Path]]
     }
 
 
-assert SCHEMA.query_type is not None and SCHEMA.mutation_type is not None
-QUERY_TEXTS = _text_arguments(SCHEMA.query_type)
-MUTATION_TEXTS = _text_arguments(SCHEMA.mutation_type)
+QUERY_TEXTS = _text_arguments(QUERY)
+MUTATION_TEXTS = _text_arguments(MUTATION)
 
 
 def _variables(field: GraphQLField, arg: str, path: Path, text: str) -> dict[str, Any]:
-    variables = {
-        name: _defaults(definition.type)
-        for name, definition in field.args.items()
-        if isinstance(definition.type, GraphQLNonNull) and definition.default_value is Undefined
-    }
+    variables = minimal_variables(field)
     kind = field.args[arg].type
     variables[arg] = _with(kind, variables.get(arg), path, text)
     return variables
@@ -309,9 +278,8 @@ async def test_injection_through_every_query_argument_changes_nothing(
     shop: None, store: GraphStore, admin: Api, name: str
 ) -> None:
     # given the shop
-    assert SCHEMA.query_type is not None
-    field = SCHEMA.query_type.fields[name]
-    document = _document("query", name, field)
+    field = QUERY.fields[name]
+    document = minimal_document("query", name, field)
     before = await graph_state(store)
     # when each payload is put in each text place of the field's arguments
     for arg, path in QUERY_TEXTS[name]:
@@ -330,9 +298,8 @@ async def test_injection_through_every_mutation_input_is_stored_as_text(
     shop: None, store: GraphStore, admin: Api, name: str
 ) -> None:
     # given the shop
-    assert SCHEMA.mutation_type is not None
-    field = SCHEMA.mutation_type.fields[name]
-    document = _document("mutation", name, field)
+    field = MUTATION.fields[name]
+    document = minimal_document("mutation", name, field)
     shop = await graph_state(store)
     stored = 0
     # when each payload is put in each text place of the mutation's input
