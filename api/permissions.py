@@ -9,6 +9,8 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from api.customers.filters import to_spec
+
 
 class _RoleRule(BasePermission):
     requirement = ""
@@ -37,6 +39,42 @@ class CanWrite(_RoleRule):
 
     def allowed(self, principal: Any) -> bool:
         return bool(principal.can_write)
+
+
+class CanFilterOnPersonalData(BasePermission):
+    """`customers(where:)`: conditions on email or phone (at any depth) need a key that sees
+    personal data. Filtering would reveal what masking hides: `startsWith` reads an address
+    out a character at a time."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is not None and principal.sees_personal_data:
+            return True
+        found = _personal_condition(to_spec(kwargs.get("where")))
+        if found is None:
+            return True
+        role = principal.role.value if principal is not None else "none"
+        raise GraphQLError(
+            f"filtering on {found} needs a key that sees personal data; this key's role is {role}",
+            extensions={"code": "FORBIDDEN", "field": f"{info.field_name}.where.{found}"},
+        )
+
+
+PERSONAL_FILTER_FIELDS = ("email", "phone")
+
+
+def _personal_condition(spec: Any) -> str | None:
+    """The first personal field a filter spec has a condition on, through AND/OR/NOT/knows."""
+    if isinstance(spec, list):
+        return next((found for item in spec if (found := _personal_condition(item))), None)
+    if not isinstance(spec, dict):
+        return None
+    for key, value in spec.items():
+        if key in PERSONAL_FILTER_FIELDS and value is not None:
+            return key
+        if key in ("AND", "OR", "NOT", "knows") and (found := _personal_condition(value)):
+            return found
+    return None
 
 
 class CanAggregate(_RoleRule):

@@ -191,21 +191,24 @@ async def count_customers(store: GraphStore, spec: Mapping[str, Any] | None) -> 
 
 SEARCH_CUSTOMERS = """
 MATCH (c:Customer)
-WHERE toLower(c.name) CONTAINS $text OR toLower(c.email) CONTAINS $text
-   OR (size($digits) >= 4 AND c.phone CONTAINS $digits)
+WHERE toLower(c.name) CONTAINS $text
+   OR ($personal AND (toLower(c.email) CONTAINS $text
+                      OR (size($digits) >= 4 AND c.phone CONTAINS $digits)))
 RETURN properties(c) AS customer
 ORDER BY customer.name, customer.id
 LIMIT $first
 """
 
 
-async def search_customers(store: GraphStore, text: str, first: int) -> list[dict[str, Any]]:
+async def search_customers(
+    store: GraphStore, text: str, first: int, *, personal: bool = True
+) -> list[dict[str, Any]]:
     """Customers whose name or email contains `text` (case-insensitive), or whose phone contains
-    its digits (four or more)."""
+    its digits (four or more). `personal=False`: names only (for callers who may not see emails
+    and phones, who could otherwise find out who has one)."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    rows = await store.read(
-        SEARCH_CUSTOMERS, {"text": text.strip().lower(), "digits": digits, "first": first}
-    )
+    params = {"text": text.strip().lower(), "digits": digits, "first": first, "personal": personal}
+    rows = await store.read(SEARCH_CUSTOMERS, params)
     return [r["customer"] for r in rows]
 
 

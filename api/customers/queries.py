@@ -12,7 +12,7 @@ from strawberry.types import Info
 from api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
 from api.customers.types import Customer, check_first
 from api.errors import user_error
-from api.permissions import CanAggregate
+from api.permissions import CanAggregate, CanFilterOnPersonalData
 from graph import customers as queries
 from graph.filters import FilterError
 
@@ -71,7 +71,8 @@ class CustomerQueries:
         rows = await info.context.loaders.customer.load(str(id))
         return Customer.from_props(rows[0]["customer"]) if rows else None
 
-    @strawberry.field(description="Customers matching a filter, sorted, a page at a time.")
+    @strawberry.field(description="Customers matching a filter, sorted, a page at a time.",
+                      permission_classes=[CanFilterOnPersonalData])  # fmt: skip
     async def customers(
         self, info: Info, where: CustomerFilter | None = None,
         order_by: CustomerOrder | None = None, first: int = 20, after: str | None = None,
@@ -96,10 +97,12 @@ class CustomerQueries:
                                   end_cursor=end), spec=spec)  # fmt: skip
 
     @strawberry.field(description="Customers whose name, email or phone contains the text "
-                      "(case-insensitive).")  # fmt: skip
+                      "(case-insensitive); for partner keys, whose name does.")  # fmt: skip
     async def search_customers(self, info: Info, text: str, first: int = 20) -> list[Customer]:
         check_first(first, "searchCustomers.first")
         if len(text.strip()) < 2:
             raise user_error("text needs at least 2 characters", field="searchCustomers.text")
-        found = await queries.search_customers(info.context.store, text, first)
+        principal = info.context.principal
+        personal = principal is not None and principal.sees_personal_data  # partners: names only
+        found = await queries.search_customers(info.context.store, text, first, personal=personal)
         return [Customer.from_props(props) for props in found]

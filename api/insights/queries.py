@@ -143,7 +143,11 @@ class InsightQueries:
             for r in rows
         ]
 
-    @strawberry.field(description="The trained models, newest first, with their metrics.")
+    @strawberry.field(
+        description="The trained models, newest first, with their metrics (counts and "
+        "distributions over all customers: not for partner keys).",
+        permission_classes=[CanAggregate],
+    )
     async def model_cards(self, info: Info) -> list[ModelCard]:
         rows = await info.context.store.read(analytics.MODEL_CARDS)
         return [_card(r["card"]) for r in rows]
