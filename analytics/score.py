@@ -89,12 +89,7 @@ async def score_customers(
         X = X[X.index.get_level_values(0).isin(wanted)]
         if len(X):
             chances = pd.Series(models["demand"].predict_proba(X)[:, 1], index=X.index)
-            scored[names.DEMAND] = pd.Series(
-                {
-                    cid: names.encode({str(c): round(float(p), 4) for (_, c), p in group.items()})
-                    for cid, group in chances.groupby(level=0, sort=False)
-                }
-            )
+            scored[names.DEMAND] = names.encode_demand(chances)
     labels = None
     if "segmentation" in models:
         table = features.customer_features(customers, orders, lines, interactions, as_of)

@@ -121,18 +121,21 @@ def _truth(value: Any) -> float | None:
 def encode_drivers(frame: pd.DataFrame) -> pd.Series:
     """`driver_k` / `push_k` columns (from `ChurnModel.drivers`) as one JSON list per customer."""
     columns = sorted(c for c in frame.columns if c.startswith("driver_"))
+    drivers = frame[columns].to_numpy(dtype=object).tolist()
+    pushes = frame[[c.replace("driver_", "push_") for c in columns]].to_numpy(dtype=object)
     return pd.Series(
         [
             names.encode(
                 [
-                    {"feature": row[d], "contribution": float(row[d.replace("driver_", "push_")])}
-                    for d in columns
-                    if isinstance(row[d], str)
+                    {"feature": d, "contribution": float(p)}
+                    for d, p in zip(named, pushed, strict=True)
+                    if isinstance(d, str)
                 ]
             )
-            for _, row in frame.iterrows()
+            for named, pushed in zip(drivers, pushes.tolist(), strict=True)
         ],
         index=frame.index,
+        dtype=object,
     )
 
 
@@ -335,19 +338,7 @@ async def train(
                 model=demand_model,
             )  # fmt: skip
             fitted["demand"] = demand_model
-            by_customer = chances.reset_index()
-            key = by_customer.columns[0]
-            category = by_customer.columns[1]
-            grouped = {
-                cid: names.encode(
-                    {
-                        str(c): round(float(p), 4)
-                        for c, p in zip(g[category], g["demand"], strict=True)
-                    }
-                )
-                for cid, g in by_customer.groupby(key, sort=False)
-            }
-            scored[names.DEMAND] = pd.Series(grouped)
+            scored[names.DEMAND] = names.encode_demand(chances)
             report.metrics["demand"] = {
                 "auc": found.auc,
                 "auc_without_network": found.auc_without_network,
@@ -416,21 +407,7 @@ async def train(
                 lines, ties if has_ties else None, as_of=as_of, segments=segment_labels, rules=mined
             )
             suggested = model.recommend(customers.index, first=10)
-            scored[names.RECOMMENDATIONS] = pd.Series(
-                {
-                    cid: names.encode(
-                        [
-                            {
-                                "productId": str(r.product_id),
-                                "score": round(float(r.score), 6),
-                                "reasons": list(r.reasons),
-                            }
-                            for r in g.itertuples()
-                        ]
-                    )
-                    for cid, g in suggested.groupby("customer_id", sort=False)
-                }
-            )
+            scored[names.RECOMMENDATIONS] = names.encode_recommendations(suggested)
             report.metrics["recommendations"] = _scalars(vars(quality))
             done()
 
