@@ -9,6 +9,9 @@ earlier scores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +46,40 @@ def _instants(ms: pd.Series) -> pd.Series:
 
 
 def _frame(
-    rows: list[dict[str, Any]], columns: tuple[str, ...], instants: tuple[str, ...] = ()
+    read: dict[str, list[Any]], columns: tuple[str, ...], instants: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(columns)) if rows else frames.empty(columns)
+    """The table of `columns` from columns read in batches (none read: the empty table)."""
+    found = bool(read) and len(next(iter(read.values()))) > 0
+    frame = pd.DataFrame({c: read[c] for c in columns}) if found else frames.empty(columns)
     for name in instants:
-        frame[name] = _instants(frame[name]) if rows else pd.Series(dtype="datetime64[ns, UTC]")
+        frame[name] = _instants(frame[name]) if found else pd.Series(dtype="datetime64[ns, UTC]")
     return frame
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block. Reading a large graph allocates
+    tens of millions of small objects (the store client's lists for every value) and frees
+    none in cycles, yet each allocation burst set off full collections that walked everything
+    read so far: at 100k customers the read took 129 s with the collector, 45 s without."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def read_tables(
     store: GraphStore, *, before: pd.Timestamp | None = None, batch_size: int = 5000
 ) -> Tables:
     """The customers and their orders, lines, contacts and ties (before `before`)."""
+    with _collector_paused():
+        return await _read_tables(store, before, batch_size)
+
+
+async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_size: int) -> Tables:
     cutoff = FAR_FUTURE_MS if before is None else int(before.timestamp() * 1000)
     profiles = [r["customer"] for r in await store.read(cypher.CUSTOMER_PROFILES)]
     customers = (
@@ -82,27 +107,25 @@ async def read_tables(
         _instants(customers["signup_at"]) if profiles else customers["signup_at"]
     )
     ids = sorted(customers["customer_id"])
-    collected: dict[str, list[dict[str, Any]]] = {
-        "orders": [],
-        "lines": [],
-        "interactions": [],
-        "ties": [],
-    }
     queries = (
         ("orders", cypher.ORDERS_OF),
         ("lines", cypher.LINES_OF),
         ("interactions", cypher.INTERACTIONS_OF),
         ("ties", cypher.TIES_OF),
     )
+    collected: dict[str, dict[str, list[Any]]] = {name: {} for name, _ in queries}
     for start in range(0, len(ids), batch_size):
         params = {"ids": ids[start : start + batch_size], "before": cutoff}
         # The four statements of a batch run at once: the store works on one while this
         # process converts the rows of another.
-        results = await asyncio.gather(*(store.read(query, params) for _, query in queries))
-        for (name, _), rows in zip(queries, results, strict=True):
-            collected[name] += rows
+        results = await asyncio.gather(
+            *(store.read_columns(query, params) for _, query in queries)
+        )
+        for (name, _), columns in zip(queries, results, strict=True):
+            for column, values in columns.items():
+                collected[name].setdefault(column, []).extend(values)
     orders = _frame(collected["orders"], frames.ORDERS, ("at",))
-    categories = await store.read(cypher.PRODUCT_CATEGORIES)
+    categories = await store.read_columns(cypher.PRODUCT_CATEGORIES)
     return Tables(
         customers=customers.set_index("customer_id", drop=False).rename_axis(None),
         orders=orders,
@@ -113,15 +136,15 @@ async def read_tables(
 
 
 def _lines(
-    rows: list[dict[str, Any]], orders: pd.DataFrame, categories: list[dict[str, Any]]
+    read: dict[str, list[Any]], orders: pd.DataFrame, categories: dict[str, list[Any]]
 ) -> pd.DataFrame:
     """The lines of `frames.LINES`: each line read with its order and product ids only, the
     customer and time joined from its order, the category from its product."""
-    if not rows:
+    if not read.get("transaction_id"):
         return frames.empty(frames.LINES).assign(at=pd.Series(dtype="datetime64[ns, UTC]"))
-    read = pd.DataFrame(rows, columns=["transaction_id", "product_id", "quantity", "amount"])
     placed = orders[["transaction_id", "customer_id", "at"]]
-    lines = read.merge(placed, on="transaction_id", how="left", validate="many_to_one")
-    category = {r["product_id"]: r["category"] for r in categories}
+    lines = pd.DataFrame(read).merge(placed, on="transaction_id", how="left",
+                                     validate="many_to_one")  # fmt: skip
+    category = dict(zip(categories["product_id"], categories["category"], strict=True))
     lines["category"] = lines["product_id"].map(category)
     return lines[list(frames.LINES)]

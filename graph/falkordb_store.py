@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import redis
@@ -17,8 +17,15 @@ from graph.embedded import EmbeddedServer, new_client_name
 from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
 from graph.schema import CRM_SCHEMA
 from graph.settings import StoreSettings
-from graph.store import Params, Row
+from graph.store import Columns, Params, Row
 from graph.values import plain
+
+# FalkorDB's value kinds in a compact reply (falkordb.asyncio.query_result.ResultSetScalarTypes)
+_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE = 1, 2, 3, 4, 5
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class FalkorStore:
@@ -74,11 +81,54 @@ class FalkorStore:
 
     async def _run(self, query: str, params: Params | None, *, read_only: bool) -> list[Row]:
         self.round_trips += 1
-        try:
+        with self._errors(params):
             if read_only:
                 result = await self._graph.ro_query(query, dict(params or {}))
             else:
                 result = await self._graph.query(query, dict(params or {}))
+        names = [column[1] for column in result.header]
+        return [
+            {name: plain(value) for name, value in zip(names, row, strict=True)}
+            for row in result.result_set
+        ]
+
+    async def read_columns(self, query: str, params: Params | None = None) -> Columns:
+        """See `GraphStore.read_columns`. The compact reply is decoded here, value by value in
+        one loop: the client library parses each value with its own coroutine, which made the
+        analytics read of 1M order lines several times slower than the store's answer."""
+        self.round_trips += 1
+        statement = self._graph._build_params_header(dict(params or {})) + query
+        with self._errors(params):
+            reply = await self._graph.execute_command(
+                "GRAPH.RO_QUERY", self.graph_name, statement, "--compact"
+            )
+        if len(reply) < 3:  # a statement without RETURN answers with statistics only
+            return {}
+        names = [_text(column[1]) for column in reply[0]]
+        columns: list[list[Any]] = [[] for _ in names]
+        for row in reply[1]:
+            for values, (kind, value) in zip(columns, row, strict=True):
+                if kind == _STRING:
+                    values.append(value.decode() if isinstance(value, bytes) else value)
+                elif kind == _INTEGER:
+                    values.append(int(value))
+                elif kind == _DOUBLE:
+                    values.append(float(value))
+                elif kind == _NULL:
+                    values.append(None)
+                elif kind == _BOOLEAN:
+                    values.append(value in (b"true", "true"))
+                else:
+                    name = names[next(j for j, c in enumerate(columns) if c is values)]
+                    raise QueryError(f"read_columns takes plain values only; column {name!r} "
+                                     f"holds a value of FalkorDB type {kind}")  # fmt: skip
+        return dict(zip(names, columns, strict=True))
+
+    @contextlib.contextmanager
+    def _errors(self, params: Params | None) -> Iterator[None]:
+        """The store's errors for what the client raises."""
+        try:
+            yield
         except redis.ResponseError as e:
             message = str(e)
             if "read-only" in message:
@@ -91,11 +141,6 @@ class FalkorStore:
             raise UnsupportedValue("the store cannot take text with a lone surrogate") from e
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             raise StoreUnavailable(f"{self.description}: {e}") from e
-        names = [column[1] for column in result.header]
-        return [
-            {name: plain(value) for name, value in zip(names, row, strict=True)}
-            for row in result.result_set
-        ]
 
     async def bootstrap(self) -> None:
         """Create the missing indexes and unique keys (and only those).

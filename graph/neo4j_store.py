@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import neo4j
 from neo4j import AsyncGraphDatabase, RoutingControl
@@ -12,7 +13,7 @@ from graph.dialect import NEO4J, Dialect
 from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from graph.schema import CRM_SCHEMA
 from graph.settings import StoreSettings
-from graph.store import Params, Row
+from graph.store import Columns, Params, Row
 from graph.values import plain
 
 
@@ -47,7 +48,27 @@ class Neo4jStore:
     async def write(self, query: str, params: Params | None = None) -> list[Row]:
         return await self._run(query, params, RoutingControl.WRITE)
 
+    async def read_columns(self, query: str, params: Params | None = None) -> Columns:
+        records, keys = await self._execute(query, params, RoutingControl.READ)
+        columns: Columns = {key: [] for key in keys}
+        for record in records:
+            for key in keys:
+                value = record[key]
+                if value is not None and not isinstance(value, bool | int | float | str):
+                    raise QueryError(
+                        f"read_columns takes plain values only; column {key!r} holds a "
+                        f"{type(value).__name__}"
+                    )
+                columns[key].append(value)
+        return columns
+
     async def _run(self, query: str, params: Params | None, routing: RoutingControl) -> list[Row]:
+        records, keys = await self._execute(query, params, routing)
+        return [{key: plain(record[key]) for key in keys} for record in records]
+
+    async def _execute(
+        self, query: str, params: Params | None, routing: RoutingControl
+    ) -> tuple[list[Any], list[str]]:
         self.round_trips += 1
         try:
             records, _, keys = await self._driver.execute_query(
@@ -61,7 +82,7 @@ class Neo4jStore:
             raise StoreUnavailable(f"{self.description}: {e}") from e
         except Neo4jError as e:
             raise QueryError(e.message or str(e)) from e
-        return [{key: plain(record[key]) for key in keys} for record in records]
+        return records, keys
 
     async def bootstrap(self) -> None:
         for step in self.dialect.schema_statements(CRM_SCHEMA):

@@ -10,6 +10,8 @@ from graph.settings import StoreSettings
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+Columns = dict[str, list[Any]]
+"""A result as one list of values per RETURN column, in the RETURN order."""
 
 
 class GraphStore(Protocol):
@@ -29,6 +31,12 @@ class GraphStore(Protocol):
     async def read(self, query: str, params: Params | None = None) -> list[Row]: ...
 
     async def write(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    async def read_columns(self, query: str, params: Params | None = None) -> Columns:
+        """`read` for bulk results of plain values (text, numbers, booleans, null), as columns:
+        what the analytics readers use to take hundreds of thousands of rows. A node,
+        relationship, list or map among the values is refused with `QueryError`."""
+        ...
 
     async def bootstrap(self) -> None:
         """Create unique keys and indexes; idempotent."""

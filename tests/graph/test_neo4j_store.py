@@ -52,6 +52,17 @@ async def test_reads_route_to_readers_and_return_plain_rows() -> None:
     assert store.round_trips == 1
 
 
+async def test_bulk_reads_route_to_readers_and_return_columns_of_plain_values() -> None:
+    records = [FakeRecord(id="c1", n=3), FakeRecord(id="c2", n=None)]
+    driver = FakeDriver((records, None, ["id", "n"]))
+    store = Neo4jStore(driver, "crm", "test")  # type: ignore[arg-type]
+    assert await store.read_columns("RETURN 1", {"x": 1}) == {"id": ["c1", "c2"], "n": [3, None]}
+    assert driver.calls[0]["routing_"] is RoutingControl.READ
+    nested = Neo4jStore(FakeDriver(([FakeRecord(m={"a": 1})], None, ["m"])), None, "test")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="column 'm' holds a dict"):
+        await nested.read_columns("RETURN {a: 1} AS m")
+
+
 async def test_a_write_in_a_read_is_a_read_only_violation() -> None:
     error = client_error("Neo.ClientError.Statement.AccessMode", "Writing in read access mode")
     store = Neo4jStore(FakeDriver(error), None, "test")  # type: ignore[arg-type]

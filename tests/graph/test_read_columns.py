@@ -1,0 +1,47 @@
+"""`read_columns`: the bulk read path gives the values `read` gives, as columns."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.errors import QueryError, ReadOnlyViolation
+from graph.store import GraphStore
+
+ROWS = """
+UNWIND $rows AS r
+RETURN r.text AS text, r.n AS n, r.x AS x, r.flag AS flag, r.none AS none
+"""
+
+
+async def test_columns_hold_what_read_returns_row_by_row(store: GraphStore) -> None:
+    rows = [
+        {"text": "Zoë \"q\" | ✓", "n": 2**53, "x": 0.1, "flag": True, "none": None},
+        {"text": "", "n": -7, "x": -1e300, "flag": False, "none": None},
+        {"text": None, "n": None, "x": None, "flag": None, "none": None},
+    ]
+    columns = await store.read_columns(ROWS, {"rows": rows})
+    assert list(columns) == ["text", "n", "x", "flag", "none"]
+    as_rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
+                                                                         strict=True)]  # fmt: skip
+    assert as_rows == await store.read(ROWS, {"rows": rows})
+    assert [type(v) for v in columns["n"][:2]] == [int, int]
+    assert [type(v) for v in columns["flag"][:2]] == [bool, bool]
+
+
+async def test_no_rows_give_empty_columns(store: GraphStore) -> None:
+    assert await store.read_columns(ROWS, {"rows": []}) == {
+        "text": [], "n": [], "x": [], "flag": [], "none": []
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", "{a: 1}", "c"])
+async def test_values_other_than_plain_ones_are_refused(store: GraphStore, value: str) -> None:
+    await store.write("CREATE (:Customer {id: 'c1'})")
+    with pytest.raises(QueryError, match="plain values"):
+        await store.read_columns(f"MATCH (c:Customer) RETURN 'ok' AS fine, {value} AS odd")
+
+
+async def test_a_statement_that_writes_is_refused(store: GraphStore) -> None:
+    with pytest.raises(ReadOnlyViolation):
+        await store.read_columns("CREATE (:Customer {id: 'c2'}) RETURN 1 AS one")
+    assert await store.read("MATCH (c:Customer {id: 'c2'}) RETURN c") == []
