@@ -35,6 +35,10 @@ stay finite (an infinite total cannot be stored or served as JSON)."""
 DEFAULT_SOURCE_SYSTEM = "default"
 
 _PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters: never part of an id or a category name. They have no business there, and
+FalkorDB 4.16 crashes (SIGSEGV in EnforceUniqueEntity, the server and every connection gone)
+when a property under a unique constraint is written with U+0001 in it."""
 RESERVED_PROPERTIES = frozenset({
     "id", "name", "email", "phone", "city", "country", "signupAt", "sourceSystem", "category",
     "price", "_labels", "_type",
@@ -69,6 +73,8 @@ class RowCheck:
             self.reject(column, "is required and empty")
         elif len(value) > MAX_ID:
             self.reject(column, f"is longer than {MAX_ID} characters", value)
+        elif _CONTROL.search(value):
+            self.reject(column, "contains a control character", value)
         return value
 
     def _parse(self, column: str, parse: Callable[[str], T], *, required: bool,
@@ -105,6 +111,14 @@ class RowCheck:
             self.drop(column, f"dropped: longer than {MAX_TEXT} characters", raw[:200])
             return None
         return raw or None
+
+    def key_text(self, column: str) -> str | None:
+        """Optional text that names a node of its own (a category): no control characters."""
+        value = self.text(column)
+        if value is not None and _CONTROL.search(value):
+            self.drop(column, "dropped: contains a control character", value)
+            return None
+        return value
 
 
 @dataclass
@@ -212,7 +226,7 @@ def product(file: str, row: RawRow, extras: list[str]) -> tuple[ProductRecord | 
     product_id = check.identifier("product_id")
     if check.rejected:
         return None, check.rejects
-    category = check.text("category")
+    category = check.key_text("category")
     props: dict[str, Any] = {
         "name": check.text("name"),
         "category": category,
@@ -236,6 +250,8 @@ def line_item(file: str, row: RawRow) -> tuple[LineItemRecord | None, list[Rejec
     product_raw = check.text("product_id")
     if product_raw is not None and len(product_raw) > MAX_ID:
         check.reject("product_id", f"is longer than {MAX_ID} characters", product_raw[:200])
+    elif product_raw is not None and _CONTROL.search(product_raw):
+        check.reject("product_id", "contains a control character", product_raw)
     if check.rejected or at is None:
         return None, check.rejects
     if quantity is None:
