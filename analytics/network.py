@@ -130,9 +130,10 @@ def network_features(
     out = pd.DataFrame(index=index)
     out["degree"] = degree.astype("int64")
     out["weighted_degree"] = np.asarray(weights.sum(axis=1)).ravel()
-    out["pagerank"] = _pagerank(weights)
-    out["clustering"] = _clustering(friends, degree)
-    community = _communities(weights, seed, exact_louvain_nodes)
+    pagerank, clustering, community = _structure(weights, friends, degree, seed,
+                                                 exact_louvain_nodes)  # fmt: skip
+    out["pagerank"] = pagerank
+    out["clustering"] = clustering
     out["community"] = community
     out["community_size"] = np.bincount(community)[community]
     hubs = _high_value_mask(index, past, high_value, high_value_share, customer_col, amount_col)
@@ -349,29 +350,32 @@ def _distance_to(friends: sp.csr_matrix, sources: np.ndarray, cap: int) -> np.nd
 # --- Communities ---------------------------------------------------------------------------
 
 
-_COMMUNITY_CACHE: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-_COMMUNITY_CACHE_SIZE = 8
+_STRUCTURE_CACHE: OrderedDict[tuple[str, int, int], tuple[np.ndarray, ...]] = OrderedDict()
+_STRUCTURE_CACHE_SIZE = 8
 
 
-def _communities(weights: sp.csr_matrix, seed: int, exact_nodes: int) -> np.ndarray:
-    """Louvain circle of each customer, numbered by size (0 the largest); see network_features.
+def _structure(
+    weights: sp.csr_matrix, friends: sp.csr_matrix, degree: np.ndarray, seed: int,
+    exact_nodes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """PageRank, clustering and Louvain circle of each customer; see network_features.
 
-    Circles depend only on the graph and the seed, not on `as_of`: the last few results are
-    kept (keyed by a digest of the adjacency) so that features at several cut-offs of the same
-    business compute them once."""
+    They depend only on the graph and the seed, not on `as_of`: the last few results are kept
+    (keyed by a digest of the adjacency) so that features at several cut-offs of the same
+    business compute them once. Copies are handed out."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (weights.indptr, weights.indices, weights.data):
         digest.update(np.ascontiguousarray(part).tobytes())
     digest.update(str(weights.shape).encode())
     key = (digest.hexdigest(), seed, exact_nodes)
-    if key in _COMMUNITY_CACHE:
-        _COMMUNITY_CACHE.move_to_end(key)
-        return _COMMUNITY_CACHE[key].copy()
-    found = _louvain(weights, seed, exact_nodes)
-    _COMMUNITY_CACHE[key] = found.copy()
-    while len(_COMMUNITY_CACHE) > _COMMUNITY_CACHE_SIZE:
-        _COMMUNITY_CACHE.popitem(last=False)
-    return found
+    if key not in _STRUCTURE_CACHE:
+        _STRUCTURE_CACHE[key] = (_pagerank(weights), _clustering(friends, degree),
+                                 _louvain(weights, seed, exact_nodes))  # fmt: skip
+        while len(_STRUCTURE_CACHE) > _STRUCTURE_CACHE_SIZE:
+            _STRUCTURE_CACHE.popitem(last=False)
+    _STRUCTURE_CACHE.move_to_end(key)
+    pagerank, clustering, community = _STRUCTURE_CACHE[key]
+    return pagerank.copy(), clustering.copy(), community.copy()
 
 
 def _louvain(weights: sp.csr_matrix, seed: int, exact_nodes: int) -> np.ndarray:

@@ -205,3 +205,15 @@ def test_missing_columns_are_named() -> None:
         network_features(TIES.drop(columns="target"), CUSTOMERS, LINES, AS_OF)
     with pytest.raises(FrameError, match="category"):
         network_features(TIES, CUSTOMERS, LINES.drop(columns="category"), AS_OF)
+
+
+def test_the_graph_measures_are_kept_across_cut_offs_and_handed_out_as_copies() -> None:
+    first = network_features(TIES, CUSTOMERS, LINES, AS_OF)
+    first["pagerank"] *= 0  # a caller changing its table changes nobody else's
+    first_array = network_features(TIES, CUSTOMERS, LINES, AS_OF)
+    later = network_features(TIES, CUSTOMERS, LINES, AS_OF + pd.Timedelta(days=400))
+    for column in ("pagerank", "clustering", "community"):
+        pd.testing.assert_series_equal(later[column], first_array[column])
+    assert first_array["pagerank"].sum() == pytest.approx(1.0)
+    other = network_features(TIES.iloc[2:], CUSTOMERS, LINES, AS_OF)  # A-B untied: another graph
+    assert not other["pagerank"].equals(first_array["pagerank"])
