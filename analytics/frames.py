@@ -7,7 +7,9 @@ All instants are timezone-aware UTC pandas Timestamps (`datetime64[ns, UTC]`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
 
@@ -58,3 +60,22 @@ def utc(moment: pd.Timestamp | str) -> pd.Timestamp:
 
 def empty(columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, and one full collection after it.
+
+    Reading and training on a large graph allocate tens of millions of small objects (the
+    store client's list for every value read, reasons and encoded texts per customer) and free
+    almost none in cycles, yet each allocation burst set off collections that walked everything
+    held so far: at 100k customers the read took 129 s with the collector on and 45 s with it
+    off (both under the profiler), and training 187 s against 170 s."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.collect()

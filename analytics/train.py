@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from analytics import churn, clv, demand, features, markov, network, recommend, rfm, rules
+from analytics import churn, clv, demand, features, frames, markov, network, recommend, rfm, rules
 from analytics import scores as names
 from analytics.extract import Tables, read_tables
 from analytics.frames import utc
@@ -191,7 +191,7 @@ async def train(
         return lambda: report.seconds.__setitem__(name, time.perf_counter() - started)
 
     # Churn, demand and segments describe customers at the same cut-offs: once each.
-    with features.reusing_customer_features():
+    with features.reusing_customer_features(), frames.collector_paused():
         # -- RFM ------------------------------------------------------------------------------
         done = timed("rfm")
         table = rfm.rfm(known, as_of)

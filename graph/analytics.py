@@ -13,9 +13,11 @@ from graph.filters import TIES
 CUSTOMER_PROFILES = """
 MATCH (c:Customer)
 WHERE c.erased IS NULL
-RETURN properties(c) AS customer
+WITH c, [k IN keys(c) WHERE NOT k IN $skip AND NOT k STARTS WITH $scores] AS names
+RETURN c.id AS id, names, [k IN names | c[k]] AS values
 """
-"""Every customer's properties (erased customers keep no history worth learning from)."""
+"""Every customer's id and properties but the `$skip` ones and the scores (names starting
+with `$scores`), as two plain lists: erased customers keep no history worth learning from."""
 
 ORDERS_OF = """
 UNWIND $ids AS id

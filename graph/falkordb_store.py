@@ -21,11 +21,33 @@ from graph.store import Columns, Params, Row
 from graph.values import plain
 
 # FalkorDB's value kinds in a compact reply (falkordb.asyncio.query_result.ResultSetScalarTypes)
-_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE = 1, 2, 3, 4, 5
+_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY = 1, 2, 3, 4, 5, 6
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _plain_list(items: list[list[Any]]) -> list[Any]:
+    """A compact-reply array of plain values (or arrays of them) as a Python list."""
+    out: list[Any] = []
+    for kind, value in items:
+        if kind == _STRING:
+            out.append(_text(value))
+        elif kind == _INTEGER:
+            out.append(int(value))
+        elif kind == _DOUBLE:
+            out.append(float(value))
+        elif kind == _NULL:
+            out.append(None)
+        elif kind == _BOOLEAN:
+            out.append(value in (b"true", "true"))
+        elif kind == _ARRAY:
+            out.append(_plain_list(value))
+        else:
+            raise QueryError(f"read_columns takes plain values only; a list holds a value of "
+                             f"FalkorDB type {kind}")  # fmt: skip
+    return out
 
 
 class FalkorStore:
@@ -118,6 +140,8 @@ class FalkorStore:
                     values.append(None)
                 elif kind == _BOOLEAN:
                     values.append(value in (b"true", "true"))
+                elif kind == _ARRAY:
+                    values.append(_plain_list(value))
                 else:
                     name = names[next(j for j, c in enumerate(columns) if c is values)]
                     raise QueryError(f"read_columns takes plain values only; column {name!r} "

@@ -54,7 +54,7 @@ class Neo4jStore:
         for record in records:
             for key in keys:
                 value = record[key]
-                if value is not None and not isinstance(value, bool | int | float | str):
+                if not _is_plain(value):
                     raise QueryError(
                         f"read_columns takes plain values only; column {key!r} holds a "
                         f"{type(value).__name__}"
@@ -111,3 +111,10 @@ class Neo4jStore:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._driver.close()
+
+
+def _is_plain(value: Any) -> bool:
+    """Text, a number, a boolean, null, or a list of those (lists nested too)."""
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str)

@@ -33,9 +33,9 @@ class GraphStore(Protocol):
     async def write(self, query: str, params: Params | None = None) -> list[Row]: ...
 
     async def read_columns(self, query: str, params: Params | None = None) -> Columns:
-        """`read` for bulk results of plain values (text, numbers, booleans, null), as columns:
-        what the analytics readers use to take hundreds of thousands of rows. A node,
-        relationship, list or map among the values is refused with `QueryError`."""
+        """`read` for bulk results of plain values (text, numbers, booleans, null, and lists of
+        them), as columns: what the analytics readers use to take hundreds of thousands of rows.
+        A node, relationship, path or map among the values is refused with `QueryError`."""
         ...
 
     async def bootstrap(self) -> None:

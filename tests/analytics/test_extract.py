@@ -30,6 +30,7 @@ async def test_tables_equal_the_loaded_files(
     assert report.rows_rejected == 0
     canonical = _canonical(folder, report.merges_path)
     cutoff = None if before is None else pd.Timestamp(before, tz="UTC")
+    await store.write("MATCH (c:Customer) SET c.mlChurnRisk = 0.5")  # an earlier score
     # when the tables are read
     tables = await read_tables(store, before=cutoff, batch_size=64)
     # then the lines are the file's lines, with the customer they resolved to, the time of
@@ -64,7 +65,21 @@ async def test_tables_equal_the_loaded_files(
                         ] if cutoff is not None else contacts  # fmt: skip
     assert sorted(tables.interactions["interaction_id"]) == sorted(contacts["interaction_id"])
     assert len(tables.ties) > 0
+    # and the customers carry their properties, never personal fields
+    people = pd.read_csv(folder / "customers.csv", dtype={"customer_id": str})
+    alone = people[~people["customer_id"].isin(set(canonical) | set(canonical.values()))]
+    alone = alone.set_index("customer_id")
+    got_people = tables.customers.set_index("customer_id").loc[alone.index]
     assert tables.customers["customer_id"].is_unique
+    assert len(tables.customers) == len(people) - len(canonical)
+    assert got_people["country"].tolist() == alone["country"].tolist()
+    assert got_people["loyalty_tier"].tolist() == alone["loyalty_tier"].tolist()
+    assert got_people["age"].tolist() == alone["age"].tolist()
+    signup = pd.to_datetime(alone["signup_date"], utc=True)
+    assert (got_people["signup_at"] == signup).all()
+    assert not {"name", "email", "phone", "city", "id", "mlChurnRisk"} & set(
+        tables.customers.columns
+    )
 
 
 async def test_an_empty_graph_gives_empty_tables_with_the_contract_columns(

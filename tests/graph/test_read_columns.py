@@ -9,18 +9,19 @@ from graph.store import GraphStore
 
 ROWS = """
 UNWIND $rows AS r
-RETURN r.text AS text, r.n AS n, r.x AS x, r.flag AS flag, r.none AS none
+RETURN r.text AS text, r.n AS n, r.x AS x, r.flag AS flag, r.none AS none, r.list AS list
 """
 
 
 async def test_columns_hold_what_read_returns_row_by_row(store: GraphStore) -> None:
     rows = [
-        {"text": "Zoë \"q\" | ✓", "n": 2**53, "x": 0.1, "flag": True, "none": None},
-        {"text": "", "n": -7, "x": -1e300, "flag": False, "none": None},
-        {"text": None, "n": None, "x": None, "flag": None, "none": None},
+        {"text": "Zoë \"q\" | ✓", "n": 2**53, "x": 0.1, "flag": True, "none": None,
+         "list": ["a", 1, 2.5, None, True, ["nested"]]},
+        {"text": "", "n": -7, "x": -1e300, "flag": False, "none": None, "list": []},
+        {"text": None, "n": None, "x": None, "flag": None, "none": None, "list": None},
     ]
     columns = await store.read_columns(ROWS, {"rows": rows})
-    assert list(columns) == ["text", "n", "x", "flag", "none"]
+    assert list(columns) == ["text", "n", "x", "flag", "none", "list"]
     as_rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
                                                                          strict=True)]  # fmt: skip
     assert as_rows == await store.read(ROWS, {"rows": rows})
@@ -30,11 +31,11 @@ async def test_columns_hold_what_read_returns_row_by_row(store: GraphStore) -> N
 
 async def test_no_rows_give_empty_columns(store: GraphStore) -> None:
     assert await store.read_columns(ROWS, {"rows": []}) == {
-        "text": [], "n": [], "x": [], "flag": [], "none": []
+        "text": [], "n": [], "x": [], "flag": [], "none": [], "list": []
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("value", ["[1, 2]", "{a: 1}", "c"])
+@pytest.mark.parametrize("value", ["{a: 1}", "c", "[c]", "[[{a: 1}]]"])
 async def test_values_other_than_plain_ones_are_refused(store: GraphStore, value: str) -> None:
     await store.write("CREATE (:Customer {id: 'c1'})")
     with pytest.raises(QueryError, match="plain values"):
