@@ -390,7 +390,7 @@ async def train(
             checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
             report.metrics["rules"] = {
                 "count": len(mined),
-                **{k: clean_value(v) for k, v in vars(checked).items() if not k.startswith("_")},
+                **_scalars(vars(checked)),
             }
             done()
             done = timed("recommendations")

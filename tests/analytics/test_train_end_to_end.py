@@ -55,6 +55,8 @@ async def test_training_scores_customers_readable_through_graphql(
     assert 2 <= metrics["segments"]["k"] <= 8
     assert -1 <= metrics["segments"]["silhouette"] <= 1
     assert metrics["rules"]["count"] >= 0
+    for name in ("rules", "recommendations"):  # plain figures in the report, no tables
+        assert all(isinstance(v, int | float | str | None) for v in metrics[name].values())
     assert report.skipped == {}
     # and a scored customer's analytics read back through the API
     active = await store.read(
