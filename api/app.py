@@ -48,12 +48,16 @@ class CrmGraphQL(GraphQL[Context, None]):
         )
 
     def decode_json(self, data: str | bytes) -> object:
-        """A body that is not a JSON object (or list, a batch) or nests deeper than Python
-        parses is no GraphQL request: 400, like malformed JSON, instead of a crash."""
+        """A body that is not a JSON object (or list, a batch), nests deeper than Python
+        parses, or is not text in any encoding JSON allows (bytes that look like UTF-16 or
+        UTF-32 but do not decode) is no GraphQL request: 400, like malformed JSON, instead of a
+        crash."""
         try:
             decoded = super().decode_json(data)
         except RecursionError as e:
             raise json.JSONDecodeError("nested too deeply", "", 0) from e
+        except UnicodeDecodeError as e:
+            raise json.JSONDecodeError("not text", "", 0) from e
         if not isinstance(decoded, dict | list):
             raise json.JSONDecodeError("not an object", "", 0)
         return decoded
