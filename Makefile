@@ -1,12 +1,13 @@
 # The two commands of the README's quick start:
 #   make run   - create .venv, install crm-graph, serve a generated demo business on the embedded store
 #   make test  - create .venv, install with the dev extras, run the whole test suite
+#   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test lint bench clean
+.PHONY: run test fuzz lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check api graph analytics loaders tests bench
 	$(BIN)/python -m pytest
+
+fuzz: $(VENV)/.installed-dev
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest tests/security tests/loaders/test_fuzz.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench load --customers 100000

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from api.app import create_app
 from api.auth.keys import create_key
@@ -18,6 +19,12 @@ from api.auth.principal import Role
 from graph.falkordb_store import FalkorStore
 from graph.settings import StoreSettings, parse_store
 from graph.store import GraphStore, open_store
+
+# Property tests draw the same cases on every run of `make test` (a red run is a regression,
+# reproducible, not a new draw); `make fuzz` draws new ones to look for bugs.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = Path(os.environ.get("CRM_GRAPH_DATASETS", SHARED / "datasets"))
