@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # the API imports this module for the names: no pandas in the server
+    import pandas as pd
 
 RFM_RECENCY_DAYS = "mlRfmRecencyDays"
 RFM_FREQUENCY = "mlRfmFrequency"
@@ -70,6 +70,9 @@ def encode_groups(keys: Sequence[Any], fragments: Sequence[str], brackets: str =
     """One JSON text per distinct key (in order of first appearance): its `fragments` (JSON
     values, or `"name":value` members with `brackets="{}"`) in their order, joined. The same
     text as `encode` of the list or map, built without one `encode` call per key."""
+    import numpy as np
+    import pandas as pd
+
     codes, uniques = pd.factorize(np.asarray(keys, dtype=object), sort=False)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1)).tolist()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -29,3 +31,15 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in ci and "make test" in readme and "make run" in readme
     makefile = (ROOT / "Makefile").read_text()
     assert "crm-graph serve --demo" in makefile
+
+
+def test_the_api_server_does_not_load_the_analytics_stack() -> None:
+    # pandas, scikit-learn and networkx are for `train`; the server reads scores as properties
+    code = (
+        "import sys, api.app, api.cli; "
+        "print(sorted(m for m in ('pandas', 'numpy', 'sklearn', 'scipy', 'networkx') "
+        "if m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert found.stdout.strip() == "[]", found.stdout
