@@ -29,7 +29,8 @@ def _text(value: bytes | str) -> str:
 
 
 def _plain_list(items: list[list[Any]]) -> list[Any]:
-    """A compact-reply array of plain values (or arrays of them) as a Python list."""
+    """A compact-reply array of plain values (or arrays of them) as a Python list: a list
+    value, or a whole result row."""
     out: list[Any] = []
     for kind, value in items:
         if kind == _STRING:
@@ -45,8 +46,8 @@ def _plain_list(items: list[list[Any]]) -> list[Any]:
         elif kind == _ARRAY:
             out.append(_plain_list(value))
         else:
-            raise QueryError(f"read_columns takes plain values only; a list holds a value of "
-                             f"FalkorDB type {kind}")  # fmt: skip
+            raise QueryError(f"read_columns takes plain values only (text, numbers, booleans, "
+                             f"null and lists of them), not FalkorDB type {kind}")  # fmt: skip
     return out
 
 
@@ -127,25 +128,8 @@ class FalkorStore:
         if len(reply) < 3:  # a statement without RETURN answers with statistics only
             return {}
         names = [_text(column[1]) for column in reply[0]]
-        columns: list[list[Any]] = [[] for _ in names]
-        for row in reply[1]:
-            for values, (kind, value) in zip(columns, row, strict=True):
-                if kind == _STRING:
-                    values.append(value.decode() if isinstance(value, bytes) else value)
-                elif kind == _INTEGER:
-                    values.append(int(value))
-                elif kind == _DOUBLE:
-                    values.append(float(value))
-                elif kind == _NULL:
-                    values.append(None)
-                elif kind == _BOOLEAN:
-                    values.append(value in (b"true", "true"))
-                elif kind == _ARRAY:
-                    values.append(_plain_list(value))
-                else:
-                    name = names[next(j for j, c in enumerate(columns) if c is values)]
-                    raise QueryError(f"read_columns takes plain values only; column {name!r} "
-                                     f"holds a value of FalkorDB type {kind}")  # fmt: skip
+        rows = [_plain_list(row) for row in reply[1]]  # a row is an array of values too
+        columns = [list(values) for values in zip(*rows, strict=True)] or [[] for _ in names]
         return dict(zip(names, columns, strict=True))
 
     @contextlib.contextmanager
