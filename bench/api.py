@@ -153,9 +153,10 @@ async def graphql_floor(client: httpx.AsyncClient, key: str, customer_id: str) -
     response = await client.post(
         "/graphql", json={"query": FLOOR_QUERY}, headers={"Authorization": f"Bearer {key}"}
     )
-    if response.status_code != 200 or response.json().get("data") != {"__typename": "Query"}:
+    body = response.json() if response.status_code == 200 else {}
+    if body.get("data") != {"__typename": "Query"}:
         raise LookupError(f"HTTP {response.status_code}: {response.text[:300]}")
-    return response.json()  # type: ignore[no-any-return]
+    return body  # type: ignore[no-any-return]
 
 
 Request = Callable[[str], Awaitable[Any]]
