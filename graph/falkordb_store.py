@@ -11,6 +11,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from falkordb.asyncio import FalkorDB
+from falkordb.asyncio.query_result import QueryResult
 
 from graph.dialect import FALKORDB, Dialect
 from graph.embedded import EmbeddedServer, new_client_name
@@ -21,16 +22,22 @@ from graph.store import Columns, Params, Row
 from graph.values import plain
 
 # FalkorDB's value kinds in a compact reply (falkordb.asyncio.query_result.ResultSetScalarTypes)
-_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY = 1, 2, 3, 4, 5, 6
+_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY, _MAP = 1, 2, 3, 4, 5, 6, 10
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _plain_list(items: list[list[Any]]) -> list[Any]:
+class _ClientParses(Exception):
+    """A value the one-loop decoder leaves to the client library: a node, relationship, path,
+    point, vector or temporal value."""
+
+
+def _plain_list(items: list[list[Any]], maps: bool = False) -> list[Any]:
     """A compact-reply array of plain values (or arrays of them) as a Python list: a list
-    value, or a whole result row."""
+    value, or a whole result row. `maps`: maps too (as dicts), and `_ClientParses` for any other
+    kind; without it, `QueryError` for anything but plain values (`read_columns`)."""
     out: list[Any] = []
     for kind, value in items:
         if kind == _STRING:
@@ -44,11 +51,25 @@ def _plain_list(items: list[list[Any]]) -> list[Any]:
         elif kind == _BOOLEAN:
             out.append(value in (b"true", "true"))
         elif kind == _ARRAY:
-            out.append(_plain_list(value))
+            out.append(_plain_list(value, maps))
+        elif kind == _MAP and maps:  # key, [kind, value], key, [kind, value], ...
+            out.append(dict(zip(map(_text, value[::2]), _plain_list(value[1::2], True),
+                                strict=True)))  # fmt: skip
+        elif maps:
+            raise _ClientParses
         else:
             raise QueryError(f"read_columns takes plain values only (text, numbers, booleans, "
                              f"null and lists of them), not FalkorDB type {kind}")  # fmt: skip
     return out
+
+
+def _raise_reply_error(reply: list[Any]) -> None:
+    """A statement that failed while running answers with the error as its last element (the
+    client library's check, which `execute_command` leaves to the caller)."""
+    if reply and isinstance(reply[0], redis.ResponseError):
+        raise reply[0]
+    if reply and isinstance(reply[-1], redis.ResponseError):
+        raise reply[-1]
 
 
 class FalkorStore:
@@ -103,13 +124,26 @@ class FalkorStore:
         return await self._run(query, params, read_only=False)
 
     async def _run(self, query: str, params: Params | None, *, read_only: bool) -> list[Row]:
+        """The compact reply is decoded here in one loop when it holds only plain values and
+        maps (every read the API makes); one holding nodes, relationships, paths or other kinds
+        goes through the client library's parser, which names labels and properties."""
         self.round_trips += 1
+        command = "GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY"
         with self._errors(params):
-            if read_only:
-                result = await self._graph.ro_query(query, dict(params or {}))
-            else:
-                result = await self._graph.query(query, dict(params or {}))
-        names = [column[1] for column in result.header]
+            statement = self._graph._build_params_header(dict(params or {})) + query
+            reply = await self._graph.execute_command(
+                command, self.graph_name, statement, "--compact"
+            )
+            _raise_reply_error(reply)
+            if len(reply) < 3:  # statistics only: a statement without RETURN
+                return []
+            names = [_text(column[1]) for column in reply[0]]
+            try:
+                return [dict(zip(names, _plain_list(row, True), strict=True))
+                        for row in reply[1]]  # fmt: skip
+            except _ClientParses:
+                result = QueryResult(self._graph)
+                await result.parse(reply)
         return [
             {name: plain(value) for name, value in zip(names, row, strict=True)}
             for row in result.result_set
@@ -125,6 +159,7 @@ class FalkorStore:
             reply = await self._graph.execute_command(
                 "GRAPH.RO_QUERY", self.graph_name, statement, "--compact"
             )
+            _raise_reply_error(reply)
         if len(reply) < 3:  # a statement without RETURN answers with statistics only
             return {}
         names = [_text(column[1]) for column in reply[0]]
