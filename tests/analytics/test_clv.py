@@ -14,6 +14,7 @@ from analytics.clv import (
     SUMMARY_COLUMNS,
     BetaGeoModel,
     GammaGammaModel,
+    _BgnbdTotal,
     backtest,
     bgnbd_log_likelihood,
     clv,
@@ -158,6 +159,27 @@ def test_bgnbd_log_likelihood_on_cdnow_at_the_published_estimates() -> None:
         published["frequency"], published["recency"], published["T"], **PUBLISHED_BGNBD
     ).sum()
     assert total == pytest.approx(PUBLISHED_LOG_LIKELIHOOD, abs=0.1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    customers=st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 40), st.integers(0, 40)),
+        min_size=1,
+        max_size=60,
+    ),
+    params=st.tuples(*(st.floats(0.05, 20.0) for _ in range(4))),
+)
+def test_the_fit_sums_the_same_likelihood_as_the_formula(
+    customers: list[tuple[int, int, int]], params: tuple[float, float, float, float]
+) -> None:
+    # the optimiser's grouped total (terms computed per distinct frequency, recency and age)
+    # is the sum of the customers' log-likelihoods, repeated values and x = 0 included
+    x = np.array([c[0] for c in customers], dtype=float)
+    t_x = np.array([min(c[1], c[2]) if c[0] else 0 for c in customers], dtype=float)
+    age = np.array([c[2] + 0.5 for c in customers], dtype=float)
+    expected = bgnbd_log_likelihood(x, t_x, age, *params).sum()
+    assert _BgnbdTotal(x, t_x, age)(*params) == pytest.approx(expected, rel=1e-9)
 
 
 def test_conditional_expectation_of_the_papers_example_customer() -> None:
