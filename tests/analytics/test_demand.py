@@ -146,6 +146,36 @@ def test_predicts_every_pair_of_the_population_now(pairs: pd.DataFrame) -> None:
     assert demand.between(0, 1).all()
 
 
+def test_max_customers_samples_whole_customers_of_the_population(pairs: pd.DataFrame) -> None:
+    # given the population ann, bob, cat, dan (eve has not bought for two years)
+    def capped(most: int, seed: int = 0) -> pd.DataFrame:
+        return demand_features(CUSTOMERS, ORDERS, LINES, INTERACTIONS, TIES, AS_OF,
+                               max_customers=most, seed=seed)  # fmt: skip
+
+    # when capped at two customers, then two of them, with all their pairs, in population
+    # order, and their social features as without the cap (friends outside the sample count)
+    two = capped(2)
+    chosen = two.index.get_level_values(0).unique()
+    assert len(chosen) == 2 and set(chosen) <= {"ann", "bob", "cat", "dan"}
+    assert list(chosen) == [c for c in pairs.index.get_level_values(0).unique() if c in chosen]
+    social = [c for c in NETWORK_FEATURES if c != "community_size"]
+    pd.testing.assert_frame_equal(two[social], pairs.loc[list(chosen), social])
+    assert capped(2).index.equals(two.index)  # the same seed, the same draw
+    # at or above the population's size, every customer
+    assert capped(4).index.equals(pairs.index)
+
+
+def test_back_tests_build_at_most_max_pairs_per_cut_off(word_of_mouth: SyntheticFrames) -> None:
+    b = word_of_mouth
+    uncapped = evaluate(b.customers, b.orders, b.lines, b.interactions, b.ties, SCORE_AT,
+                        HORIZON, max_pairs=None)  # fmt: skip
+    capped = evaluate(b.customers, b.orders, b.lines, b.interactions, b.ties, SCORE_AT,
+                      HORIZON, max_pairs=uncapped.n_test // 2)  # fmt: skip
+    assert capped.n_test <= uncapped.n_test // 2 and capped.n_train <= uncapped.n_test // 2
+    assert capped.n_test > uncapped.n_test // 3
+    assert abs(capped.auc - uncapped.auc) < 0.05
+
+
 HORIZON = 30
 SCORE_AT = pd.Timestamp("2025-01-01", tz="UTC")
 
