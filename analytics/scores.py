@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,9 +88,16 @@ def encode_demand(chances: pd.Series) -> pd.Series:
     """Per customer, `{"category": probability}` (4 decimals) from a (customer, category)
     indexed Series of chances."""
     categories = chances.index.get_level_values(1)
-    members = [encode(str(c)) + ":" + encode(round(float(p), 4))
-               for c, p in zip(categories, chances.to_numpy(), strict=True)]  # fmt: skip
+    keys = {c: encode(str(c)) + ":" for c in categories.unique()}
+    members = [keys[c] + _number(p, 4)
+               for c, p in zip(categories, chances.to_numpy().tolist(), strict=True)]  # fmt: skip
     return encode_groups(chances.index.get_level_values(0), members, "{}")
+
+
+def _number(value: float, digits: int) -> str:
+    """`encode(round(value, digits))`: a finite float's JSON is its repr (null otherwise)."""
+    rounded = round(float(value), digits)
+    return repr(rounded) if math.isfinite(rounded) else "null"
 
 
 def encode_recommendations(suggested: pd.DataFrame) -> pd.Series:
@@ -103,7 +111,7 @@ def encode_recommendations(suggested: pd.DataFrame) -> pd.Series:
         return said[value]
 
     items = [
-        f'{{"productId":{text(str(p))},"score":{encode(round(float(s), 6))},'
+        f'{{"productId":{text(str(p))},"score":{_number(s, 6)},'
         f'"reasons":[{",".join([text(r) for r in reasons])}]}}'
         for p, s, reasons in zip(suggested["product_id"], suggested["score"],
                                  suggested["reasons"], strict=True)
