@@ -166,6 +166,7 @@ def _api(args: argparse.Namespace) -> int:
         "clients": n,
         "seconds_per_phase": args.seconds,
         "warmup_requests": args.warmup,
+        "http_client": "bench.http (HTTP/1.1 on asyncio streams; httpx before 2026-11-22)",
         "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}"
         f", {os.cpu_count()} CPUs",
         "results": [result.raw.summary(), result.graphql.summary()],

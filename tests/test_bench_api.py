@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bench.api import (
@@ -21,6 +20,7 @@ from bench.api import (
     raw_360,
     wait_ready,
 )
+from bench.http import HttpClient
 from graph.settings import StoreSettings
 from graph.store import open_store
 from loaders.synthetic import generate
@@ -38,9 +38,7 @@ async def test_both_sides_answer_every_request_and_agree(tmp_path: Path) -> None
         _, key = await asyncio.to_thread(create_admin_key, store_dir)
         with api_server(store_dir, tmp_path / "server.log") as server:
             await wait_ready(server)
-            async with httpx.AsyncClient(
-                base_url=server.url, trust_env=False, timeout=30
-            ) as client:
+            async with HttpClient(server.url, timeout=30) as client:
                 sides = await measure_sides(
                     lambda i: raw_360(store, i),
                     lambda i: graphql_360(client, key, i),
