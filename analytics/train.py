@@ -76,6 +76,19 @@ def clean_value(value: Any) -> Any:
     return value
 
 
+def _clean_column(values: pd.Series) -> list[Any]:
+    """`clean_value` of each value of a column, a whole numeric column at a time."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+        cleaned: list[Any] = numbers.tolist()
+        for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
+            cleaned[i] = None
+        return cleaned
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans:
+        return [int(v) for v in values.to_numpy().tolist()]
+    return [None if v is pd.NA else clean_value(v) for v in values.to_numpy(dtype=object).tolist()]
+
+
 def _churn_from_property(
     customers: pd.DataFrame,
     orders: pd.DataFrame,
@@ -443,12 +456,15 @@ async def train(
 
 
 async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
+    names_ = [str(name) for name in scored.columns]
+    columns = [_clean_column(scored[name]) for name in scored.columns]
+    rows = zip(*columns, strict=True)
     records = [
         {
             "id": str(cid),
-            "scores": {k: clean_value(v) for k, v in row.items() if clean_value(v) is not None},
+            "scores": {k: v for k, v in zip(names_, row, strict=True) if v is not None},
         }
-        for cid, row in zip(scored.index, scored.to_dict("records"), strict=True)
+        for cid, row in zip(scored.index, rows, strict=True)
     ]
     for start in range(0, len(records), WRITE_BATCH):
         await store.write(cypher.WRITE_SCORES, {"rows": records[start : start + WRITE_BATCH]})
