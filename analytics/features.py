@@ -22,8 +22,13 @@ import pandas as pd
 from analytics.frames import require, utc
 from analytics.rfm import SEGMENT_RULES, rfm
 
-__all__ = ["INTERACTION_TYPES", "WINDOWS", "category_history", "customer_features",
-           "reusing_customer_features"]
+__all__ = [
+    "INTERACTION_TYPES",
+    "WINDOWS",
+    "category_history",
+    "customer_features",
+    "reusing_customer_features",
+]
 
 WINDOWS = (30, 90, 365)
 """Default look-back windows, in days, for order, spend and contact counts."""
@@ -223,14 +228,24 @@ def _order_features(
         out[score] = scored[score].fillna(0).astype("int64")
     for rule in SEGMENT_RULES:
         out[f"rfm_segment_{rule.name}"] = scored["rfm_segment"].eq(rule.name).astype("int64")
-    by_customer = orders.groupby(customer_col)[total_col]
-    out["spend_total"] = by_customer.sum().reindex(index, fill_value=0.0).astype(float)
+    # the sums grouped by the customers' positions in `index` (see _contact_features)
+    positions = pd.RangeIndex(len(index))
+    totals = pd.Series(orders[total_col].to_numpy(), name=total_col)
+    code = index.get_indexer(orders[customer_col].to_numpy(dtype=object))
+    ours = code >= 0
+    out["spend_total"] = _on(totals[ours].groupby(code[ours]).sum(), positions, index, 0.0)
     at = _at(orders, at_col)
     for days in windows:
-        recent = orders[at.ge(as_of - days * _DAY)].groupby(customer_col)[total_col]
-        out[f"orders_{days}d"] = recent.size().reindex(index, fill_value=0).astype("int64")
-        out[f"spend_{days}d"] = recent.sum().reindex(index, fill_value=0.0).astype(float)
+        kept = ours & at.ge(as_of - days * _DAY).to_numpy()
+        recent = totals[kept].groupby(code[kept])
+        out[f"orders_{days}d"] = _on(recent.size(), positions, index, 0).astype("int64")
+        out[f"spend_{days}d"] = _on(recent.sum(), positions, index, 0.0)
     return out
+
+
+def _on(values: pd.Series, positions: pd.RangeIndex, index: pd.Index, fill: float) -> pd.Series:
+    """Values keyed by position in `index`, on `index` (`fill` where there are none)."""
+    return pd.Series(values.reindex(positions, fill_value=fill).to_numpy(), index=index)
 
 
 def _tenure(
