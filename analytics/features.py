@@ -165,8 +165,7 @@ def _customer_features(
     parts = [
         _order_features(past_orders, index, as_of, windows, customer_col, at_col, total_col),
         _tenure(customers, past_orders, index, as_of, customer_col, signup_col, at_col),
-        past_lines.groupby(customer_col)[category_col].nunique()
-        .reindex(index, fill_value=0).astype("int64").rename("distinct_categories"),
+        _distinct_categories(past_lines, index, customer_col, category_col),
         _contact_features(past_contacts, index, as_of, windows, recent_days, customer_col,
                           at_col, type_col, channel_col, sentiment_col, satisfaction_col),
         _properties(customers, index, max_levels,
@@ -246,6 +245,19 @@ def _order_features(
 def _on(values: pd.Series, positions: pd.RangeIndex, index: pd.Index, fill: float) -> pd.Series:
     """Values keyed by position in `index`, on `index` (`fill` where there are none)."""
     return pd.Series(values.reindex(positions, fill_value=fill).to_numpy(), index=index)
+
+
+def _distinct_categories(
+    lines: pd.DataFrame, index: pd.Index, customer_col: str, category_col: str
+) -> pd.Series:
+    """How many categories each customer of `index` bought (missing categories not counted)."""
+    code = index.get_indexer(lines[customer_col].to_numpy(dtype=object))
+    category, _ = pd.factorize(lines[category_col].to_numpy(dtype=object))
+    known = (code >= 0) & (category >= 0)
+    width = int(category.max(initial=0)) + 1
+    pairs = np.unique(code[known].astype(np.int64) * width + category[known])
+    counts = np.bincount(pairs // width, minlength=len(index))
+    return pd.Series(counts.astype("int64"), index=index, name="distinct_categories")
 
 
 def _tenure(
