@@ -320,11 +320,16 @@ def _high_value_mask(
     share: float, customer_col: str, amount_col: str,
 ) -> np.ndarray:  # fmt: skip
     if high_value is None:
-        spend = past.groupby(customer_col)[amount_col].sum().reindex(index, fill_value=0.0)
+        # summed by the customers' positions in `index`, not by hashing their ids again
+        code = index.get_indexer(past[customer_col].to_numpy(dtype=object))
+        ours = code >= 0
+        amounts = pd.Series(past[amount_col].to_numpy(dtype=float)[ours])
+        spend = amounts.groupby(code[ours]).sum().reindex(pd.RangeIndex(len(index)),
+                                                          fill_value=0.0).to_numpy()  # fmt: skip
         k = int(np.ceil(share * len(index)))
-        order = np.argsort(-spend.to_numpy(), kind="stable")[:k]
+        order = np.argsort(-spend, kind="stable")[:k]
         mask = np.zeros(len(index), dtype=bool)
-        mask[order] = spend.to_numpy()[order] > 0
+        mask[order] = spend[order] > 0
         return mask
     if isinstance(high_value, pd.Series) and high_value.dtype == bool:
         high_value = high_value.index[high_value.to_numpy()]
