@@ -52,6 +52,7 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
 class CustomerLoaders:
     def __init__(self, store: GraphStore) -> None:
         self.customer = _rows_loader(store, queries.CUSTOMERS_BY_ID)
+        self.customer_with_stats = _rows_loader(store, queries.CUSTOMERS_WITH_STATS_BY_ID)
         self.stats = _rows_loader(store, queries.STATS_BY_CUSTOMER)
         self.products_bought = _rows_loader(store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
         self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -245,7 +247,7 @@ class Customer:
         check_first(first, "transactions.first")
         key = (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
         loaders = info.context.loaders
-        if _selects(info, "lines"):
+        if asks_for(info, ("lines",)):
             rows = await loaders.transactions_with_lines.load(key)
             for row in rows:  # the lines come with the page: no second round trip for them
                 tid = row["transaction"]["id"]
@@ -356,16 +358,33 @@ class Customer:
         return None if value is None else int(value)
 
 
-def _selects(info: Info, name: str) -> bool:
-    """Whether the current field's selection asks for `name` (through fragments too)."""
+ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
+"""The `Customer` fields computed from the customer's orders (`Customer._stats`)."""
 
-    def walk(selections: list[Any]) -> bool:
-        return any(
-            getattr(item, "name", None) == name or walk(getattr(item, "selections", None) or [])
-            for item in selections
-        )
 
-    return any(walk(field.selections) for field in info.selected_fields)
+def asks_for(info: Info, names: Iterable[str]) -> bool:
+    """Whether the current field's selection asks for any of the fields `names` (GraphQL names,
+    among its own fields, through fragments). Read from the query's syntax tree: Strawberry's
+    `selected_fields` converts the whole selection below the field first."""
+    wanted = set(names)
+    raw = info._raw_info
+    fragments = raw.fragments
+
+    def walk(selection_set: SelectionSetNode | None) -> bool:
+        for item in selection_set.selections if selection_set else ():
+            if isinstance(item, FieldNode):
+                if item.name.value in wanted:
+                    return True
+            elif isinstance(item, InlineFragmentNode):
+                if walk(item.selection_set):
+                    return True
+            elif isinstance(item, FragmentSpreadNode):
+                fragment = fragments.get(item.name.value)
+                if fragment is not None and walk(fragment.selection_set):
+                    return True
+        return False
+
+    return any(walk(node.selection_set) for node in raw.field_nodes)
 
 
 def _sees_personal_data(info: Info) -> bool:

@@ -103,3 +103,48 @@ async def test_the_360_view_matches_pandas(business: dict[str, Any], admin: Api)
 
 async def test_an_unknown_customer_is_null(store: GraphStore, admin: Api) -> None:
     assert (await admin.data('{ customer(id: "nobody") { id } }')) == {"customer": None}
+
+
+FIGURES = "orderCount totalSpend firstPurchaseAt lastPurchaseAt"
+
+
+async def test_order_figures_come_with_the_profile(
+    business: dict[str, Any], store: GraphStore, admin: Api
+) -> None:
+    """Given customers with orders, when a 360 asks for the order figures (directly or through a
+    fragment), then they cost no statement of their own and equal the figures the same
+    customers get as the other end of a tie (fetched by their own statement)."""
+    busiest = _busiest(business["lines"], business["merged"], 5)
+
+    async def round_trips(query: str, **variables: Any) -> tuple[int, dict[str, Any]]:
+        before = store.round_trips
+        data = await admin.data(query, **variables)
+        return store.round_trips - before, data
+
+    await admin.data("{ __typename }")  # the key's first use is recorded once a minute
+    key_only, _ = await round_trips("{ __typename }")
+    plain, _ = await round_trips("query($id: ID!) { customer(id: $id) { id } }", id=busiest[0])
+    direct, _ = await round_trips(
+        f"query($id: ID!) {{ customer(id: $id) {{ id {FIGURES} }} }}", id=busiest[0]
+    )
+    spread, _ = await round_trips(
+        "query($id: ID!) { customer(id: $id) { ...F } } "
+        f"fragment F on Customer {{ {FIGURES} }}",
+        id=busiest[0],
+    )
+    assert plain == direct == spread == key_only + 1
+    compared = 0
+    for customer_id in busiest:
+        ties = (await admin.data(
+            "query($id: ID!) { customer(id: $id) { socialTies { customer { id "
+            f"{FIGURES} }} }} }} }}",
+            id=customer_id,
+        ))["customer"]["socialTies"]  # fmt: skip
+        for tie in ties:
+            other = tie["customer"]
+            alone = await admin.data(
+                f"query($id: ID!) {{ customer(id: $id) {{ id {FIGURES} }} }}", id=other["id"]
+            )
+            assert alone["customer"] == other
+            compared += other["orderCount"] > 0
+    assert compared > 0
