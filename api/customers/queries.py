@@ -71,10 +71,8 @@ class CustomerQueries:
         loaders = info.context.loaders
         if asks_for(info, ORDER_FIGURES):  # they come with the profile: one round trip less
             rows = await loaders.customer_with_stats.load(str(id))
-            if rows:
-                loaders.stats.prime(str(id), rows)
-        else:
-            rows = await loaders.customer.load(str(id))
+            return Customer.from_props(rows[0]["customer"], figures=rows[0]) if rows else None
+        rows = await loaders.customer.load(str(id))
         return Customer.from_props(rows[0]["customer"]) if rows else None
 
     @strawberry.field(description="Customers matching a filter, sorted, a page at a time.",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
@@ -26,6 +26,8 @@ from api.insights.types import (
 from api.masking import mask_email, mask_phone
 from api.scalars import from_epoch_ms, to_epoch_ms
 from graph.customers import PROFILE_PROPERTIES
+
+T = TypeVar("T")
 
 MAX_PAGE = 100
 """The largest `first` any list field accepts; larger asks are refused before the store."""
@@ -96,9 +98,13 @@ class Transaction:
     channel: str | None
     item_count: float | None = strawberry.field(description="Units across all lines.")
     other_amount: float = strawberry.field(description="Value of lines that name no product.")
+    line_rows: strawberry.Private[list[dict[str, Any]] | None] = None
+    """The lines, by product id, when they came with the order (`Customer.transactions`)."""
 
     @classmethod
-    def from_props(cls, props: dict[str, Any]) -> Transaction:
+    def from_props(
+        cls, props: dict[str, Any], line_rows: list[dict[str, Any]] | None = None
+    ) -> Transaction:
         return cls(
             id=strawberry.ID(props["id"]),
             at=from_epoch_ms(props["at"]),  # type: ignore[arg-type]
@@ -106,20 +112,31 @@ class Transaction:
             channel=props.get("channel"),
             item_count=props.get("itemCount"),
             other_amount=props.get("otherAmount") or 0.0,
+            line_rows=line_rows,
         )
 
-    @strawberry.field(description="Line items, by product id.")
-    async def lines(self, info: Info) -> list[LineItem]:
-        rows = await info.context.loaders.lines.load(str(self.id))
-        return [
-            LineItem(
-                product=Product.from_props(r["product"]),
-                quantity=r["quantity"],
-                unit_price=r["unitPrice"],
-                amount=r["amount"],
-            )
-            for r in rows
-        ]
+    @strawberry.field(description="Line items, by product id.", graphql_type=list[LineItem])
+    def lines(self, info: Info) -> list[LineItem] | Awaitable[list[LineItem]]:
+        # At once when the lines came with the order (no awaitable for GraphQL to gather), else
+        # through the loader: one statement for all the orders it is asked for.
+        if self.line_rows is not None:
+            return _line_items(self.line_rows)
+        return self._load_lines(info)
+
+    async def _load_lines(self, info: Info) -> list[LineItem]:
+        return _line_items(await info.context.loaders.lines.load(str(self.id)))
+
+
+def _line_items(rows: list[dict[str, Any]]) -> list[LineItem]:
+    return [
+        LineItem(
+            product=Product.from_props(r["product"]),
+            quantity=r["quantity"],
+            unit_price=r["unitPrice"],
+            amount=r["amount"],
+        )
+        for r in rows
+    ]
 
 
 @strawberry.type(description="A contact with the customer: a call, a ticket, a chat...")
@@ -188,9 +205,11 @@ class Customer:
     country: str | None
     signup_at: datetime | None
     props: strawberry.Private[dict[str, Any]]
+    figures: strawberry.Private[dict[str, Any] | None] = None
+    """The order figures (a `STATS_BY_CUSTOMER` row), when they came with the profile."""
 
     @classmethod
-    def from_props(cls, props: dict[str, Any]) -> Customer:
+    def from_props(cls, props: dict[str, Any], figures: dict[str, Any] | None = None) -> Customer:
         return cls(
             id=strawberry.ID(props["id"]),
             name=props.get("name"),
@@ -198,6 +217,7 @@ class Customer:
             country=props.get("country"),
             signup_at=from_epoch_ms(props.get("signupAt")),
             props=props,
+            figures=figures,
         )
 
     @strawberry.field(description="Email address; masked for partner keys.")
@@ -216,25 +236,32 @@ class Customer:
             return None
         return {k: v for k, v in self.props.items() if k not in PROFILE_PROPERTIES}
 
-    async def _stats(self, info: Info) -> dict[str, Any]:
+    def _figure(self, info: Info, read: Callable[[dict[str, Any]], T]) -> T | Awaitable[T]:
+        """A figure from the customer's orders: at once when they came with the profile (no
+        awaitable for GraphQL to gather), else through the loader."""
+        if self.figures is not None:
+            return read(self.figures)
+        return self._load_figure(info, read)
+
+    async def _load_figure(self, info: Info, read: Callable[[dict[str, Any]], T]) -> T:
         rows = await info.context.loaders.stats.load(str(self.id))
-        return rows[0] if rows else {"orders": 0, "spend": 0.0, "first": None, "last": None}
+        return read(rows[0] if rows else {"orders": 0, "spend": 0.0, "first": None, "last": None})
 
-    @strawberry.field(description="Sum of all orders' totals.")
-    async def total_spend(self, info: Info) -> float:
-        return float((await self._stats(info))["spend"] or 0.0)
+    @strawberry.field(description="Sum of all orders' totals.", graphql_type=float)
+    def total_spend(self, info: Info) -> float | Awaitable[float]:
+        return self._figure(info, lambda f: float(f["spend"] or 0.0))
 
-    @strawberry.field
-    async def order_count(self, info: Info) -> int:
-        return int((await self._stats(info))["orders"] or 0)
+    @strawberry.field(graphql_type=int)
+    def order_count(self, info: Info) -> int | Awaitable[int]:
+        return self._figure(info, lambda f: int(f["orders"] or 0))
 
-    @strawberry.field
-    async def first_purchase_at(self, info: Info) -> datetime | None:
-        return from_epoch_ms((await self._stats(info))["first"])
+    @strawberry.field(graphql_type=datetime | None)
+    def first_purchase_at(self, info: Info) -> datetime | Awaitable[datetime | None] | None:
+        return self._figure(info, lambda f: from_epoch_ms(f["first"]))
 
-    @strawberry.field
-    async def last_purchase_at(self, info: Info) -> datetime | None:
-        return from_epoch_ms((await self._stats(info))["last"])
+    @strawberry.field(graphql_type=datetime | None)
+    def last_purchase_at(self, info: Info) -> datetime | Awaitable[datetime | None] | None:
+        return self._figure(info, lambda f: from_epoch_ms(f["last"]))
 
     @strawberry.field(description="Orders, newest first.")
     async def transactions(
@@ -249,11 +276,13 @@ class Customer:
         loaders = info.context.loaders
         if asks_for(info, ("lines",)):
             rows = await loaders.transactions_with_lines.load(key)
-            for row in rows:  # the lines come with the page: no second round trip for them
-                tid = row["transaction"]["id"]
-                lines = sorted(row["lines"], key=lambda line: line["product"]["id"])
-                loaders.lines.prime(tid, [{"id": tid, **line} for line in lines])
-            return [Transaction.from_props(r["transaction"]) for r in rows]
+            return [  # the lines come with the page: no second round trip for them
+                Transaction.from_props(
+                    r["transaction"],
+                    sorted(r["lines"], key=lambda line: line["product"]["id"]),
+                )
+                for r in rows
+            ]
         rows = await loaders.transactions.load(key)
         return [Transaction.from_props(t) for r in rows for t in r["transactions"]]
 
@@ -359,7 +388,7 @@ class Customer:
 
 
 ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
-"""The `Customer` fields computed from the customer's orders (`Customer._stats`)."""
+"""The `Customer` fields computed from the customer's orders (`Customer._figure`)."""
 
 
 def asks_for(info: Info, names: Iterable[str]) -> bool:
