@@ -55,6 +55,10 @@ def _frame(
     return frame
 
 
+READ_AHEAD = 2
+"""Batches of customers read at the same time."""
+
+
 async def read_tables(
     store: GraphStore, *, before: pd.Timestamp | None = None, batch_size: int = 5000
 ) -> Tables:
@@ -90,11 +94,18 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
         ("ties", cypher.TIES_OF),
     )
     collected: dict[str, dict[str, list[Any]]] = {name: {} for name, _ in queries}
-    for start in range(0, len(ids), batch_size):
+    # The four statements of a batch run at once, and READ_AHEAD batches are under way at a
+    # time: the store works on one batch while this process converts the rows of another.
+    under_way = asyncio.Semaphore(READ_AHEAD)
+
+    async def batch(start: int) -> list[dict[str, list[Any]]]:
         params = {"ids": ids[start : start + batch_size], "before": cutoff}
-        # The four statements of a batch run at once: the store works on one while this
-        # process converts the rows of another.
-        results = await asyncio.gather(*(store.read_columns(query, params) for _, query in queries))
+        async with under_way:
+            return await asyncio.gather(
+                *(store.read_columns(query, params) for _, query in queries)
+            )
+
+    for results in await asyncio.gather(*map(batch, range(0, len(ids), batch_size))):
         for (name, _), columns in zip(queries, results, strict=True):
             for column, values in columns.items():
                 collected[name].setdefault(column, []).extend(values)
