@@ -10,8 +10,12 @@ recommendations; too few orders: no CLV or churn).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
+import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 
 WRITE_BATCH = 5000
 MIN_ORDERS = 50
+PARALLEL_FROM = 20_000
+"""Customers from which `train` uses a worker process (below it, starting one costs more than
+it saves)."""
 
 
 @dataclass
@@ -161,11 +168,121 @@ def _scalars(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def default_as_of(tables: Tables) -> pd.Timestamp:
     last = tables.last_event
     if last is None:
         raise ValueError("the graph holds no orders or contacts: nothing to train on")
     return (last + pd.Timedelta(days=1)).normalize()
+
+
+@dataclass
+class RulesOutcome:
+    """What `rules_and_recommendations` returns: the two stages' metrics, each customer's
+    recommendations encoded for the graph, and the seconds each stage took."""
+
+    rules: dict[str, Any]
+    recommendations: dict[str, Any]
+    encoded: pd.Series
+    seconds: dict[str, float]
+
+
+def rules_and_recommendations(
+    lines: pd.DataFrame,
+    ties: pd.DataFrame | None,
+    customers: pd.Index,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    segments: pd.Series,
+) -> RulesOutcome:
+    """Association rules mined before `as_of` (and, for their back-test, one horizon before
+    it), the recommender back-tested over that horizon, then fitted as of `as_of` and asked for
+    each customer's ten best products. Runs in a worker process when `train` has two."""
+    seconds: dict[str, float] = {}
+    with frames.collector_paused():
+        started = time.perf_counter()
+        start = as_of - pd.Timedelta(days=horizon_days)
+        # the rules reported are the ones the recommender blends in: mined once each
+        miner = recommend.Recommender()
+        thresholds = {
+            "min_support": miner.min_support,
+            "min_confidence": miner.min_confidence,
+            "max_len": miner.max_len,
+            "item_col": miner.item_col,
+        }
+        mined = rules.rules(lines, as_of, **thresholds)
+        held_out = rules.rules(lines, start, **thresholds)
+        checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
+        rule_metrics = {"count": len(mined), **_scalars(vars(checked))}
+        seconds["rules"] = time.perf_counter() - started
+        started = time.perf_counter()
+        backtest = recommend.Recommender().fit(
+            lines, ties, as_of=start, segments=segments, rules=held_out
+        )
+        quality = backtest.evaluate(lines, as_of)
+        model = recommend.Recommender().fit(
+            lines, ties, as_of=as_of, segments=segments, rules=mined
+        )
+        suggested = model.recommend(customers, first=10)
+        encoded = names.encode_recommendations(suggested)
+        seconds["recommendations"] = time.perf_counter() - started
+    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds)
+
+
+class _Worker:
+    """A function run in a fresh process ("spawn": this one holds an event loop, store
+    connections and native thread pools that a fork would copy half-alive). `result` waits for
+    its answer, re-raising its error; `stop` ends it. A worker that dies without answering (killed,
+    out of memory, or started from a script without the `if __name__ == "__main__"` guard) is
+    an error, never a wait forever."""
+
+    def __init__(self, function: Callable[..., Any], arguments: tuple[Any, ...]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._answers, answer = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_answer, args=(answer, function, arguments), daemon=True
+        )
+        self._process.start()
+        answer.close()
+
+    def result(self) -> Any:
+        while not self._answers.poll(0.2):
+            if not self._process.is_alive():
+                break
+        try:
+            succeeded, value = self._answers.recv()
+        except EOFError:  # it closed its end without sending: it died
+            self._process.join()
+            raise RuntimeError(
+                "the training worker process ended without an answer "
+                f"(exit code {self._process.exitcode})"
+            ) from None
+        if not succeeded:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._answers.close()
+
+
+def _answer(answer: Any, function: Callable[..., Any], arguments: tuple[Any, ...]) -> None:
+    """In the worker: call the function and send back (True, its result) or (False, its error)."""
+    try:
+        outcome: tuple[bool, Any] = (True, function(*arguments))
+    except Exception as error:  # sent to the parent, which raises it
+        outcome = (False, error)
+    answer.send(outcome)
+    answer.close()
 
 
 async def train(
@@ -177,9 +294,14 @@ async def train(
     seed: int = 0,
     model_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    processes: int | None = None,
 ) -> TrainReport:
     """Train every model the data supports as of `as_of` (default: the day after the last order
-    or contact in the graph), write scores, segments and model cards back; see the module."""
+    or contact in the graph), write scores, segments and model cards back; see the module.
+
+    `processes`: 2 has a worker process mine the rules and make the recommendations while this
+    one trains the other models (same results); None chooses 2 from `PARALLEL_FROM` customers
+    when this process may use two cores or more, else 1."""
     say = progress or (lambda message: None)
     clock = time.perf_counter()
     tables = await read_tables(store)
@@ -192,6 +314,8 @@ async def train(
         f"{len(tables.lines):,} lines, {len(tables.ties):,} ties; as of {as_of.date()}"
     )
     customers, orders, lines = tables.customers, tables.orders, tables.lines
+    if processes is None:
+        processes = 2 if len(customers) >= PARALLEL_FROM and available_cores() >= 2 else 1
     interactions, ties = tables.interactions, tables.ties
     scored = pd.DataFrame(index=customers.index)
     fitted: dict[str, Any] = {}
@@ -204,7 +328,9 @@ async def train(
         return lambda: report.seconds.__setitem__(name, time.perf_counter() - started)
 
     # Churn, demand and segments describe customers at the same cut-offs: once each.
-    with features.reusing_customer_features(), frames.collector_paused():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(features.reusing_customer_features())
+        stack.enter_context(frames.collector_paused())
         # -- RFM ------------------------------------------------------------------------------
         done = timed("rfm")
         table = rfm.rfm(known, as_of)
@@ -218,6 +344,34 @@ async def train(
             "segments": table["rfm_segment"].value_counts().to_dict(),
         }
         done()
+
+        # -- segments ---------------------------------------------------------------------------
+        done = timed("segments")
+        table = features.customer_features(customers, orders, lines, interactions, as_of)
+        segmentation = SegmentationModel(random_state=seed)
+        labels = segmentation.fit_predict(table)
+        segment_names = segmentation.segment_names()
+        fitted["segmentation"] = segmentation
+        profiles = segmentation.profiles(table)
+        report.metrics["segments"] = {
+            "k": int(segmentation.k_),
+            "silhouette": float(segmentation.silhouette_),
+            "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
+        }
+        done()
+        say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
+
+        # -- rules and recommendations ----------------------------------------------------------
+        # They need the segments and nothing the other models make: with two processes, a
+        # worker mines and recommends while this one trains the rest.
+        if not has_products:
+            report.skipped["rules"] = "no order lines with products"
+            report.skipped["recommendations"] = "no order lines with products"
+        elif processes > 1:
+            arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
+                         labels.map(segment_names))  # fmt: skip
+            worker = _Worker(rules_and_recommendations, arguments)
+            stack.callback(worker.stop)
 
         # -- network features -------------------------------------------------------------------
         if has_ties:
@@ -367,62 +521,21 @@ async def train(
                 f"naive social {found.auc_naive_social:.3f})"
             )
 
-        # -- segments ---------------------------------------------------------------------------
-        done = timed("segments")
-        table = features.customer_features(customers, orders, lines, interactions, as_of)
-        segmentation = SegmentationModel(random_state=seed)
-        labels = segmentation.fit_predict(table)
-        segment_names = segmentation.segment_names()
-        fitted["segmentation"] = segmentation
-        profiles = segmentation.profiles(table)
-        report.metrics["segments"] = {
-            "k": int(segmentation.k_),
-            "silhouette": float(segmentation.silhouette_),
-            "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
-        }
-        done()
-        say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
-
-        # -- rules and recommendations ----------------------------------------------------------
-        if not has_products:
-            report.skipped["rules"] = "no order lines with products"
-            report.skipped["recommendations"] = "no order lines with products"
-        else:
-            done = timed("rules")
-            start = as_of - pd.Timedelta(days=horizon_days)
-            # the rules reported are the ones the recommender blends in: mined once each
-            miner = recommend.Recommender()
-            thresholds = {
-                "min_support": miner.min_support,
-                "min_confidence": miner.min_confidence,
-                "max_len": miner.max_len,
-                "item_col": miner.item_col,
-            }
-            mined = rules.rules(lines, as_of, **thresholds)
-            held_out = rules.rules(lines, start, **thresholds)
-            checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
-            report.metrics["rules"] = {
-                "count": len(mined),
-                **_scalars(vars(checked)),
-            }
+        # -- rules and recommendations: done by now ------------------------------------------
+        if has_products:
+            done = timed("waiting for the worker") if processes > 1 else (lambda: None)
+            if processes > 1:
+                outcome = await asyncio.to_thread(worker.result)
+            else:
+                outcome = rules_and_recommendations(
+                    lines, ties if has_ties else None, customers.index, as_of, horizon_days,
+                    labels.map(segment_names),
+                )  # fmt: skip
             done()
-            done = timed("recommendations")
-            segment_labels = labels.map(segment_names)
-            backtest = recommend.Recommender().fit(
-                lines,
-                ties if has_ties else None,
-                as_of=start,
-                segments=segment_labels,
-                rules=held_out,
-            )
-            quality = backtest.evaluate(lines, as_of)
-            model = recommend.Recommender().fit(
-                lines, ties if has_ties else None, as_of=as_of, segments=segment_labels, rules=mined
-            )
-            suggested = model.recommend(customers.index, first=10)
-            scored[names.RECOMMENDATIONS] = names.encode_recommendations(suggested)
-            report.metrics["recommendations"] = _scalars(vars(quality))
-            done()
+            report.metrics["rules"] = outcome.rules
+            report.metrics["recommendations"] = outcome.recommendations
+            report.seconds.update(outcome.seconds)
+            scored[names.RECOMMENDATIONS] = outcome.encoded
 
         # -- Markov outlook ---------------------------------------------------------------------
         if len(known) >= MIN_ORDERS:

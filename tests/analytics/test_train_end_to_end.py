@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from analytics.score import score_customers
-from analytics.train import train
+from analytics.train import _Worker, train
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
@@ -117,6 +118,45 @@ async def test_training_scores_customers_readable_through_graphql(
     assert await store.read("MATCH (m:ModelCard) RETURN count(m) AS n") == [
         {"n": len(report.metrics)}
     ]
+
+
+async def test_a_worker_process_recommends_what_one_process_does(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # given a generated business in the store
+    generate(tmp_path / "biz", 600, seed=5)
+    await load_folder(store, tmp_path / "biz", progress=False)
+    recommended = "MATCH (c:Customer) RETURN c.id AS id, c.mlRecommendations AS r ORDER BY id"
+    # when trained in one process, then with a worker process for rules and recommendations
+    alone = await train(store, horizon_days=90, processes=1)
+    written_alone = await store.read(recommended)
+    shared = await train(store, horizon_days=90, processes=2)
+    written_shared = await store.read(recommended)
+    # then the rules, recommendations and their back-tests are the same
+    assert shared.metrics["rules"] == alone.metrics["rules"]
+    assert shared.metrics["recommendations"] == alone.metrics["recommendations"]
+    assert written_shared == written_alone
+    assert sum(1 for row in written_alone if row["r"]) > 100
+    # and the time spent waiting for the worker is reported beside its stages
+    assert "waiting for the worker" in shared.seconds
+    assert "waiting for the worker" not in alone.seconds
+    assert {"rules", "recommendations"} <= set(shared.seconds) & set(alone.seconds)
+
+
+def _refuse(reason: str) -> None:
+    raise ValueError(reason)
+
+
+def test_a_worker_s_error_is_raised_and_a_dead_worker_is_an_error_not_a_wait() -> None:
+    failing = _Worker(_refuse, ("no rules today",))
+    with pytest.raises(ValueError, match="no rules today"):
+        failing.result()
+    failing.stop()
+    dying = _Worker(os._exit, (3,))
+    with pytest.raises(RuntimeError, match=r"ended without an answer \(exit code 3\)"):
+        dying.result()
+    dying.stop()
+    assert _Worker(max, (2, 7)).result() == 7
 
 
 @pytest.mark.parametrize("bad", ["no-orders"])
