@@ -28,8 +28,14 @@ MATCH (c:Customer {{id: id}})
 RETURN id, orders, spend, first, last
 """
 
-_TIES_OF_C = f"""[(c)-[r:{TIES}]-(o:Customer) | {{type: type(r), outgoing: startNode(r) = c,
-        since: r.since, weight: r.weight, customer: properties(o)}}]"""
+CUSTOMERS_WITH_STATS_BY_ID = f"""
+UNWIND $ids AS id
+MATCH (c:Customer {{id: id}})
+{_ORDER_FIGURES}
+RETURN id, properties(c) AS customer, orders, spend, first, last
+"""
+"""`CUSTOMERS_BY_ID` and `STATS_BY_CUSTOMER` in one statement: a 360 view that asks for the
+order figures gets them with the profile, one round trip less."""
 
 TRANSACTIONS_BY_CUSTOMER = """
 UNWIND $ids AS id
@@ -83,30 +89,11 @@ ORDER BY id, quantity DESC, product.id
 
 TIES_BY_CUSTOMER = f"""
 UNWIND $ids AS id
-MATCH (c:Customer {{id: id}})
-RETURN id, {_TIES_OF_C} AS ties
+MATCH (c:Customer {{id: id}})-[r:{TIES}]-(o:Customer)
+RETURN id, type(r) AS type, startNode(r) = c AS outgoing, r.since AS since, r.weight AS weight,
+       properties(o) AS customer
+ORDER BY id, type, customer.id
 """
-"""Each customer's social ties in both directions, in no order (`in_tie_order` sorts them)."""
-
-
-def in_tie_order(ties: list[Row]) -> list[Row]:
-    """Ties (`TIES_BY_CUSTOMER`'s maps) by type, then the other customer's id."""
-    return sorted(ties, key=lambda tie: (tie["type"], tie["customer"]["id"]))
-
-
-def customer_360_query(*, figures: bool, ties: bool) -> str:
-    """`CUSTOMERS_BY_ID` with, when asked, the parts of the 360 view that take no arguments:
-    the order figures (`STATS_BY_CUSTOMER`'s columns) and the ties (`TIES_BY_CUSTOMER`'s
-    column). A 360 view that asks for them gets them with the profile, in one round trip."""
-    lines = ["UNWIND $ids AS id", "MATCH (c:Customer {id: id})"]
-    columns = ["id", "properties(c) AS customer"]
-    if figures:
-        lines.append(_ORDER_FIGURES)
-        columns += ["orders", "spend", "first", "last"]
-    if ties:
-        columns.append(f"{_TIES_OF_C} AS ties")
-    return "\n".join([*lines, "RETURN " + ", ".join(columns)])
-
 
 SEGMENTS_BY_CUSTOMER = """
 UNWIND $ids AS id

@@ -51,9 +51,8 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
 
 class CustomerLoaders:
     def __init__(self, store: GraphStore) -> None:
-        self._store = store
-        self._customer_360: dict[tuple[bool, bool], DataLoader[str, list[Row]]] = {}
         self.customer = _rows_loader(store, queries.CUSTOMERS_BY_ID)
+        self.customer_with_stats = _rows_loader(store, queries.CUSTOMERS_WITH_STATS_BY_ID)
         self.stats = _rows_loader(store, queries.STATS_BY_CUSTOMER)
         self.products_bought = _rows_loader(store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
         self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)
@@ -69,10 +68,3 @@ class CustomerLoaders:
         self.interactions = _param_loader(
             store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
         )
-
-    def customer_360(self, *, figures: bool, ties: bool) -> DataLoader[str, list[Row]]:
-        """Profiles with the order figures and ties when asked (`customer_360_query`)."""
-        if (figures, ties) not in self._customer_360:
-            query = queries.customer_360_query(figures=figures, ties=ties)
-            self._customer_360[figures, ties] = _rows_loader(self._store, query)
-        return self._customer_360[figures, ties]

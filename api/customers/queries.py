@@ -68,18 +68,12 @@ class CustomerConnection:
 class CustomerQueries:
     @strawberry.field(description="One customer's 360 view, or null if there is no such id.")
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        figures, ties = asks_for(info, ORDER_FIGURES), asks_for(info, ("socialTies",))
-        if not (figures or ties):
-            rows = await info.context.loaders.customer.load(str(id))
-            return Customer.from_props(rows[0]["customer"]) if rows else None
-        # they come with the profile: a round trip less for each
-        loader = info.context.loaders.customer_360(figures=figures, ties=ties)
-        rows = await loader.load(str(id))
-        if not rows:
-            return None
-        row = rows[0]
-        return Customer.from_props(row["customer"], figures=row if figures else None,
-                                   ties=row["ties"] if ties else None)  # fmt: skip
+        loaders = info.context.loaders
+        if asks_for(info, ORDER_FIGURES):  # they come with the profile: one round trip less
+            rows = await loaders.customer_with_stats.load(str(id))
+            return Customer.from_props(rows[0]["customer"], figures=rows[0]) if rows else None
+        rows = await loaders.customer.load(str(id))
+        return Customer.from_props(rows[0]["customer"]) if rows else None
 
     @strawberry.field(description="Customers matching a filter, sorted, a page at a time.",
                       permission_classes=[CanFilterOnPersonalData])  # fmt: skip

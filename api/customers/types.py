@@ -25,7 +25,7 @@ from api.insights.types import (
 )
 from api.masking import mask_email, mask_phone
 from api.scalars import from_epoch_ms, to_epoch_ms
-from graph.customers import PROFILE_PROPERTIES, in_tie_order
+from graph.customers import PROFILE_PROPERTIES
 
 T = TypeVar("T")
 
@@ -207,16 +207,9 @@ class Customer:
     props: strawberry.Private[dict[str, Any]]
     figures: strawberry.Private[dict[str, Any] | None] = None
     """The order figures (a `STATS_BY_CUSTOMER` row), when they came with the profile."""
-    ties: strawberry.Private[list[dict[str, Any]] | None] = None
-    """The social ties (`TIES_BY_CUSTOMER`'s list), when they came with the profile."""
 
     @classmethod
-    def from_props(
-        cls,
-        props: dict[str, Any],
-        figures: dict[str, Any] | None = None,
-        ties: list[dict[str, Any]] | None = None,
-    ) -> Customer:
+    def from_props(cls, props: dict[str, Any], figures: dict[str, Any] | None = None) -> Customer:
         return cls(
             id=strawberry.ID(props["id"]),
             name=props.get("name"),
@@ -225,7 +218,6 @@ class Customer:
             signup_at=from_epoch_ms(props.get("signupAt")),
             props=props,
             figures=figures,
-            ties=ties,
         )
 
     @strawberry.field(description="Email address; masked for partner keys.")
@@ -324,22 +316,21 @@ class Customer:
             for r in rows[:first]
         ]
 
-    @strawberry.field(
-        description="Social ties in both directions, with the other customer.",
-        graphql_type=list[SocialTie],
-    )
-    def social_ties(
-        self, info: Info, types: list[TieType] | None = None
-    ) -> list[SocialTie] | Awaitable[list[SocialTie]]:
-        # At once when the ties came with the profile, else through the loader.
-        wanted = {t.value for t in types} if types else None
-        if self.ties is not None:
-            return _social_ties(self.ties, wanted)
-        return self._load_ties(info, wanted)
-
-    async def _load_ties(self, info: Info, wanted: set[str] | None) -> list[SocialTie]:
+    @strawberry.field(description="Social ties in both directions, with the other customer.")
+    async def social_ties(self, info: Info, types: list[TieType] | None = None) -> list[SocialTie]:
         rows = await info.context.loaders.ties.load(str(self.id))
-        return _social_ties(rows[0]["ties"] if rows else [], wanted)
+        wanted = {t.value for t in types} if types else None
+        return [
+            SocialTie(
+                type=TieType(r["type"]),
+                direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
+                since=from_epoch_ms(r["since"]),
+                weight=r["weight"],
+                customer=Customer.from_props(r["customer"]),
+            )
+            for r in rows
+            if wanted is None or r["type"] in wanted
+        ]
 
     @strawberry.field
     async def segments(self, info: Info) -> list[Segment]:
@@ -394,20 +385,6 @@ class Customer:
     def community(self) -> int | None:
         value = self.props.get(scores.COMMUNITY)
         return None if value is None else int(value)
-
-
-def _social_ties(ties: list[dict[str, Any]], wanted: set[str] | None) -> list[SocialTie]:
-    return [
-        SocialTie(
-            type=TieType(r["type"]),
-            direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
-            since=from_epoch_ms(r["since"]),
-            weight=r["weight"],
-            customer=Customer.from_props(r["customer"]),
-        )
-        for r in in_tie_order(ties)
-        if wanted is None or r["type"] in wanted
-    ]
 
 
 ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
