@@ -16,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import os
+import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -55,6 +56,9 @@ class TrainReport:
     customers_scored: int = 0
     model_file: Path | None = None
     churn_label: str | None = None
+    worker_peak_rss_mb: float | None = None
+    """The worker process's peak resident memory, when there was one (this process's own is
+    the caller's to read)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +196,7 @@ class RulesOutcome:
     recommendations: dict[str, Any]
     encoded: pd.Series
     seconds: dict[str, float]
+    peak_rss_mb: float
 
 
 def rules_and_recommendations(
@@ -233,7 +238,8 @@ def rules_and_recommendations(
         suggested = model.recommend(customers, first=10)
         encoded = names.encode_recommendations(suggested)
         seconds["recommendations"] = time.perf_counter() - started
-    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, peak)
 
 
 class _Worker:
@@ -535,6 +541,8 @@ async def train(
             report.metrics["rules"] = outcome.rules
             report.metrics["recommendations"] = outcome.recommendations
             report.seconds.update(outcome.seconds)
+            if processes > 1:
+                report.worker_peak_rss_mb = outcome.peak_rss_mb
             scored[names.RECOMMENDATIONS] = outcome.encoded
 
         # -- Markov outlook ---------------------------------------------------------------------
