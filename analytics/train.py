@@ -56,6 +56,9 @@ class TrainReport:
     customers_scored: int = 0
     model_file: Path | None = None
     churn_label: str | None = None
+    total_seconds: float = 0.0
+    """From the start of the read to the end of the write (`seconds` holds each stage's; with a
+    worker process, its stages ran alongside the others)."""
     worker_peak_rss_mb: float | None = None
     """The worker process's peak resident memory, when there was one (this process's own is
     the caller's to read)."""
@@ -68,6 +71,7 @@ class TrainReport:
             **self.metrics,
             "skipped": self.skipped,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "total_seconds": round(self.total_seconds, 2),
             "customers_scored": self.customers_scored,
         }
 
@@ -376,8 +380,10 @@ async def train(
         elif processes > 1:
             arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
                          labels.map(segment_names))  # fmt: skip
+            done = timed("starting the worker")
             worker = _Worker(rules_and_recommendations, arguments)
             stack.callback(worker.stop)
+            done()
 
         # -- network features -------------------------------------------------------------------
         if has_ties:
@@ -573,6 +579,7 @@ async def train(
     if model_dir is not None:
         report.model_file = save_models(model_dir, report, fitted, seed)
     done()
+    report.total_seconds = time.perf_counter() - clock
     return report
 
 

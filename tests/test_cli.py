@@ -98,3 +98,23 @@ def test_strict_load_exits_3_when_rows_are_rejected(tmp_path: Path) -> None:
 def test_bad_store_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--store", "mysql://db", "status"]) == 2
     assert "CRM_GRAPH_STORE must be" in capsys.readouterr().err
+
+
+def test_train_with_a_worker_process_reports_held_out_metrics(tmp_path: Path) -> None:
+    # given a generated business loaded into a data directory
+    data_dir = tmp_path / "data"
+    crm_graph("generate", str(tmp_path / "biz"), "--customers", "500", "--seed", "4",
+              data_dir=data_dir)  # fmt: skip
+    crm_graph("load", str(tmp_path / "biz"), "--no-progress", data_dir=data_dir)
+    # when trained with two processes, the report written to a file
+    report = tmp_path / "report.json"
+    out = crm_graph("train", "--processes", "2", "--report", str(report), data_dir=data_dir)
+    # then the report holds the held-out metrics, the worker's stages and the total time
+    written = json.loads(report.read_text())
+    assert 0.5 <= written["churn"]["auc"] <= 1 and written["rules"]["count"] >= 0
+    assert {"starting the worker", "waiting for the worker"} <= set(written["seconds"])
+    assert written["total_seconds"] > written["seconds"]["read"] + written["seconds"]["write"]
+    assert f"{written['total_seconds']:.1f}s" in out.stdout
+    # and a process count other than 1 or 2 is refused by name
+    refused = crm_graph("train", "--processes", "3", data_dir=data_dir, check=False)
+    assert refused.returncode == 2 and "--processes" in refused.stderr
