@@ -56,6 +56,8 @@ class TrainReport:
     customers_scored: int = 0
     model_file: Path | None = None
     churn_label: str | None = None
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    """This process's peak resident memory so far at the end of each stage: where it grew."""
     total_seconds: float = 0.0
     """From the start of the read to the end of the write (`seconds` holds each stage's; with a
     worker process, its stages ran alongside the others)."""
@@ -242,8 +244,12 @@ def rules_and_recommendations(
         suggested = model.recommend(customers, first=10)
         encoded = names.encode_recommendations(suggested)
         seconds["recommendations"] = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, peak)
+    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, _peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class _Worker:
@@ -319,6 +325,7 @@ async def train(
     version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
     report = TrainReport(version, as_of, horizon_days, churn_label=churn_label)
     report.seconds["read"] = time.perf_counter() - clock
+    report.peak_rss_mb["read"] = _peak_rss_mb()
     say(
         f"read {len(tables.customers):,} customers, {len(tables.orders):,} orders, "
         f"{len(tables.lines):,} lines, {len(tables.ties):,} ties; as of {as_of.date()}"
@@ -335,7 +342,12 @@ async def train(
 
     def timed(name: str) -> Callable[[], None]:
         started = time.perf_counter()
-        return lambda: report.seconds.__setitem__(name, time.perf_counter() - started)
+
+        def done() -> None:
+            report.seconds[name] = time.perf_counter() - started
+            report.peak_rss_mb[name] = _peak_rss_mb()
+
+        return done
 
     # Churn, demand and segments describe customers at the same cut-offs: once each.
     with contextlib.ExitStack() as stack:

@@ -58,6 +58,7 @@ async def measure(customers: int, work: Path, seed: int) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "stages": {k: round(v, 1) for k, v in report.seconds.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb_after": {k: round(v) for k, v in report.peak_rss_mb.items()},
         "worker_peak_rss_mb": (
             None if report.worker_peak_rss_mb is None else round(report.worker_peak_rss_mb)
         ),

@@ -23,5 +23,7 @@ def test_the_training_bench_times_each_stage_and_writes_its_results(tmp_path: Pa
     assert result["customers"] == 400 and result["seconds"] > 0
     assert {"read", "rfm", "segments", "churn", "clv", "write"} <= set(result["stages"])
     assert result["peak_rss_mb"] > 0
+    peaks = list(result["peak_rss_mb_after"].values())  # where the peak grew, stage by stage
+    assert peaks == sorted(peaks) and peaks[-1] <= result["peak_rss_mb"]
     assert result["worker_peak_rss_mb"] is None  # one process below 20k customers
     assert 0.5 <= result["metrics"]["churn_auc"] <= 1
