@@ -72,6 +72,9 @@ NAIVE_SOCIAL_SCORE = "nbr_share_90d"
 
 _DAY = pd.Timedelta(days=1)
 
+_PREDICT_ROWS = 200_000
+"""Pairs prepared and predicted at a time."""
+
 MAX_PAIRS = 400_000
 """Pairs built at each back-test cut-off (held out, or learnt from) at most: whole customers,
 drawn at random. The model learns from at most `SocialDemandModel.max_samples` pairs anyway,
@@ -299,8 +302,14 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """(n, 2) probabilities of not buying and of buying, one row per pair of `X`."""
         check_is_fitted(self, "model_")
+        if len(X) == 0:
+            return np.empty((0, 2))
+        # in slices: the prepared copy of a million pairs alone took about 300 MB
         with threadpool_limits(self.n_threads):
-            return self.model_.predict_proba(self._prepared(X))
+            return np.concatenate([
+                self.model_.predict_proba(self._prepared(X.iloc[start : start + _PREDICT_ROWS]))
+                for start in range(0, len(X), _PREDICT_ROWS)
+            ])  # fmt: skip
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where buying is more likely than not."""
