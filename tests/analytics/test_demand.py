@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
+import analytics.demand as demand_module
 from analytics.demand import (
     NETWORK_FEATURES,
     DemandEvaluation,
@@ -136,6 +137,19 @@ def test_max_samples_caps_the_pairs_learnt_from(pairs: pd.DataFrame) -> None:
     np.testing.assert_array_equal(proba(len(X) // 4), sampled)  # the same seed, the same draw
     with pytest.raises(ValueError, match="max_samples"):
         SocialDemandModel(max_samples=1).fit(X, labels)
+
+
+def test_predicting_in_slices_gives_the_probabilities_of_one_pass(
+    pairs: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    y = demand_labels(LINES, pairs.index, AS_OF, 60)
+    model = SocialDemandModel(min_samples_leaf=2, max_iter=20).fit(
+        pd.concat([pairs] * 5), pd.concat([y] * 5)
+    )
+    whole = model.predict_proba(pairs)
+    monkeypatch.setattr(demand_module, "_PREDICT_ROWS", 3)  # slices of 3 pairs
+    np.testing.assert_array_equal(model.predict_proba(pairs), whole)
+    assert model.predict_proba(pairs.iloc[:0]).shape == (0, 2)
 
 
 def test_predicts_every_pair_of_the_population_now(pairs: pd.DataFrame) -> None:
