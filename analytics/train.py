@@ -297,7 +297,11 @@ def _answer(answer: Any, function: Callable[..., Any], arguments: tuple[Any, ...
         outcome: tuple[bool, Any] = (True, function(*arguments))
     except Exception as error:  # sent to the parent, which raises it
         outcome = (False, error)
-    answer.send(outcome)
+    try:
+        answer.send(outcome)
+    except Exception as error:  # an answer that does not pickle: say what it was instead
+        answer.send((False, RuntimeError(f"the training worker's answer could not be sent: "
+                                         f"{error!r} (answer: {outcome[1]!r:.500})")))  # fmt: skip
     answer.close()
 
 

@@ -143,6 +143,10 @@ async def test_a_worker_process_recommends_what_one_process_does(
     assert {"rules", "recommendations"} <= set(shared.seconds) & set(alone.seconds)
 
 
+def _unpicklable() -> object:
+    return lambda: None  # a lambda does not pickle
+
+
 def _refuse(reason: str) -> None:
     raise ValueError(reason)
 
@@ -157,6 +161,10 @@ def test_a_worker_s_error_is_raised_and_a_dead_worker_is_an_error_not_a_wait() -
         dying.result()
     dying.stop()
     assert _Worker(max, (2, 7)).result() == 7
+    unsendable = _Worker(_unpicklable, ())
+    with pytest.raises(RuntimeError, match="answer could not be sent"):
+        unsendable.result()
+    unsendable.stop()
 
 
 @pytest.mark.parametrize("bad", ["no-orders"])
