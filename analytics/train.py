@@ -138,6 +138,18 @@ def _churn_from_property(
     return model, evaluation, risk
 
 
+def _churn_metrics(evaluation: Any, label: str) -> dict[str, Any]:
+    """The churn model card's figures (all on held-out customers) and what churn meant."""
+    return {
+        "auc": evaluation.auc,
+        "brier": evaluation.brier,
+        "base_rate": evaluation.base_rate,
+        "n_train": evaluation.n_train,
+        "n_test": evaluation.n_test,
+        "label": label,
+    }
+
+
 def _truth(value: Any) -> float | None:
     """true/false, yes/no, 1/0 (any case) as 1/0; anything else unknown."""
     if isinstance(value, bool):
@@ -441,14 +453,9 @@ async def train(
                     fitted["churn"] = churn_model
                     scored[names.CHURN_RISK] = risk["churn_risk"]
                     scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-                    report.metrics["churn"] = {
-                        "auc": evaluation.auc,
-                        "brier": evaluation.brier,
-                        "base_rate": evaluation.base_rate,
-                        "n_train": evaluation.n_train,
-                        "n_test": evaluation.n_test,
-                        "label": f"customer property {churn_label!r} (held-out customers: 30%)",
-                    }
+                    report.metrics["churn"] = _churn_metrics(
+                        evaluation, f"customer property {churn_label!r} (held-out customers: 30%)"
+                    )
                     done()
                     say(
                         f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
@@ -474,14 +481,9 @@ async def train(
             fitted["churn"] = churn_model
             scored[names.CHURN_RISK] = risk["churn_risk"]
             scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-            report.metrics["churn"] = {
-                "auc": evaluation.auc,
-                "brier": evaluation.brier,
-                "base_rate": evaluation.base_rate,
-                "n_train": evaluation.n_train,
-                "n_test": evaluation.n_test,
-                "label": churn_label or f"no purchase within {horizon_days} days",
-            }
+            report.metrics["churn"] = _churn_metrics(
+                evaluation, f"no purchase within {horizon_days} days"
+            )
             done()
             say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
 
