@@ -402,12 +402,12 @@ async def train(
         # -- rules and recommendations ----------------------------------------------------------
         # They need the segments and nothing the other models make: with two processes, a
         # worker mines and recommends while this one trains the rest.
+        arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
+                     labels.map(segment_names))  # fmt: skip
         if not has_products:
             report.skipped["rules"] = "no order lines with products"
             report.skipped["recommendations"] = "no order lines with products"
         elif processes > 1:
-            arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
-                         labels.map(segment_names))  # fmt: skip
             done = timed("starting the worker")
             worker = _Worker(rules_and_recommendations, arguments)
             stack.callback(worker.stop)
@@ -553,20 +553,16 @@ async def train(
 
         # -- rules and recommendations: done by now ------------------------------------------
         if has_products:
-            done = timed("waiting for the worker") if processes > 1 else (lambda: None)
             if processes > 1:
+                done = timed("waiting for the worker")
                 outcome = await asyncio.to_thread(worker.result)
+                done()
+                report.worker_peak_rss_mb = outcome.peak_rss_mb
             else:
-                outcome = rules_and_recommendations(
-                    lines, ties if has_ties else None, customers.index, as_of, horizon_days,
-                    labels.map(segment_names),
-                )  # fmt: skip
-            done()
+                outcome = rules_and_recommendations(*arguments)
             report.metrics["rules"] = outcome.rules
             report.metrics["recommendations"] = outcome.recommendations
             report.seconds.update(outcome.seconds)
-            if processes > 1:
-                report.worker_peak_rss_mb = outcome.peak_rss_mb
             scored[names.RECOMMENDATIONS] = outcome.encoded
 
         # -- Markov outlook ---------------------------------------------------------------------
