@@ -13,7 +13,7 @@ from graph.dialect import NEO4J, Dialect
 from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from graph.schema import CRM_SCHEMA
 from graph.settings import StoreSettings
-from graph.store import Columns, Params, Row
+from graph.store import Columns, Params, Row, SharedText
 from graph.values import plain
 
 
@@ -48,17 +48,22 @@ class Neo4jStore:
     async def write(self, query: str, params: Params | None = None) -> list[Row]:
         return await self._run(query, params, RoutingControl.WRITE)
 
-    async def read_columns(self, query: str, params: Params | None = None) -> Columns:
+    async def read_columns(
+        self, query: str, params: Params | None = None, *, shared: SharedText | None = None
+    ) -> Columns:
         records, keys = await self._execute(query, params, RoutingControl.READ)
         columns: Columns = {key: [] for key in keys}
+        strings = [(shared or {}).get(key) for key in keys]
         for record in records:
-            for key in keys:
+            for key, pool in zip(keys, strings, strict=True):
                 value = record[key]
                 if not _is_plain(value):
                     raise QueryError(
                         f"read_columns takes plain values only; column {key!r} holds a "
                         f"{type(value).__name__}"
                     )
+                if pool is not None and isinstance(value, str):
+                    value = pool.setdefault(value, value)
                 columns[key].append(value)
         return columns
 

@@ -10,6 +10,8 @@ from graph.settings import StoreSettings
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+SharedText = Mapping[str, dict[str, str]]
+"""Column name -> the strings met so far in it (see `GraphStore.read_columns`)."""
 Columns = dict[str, list[Any]]
 """A result as one list of values per RETURN column, in the RETURN order."""
 
@@ -32,10 +34,17 @@ class GraphStore(Protocol):
 
     async def write(self, query: str, params: Params | None = None) -> list[Row]: ...
 
-    async def read_columns(self, query: str, params: Params | None = None) -> Columns:
+    async def read_columns(
+        self, query: str, params: Params | None = None, *, shared: SharedText | None = None
+    ) -> Columns:
         """`read` for bulk results of plain values (text, numbers, booleans, null, and lists of
         them), as columns: what the analytics readers use to take hundreds of thousands of rows.
-        A node, relationship, path or map among the values is refused with `QueryError`."""
+        A node, relationship, path or map among the values is refused with `QueryError`.
+
+        `shared` maps column names to dicts of text: each text value of such a column is kept
+        as one string, the first equal one met (the dict fills as rows are decoded; pass the
+        same dict to several columns or statements to share across them). Ids that repeat in a
+        million rows then cost one string each instead of one per row."""
         ...
 
     async def bootstrap(self) -> None:

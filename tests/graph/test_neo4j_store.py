@@ -57,6 +57,10 @@ async def test_bulk_reads_route_to_readers_and_return_columns_of_plain_values() 
     driver = FakeDriver((records, None, ["id", "n"]))
     store = Neo4jStore(driver, "crm", "test")  # type: ignore[arg-type]
     assert await store.read_columns("RETURN 1", {"x": 1}) == {"id": ["c1", "c2"], "n": [3, None]}
+    ids: dict[str, str] = {"c2": "c2"}
+    shared = await store.read_columns("RETURN 1", shared={"id": ids, "n": {}})
+    assert shared == {"id": ["c1", "c2"], "n": [3, None]}
+    assert shared["id"][1] is ids["c2"] and sorted(ids) == ["c1", "c2"]
     assert driver.calls[0]["routing_"] is RoutingControl.READ
     nested = Neo4jStore(FakeDriver(([FakeRecord(m={"a": 1})], None, ["m"])), None, "test")  # type: ignore[arg-type]
     with pytest.raises(QueryError, match="column 'm' holds a dict"):

@@ -46,3 +46,22 @@ async def test_a_statement_that_writes_is_refused(store: GraphStore) -> None:
     with pytest.raises(ReadOnlyViolation):
         await store.read_columns("CREATE (:Customer {id: 'c2'}) RETURN 1 AS one")
     assert await store.read("MATCH (c:Customer {id: 'c2'}) RETURN c") == []
+
+
+async def test_text_of_shared_columns_is_one_string_per_value(store: GraphStore) -> None:
+    rows = [{"text": "c" + str(i % 3), "n": i, "list": ["c0"], "x": "c1", "flag": None,
+             "none": None} for i in range(9)]  # fmt: skip
+    ids: dict[str, str] = {}
+    first = await store.read_columns(ROWS, {"rows": rows}, shared={"text": ids, "x": ids})
+    second = await store.read_columns(ROWS, {"rows": rows[:2]}, shared={"text": ids})
+    # the values are the ones read without sharing
+    assert first == await store.read_columns(ROWS, {"rows": rows})
+    assert first["text"] == ["c0", "c1", "c2"] * 3
+    # each distinct text is one object, across rows, columns and statements
+    assert len({id(v) for v in first["text"]}) == 3
+    assert first["x"][0] is first["text"][1]
+    assert second["text"][0] is first["text"][0]
+    assert sorted(ids) == ["c0", "c1", "c2"]
+    # columns not named, numbers and text inside lists are read as usual
+    assert first["n"] == list(range(9))
+    assert first["list"][0] == ["c0"]
