@@ -32,7 +32,9 @@ from loaders.synthetic import generate
 HERE = Path(__file__).resolve().parent
 
 
-async def measure(customers: int, work: Path, seed: int) -> dict[str, Any]:
+async def measure(
+    customers: int, work: Path, seed: int, *, load_only: bool = False
+) -> dict[str, Any] | None:
     folder = work / f"business-{customers}-10-{seed}"
     if not (folder / "customers.csv").exists():
         generate(folder, customers, seed)
@@ -48,6 +50,8 @@ async def measure(customers: int, work: Path, seed: int) -> dict[str, Any]:
                 f"  loaded {customers:,} customers in {time.perf_counter() - started:.0f}s",
                 flush=True,
             )
+        if load_only:
+            return None
         started = time.perf_counter()
         report = await train(store, horizon_days=90, progress=lambda m: print("  " + m, flush=True))
         seconds = time.perf_counter() - started
@@ -79,13 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="generate and load each size's store (cached for later runs), without training",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.customers:
         print(f"{n:,} customers", flush=True)
-        results.append(asyncio.run(measure(n, args.work, args.seed)))
+        result = asyncio.run(measure(n, args.work, args.seed, load_only=args.load_only))
+        if result is None:
+            continue
+        results.append(result)
         print(f"  trained in {results[-1]['seconds']}s: {results[-1]['stages']}", flush=True)
+    if not results:
+        return 0
     print(f"\n{'customers':>10}{'seconds':>10}{'peak RSS MB':>13}{'worker MB':>11}")
     for r in results:
         worker = "-" if r["worker_peak_rss_mb"] is None else r["worker_peak_rss_mb"]
