@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, GraphQLSyntaxError
+from graphql import parse as parse_document
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -34,14 +32,53 @@ from graph.errors import UnsupportedValue
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
 MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
 MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
+CACHED_DOCUMENTS = 512
+"""Query texts whose parsed document and validation errors are kept (least recently used
+go first): parsing and validating are most of a request's CPU when not cached."""
 
 log = logging.getLogger(__name__)
 
-LIMIT_RULES = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
-"""The depth and alias limits as validation rules, built once: Strawberry's validation cache is
-keyed by the rule classes, and QueryDepthLimiter / MaxAliasesLimiter build new classes for every
-request, so with them the cache never hit (re-validating the 360 query was a third of a
+LIMIT_RULES = (depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES))
+"""The depth and alias limits as validation rules, built once: the validation cache is keyed by
+the rule classes, and Strawberry's QueryDepthLimiter / MaxAliasesLimiter build new classes for
+every request, so with them the cache never hit (re-validating the 360 query was a third of a
 request's CPU)."""
+
+
+@functools.lru_cache(maxsize=CACHED_DOCUMENTS)
+def _parsed(query: str) -> DocumentNode:
+    """A query text parsed, at most `MAX_TOKENS` tokens (a syntax error is raised, not kept)."""
+    return parse_document(query, max_tokens=MAX_TOKENS)
+
+
+@functools.lru_cache(maxsize=CACHED_DOCUMENTS)
+def _validation_errors(
+    schema: GraphQLSchema, query: str, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    """What validating a query text's document against `rules` finds. Keyed by the text, not by
+    the document: hashing a syntax tree hashes every node of it, each request."""
+    return validate_document(schema, _parsed(query), rules)
+
+
+class CachedParseAndValidate(SchemaExtension):
+    """The token limit, the depth and alias rules, and the parse and validation caches, in one
+    extension with two hooks. Strawberry's MaxTokensLimiter, AddValidationRules, ParserCache and
+    ValidationCache do the same in four extensions and four hooks, and every hook of every
+    extension costs a context manager built and entered per request."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.graphql_document = _parsed(context.query or "")
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (*context.validation_rules, *LIMIT_RULES)
+        context.pre_execution_errors = _validation_errors(
+            context.schema._schema, context.query or "", context.validation_rules
+        )
+        yield
+
 
 Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
 Mutation = merge_types(
@@ -119,14 +156,8 @@ class MaskUnexpectedErrors(MaskErrors):
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     # Factories: Strawberry builds fresh extensions per request. The parse and validation caches
-    # live at module level in Strawberry, shared by every request: parsing and validating are
-    # most of a request's CPU.
-    extensions: list[object] = [
-        lambda: AddValidationRules(LIMIT_RULES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ]
+    # live at module level, shared by every request.
+    extensions: list[object] = [CachedParseAndValidate]
     if production:
         extensions.append(MaskUnexpectedErrors)
     return CrmSchema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]

@@ -16,16 +16,14 @@ def test_schema_graphql_equals_the_code() -> None:
 
 
 async def test_a_repeated_document_is_parsed_and_validated_once() -> None:
-    import strawberry.extensions.validation_cache as validation_cache
-
-    from api.schema import build_schema
+    from api.schema import _parsed, _validation_errors, build_schema
 
     schema = build_schema()
     document = "query Repeated { __typename searchCustomers(text: \"xx\", first: 0) { id } }"
-    cache = validation_cache._get_validate_cache(512)
-    before = cache.cache_info()
+    before = _parsed.cache_info(), _validation_errors.cache_info()
     for _ in range(3):
         await schema.execute(document)
-    after = cache.cache_info()
-    assert after.misses - before.misses <= 1
-    assert after.hits - before.hits >= 2
+    after = _parsed.cache_info(), _validation_errors.cache_info()
+    for cache_before, cache_after in zip(before, after, strict=True):
+        assert cache_after.misses - cache_before.misses <= 1
+        assert cache_after.hits - cache_before.hits >= 2
