@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WRITE_BATCH = 5000
 MIN_ORDERS = 50
+RECOMMEND_SLICE = 10_000
+"""Customers whose recommendations are made and encoded together."""
 PARALLEL_FROM = 20_000
 """Customers from which `train` uses a worker process (below it, starting one costs more than
 it saves)."""
@@ -253,8 +255,13 @@ def rules_and_recommendations(
         model = recommend.Recommender().fit(
             lines, ties, as_of=as_of, segments=segments, rules=mined
         )
-        suggested = model.recommend(customers, first=10)
-        encoded = names.encode_recommendations(suggested)
+        # Asked for and encoded a slice of customers at a time: the million recommendations of
+        # 100k customers, each with its reasons, were 400 MB of rows and texts at once.
+        step = RECOMMEND_SLICE
+        parts = [customers[i : i + step] for i in range(0, len(customers), step)] or [customers]
+        encoded = pd.concat(
+            [names.encode_recommendations(model.recommend(part, first=10)) for part in parts]
+        )
         seconds["recommendations"] = time.perf_counter() - started
     return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, _peak_rss_mb())
 

@@ -121,13 +121,16 @@ async def test_training_scores_customers_readable_through_graphql(
 
 
 async def test_a_worker_process_recommends_what_one_process_does(
-    store: GraphStore, tmp_path: Path
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a generated business in the store
     generate(tmp_path / "biz", 600, seed=5)
     await load_folder(store, tmp_path / "biz", progress=False)
     recommended = "MATCH (c:Customer) RETURN c.id AS id, c.mlRecommendations AS r ORDER BY id"
-    # when trained in one process, then with a worker process for rules and recommendations
+    # when trained in one process (recommending 7 customers at a time), then with a worker
+    # process for rules and recommendations (all customers at once: the worker's slice is the
+    # module's 10,000)
+    monkeypatch.setattr("analytics.train.RECOMMEND_SLICE", 7)
     alone = await train(store, horizon_days=90, processes=1)
     written_alone = await store.read(recommended)
     shared = await train(store, horizon_days=90, processes=2)
