@@ -19,9 +19,11 @@ from graph import customers as queries
 from graph.store import GraphStore, Row
 
 
-def _rows_loader(store: GraphStore, query: str) -> DataLoader[str, list[Row]]:
+def _rows_loader(
+    store: GraphStore, query: str, params: dict[str, Any] | None = None
+) -> DataLoader[str, list[Row]]:
     async def load(ids: list[str]) -> list[list[Row]]:
-        grouped = await queries.by_customer(store, query, ids)
+        grouped = await queries.by_customer(store, query, ids, **(params or {}))
         return [grouped.get(i, []) for i in ids]
 
     return DataLoader(load_fn=load)
@@ -51,8 +53,8 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
 
 class CustomerLoaders:
     def __init__(self, store: GraphStore) -> None:
-        self.customer = _rows_loader(store, queries.CUSTOMERS_BY_ID)
-        self.customer_with_stats = _rows_loader(store, queries.CUSTOMERS_WITH_STATS_BY_ID)
+        self._store = store
+        self._views: dict[queries.CustomerView, DataLoader[str, list[Row]]] = {}
         self.stats = _rows_loader(store, queries.STATS_BY_CUSTOMER)
         self.products_bought = _rows_loader(store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
         self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)
@@ -68,3 +70,10 @@ class CustomerLoaders:
         self.interactions = _param_loader(
             store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
         )
+
+    def customer_view(self, view: queries.CustomerView) -> DataLoader[str, list[Row]]:
+        """Profiles with the parts of the 360 view `view` asks for (`customer_view_query`): one
+        statement for the customers asked for with the same view."""
+        if view not in self._views:
+            self._views[view] = _rows_loader(self._store, *queries.customer_view_query(view))
+        return self._views[view]

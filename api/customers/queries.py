@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
-from api.customers.types import ORDER_FIGURES, Customer, asks_for, check_first
+from api.customers.types import Customer, check_first, customer_view
 from api.errors import user_error
 from api.permissions import CanAggregate, CanFilterOnPersonalData
 from graph import customers as queries
@@ -68,12 +68,10 @@ class CustomerConnection:
 class CustomerQueries:
     @strawberry.field(description="One customer's 360 view, or null if there is no such id.")
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        loaders = info.context.loaders
-        if asks_for(info, ORDER_FIGURES):  # they come with the profile: one round trip less
-            rows = await loaders.customer_with_stats.load(str(id))
-            return Customer.from_props(rows[0]["customer"], figures=rows[0]) if rows else None
-        rows = await loaders.customer.load(str(id))
-        return Customer.from_props(rows[0]["customer"]) if rows else None
+        # the parts of the view asked for come with the profile: one round trip in all
+        view = customer_view(info)
+        rows = await info.context.loaders.customer_view(view).load(str(id))
+        return Customer.from_view_row(rows[0], view) if rows else None
 
     @strawberry.field(description="Customers matching a filter, sorted, a page at a time.",
                       permission_classes=[CanFilterOnPersonalData])  # fmt: skip

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+    Undefined,
+    value_from_ast,
+)
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -25,12 +34,17 @@ from api.insights.types import (
 )
 from api.masking import mask_email, mask_phone
 from api.scalars import from_epoch_ms, to_epoch_ms
-from graph.customers import PROFILE_PROPERTIES
+from graph.customers import PROFILE_PROPERTIES, CustomerView, InteractionPage, TransactionPage
+from graph.store import Row
 
 T = TypeVar("T")
 
 MAX_PAGE = 100
 """The largest `first` any list field accepts; larger asks are refused before the store."""
+TRANSACTIONS_PAGE = 10
+INTERACTIONS_PAGE = 50
+"""`Customer.transactions` and `Customer.interactions`' page sizes when `first` is not given."""
+NO_VIEW = CustomerView()
 
 
 def check_first(first: int, field: str) -> None:
@@ -205,11 +219,13 @@ class Customer:
     country: str | None
     signup_at: datetime | None
     props: strawberry.Private[dict[str, Any]]
-    figures: strawberry.Private[dict[str, Any] | None] = None
-    """The order figures (a `STATS_BY_CUSTOMER` row), when they came with the profile."""
+    view: strawberry.Private[CustomerView] = NO_VIEW
+    """The parts of the 360 view that came with the profile (`view_row` holds them)."""
+    view_row: strawberry.Private[Row | None] = None
+    """The profile's row of `customer_view_query(view)`."""
 
     @classmethod
-    def from_props(cls, props: dict[str, Any], figures: dict[str, Any] | None = None) -> Customer:
+    def from_props(cls, props: dict[str, Any]) -> Customer:
         return cls(
             id=strawberry.ID(props["id"]),
             name=props.get("name"),
@@ -217,8 +233,14 @@ class Customer:
             country=props.get("country"),
             signup_at=from_epoch_ms(props.get("signupAt")),
             props=props,
-            figures=figures,
         )
+
+    @classmethod
+    def from_view_row(cls, row: Row, view: CustomerView) -> Customer:
+        """A customer from its row of `customer_view_query(view)`."""
+        customer = cls.from_props(row["customer"])
+        customer.view, customer.view_row = view, row
+        return customer
 
     @strawberry.field(description="Email address; masked for partner keys.")
     def email(self, info: Info) -> str | None:
@@ -239,8 +261,8 @@ class Customer:
     def _figure(self, info: Info, read: Callable[[dict[str, Any]], T]) -> T | Awaitable[T]:
         """A figure from the customer's orders: at once when they came with the profile (no
         awaitable for GraphQL to gather), else through the loader."""
-        if self.figures is not None:
-            return read(self.figures)
+        if self.view.figures and self.view_row is not None:
+            return read(self.view_row)
         return self._load_figure(info, read)
 
     async def _load_figure(self, info: Info, read: Callable[[dict[str, Any]], T]) -> T:
@@ -263,42 +285,49 @@ class Customer:
     def last_purchase_at(self, info: Info) -> datetime | Awaitable[datetime | None] | None:
         return self._figure(info, lambda f: from_epoch_ms(f["last"]))
 
-    @strawberry.field(description="Orders, newest first.")
-    async def transactions(
+    @strawberry.field(description="Orders, newest first.", graphql_type=list[Transaction])
+    def transactions(
         self,
         info: Info,
-        first: int = 10,
+        first: int = TRANSACTIONS_PAGE,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Transaction]:
+    ) -> list[Transaction] | Awaitable[list[Transaction]]:
         check_first(first, "transactions.first")
-        key = (str(self.id), first, to_epoch_ms(since), to_epoch_ms(until))
-        loaders = info.context.loaders
-        if asks_for(info, ("lines",)):
-            rows = await loaders.transactions_with_lines.load(key)
-            return [  # the lines come with the page: no second round trip for them
-                Transaction.from_props(
-                    r["transaction"],
-                    sorted(r["lines"], key=lambda line: line["product"]["id"]),
-                )
-                for r in rows
-            ]
-        rows = await loaders.transactions.load(key)
-        return [Transaction.from_props(t) for r in rows for t in r["transactions"]]
+        page = transaction_page(first, since, until, lines=asks_for(info, ("lines",)))
+        if self.view.transactions == page and self.view_row is not None:
+            return _transactions(self.view_row["transactions"], page)  # came with the profile
+        return self._load_transactions(info, page)
 
-    @strawberry.field(description="Contacts as a timeline, newest first; filter by type and dates.")
-    async def interactions(
+    async def _load_transactions(self, info: Info, page: TransactionPage) -> list[Transaction]:
+        key = (str(self.id), page.first, page.since, page.until)
+        loaders = info.context.loaders
+        if page.lines:  # the lines come with the page: no second round trip for them
+            return _transactions(await loaders.transactions_with_lines.load(key), page)
+        rows = await loaders.transactions.load(key)
+        return _transactions([t for r in rows for t in r["transactions"]], page)
+
+    @strawberry.field(
+        description="Contacts as a timeline, newest first; filter by type and dates.",
+        graphql_type=list[Interaction],
+    )
+    def interactions(
         self,
         info: Info,
         types: list[InteractionType] | None = None,
-        first: int = 50,
+        first: int = INTERACTIONS_PAGE,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Interaction]:
+    ) -> list[Interaction] | Awaitable[list[Interaction]]:
         check_first(first, "interactions.first")
-        type_key = tuple(sorted(t.value for t in types)) if types else None
+        page = interaction_page(types, first, since, until)
+        if self.view.interactions == page and self.view_row is not None:
+            return [Interaction.from_props(i) for i in self.view_row["interactions"]]
+        return self._load_interactions(info, page)
+
+    async def _load_interactions(self, info: Info, page: InteractionPage) -> list[Interaction]:
         rows = await info.context.loaders.interactions.load(
-            (str(self.id), first, type_key, to_epoch_ms(since), to_epoch_ms(until))
+            (str(self.id), page.first, page.types, page.since, page.until)
         )
         return [Interaction.from_props(i) for r in rows for i in r["interactions"]]
 
@@ -316,21 +345,21 @@ class Customer:
             for r in rows[:first]
         ]
 
-    @strawberry.field(description="Social ties in both directions, with the other customer.")
-    async def social_ties(self, info: Info, types: list[TieType] | None = None) -> list[SocialTie]:
-        rows = await info.context.loaders.ties.load(str(self.id))
+    @strawberry.field(
+        description="Social ties in both directions, with the other customer.",
+        graphql_type=list[SocialTie],
+    )
+    def social_ties(
+        self, info: Info, types: list[TieType] | None = None
+    ) -> list[SocialTie] | Awaitable[list[SocialTie]]:
         wanted = {t.value for t in types} if types else None
-        return [
-            SocialTie(
-                type=TieType(r["type"]),
-                direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
-                since=from_epoch_ms(r["since"]),
-                weight=r["weight"],
-                customer=Customer.from_props(r["customer"]),
-            )
-            for r in rows
-            if wanted is None or r["type"] in wanted
-        ]
+        if self.view.ties and self.view_row is not None:  # came with the profile, in no order
+            ties = sorted(self.view_row["ties"], key=lambda t: (t["type"], t["customer"]["id"]))
+            return _social_ties(ties, wanted)
+        return self._load_social_ties(info, wanted)
+
+    async def _load_social_ties(self, info: Info, wanted: set[str] | None) -> list[SocialTie]:
+        return _social_ties(await info.context.loaders.ties.load(str(self.id)), wanted)
 
     @strawberry.field
     async def segments(self, info: Info) -> list[Segment]:
@@ -387,33 +416,130 @@ class Customer:
         return None if value is None else int(value)
 
 
+def _transactions(items: list[Row], page: TransactionPage) -> list[Transaction]:
+    """Orders from a page's items: their properties, or with `page.lines` maps of `transaction`
+    and `lines` (each order's lines then in product id order)."""
+    if not page.lines:
+        return [Transaction.from_props(t) for t in items]
+    return [
+        Transaction.from_props(
+            i["transaction"], sorted(i["lines"], key=lambda line: line["product"]["id"])
+        )
+        for i in items
+    ]
+
+
+def _social_ties(rows: list[Row], wanted: set[str] | None) -> list[SocialTie]:
+    return [
+        SocialTie(
+            type=TieType(r["type"]),
+            direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
+            since=from_epoch_ms(r["since"]),
+            weight=r["weight"],
+            customer=Customer.from_props(r["customer"]),
+        )
+        for r in rows
+        if wanted is None or r["type"] in wanted
+    ]
+
+
+def transaction_page(
+    first: int = TRANSACTIONS_PAGE,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    lines: bool,
+) -> TransactionPage:
+    """`Customer.transactions`' arguments as the statement takes them."""
+    return TransactionPage(first, to_epoch_ms(since), to_epoch_ms(until), lines)
+
+
+def interaction_page(
+    types: list[InteractionType] | None = None,
+    first: int = INTERACTIONS_PAGE,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> InteractionPage:
+    """`Customer.interactions`' arguments as the statement takes them."""
+    kinds = tuple(sorted(t.value for t in types)) if types else None
+    return InteractionPage(first, kinds, to_epoch_ms(since), to_epoch_ms(until))
+
+
 ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
 """The `Customer` fields computed from the customer's orders (`Customer._figure`)."""
+
+_PYTHON_ARGUMENTS = {"from": "since", "to": "until"}
+"""GraphQL argument names that are not the resolvers' parameter names."""
+
+
+def customer_view(info: Info) -> CustomerView:
+    """The parts of the 360 view that the selection of the current field (a `Customer`) asks
+    for, with the arguments they are asked with, to come with the profile (`CustomerView`): the
+    order figures, the pages of `transactions` and `interactions`, the `socialTies`. A page
+    asked for more than once (aliases) comes with its first; a page whose arguments cannot be
+    read here (a variable without a value) does not come: the field then loads its own,
+    as it does whenever its arguments differ from the view's."""
+    raw = info._raw_info
+    fields = _first_fields(raw.field_nodes, raw.fragments)
+    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
+    definition = raw.schema.get_type("Customer")
+    variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3
+    if (node := fields.get("transactions")) is not None:
+        arguments = _arguments(definition.fields["transactions"].args, node, variables)
+        lines = bool(_first_fields([node], raw.fragments).get("lines"))
+        if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
+            view = replace(view, transactions=transaction_page(**arguments, lines=lines))
+    if (node := fields.get("interactions")) is not None:
+        arguments = _arguments(definition.fields["interactions"].args, node, variables)
+        if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
+            view = replace(view, interactions=interaction_page(**arguments))
+    return view
+
+
+def _arguments(
+    definitions: dict[str, Any], node: FieldNode, variables: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The arguments a field node gives (not their defaults), by the resolver's parameter
+    names, as GraphQL coerces them; None when one has no value here."""
+    found: dict[str, Any] = {}
+    for argument in node.arguments or ():
+        name = argument.name.value
+        value = value_from_ast(argument.value, definitions[name].type, variables)
+        if value is Undefined:
+            return None
+        found[_PYTHON_ARGUMENTS.get(name, name)] = value
+    return found
+
+
+def _first_fields(
+    nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> dict[str, FieldNode]:
+    """The fields the selections of `nodes` ask for (through fragments), by GraphQL name: the
+    first node of each."""
+    found: dict[str, FieldNode] = {}
+
+    def walk(selection_set: SelectionSetNode | None) -> None:
+        for item in selection_set.selections if selection_set else ():
+            if isinstance(item, FieldNode):
+                found.setdefault(item.name.value, item)
+            elif isinstance(item, InlineFragmentNode):
+                walk(item.selection_set)
+            elif isinstance(item, FragmentSpreadNode):
+                fragment = fragments.get(item.name.value)
+                if fragment is not None:
+                    walk(fragment.selection_set)
+
+    for node in nodes:
+        walk(node.selection_set)
+    return found
 
 
 def asks_for(info: Info, names: Iterable[str]) -> bool:
     """Whether the current field's selection asks for any of the fields `names` (GraphQL names,
     among its own fields, through fragments). Read from the query's syntax tree: Strawberry's
     `selected_fields` converts the whole selection below the field first."""
-    wanted = set(names)
     raw = info._raw_info
-    fragments = raw.fragments
-
-    def walk(selection_set: SelectionSetNode | None) -> bool:
-        for item in selection_set.selections if selection_set else ():
-            if isinstance(item, FieldNode):
-                if item.name.value in wanted:
-                    return True
-            elif isinstance(item, InlineFragmentNode):
-                if walk(item.selection_set):
-                    return True
-            elif isinstance(item, FragmentSpreadNode):
-                fragment = fragments.get(item.name.value)
-                if fragment is not None and walk(fragment.selection_set):
-                    return True
-        return False
-
-    return any(walk(node.selection_set) for node in raw.field_nodes)
+    return not set(names).isdisjoint(_first_fields(raw.field_nodes, raw.fragments))
 
 
 def _sees_personal_data(info: Info) -> bool:

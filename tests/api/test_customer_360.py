@@ -148,3 +148,51 @@ async def test_order_figures_come_with_the_profile(
             assert alone["customer"] == other
             compared += other["orderCount"] > 0
     assert compared > 0
+
+
+VIEW_PARTS = (
+    f"{FIGURES} transactions(first: 3) {{ id at total lines {{ quantity amount product {{ id }} }} "
+    "} interactions(first: 4) { id type at } calls: interactions(types: [CALL]) { id } "
+    "socialTies { type direction since weight customer { id } }"
+)
+
+
+async def test_the_parts_of_the_360_come_with_the_profile(
+    business: dict[str, Any], store: GraphStore, admin: Api
+) -> None:
+    """Given customers with orders, contacts and ties, when a 360 asks for the order figures, a
+    page of orders with their lines, a page of contacts and the ties, then it costs one
+    statement (a second page of contacts under an alias, one more), and each part equals what
+    the same customer gets as the other end of a tie, where every part is loaded by its own
+    statement."""
+    busiest = _busiest(business["lines"], business["merged"], 5)
+    await admin.data("{ __typename }")  # the key's first use is recorded once a minute
+    before = store.round_trips
+    await admin.data("{ __typename }")
+    key_only = store.round_trips - before
+
+    async def round_trips(parts: str) -> int:
+        before = store.round_trips
+        await admin.data(f"query($id: ID!) {{ customer(id: $id) {{ id {parts} }} }}", id=busiest[0])
+        return store.round_trips - before
+
+    assert (
+        await round_trips(VIEW_PARTS.replace("calls: interactions(types: [CALL]) { id } ", ""))
+        == key_only + 1
+    )
+    assert await round_trips(VIEW_PARTS) == key_only + 2
+    compared = 0
+    for customer_id in busiest:
+        view = (await admin.data(
+            f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} "
+            f"socialTies {{ customer {{ id {VIEW_PARTS} }} }} }} }}",
+            id=customer_id,
+        ))["customer"]  # fmt: skip
+        for tie in view["socialTies"]:
+            other = tie["customer"]
+            alone = await admin.data(
+                f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} }} }}", id=other["id"]
+            )
+            assert alone["customer"] == other
+            compared += bool(other["transactions"] and other["interactions"])
+    assert compared > 0
