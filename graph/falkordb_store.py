@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -65,6 +67,30 @@ def _plain_list(
             raise QueryError(f"read_columns takes plain values only (text, numbers, booleans, "
                              f"null and lists of them), not FalkorDB type {kind}")  # fmt: skip
     return out
+
+
+BUSY_WAIT_SECONDS = 120.0
+"""How long a statement is retried while the server answers BUSY (see `_while_busy`)."""
+
+
+async def _while_busy(send: Callable[[], Awaitable[Any]], *, wait: float | None = None) -> Any:
+    """`send()`, sent again while the server answers BUSY, for up to `wait` seconds.
+
+    Redis answers "BUSY preparing to fork" while FalkorDB waits for its running queries before
+    forking (an AOF rewrite, which Redis starts by itself when the append-only file has doubled;
+    at 1M customers one came during a 50-minute load and failed it). A BUSY command was not
+    run, so sending it again is safe for writes too. Other errors pass at once; still busy after
+    `wait` seconds (default `BUSY_WAIT_SECONDS`), the last BUSY error is raised."""
+    deadline = time.monotonic() + (BUSY_WAIT_SECONDS if wait is None else wait)
+    pause = 0.01
+    while True:
+        try:
+            return await send()
+        except redis.ResponseError as e:
+            if not str(e).startswith("BUSY") or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def _raise_reply_error(reply: list[Any]) -> None:
@@ -135,8 +161,10 @@ class FalkorStore:
         command = "GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY"
         with self._errors(params):
             statement = self._graph._build_params_header(dict(params or {})) + query
-            reply = await self._graph.execute_command(
-                command, self.graph_name, statement, "--compact"
+            reply = await _while_busy(
+                lambda: self._graph.execute_command(
+                    command, self.graph_name, statement, "--compact"
+                )
             )
             _raise_reply_error(reply)
             if len(reply) < 3:  # statistics only: a statement without RETURN
@@ -164,8 +192,10 @@ class FalkorStore:
         self.round_trips += 1
         statement = self._graph._build_params_header(dict(params or {})) + query
         with self._errors(params):
-            reply = await self._graph.execute_command(
-                "GRAPH.RO_QUERY", self.graph_name, statement, "--compact"
+            reply = await _while_busy(
+                lambda: self._graph.execute_command(
+                    "GRAPH.RO_QUERY", self.graph_name, statement, "--compact"
+                )
             )
             _raise_reply_error(reply)
         if len(reply) < 3:  # a statement without RETURN answers with statistics only
@@ -215,7 +245,7 @@ class FalkorStore:
                 if isinstance(step.statement, tuple):
                     args = [self.graph_name if a == "{graph}" else a for a in step.statement]
                     self.round_trips += 1
-                    await self._db.connection.execute_command(*args)
+                    await _while_busy(functools.partial(self._db.connection.execute_command, *args))
                 else:
                     await self.write(step.statement)
                 created += 1

@@ -3,15 +3,18 @@ a crash of either side."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from graph.embedded import EmbeddedServer, _pid_alive
 from graph.errors import DataDirError, QueryError, ReadOnlyViolation
@@ -187,3 +190,51 @@ async def test_the_server_listens_on_no_network_interface(tmp_path: Path) -> Non
         assert config["port"] == "0"  # TCP off: only the unix socket, mode 0700
     finally:
         await store.close()
+
+
+async def test_a_statement_sent_while_the_server_is_busy_runs_once_it_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a server busy with a script (Redis answers BUSY to every other command, as it does
+    # while FalkorDB prepares to fork for an AOF rewrite)
+    data_dir = tmp_path / "data"
+    store = await open_store(settings_for(data_dir))
+    record = EmbeddedServer(data_dir).read_record()
+    assert record is not None
+    admin = redis.Redis(**record.connection_kwargs())
+    admin.config_set("busy-reply-threshold", 10)  # BUSY after 10 ms of script, not 5 s
+    blocker = threading.Thread(target=_run_forever, args=(record.connection_kwargs(),),
+                               daemon=True)  # fmt: skip
+    try:
+        blocker.start()
+        time.sleep(0.3)
+        with pytest.raises(redis.ResponseError, match="BUSY"):
+            admin.ping()
+        # when a write is sent, and the script ends half a second later
+        threading.Timer(0.5, lambda: admin.script_kill()).start()
+        started = time.monotonic()
+        await store.write("CREATE (:Customer {id: 'c1'})")
+        # then the write waited for the server and ran once
+        assert time.monotonic() - started >= 0.3
+        assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 1}]
+        # and a server still busy after the wait is an error saying so
+        blocker = threading.Thread(target=_run_forever, args=(record.connection_kwargs(),),
+                                   daemon=True)  # fmt: skip
+        blocker.start()
+        time.sleep(0.3)
+        monkeypatch.setattr("graph.falkordb_store.BUSY_WAIT_SECONDS", 0.3)
+        with pytest.raises(QueryError, match="BUSY"):
+            await store.read("MATCH (c:Customer) RETURN count(c) AS n")
+        admin.script_kill()
+        assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 1}]
+    finally:
+        admin.close()
+        await store.close()
+
+
+def _run_forever(connection_kwargs: dict[str, object]) -> None:
+    """A Lua script that loops until SCRIPT KILL ends it."""
+    client = redis.Redis(**connection_kwargs)  # type: ignore[arg-type]
+    with contextlib.suppress(redis.ResponseError):
+        client.eval("while true do end", 0)
+    client.close()
