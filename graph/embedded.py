@@ -119,10 +119,21 @@ def binaries() -> tuple[Path, Path]:
 class EmbeddedServer:
     """Starts, finds and stops the FalkorDB server of one data directory."""
 
-    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec", start_timeout: float = 60):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        appendfsync: str = "everysec",
+        start_timeout: float = 60,
+        load_timeout: float = 3600,
+    ) -> None:
+        """`start_timeout`: how long a server may take to answer at all; `load_timeout`: how
+        long one that answers LOADING may take to read its files (a store of 1M customers
+        took over a minute)."""
         self.data_dir = data_dir.resolve()
         self.appendfsync = appendfsync
         self.start_timeout = start_timeout
+        self.load_timeout = load_timeout
 
     # -- files -------------------------------------------------------------------------------
 
@@ -326,9 +337,12 @@ class EmbeddedServer:
         )
 
     def _wait_ready(self, record: ServerRecord, *, starting: bool = False) -> None:
-        """Wait until the server answers PING (it may be replaying a large AOF)."""
-        deadline = time.monotonic() + self.start_timeout
+        """Wait until the server answers PING: `start_timeout` for it to answer at all, and
+        `load_timeout` from the start while it answers that it is loading its files."""
+        started = time.monotonic()
+        deadline = started + self.start_timeout
         last_error: Exception | None = None
+        loading = False
         while time.monotonic() < deadline:
             if starting and not _pid_alive(record.pid):
                 raise StoreUnavailable(
@@ -342,19 +356,23 @@ class EmbeddedServer:
                     return
                 finally:
                     probe.close()
-            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError) as e:
-                last_error = e
-            except redis.ResponseError as e:
-                if "LOADING" not in str(e):
+            except (redis.BusyLoadingError, redis.ResponseError) as e:
+                if not isinstance(e, redis.BusyLoadingError) and "LOADING" not in str(e):
                     raise StoreUnavailable(f"embedded FalkorDB refused PING: {e}") from e
+                last_error = e
+                if not loading:
+                    loading = True
+                    deadline = max(deadline, started + self.load_timeout)
+                    log.info("embedded FalkorDB (pid %s) is loading %s", record.pid, self.data_dir)
+            except (redis.ConnectionError, redis.TimeoutError) as e:
                 last_error = e
             time.sleep(0.05)
         if starting:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.pid, signal.SIGTERM)
         raise StoreUnavailable(
-            f"embedded FalkorDB (pid {record.pid}) did not answer within {self.start_timeout:.0f}s "
-            f"({last_error}); see {self.log_path}"
+            f"embedded FalkorDB (pid {record.pid}) did not answer within "
+            f"{time.monotonic() - started:.0f}s ({last_error}); see {self.log_path}"
         )
 
     def _log_tail(self, lines: int = 15) -> str:

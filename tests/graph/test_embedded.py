@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from graph.embedded import EmbeddedServer, _pid_alive
-from graph.errors import DataDirError, QueryError, ReadOnlyViolation
+from graph.embedded import EmbeddedServer, ServerRecord, _pid_alive
+from graph.errors import DataDirError, QueryError, ReadOnlyViolation, StoreUnavailable
 from graph.settings import StoreSettings
 from graph.store import GraphStore, open_store
 
@@ -238,3 +239,43 @@ def _run_forever(connection_kwargs: dict[str, object]) -> None:
     with contextlib.suppress(redis.ResponseError):
         client.eval("while true do end", 0)
     client.close()
+
+
+@pytest.mark.parametrize("loading_seconds", [1.5])
+def test_a_server_still_loading_its_files_is_waited_for_longer(
+    tmp_path: Path, loading_seconds: float
+) -> None:
+    # given a server that answers LOADING for longer than the start timeout (a large store
+    # reading its files: 1M customers took over a minute), then PONG (a stand-in speaking the
+    # protocol, whose loading time is known: a real store's depends on the machine)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        opened = time.monotonic()
+
+        def serve() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                with connection:
+                    while request := connection.recv(4096).upper():
+                        if time.monotonic() - opened < loading_seconds:
+                            answer = b"-LOADING Redis is loading the dataset in memory\r\n"
+                        elif b"HELLO" in request:
+                            answer = b"%1\r\n+proto\r\n:3\r\n"
+                        else:
+                            answer = b"+PONG\r\n" if b"PING" in request else b"+OK\r\n"
+                        connection.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        record = ServerRecord(os.getpid(), None, port, os.getpid(), time.time())
+        server = EmbeddedServer(tmp_path, start_timeout=0.5, load_timeout=30)
+        # when it is waited for, then it is ready once loaded
+        server._wait_ready(record)
+        assert time.monotonic() - opened >= loading_seconds
+        # and with a shorter load timeout it is an error saying how long it waited and why
+        opened = time.monotonic()
+        impatient = EmbeddedServer(tmp_path, start_timeout=0.2, load_timeout=0.5)
+        with pytest.raises(StoreUnavailable, match=r"did not answer within \ds \(.*loading"):
+            impatient._wait_ready(record)
