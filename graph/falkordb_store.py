@@ -36,13 +36,10 @@ class _ClientParses(Exception):
     point, vector or temporal value."""
 
 
-def _plain_list(
-    items: list[list[Any]], maps: bool = False, strings: dict[str, str] | None = None
-) -> list[Any]:
-    """A compact-reply array of plain values (or arrays of them) as a Python list: a list
-    value, a whole result row or a column. `maps`: maps too (as dicts), and `_ClientParses` for
-    any other kind; without it, `QueryError` for anything but plain values (`read_columns`).
-    `strings`: top-level text values are looked up there and kept as the one found (or added)."""
+def _plain_list(items: list[list[Any]], strings: dict[str, str] | None = None) -> list[Any]:
+    """A compact-reply array of plain values (or arrays of them) as a Python list: a list value
+    or a column (`read_columns`); `QueryError` for anything but plain values. `strings`:
+    top-level text values are looked up there and kept as the one found (or added)."""
     out: list[Any] = []
     for kind, value in items:
         if kind == _STRING:
@@ -57,16 +54,62 @@ def _plain_list(
         elif kind == _BOOLEAN:
             out.append(value in (b"true", "true"))
         elif kind == _ARRAY:
-            out.append(_plain_list(value, maps))
-        elif kind == _MAP and maps:  # key, [kind, value], key, [kind, value], ...
-            out.append(dict(zip(map(_text, value[::2]), _plain_list(value[1::2], True),
-                                strict=True)))  # fmt: skip
-        elif maps:
-            raise _ClientParses
+            out.append(_plain_list(value))
         else:
             raise QueryError(f"read_columns takes plain values only (text, numbers, booleans, "
                              f"null and lists of them), not FalkorDB type {kind}")  # fmt: skip
     return out
+
+
+def _values(items: list[list[Any]]) -> list[Any]:
+    """A compact-reply array of plain values, lists and maps (a result row, or a list value) as
+    a Python list; `_ClientParses` for any other kind. `read`'s decoder: maps go straight into
+    dicts, without slices and zips (a 360's reply decodes in less than half the time). Text
+    arrives as `str` (FalkorDB's client always decodes responses), integers as `int`."""
+    out: list[Any] = []
+    append = out.append
+    for kind, value in items:
+        if kind == _STRING:
+            append(value if value.__class__ is str else _text(value))
+        elif kind == _INTEGER:
+            append(value)
+        elif kind == _MAP:
+            append(_map(value))
+        elif kind == _DOUBLE:
+            append(float(value))
+        elif kind == _NULL:
+            append(None)
+        elif kind == _ARRAY:
+            append(_values(value))
+        elif kind == _BOOLEAN:
+            append(value in (b"true", "true"))
+        else:
+            raise _ClientParses
+    return out
+
+
+def _map(pairs: list[Any]) -> dict[str, Any]:
+    """A compact-reply map (key, [kind, value], key, [kind, value], ...) as a dict."""
+    found: dict[str, Any] = {}
+    keys_and_values = iter(pairs)
+    for key, (kind, value) in zip(keys_and_values, keys_and_values, strict=True):
+        if kind == _STRING:
+            found[key] = value if value.__class__ is str else _text(value)
+        elif kind == _INTEGER:
+            found[key] = value
+        elif kind == _MAP:
+            found[key] = _map(value)
+        elif kind == _DOUBLE:
+            found[key] = float(value)
+        elif kind == _NULL:
+            found[key] = None
+        elif kind == _ARRAY:
+            found[key] = _values(value)
+        elif kind == _BOOLEAN:
+            found[key] = value in (b"true", "true")
+        else:
+            raise _ClientParses
+    return found
 
 
 BUSY_WAIT_SECONDS = 120.0
@@ -171,8 +214,7 @@ class FalkorStore:
                 return []
             names = [_text(column[1]) for column in reply[0]]
             try:
-                return [dict(zip(names, _plain_list(row, True), strict=True))
-                        for row in reply[1]]  # fmt: skip
+                return [dict(zip(names, _values(row), strict=True)) for row in reply[1]]
             except _ClientParses:
                 result = QueryResult(self._graph)
                 await result.parse(reply)
