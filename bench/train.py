@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 
 
 async def measure(
-    customers: int, work: Path, seed: int, *, load_only: bool = False
+    customers: int, work: Path, seed: int, *, load_only: bool = False, processes: int | None = None
 ) -> dict[str, Any] | None:
     folder = work / f"business-{customers}-10-{seed}"
     if not (folder / "customers.csv").exists():
@@ -53,7 +53,12 @@ async def measure(
         if load_only:
             return None
         started = time.perf_counter()
-        report = await train(store, horizon_days=90, progress=lambda m: print("  " + m, flush=True))
+        report = await train(
+            store,
+            horizon_days=90,
+            processes=processes,
+            progress=lambda m: print("  " + m, flush=True),
+        )
         seconds = time.perf_counter() - started
     finally:
         await store.close()
@@ -88,12 +93,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="generate and load each size's store (cached for later runs), without training",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        help="train's processes (default: 2 from 20k customers on two cores or more)",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.customers:
         print(f"{n:,} customers", flush=True)
-        result = asyncio.run(measure(n, args.work, args.seed, load_only=args.load_only))
+        result = asyncio.run(
+            measure(n, args.work, args.seed, load_only=args.load_only, processes=args.processes)
+        )
         if result is None:
             continue
         results.append(result)
