@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from functools import cached_property
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -52,23 +53,50 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
 
 
 class CustomerLoaders:
+    """The loaders of one request, each made on its first use: a request uses few of them."""
+
     def __init__(self, store: GraphStore) -> None:
         self._store = store
         self._views: dict[queries.CustomerView, DataLoader[str, list[Row]]] = {}
-        self.stats = _rows_loader(store, queries.STATS_BY_CUSTOMER)
-        self.products_bought = _rows_loader(store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
-        self.ties = _rows_loader(store, queries.TIES_BY_CUSTOMER)
-        self.segments = _rows_loader(store, queries.SEGMENTS_BY_CUSTOMER)
-        self.lines = _rows_loader(store, queries.LINES_BY_TRANSACTION)
-        self.products = _rows_loader(store, catalog.PRODUCTS_BY_ID)
-        self.transactions = _param_loader(
-            store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to")
+
+    @cached_property
+    def stats(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, queries.STATS_BY_CUSTOMER)
+
+    @cached_property
+    def products_bought(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
+
+    @cached_property
+    def ties(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, queries.TIES_BY_CUSTOMER)
+
+    @cached_property
+    def segments(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, queries.SEGMENTS_BY_CUSTOMER)
+
+    @cached_property
+    def lines(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, queries.LINES_BY_TRANSACTION)
+
+    @cached_property
+    def products(self) -> DataLoader[str, list[Row]]:
+        return _rows_loader(self._store, catalog.PRODUCTS_BY_ID)
+
+    @cached_property
+    def transactions(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
+        return _param_loader(self._store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to"))
+
+    @cached_property
+    def transactions_with_lines(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
+        return _param_loader(
+            self._store, queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, ("first", "from", "to")
         )
-        self.transactions_with_lines = _param_loader(
-            store, queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, ("first", "from", "to")
-        )
-        self.interactions = _param_loader(
-            store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
+
+    @cached_property
+    def interactions(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
+        return _param_loader(
+            self._store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
         )
 
     def customer_view(self, view: queries.CustomerView) -> DataLoader[str, list[Row]]:
