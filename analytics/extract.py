@@ -71,7 +71,7 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
     cutoff = FAR_FUTURE_MS if before is None else int(before.timestamp() * 1000)
     # Ids and kinds repeat in many rows (a customer's id in each of their orders, lines'
     # product ids, tie types): each is read into one string (at 100k customers the tables took
-    # 290 MB instead of 615). A transaction's order and lines come in the same batch.
+    # 320 MB instead of 615). A transaction's order and lines come in the same batch.
     customer_ids: dict[str, str] = {}
     kinds: dict[str, str] = {}
     read = await store.read_columns(
