@@ -3,7 +3,8 @@ number of customers), pages of customers with filters and stable cursors, search
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,13 +129,20 @@ class CustomerView:
     transactions: TransactionPage | None = None
     interactions: InteractionPage | None = None
     ties: bool = False
+    transaction_properties: tuple[str, ...] | None = None
+    product_properties: tuple[str, ...] | None = None
+    interaction_properties: tuple[str, ...] | None = None
+    tie_customer_properties: tuple[str, ...] | None = None
+    """The properties read of the orders, of their lines' products, of the interactions and of
+    the ties' other customers (sorted); None: all of them (`properties(x)`). The profile itself
+    always comes whole."""
 
 
 _VIEW_TRANSACTIONS = """
 OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction)
 WHERE ($txFrom IS NULL OR vt.at >= $txFrom) AND ($txTo IS NULL OR vt.at < $txTo)
 WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, collect(properties(vt))[0..$txFirst] AS transactions
+WITH {carried}, collect({transaction})[0..$txFirst] AS transactions
 """
 
 _VIEW_TRANSACTIONS_WITH_LINES = """
@@ -144,9 +152,9 @@ WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
 WITH {carried}, collect(vt)[0..$txFirst] AS txPage
 UNWIND (CASE WHEN size(txPage) = 0 THEN [null] ELSE txPage END) AS vt
 WITH {carried}, vt,
-     CASE WHEN vt IS NULL THEN null ELSE {{transaction: properties(vt),
+     CASE WHEN vt IS NULL THEN null ELSE {{transaction: {transaction},
        lines: [(vt)-[vl:CONTAINS]->(vp:Product) | {{quantity: vl.quantity,
-               unitPrice: vl.unitPrice, amount: vl.amount, product: properties(vp)}}]}} END AS vtx
+               unitPrice: vl.unitPrice, amount: vl.amount, product: {product}}}]}} END AS vtx
 ORDER BY vt.at DESC, vt.id DESC
 WITH {carried}, collect(vtx) AS transactions
 """
@@ -156,16 +164,34 @@ OPTIONAL MATCH (c)-[:HAD]->(vi:Interaction)
 WHERE ($ixTypes IS NULL OR vi.type IN $ixTypes) AND ($ixFrom IS NULL OR vi.at >= $ixFrom)
   AND ($ixTo IS NULL OR vi.at < $ixTo)
 WITH {carried}, vi ORDER BY vi.at DESC, vi.id DESC
-WITH {carried}, collect(properties(vi))[0..$ixFirst] AS interactions
+WITH {carried}, collect({interaction})[0..$ixFirst] AS interactions
 """
 
 _VIEW_TIES = f"""
 OPTIONAL MATCH (c)-[vr:{TIES}]-(vo:Customer)
 WITH {{carried}}, CASE WHEN vr IS NULL THEN null ELSE {{{{type: type(vr),
      outgoing: startNode(vr) = c, since: vr.since, weight: vr.weight,
-     customer: properties(vo)}}}} END AS vtie
+     customer: {{customer}}}}}} END AS vtie
 WITH {{carried}}, collect(vtie) AS ties
 """
+
+
+_PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def node_properties(node: str, keys: Iterable[str] | None, *, optional: bool = False) -> str:
+    """The expression reading the properties `keys` of the node variable `node` as a map (a map
+    projection, keys sorted: the same keys give the same text, and the same cached plan), or all
+    of them (`properties(node)`) when `keys` is None. `optional`: the node may be null (an
+    OPTIONAL MATCH without a match), which FalkorDB 4.16 projects to a map of nulls, not to
+    null as `properties` does: then null stays null."""
+    if keys is None:
+        return f"properties({node})"
+    chosen = sorted(set(keys))
+    if not chosen or not all(_PROPERTY_KEY.fullmatch(key) for key in chosen):
+        raise ValueError(f"not property keys to project: {chosen!r}")
+    projection = f"{node} {{{', '.join('.' + key for key in chosen)}}}"
+    return f"CASE WHEN {node} IS NULL THEN null ELSE {projection} END" if optional else projection
 
 
 def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
@@ -175,7 +201,9 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
     (`STATS_BY_CUSTOMER`'s); `transactions` (the page, newest first: the orders' properties, or
     with `lines` maps of `transaction` and `lines` as `TRANSACTIONS_WITH_LINES_BY_CUSTOMER`
     returns them); `interactions` (the page, newest first); `ties` (`TIES_BY_CUSTOMER`'s
-    columns as maps, in no order).
+    columns as maps, in no order). The orders, products, interactions and ties' customers hold
+    the properties `view` names for them (`node_properties`), each a key even where the node
+    has no such property (its value then null).
 
     Each part is matched, ordered and collected before the next (one row per customer between
     them, never a product of two parts). Ties are read with OPTIONAL MATCH, never a pattern
@@ -185,23 +213,28 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
     carried = ["id", "c"]
     params: dict[str, Any] = {}
 
-    def add(part: str, column: str) -> None:
-        lines.append(part.format(carried=", ".join(carried)).strip())
+    def add(part: str, column: str, **nodes: str) -> None:
+        lines.append(part.format(carried=", ".join(carried), **nodes).strip())
         carried.append(column)
 
     if view.figures:
         lines.append(_ORDER_FIGURES.strip())
         carried += ["orders", "spend", "first", "last"]
     if (page := view.transactions) is not None:
-        add(_VIEW_TRANSACTIONS_WITH_LINES if page.lines else _VIEW_TRANSACTIONS, "transactions")
+        # with the lines, each order is read under CASE WHEN vt IS NULL already
+        transaction = node_properties("vt", view.transaction_properties, optional=not page.lines)
+        product = node_properties("vp", view.product_properties)
+        part = _VIEW_TRANSACTIONS_WITH_LINES if page.lines else _VIEW_TRANSACTIONS
+        add(part, "transactions", transaction=transaction, product=product)
         params.update(txFirst=page.first, txFrom=page.since, txTo=page.until)
     if (contacts := view.interactions) is not None:
-        add(_VIEW_INTERACTIONS, "interactions")
+        interaction = node_properties("vi", view.interaction_properties, optional=True)
+        add(_VIEW_INTERACTIONS, "interactions", interaction=interaction)
         types = list(contacts.types) if contacts.types is not None else None
         params.update(ixFirst=contacts.first, ixTypes=types, ixFrom=contacts.since,
                       ixTo=contacts.until)  # fmt: skip
     if view.ties:
-        add(_VIEW_TIES, "ties")
+        add(_VIEW_TIES, "ties", customer=node_properties("vo", view.tie_customer_properties))
     columns = ["properties(c) AS customer" if name == "c" else name for name in carried]
     lines.append("RETURN " + ", ".join(columns))
     return "\n".join(lines), params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graph import customers
 from graph.store import GraphStore
 
@@ -48,30 +50,31 @@ async def test_ties_with_the_profile_keep_their_type_when_a_new_type_appears(
     ]  # fmt: skip
 
 
+VIEW_GRAPH = """
+CREATE (a:Customer {id: 'a', name: 'A'}), (b:Customer {id: 'b', name: 'B'}),
+       (:Customer {id: 'z', name: 'Z'}),
+       (p:Product {id: 'p1', name: 'P1'}), (q:Product {id: 'p2', name: 'P2'}),
+       (a)-[:PLACED]->(t1:Transaction {id: 't1', at: 1000, total: 5.0}),
+       (a)-[:PLACED]->(t2:Transaction {id: 't2', at: 3000, total: 7.0}),
+       (a)-[:PLACED]->(t3:Transaction {id: 't3', at: 2000, total: 1.0}),
+       (b)-[:PLACED]->(:Transaction {id: 't4', at: 2500, total: 2.0}),
+       (t1)-[:CONTAINS {quantity: 1.0, unitPrice: 5.0, amount: 5.0}]->(p),
+       (t2)-[:CONTAINS {quantity: 2.0, unitPrice: 2.0, amount: 4.0}]->(q),
+       (t2)-[:CONTAINS {quantity: 1.0, unitPrice: 3.0, amount: 3.0}]->(p),
+       (a)-[:HAD]->(:Interaction {id: 'i1', type: 'call', at: 100}),
+       (a)-[:HAD]->(:Interaction {id: 'i2', type: 'email', at: 300}),
+       (a)-[:HAD]->(:Interaction {id: 'i3', type: 'call', at: 200}),
+       (a)-[:KNOWS {since: 10, weight: 0.5}]->(b), (b)-[:FAMILY]->(a)
+"""
+
+
 async def test_the_view_with_the_profile_equals_its_parts_own_statements(
     store: GraphStore,
 ) -> None:
     """Given customers with orders (with and without lines), interactions and ties (and one
     with none of them), when their profiles are read with every part of the view, then each
     part equals what its own batched statement reads, customer by customer."""
-    await store.write(
-        """
-        CREATE (a:Customer {id: 'a', name: 'A'}), (b:Customer {id: 'b', name: 'B'}),
-               (:Customer {id: 'z', name: 'Z'}),
-               (p:Product {id: 'p1', name: 'P1'}), (q:Product {id: 'p2', name: 'P2'}),
-               (a)-[:PLACED]->(t1:Transaction {id: 't1', at: 1000, total: 5.0}),
-               (a)-[:PLACED]->(t2:Transaction {id: 't2', at: 3000, total: 7.0}),
-               (a)-[:PLACED]->(t3:Transaction {id: 't3', at: 2000, total: 1.0}),
-               (b)-[:PLACED]->(:Transaction {id: 't4', at: 2500, total: 2.0}),
-               (t1)-[:CONTAINS {quantity: 1.0, unitPrice: 5.0, amount: 5.0}]->(p),
-               (t2)-[:CONTAINS {quantity: 2.0, unitPrice: 2.0, amount: 4.0}]->(q),
-               (t2)-[:CONTAINS {quantity: 1.0, unitPrice: 3.0, amount: 3.0}]->(p),
-               (a)-[:HAD]->(:Interaction {id: 'i1', type: 'call', at: 100}),
-               (a)-[:HAD]->(:Interaction {id: 'i2', type: 'email', at: 300}),
-               (a)-[:HAD]->(:Interaction {id: 'i3', type: 'call', at: 200}),
-               (a)-[:KNOWS {since: 10, weight: 0.5}]->(b), (b)-[:FAMILY]->(a)
-        """
-    )
+    await store.write(VIEW_GRAPH)
     ids = ["a", "b", "z", "nobody"]
     tx = customers.TransactionPage(first=2, since=1500, lines=True)
     ix = customers.InteractionPage(first=2, types=("call",))
@@ -108,3 +111,73 @@ async def test_the_view_with_the_profile_equals_its_parts_own_statements(
         )
     assert [t["transaction"]["id"] for t in read["a"][0]["transactions"]] == ["t2", "t3"]
     assert [i["id"] for i in read["a"][0]["interactions"]] == ["i3", "i1"]
+
+
+async def test_the_view_reads_only_the_properties_it_names(store: GraphStore) -> None:
+    """Given the same customers, when the view names the properties to read of the orders, the
+    lines' products, the interactions and the ties' customers, then each part holds those keys
+    only (null where the node has no such property), with the values its own statement reads;
+    and a customer with none of them gets empty parts (FalkorDB 4.16 projects a missing node
+    to a map of nulls: the view keeps it null)."""
+    await store.write(VIEW_GRAPH)
+    ids = ["a", "b", "z", "nobody"]
+    pick = {"transaction": ("channel", "id", "total"), "product": ("name",),
+            "interaction": ("id", "type"), "customer": ("name",)}  # fmt: skip
+
+    def picked(props: dict[str, Any], part: str) -> dict[str, Any]:
+        return {key: props.get(key) for key in pick[part]}
+
+    def picked_lines(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(({**line, "product": picked(line["product"], "product")} for line in items),
+                      key=str)  # fmt: skip
+
+    contacts = await customers.by_customer(
+        store, customers.INTERACTIONS_BY_CUSTOMER, ids,
+        first=2, types=None, **{"from": None, "to": None},
+    )  # fmt: skip
+    ties = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ids)
+    for lines in (False, True):
+        view = customers.CustomerView(
+            transactions=customers.TransactionPage(first=2, lines=lines),
+            interactions=customers.InteractionPage(first=2), ties=True,
+            transaction_properties=pick["transaction"], product_properties=pick["product"],
+            interaction_properties=pick["interaction"], tie_customer_properties=pick["customer"],
+        )  # fmt: skip
+        query, params = customers.customer_view_query(view)
+        read = await customers.by_customer(store, query, ids, **params)
+        statement = (
+            customers.TRANSACTIONS_WITH_LINES_BY_CUSTOMER
+            if lines
+            else customers.TRANSACTIONS_BY_CUSTOMER
+        )
+        pages = await customers.by_customer(
+            store, statement, ids, first=2, **{"from": None, "to": None}
+        )
+        assert read["nobody"] == []
+        for customer_id in ["a", "b", "z"]:
+            (row,) = read[customer_id]
+            if lines:
+                assert [(t["transaction"], sorted(t["lines"], key=str))
+                        for t in row["transactions"]] == [
+                    (picked(t["transaction"], "transaction"), picked_lines(t["lines"]))
+                    for t in pages[customer_id]
+                ]  # fmt: skip
+            else:
+                assert row["transactions"] == [
+                    picked(t, "transaction") for r in pages[customer_id] for t in r["transactions"]
+                ]
+            assert row["interactions"] == [
+                picked(i, "interaction") for r in contacts[customer_id] for i in r["interactions"]
+            ]
+            assert sorted(row["ties"], key=str) == sorted(
+                (
+                    {**{k: v for k, v in t.items() if k != "id"},
+                     "customer": picked(t["customer"], "customer")}
+                    for t in ties[customer_id]
+                ),
+                key=str,
+            )  # fmt: skip
+        assert read["z"][0]["transactions"] == read["z"][0]["interactions"] == []
+        assert read["z"][0]["ties"] == []
+        assert [t["id"] if not lines else t["transaction"]["id"]
+                for t in read["a"][0]["transactions"]] == ["t2", "t3"]  # fmt: skip
