@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -45,6 +45,9 @@ TRANSACTIONS_PAGE = 10
 INTERACTIONS_PAGE = 50
 """`Customer.transactions` and `Customer.interactions`' page sizes when `first` is not given."""
 NO_VIEW = CustomerView()
+READ_SELECTED_PROPERTIES = True
+"""Whether the 360 view reads of the nodes below the profile only the properties its selection
+needs (`NodeReads`); False: whole nodes."""
 
 
 def check_first(first: int, field: str) -> None:
@@ -52,6 +55,42 @@ def check_first(first: int, field: str) -> None:
 
     if first < 0 or first > MAX_PAGE:
         raise user_error(f"first must be between 0 and {MAX_PAGE}", field=field, max=MAX_PAGE)
+
+
+@dataclass(frozen=True)
+class NodeReads:
+    """The properties a GraphQL type's objects read of the node they are built from (a line's:
+    of its product; a tie's: of the customer at the other end): `always` whatever the selection
+    (to be built, ordered, or to load more by), and per field those its resolver reads. A field
+    not in `by_field` may read any: a selection asking for it needs the whole node. `through`:
+    the field whose object is that node (`LineItem.product`), with what that object reads."""
+
+    always: frozenset[str]
+    by_field: Mapping[str, frozenset[str]]
+    through: tuple[str, NodeReads] | None = None
+
+    def needed_by(
+        self, nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+    ) -> tuple[str, ...] | None:
+        """The properties (sorted) that the selections of `nodes`, fields of this type, need
+        together; None: the whole node."""
+        needed = set(self.always)
+        for name, occurrences in _all_fields(nodes, fragments).items():
+            if name == "__typename":
+                continue
+            if self.through is not None and name == self.through[0]:
+                read = self.through[1].needed_by(occurrences, fragments)
+            else:
+                read = self.by_field.get(name)
+            if read is None:
+                return None
+            needed.update(read)
+        return tuple(sorted(needed))
+
+
+def _own(*names: str) -> dict[str, frozenset[str]]:
+    """Fields that each read the property of their own name."""
+    return {name: frozenset({name}) for name in names}
 
 
 @strawberry.enum(description="How an interaction with the customer happened.")
@@ -96,12 +135,25 @@ class Product:
         )
 
 
+PRODUCT_READS = NodeReads(frozenset({"id"}), _own("id", "name", "category", "price"))
+"""`Product.from_props` reads `id`; each field its own property."""
+
+
 @strawberry.type(description="One product line of a transaction.")
 class LineItem:
     product: Product
     quantity: float
     unit_price: float | None
     amount: float
+
+
+LINE_ITEM_READS = NodeReads(
+    frozenset({"id"}),
+    dict.fromkeys(("quantity", "unitPrice", "amount"), frozenset()),
+    through=("product", PRODUCT_READS),
+)
+"""Of the product: `id` (`_line_items` builds it, and orders the lines by it); the line's own
+fields read the CONTAINS relation."""
 
 
 @strawberry.type(description="An order: the line items bought together.")
@@ -141,6 +193,14 @@ class Transaction:
         return _line_items(await info.context.loaders.lines.load(str(self.id)))
 
 
+TRANSACTION_READS = NodeReads(
+    frozenset({"id", "at"}),
+    _own("id", "at", "total", "channel", "itemCount", "otherAmount") | {"lines": frozenset({"id"})},
+)
+"""`Transaction.from_props` reads `id` and `at`; `lines` loads by `id` when they did not come with
+the order; the other fields each read their own property."""
+
+
 def _line_items(rows: list[dict[str, Any]]) -> list[LineItem]:
     return [
         LineItem(
@@ -174,6 +234,13 @@ class Interaction:
             sentiment=props.get("sentiment"),
             satisfaction=props.get("satisfaction"),
         )
+
+
+INTERACTION_READS = NodeReads(
+    frozenset({"id", "type", "at"}),
+    _own("id", "type", "at", "channel", "subject", "sentiment", "satisfaction"),
+)
+"""`Interaction.from_props` reads `id`, `type` and `at`; each field its own property."""
 
 
 @strawberry.type(description="What a customer bought of one product, over all orders.")
@@ -416,6 +483,23 @@ class Customer:
         return None if value is None else int(value)
 
 
+CUSTOMER_READS = NodeReads(
+    frozenset({"id"}),
+    _own("id", "name", "city", "country", "signupAt", "email", "phone"),
+)
+"""Of a customer built from its node (a tie's other end): `Customer.from_props` reads `id`; the
+profile fields (`email` and `phone` masked or not) each read their own property. Any other field
+(`attributes`, the analytics, figures and pages loaded by id) is not listed: the whole node."""
+
+SOCIAL_TIE_READS = NodeReads(
+    frozenset({"id"}),
+    dict.fromkeys(("type", "direction", "since", "weight"), frozenset()),
+    through=("customer", CUSTOMER_READS),
+)
+"""Of the customer at the other end: `id` (`_social_ties` builds it; the ties that come with the
+profile are ordered by it); the tie's own fields read the relation."""
+
+
 def _transactions(items: list[Row], page: TransactionPage) -> list[Transaction]:
     """Orders from a page's items: their properties, or with `page.lines` maps of `transaction`
     and `lines` (each order's lines then in product id order)."""
@@ -478,7 +562,9 @@ def customer_view(info: Info) -> CustomerView:
     order figures, the pages of `transactions` and `interactions`, the `socialTies`. A page
     asked for more than once (aliases) comes with its first; a page whose arguments cannot be
     read here (a variable without a value) does not come: the field then loads its own,
-    as it does whenever its arguments differ from the view's."""
+    as it does whenever its arguments differ from the view's. Of the orders, products,
+    interactions and ties' customers, the view reads the properties that every occurrence of
+    their field needs together (`view_properties`)."""
     raw = info._raw_info
     fields = _first_fields(raw.field_nodes, raw.fragments)
     view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
@@ -493,6 +579,35 @@ def customer_view(info: Info) -> CustomerView:
         arguments = _arguments(definition.fields["interactions"].args, node, variables)
         if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
             view = replace(view, interactions=interaction_page(**arguments))
+    if READ_SELECTED_PROPERTIES:
+        view = view_properties(view, raw.field_nodes, raw.fragments)
+    return view
+
+
+def view_properties(
+    view: CustomerView, nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> CustomerView:
+    """`view` reading, of the nodes of each part it holds, the properties that the selections of
+    `nodes` (the customer's field) need: over every occurrence of the part's field (a page of
+    orders or contacts asked for with other arguments under an alias loads its own; reading its
+    needs too costs a few keys, never a wrong answer)."""
+    fields = _all_fields(nodes, fragments)
+
+    def needed(reads: NodeReads, occurrences: list[FieldNode]) -> tuple[str, ...] | None:
+        return reads.needed_by(occurrences, fragments)
+
+    orders = fields.get("transactions", [])
+    if (page := view.transactions) is not None:
+        view = replace(view, transaction_properties=needed(TRANSACTION_READS, orders))
+        if page.lines:
+            lines = _all_fields(orders, fragments).get("lines", [])
+            view = replace(view, product_properties=needed(LINE_ITEM_READS, lines))
+    if view.interactions is not None:
+        contacts = fields.get("interactions", [])
+        view = replace(view, interaction_properties=needed(INTERACTION_READS, contacts))
+    if view.ties:
+        ties = fields.get("socialTies", [])
+        view = replace(view, tie_customer_properties=needed(SOCIAL_TIE_READS, ties))
     return view
 
 
@@ -516,12 +631,20 @@ def _first_fields(
 ) -> dict[str, FieldNode]:
     """The fields the selections of `nodes` ask for (through fragments), by GraphQL name: the
     first node of each."""
-    found: dict[str, FieldNode] = {}
+    return {name: found[0] for name, found in _all_fields(nodes, fragments).items()}
+
+
+def _all_fields(
+    nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> dict[str, list[FieldNode]]:
+    """The fields the selections of `nodes` ask for (through fragments, inline or named), by
+    GraphQL name: every node of each (under any alias), in the order of the document."""
+    found: dict[str, list[FieldNode]] = {}
 
     def walk(selection_set: SelectionSetNode | None) -> None:
         for item in selection_set.selections if selection_set else ():
             if isinstance(item, FieldNode):
-                found.setdefault(item.name.value, item)
+                found.setdefault(item.name.value, []).append(item)
             elif isinstance(item, InlineFragmentNode):
                 walk(item.selection_set)
             elif isinstance(item, FragmentSpreadNode):

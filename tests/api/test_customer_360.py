@@ -8,7 +8,21 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from graphql import get_named_type, is_leaf_type
 
+from api.customers import types
+from api.customers.types import (
+    CUSTOMER_READS,
+    INTERACTION_READS,
+    LINE_ITEM_READS,
+    PRODUCT_READS,
+    SOCIAL_TIE_READS,
+    TRANSACTION_READS,
+    NodeReads,
+)
+from api.schema import schema
+from bench.api import GRAPHQL_360
+from graph import customers
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
@@ -196,3 +210,164 @@ async def test_the_parts_of_the_360_come_with_the_profile(
             assert alone["customer"] == other
             compared += bool(other["transactions"] and other["interactions"])
     assert compared > 0
+
+
+# -- of the nodes below the profile, the view reads what the selection needs -------------------
+
+BELOW_THE_PROFILE: dict[str, tuple[str, NodeReads, str]] = {
+    # GraphQL type: the selection reaching its fields, what its objects read of their node, and
+    # the view's properties of that node
+    "Transaction": ("transactions(first: 10) { %s }", TRANSACTION_READS, "transaction_properties"),
+    "LineItem": ("transactions(first: 10) { lines { %s } }", LINE_ITEM_READS, "product_properties"),
+    "Product": (
+        "transactions(first: 10) { lines { product { %s } } }",
+        PRODUCT_READS,
+        "product_properties",
+    ),
+    "Interaction": ("interactions(first: 50) { %s }", INTERACTION_READS, "interaction_properties"),
+    "SocialTie": ("socialTies { %s }", SOCIAL_TIE_READS, "tie_customer_properties"),
+    "Customer": ("socialTies { customer { %s } }", CUSTOMER_READS, "tie_customer_properties"),
+}
+
+
+@pytest.fixture
+def views(monkeypatch: pytest.MonkeyPatch) -> list[customers.CustomerView]:
+    """The views of the 360 statements the app builds, as it builds them."""
+    built: list[customers.CustomerView] = []
+    build = customers.customer_view_query
+
+    def recorded(view: customers.CustomerView) -> tuple[str, dict[str, Any]]:
+        built.append(view)
+        return build(view)
+
+    monkeypatch.setattr(customers, "customer_view_query", recorded)
+    return built
+
+
+async def _both_ways(
+    admin: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    views: list[customers.CustomerView],
+    parts: str,
+    ids: list[str],
+) -> tuple[dict[str, Any], dict[str, Any], list[customers.CustomerView]]:
+    """The 360s of `ids` with `parts` (one request): with the nodes' properties the selection
+    needs, then with whole nodes; and the views of the first."""
+    declared = ", ".join(f"$c{n}: ID!" for n in range(len(ids)))
+    asked = " ".join(f"c{n}: customer(id: $c{n}) {{ id {parts} }}" for n in range(len(ids)))
+    query = f"query({declared}) {{ {asked} }}"
+    variables = {f"c{n}": customer_id for n, customer_id in enumerate(ids)}
+    views.clear()
+    selected = await admin.data(query, **variables)
+    built = list(views)
+    with monkeypatch.context() as patch:
+        patch.setattr(types, "READ_SELECTED_PROPERTIES", False)
+        whole = await admin.data(query, **variables)
+    return selected, whole, built
+
+
+def _values(answer: Any, key: str) -> list[Any]:
+    """Every value under `key` in an answer."""
+    if isinstance(answer, list):
+        return [v for item in answer for v in _values(item, key)]
+    if isinstance(answer, dict):
+        own = [answer[key]] if key in answer else []
+        return own + [v for k, item in answer.items() if k != key for v in _values(item, key)]
+    return []
+
+
+async def test_each_field_below_the_profile_answers_as_with_whole_nodes(
+    business: dict[str, Any],
+    store: GraphStore,
+    admin: Api,
+    views: list[customers.CustomerView],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given customers with orders, contacts and ties, when a 360 asks for one field of the
+    orders, their lines, the products, the contacts, the ties or the ties' customers (each field
+    the schema has, one at a time), then it answers as when the view reads whole nodes; the view
+    reads only some properties of the node exactly when the field's type lists the field
+    (`NodeReads`); and each listed field answers, somewhere, a value that a missing property
+    would not give (null, 0, empty), so that a field listed with too few properties fails."""
+    ids = _busiest(business["lines"], business["merged"], 6)
+    await store.write(  # the generated orders' lines all name a product: some value the others
+        "MATCH (:Customer {id: $id})-[:PLACED]->(t:Transaction) SET t.otherAmount = 2.5",
+        {"id": ids[0]},
+    )
+    graphql_schema = schema._schema
+    for type_name, (path, reads, part) in BELOW_THE_PROFILE.items():
+        fields = graphql_schema.get_type(type_name).fields
+        assert set(reads.by_field) <= set(fields), type_name
+        through = reads.through[0] if reads.through else None
+        for name, definition in fields.items():
+            field = (type_name, name)
+            leaf = is_leaf_type(get_named_type(definition.type))
+            parts = path % (name if leaf else f"{name} {{ __typename }}")
+            selected, whole, built = await _both_ways(admin, monkeypatch, views, parts, ids)
+            assert selected == whole, field
+            listed = name in reads.by_field or name == through
+            assert {getattr(view, part) is not None for view in built} == {listed}, field
+            if listed and leaf:
+                assert any(v not in (None, 0, "") for v in _values(whole, name)), field
+
+
+ALIASES_AND_FRAGMENTS = """
+query($id: ID!) {
+  customer(id: $id) {
+    recent: interactions(first: 5) { type }
+    ...Parts
+    ... on Customer { socialTies { customer { name } } }
+    socialTies { kind: type customer { id } }
+  }
+}
+fragment Parts on Customer {
+  latest: interactions(first: 5) { subject }
+  transactions(first: 3) { id ...Order }
+  transactions(first: 3) { lines { amount product { category } } }
+}
+fragment Order on Transaction { total lines { product { name } } }
+"""
+
+
+async def test_aliases_and_fragments_read_what_they_ask_for_together(
+    business: dict[str, Any],
+    admin: Api,
+    views: list[customers.CustomerView],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given customers with orders, contacts and ties, when a 360 asks for different fields of
+    the same parts under aliases, in named and inline fragments, then the view reads of each
+    part's nodes the properties all of them need (and what is always read: ids, dates), in one
+    statement, and the 360 answers as when the view reads whole nodes."""
+    customer_id = _busiest(business["lines"], business["merged"], 1)[0]
+    views.clear()
+    selected = await admin.data(ALIASES_AND_FRAGMENTS, id=customer_id)
+    (view,) = views
+    assert (view.transaction_properties, view.product_properties) == (
+        ("at", "id", "total"), ("category", "id", "name")
+    )  # fmt: skip
+    assert view.interaction_properties == ("at", "id", "subject", "type")
+    assert view.tie_customer_properties == ("id", "name")
+    with monkeypatch.context() as patch:
+        patch.setattr(types, "READ_SELECTED_PROPERTIES", False)
+        assert await admin.data(ALIASES_AND_FRAGMENTS, id=customer_id) == selected
+    assert selected["customer"]["transactions"][0]["lines"][0]["product"]["category"]
+    assert {i["subject"] for i in selected["customer"]["latest"]} != {None}
+
+
+async def test_the_benchmark_360_reads_the_properties_it_shows(
+    business: dict[str, Any], admin: Api, views: list[customers.CustomerView]
+) -> None:
+    """Given a customer, when the benchmark's 360 (bench/api.py) asks for it, then the view
+    reads of the orders, products, contacts and ties' customers the properties shown and the
+    ones always read, and of the profile the whole node."""
+    views.clear()
+    await admin.data(GRAPHQL_360, id=_busiest(business["lines"], business["merged"], 1)[0])
+    (view,) = views
+    assert view.transaction_properties == ("at", "id", "total")
+    assert view.product_properties == ("category", "id", "name")
+    assert view.interaction_properties == ("at", "id", "type")
+    assert view.tie_customer_properties == ("id", "name")
+    query, _ = customers.customer_view_query(view)
+    assert "properties(c) AS customer" in query
+    assert query.count("properties(") == 1
