@@ -19,6 +19,7 @@ import redis
 
 from graph.embedded import EmbeddedServer, ServerRecord, _pid_alive
 from graph.errors import DataDirError, QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.falkordb_store import FalkorStore
 from graph.settings import StoreSettings
 from graph.store import GraphStore, open_store
 
@@ -279,3 +280,29 @@ def test_a_server_still_loading_its_files_is_waited_for_longer(
         impatient = EmbeddedServer(tmp_path, start_timeout=0.2, load_timeout=0.5)
         with pytest.raises(StoreUnavailable, match=r"did not answer within \ds \(.*loading"):
             impatient._wait_ready(record)
+
+
+async def test_plans_of_more_statements_than_falkordbs_default_stay_cached(
+    embedded_server: FalkorStore,
+) -> None:
+    # given a graph, and more distinct statements than FalkorDB caches plans of by default (25)
+    connection = embedded_server._db.connection
+    graph = f"test-plans-{os.getpid()}"
+    await connection.execute_command("GRAPH.QUERY", graph, "CREATE (:Probe {n: 1})")
+    statements = [f"MATCH (p:Probe) WHERE p.n < {i} RETURN count(p) AS found" for i in range(100)]
+
+    async def cached(statement: str) -> bool:
+        reply = await connection.execute_command("GRAPH.RO_QUERY", graph, statement)
+        stats = [line.decode() if isinstance(line, bytes) else line for line in reply[-1]]
+        return "Cached execution: 1" in stats
+
+    try:
+        # when each runs once, then all of them again
+        first = [await cached(s) for s in statements]
+        second = [await cached(s) for s in statements]
+        # then the second round runs every one of them from its cached plan
+        assert not any(first)
+        replanned = [s for s, hit in zip(statements, second, strict=True) if not hit]
+        assert not replanned, f"planned again: {replanned[:3]}"
+    finally:
+        await connection.execute_command("GRAPH.DELETE", graph)
