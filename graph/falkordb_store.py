@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -16,12 +17,14 @@ from falkordb.asyncio import FalkorDB
 from falkordb.asyncio.query_result import QueryResult
 
 from graph.dialect import FALKORDB, Dialect
-from graph.embedded import EmbeddedServer, new_client_name
+from graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
 from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
 from graph.schema import CRM_SCHEMA
 from graph.settings import StoreSettings
 from graph.store import Columns, Params, Row, SharedText
 from graph.values import plain
+
+log = logging.getLogger(__name__)
 
 # FalkorDB's value kinds in a compact reply (falkordb.asyncio.query_result.ResultSetScalarTypes)
 _NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY, _MAP = 1, 2, 3, 4, 5, 6, 10
@@ -188,7 +191,30 @@ class FalkorStore:
         except StoreUnavailable:
             await store.close()
             raise
+        await store._check_plan_cache()
         return store
+
+    async def _check_plan_cache(self) -> None:
+        """Warn when the server keeps the plans of fewer statements than `PLAN_CACHE_SIZE`
+        (an external FalkorDB started with its default of 25, or an embedded server started by
+        an older crm-graph and still running): statements then get planned again and again."""
+        try:
+            reply = await self._db.connection.execute_command("GRAPH.CONFIG", "GET", "CACHE_SIZE")
+            size = int(reply[1])
+        except (redis.RedisError, OSError, IndexError, TypeError, ValueError):
+            return  # a user without GRAPH.CONFIG, an unexpected reply: nothing to say
+        if size < PLAN_CACHE_SIZE:
+            remedy = (
+                "stop every crm-graph process using this data directory: the next start keeps "
+                f"{PLAN_CACHE_SIZE}"
+                if self.embedded is not None
+                else f"start FalkorDB with --loadmodule falkordb.so CACHE_SIZE {PLAN_CACHE_SIZE}"
+            )
+            log.warning(
+                "%s keeps the execution plans of %d statements (CACHE_SIZE); crm-graph sends "
+                "more distinct statements than that, which are then planned again each time: %s",
+                self.description, size, remedy,
+            )  # fmt: skip
 
     async def read(self, query: str, params: Params | None = None) -> list[Row]:
         return await self._run(query, params, read_only=True)
