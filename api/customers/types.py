@@ -566,7 +566,8 @@ def customer_view(info: Info) -> CustomerView:
     interactions and ties' customers, the view reads the properties that every occurrence of
     their field needs together (`view_properties`)."""
     raw = info._raw_info
-    fields = _first_fields(raw.field_nodes, raw.fragments)
+    occurrences = _all_fields(raw.field_nodes, raw.fragments)  # the selection, walked once
+    fields = {name: found[0] for name, found in occurrences.items()}
     view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
     definition = raw.schema.get_type("Customer")
     variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3
@@ -580,18 +581,19 @@ def customer_view(info: Info) -> CustomerView:
         if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
             view = replace(view, interactions=interaction_page(**arguments))
     if READ_SELECTED_PROPERTIES:
-        view = view_properties(view, raw.field_nodes, raw.fragments)
+        view = view_properties(view, occurrences, raw.fragments)
     return view
 
 
 def view_properties(
-    view: CustomerView, nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+    view: CustomerView,
+    fields: dict[str, list[FieldNode]],
+    fragments: dict[str, FragmentDefinitionNode],
 ) -> CustomerView:
-    """`view` reading, of the nodes of each part it holds, the properties that the selections of
-    `nodes` (the customer's field) need: over every occurrence of the part's field (a page of
-    orders or contacts asked for with other arguments under an alias loads its own; reading its
-    needs too costs a few keys, never a wrong answer)."""
-    fields = _all_fields(nodes, fragments)
+    """`view` reading, of the nodes of each part it holds, the properties that the customer's
+    selection (`fields`: `_all_fields` of it) needs: over every occurrence of the part's field (a
+    page of orders or contacts asked for with other arguments under an alias loads its own;
+    reading its needs too costs a few keys, never a wrong answer)."""
 
     def needed(reads: NodeReads, occurrences: list[FieldNode]) -> tuple[str, ...] | None:
         return reads.needed_by(occurrences, fragments)
