@@ -3,13 +3,18 @@ from the same input files."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from graphql import get_named_type, is_leaf_type
 
+from api import app as app_module
+from api.auth.keys import create_key
+from api.auth.principal import Role
 from api.customers import types
 from api.customers.types import (
     CUSTOMER_READS,
@@ -23,6 +28,7 @@ from api.customers.types import (
 from api.schema import schema
 from bench.api import GRAPHQL_360
 from graph import customers
+from graph.settings import StoreSettings
 from graph.store import GraphStore
 from loaders.load import load_folder
 from loaders.synthetic import generate
@@ -371,3 +377,68 @@ async def test_the_benchmark_360_reads_the_properties_it_shows(
     query, _ = customers.customer_view_query(view)
     assert "properties(c) AS customer" in query
     assert query.count("properties(") == 1
+
+
+# -- the execution short cuts answer as graphql-core does, on the real app ---------------------
+
+EXPLORING = {
+    "customers": """query($after: String) { customers(first: 7, after: $after,
+        orderBy: {field: TOTAL_SPEND, direction: DESC}, where: {orderCount: {gte: 1}}) {
+        totalCount pageInfo { hasNextPage endCursor }
+        edges { cursor node { id name email phone country totalSpend orderCount
+                              lastPurchaseAt socialTies { type customer { id email } } } } } }""",
+    "search": '{ searchCustomers(text: "an", first: 5) { id name email phone city } }',
+    "neighbourhood": """query($id: ID!) { neighbourhood(id: $id, depth: 2) { truncated
+        center { id name } members { distance customer { id name email orderCount } }
+        ties { sourceId targetId type since weight } } }""",
+    "products": """{ products(first: 5) { hasNextPage endCursor products { id name category
+        price buyers(first: 3) { quantity orders spend customer { id phone } } } }
+        categories { name productCount } }""",
+    "revenue": """{ byMonth: revenue(by: MONTH) { key revenue orders customers }
+        byCountry: revenue(by: COUNTRY) { key revenue orders customers } }""",
+    "unknown customer": """{ customer(id: "nobody") { id name } path(from: "nobody", to: "x")
+        { length } }""",
+}
+
+
+async def test_the_fast_execution_answers_as_graphql_core_does(
+    business: dict[str, Any],
+    store: GraphStore,
+    api_for: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a business, when the same requests go to the app and to an app whose schema runs
+    graphql-core's and Strawberry's own execution (`build_schema(fast=False)`), with an admin
+    key and with a partner key (masked fields, denied aggregates), then the answers are the
+    same: data, errors and their paths."""
+    monkeypatch.setattr(
+        app_module, "build_schema", functools.partial(app_module.build_schema, fast=False)
+    )
+    plain_app = app_module.create_app(StoreSettings(), store=store, rate_limiter=None)
+    monkeypatch.undo()
+    busiest = _busiest(business["lines"], business["merged"], 4)
+    requests = [(CUSTOMER_360, {"id": c}) for c in busiest]
+    requests += [(GRAPHQL_360, {"id": c}) for c in busiest]
+    requests += [
+        (f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} "
+         f"socialTies {{ customer {{ id email {VIEW_PARTS} }} }} }} }}", {"id": busiest[0]}),
+        *((query, {"id": busiest[1]}) for query in EXPLORING.values()),
+    ]  # fmt: skip
+    transport = httpx.ASGITransport(app=plain_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = []
+        for role in (Role.ADMIN, Role.PARTNER):
+            fast = await api_for(role)
+            _, key = await create_key(store, role, f"plain {role.value}")
+            plain = Api(client, key)
+            for query, variables in requests:
+                answers = []
+                for api in (fast, plain):
+                    response = await api.post(query, variables)
+                    assert response.status_code == 200, response.text
+                    answers.append(response.json())
+                assert answers[0] == answers[1], (role, query)
+                if "errors" in answers[0]:
+                    refused.append((role, [e["path"][-1] for e in answers[0]["errors"]]))
+    # every request answered in full, but the aggregates over all customers to a partner
+    assert refused == [(Role.PARTNER, ["totalCount"]), (Role.PARTNER, ["byMonth"])]

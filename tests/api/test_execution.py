@@ -1,0 +1,233 @@
+"""The execution short cuts (`api.execution`) answer exactly as graphql-core and Strawberry do:
+the same data, the same errors at the same paths, the same nulls propagated, on a schema made
+to hold every kind of field they take or leave, with values that break each rule."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pytest
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.execution import FastExecutionContext, lean_resolvers, plain_leaves
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.input
+class Range:
+    low: int
+    high: int
+
+
+class Never(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class Item:
+    id: strawberry.ID
+    name: str | None
+    count: int
+    ratio: float | None
+    flag: bool
+    colour: Colour
+    at: datetime | None
+    tags: list[str]
+    maybe_tags: list[str | None] | None
+    child: Item | None
+    children: list[Item]
+    optional_children: list[Item | None] | None
+    required_child: Item
+    extra: JSON | None
+
+    @strawberry.field
+    def shout(self, info: Info) -> str:
+        if self.name is None:
+            raise ValueError(f"{self.id} has no name to shout")
+        return self.name.upper()
+
+    @strawberry.field
+    async def later(self, info: Info) -> int:
+        await asyncio.sleep(0)
+        return self.count * 2
+
+    @strawberry.field
+    def page(
+        self,
+        info: Info,
+        first: int = 2,
+        since: Annotated[int | None, strawberry.argument(name="from")] = None,
+        colours: list[Colour] | None = None,
+    ) -> list[Item]:
+        chosen = [
+            c for c in self.children
+            if (since is None or c.count >= since) and (colours is None or c.colour in colours)
+        ]  # fmt: skip
+        return chosen[:first]
+
+    @strawberry.field
+    def within(self, info: Info, bounds: Range) -> bool:
+        return bounds.low <= self.count <= bounds.high
+
+    @strawberry.field(permission_classes=[Never])
+    def secret(self, info: Info) -> str | None:
+        return "hidden"
+
+
+def item(n: int, **changes: Any) -> Item:
+    """A well-formed item with three children (without grandchildren), then `changes`."""
+    values: dict[str, Any] = {
+        "id": strawberry.ID(f"i{n}"), "name": f"item {n}", "count": n, "ratio": n / 4,
+        "flag": n % 2 == 0, "colour": Colour.RED if n % 2 else Colour.BLUE,
+        "at": datetime(2024, 1, 1 + n % 28, tzinfo=UTC), "tags": [f"t{n}", "x"],
+        "maybe_tags": [None, f"m{n}"], "child": None, "children": [],
+        "optional_children": None, "required_child": None, "extra": {"n": n, "odd": [n % 2]},
+    }  # fmt: skip
+    if n < 100:
+        kids = [item(100 + 10 * n + k) for k in range(3)]
+        values.update(child=kids[0], children=kids, optional_children=[kids[1], None],
+                      required_child=kids[2])  # fmt: skip
+    values.update(changes)
+    return Item(**values)
+
+
+BROKEN: dict[str, dict[str, Any]] = {
+    "null non-null leaf": {"count": None},
+    "int refuses a string": {"count": "many"},
+    "float refuses a string": {"ratio": "half"},
+    "unknown enum value": {"colour": "green"},
+    "exception as a value": {"name": ValueError("stored error")},
+    "exception in a scalar taking anything": {"extra": ValueError("stored error")},
+    "null in a non-null list of leaves": {"tags": ["a", None]},
+    "a string for a list": {"tags": "abc"},
+    "null item in a non-null list of objects": {"children": [item(150), None]},
+    "a broken object in a list": {"children": [item(151), item(152, count=None)]},
+    "a broken object where nulls may go": {"optional_children": [item(153, count="x")]},
+    "a broken required child": {"required_child": item(154, flag=None)},
+    "null required child": {"required_child": None},
+    "a broken nested child": {"child": item(155, tags=None)},
+    "no name to shout": {"name": None},
+}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self, info: Info) -> list[Item]:
+        return [item(n) for n in range(4)]
+
+    @strawberry.field
+    def broken(self, info: Info, case: str) -> Item | None:
+        return item(7, **BROKEN[case])
+
+    @strawberry.field
+    def broken_list(self, info: Info, case: str) -> list[Item | None]:
+        return [item(1), item(7, **BROKEN[case]), item(2)]
+
+    @strawberry.field
+    async def later_items(self, info: Info) -> list[Item]:
+        await asyncio.sleep(0)
+        return [item(n) for n in range(2)]
+
+
+def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    """The same types, executed by graphql-core and Strawberry alone, and with the short cuts."""
+    plain = strawberry.Schema(query=Query)
+    fast = strawberry.Schema(query=Query, execution_context_class=FastExecutionContext)
+    lean_resolvers(fast)
+    return plain, fast
+
+
+PLAIN, FAST = schemas()
+
+ALL_FIELDS = """
+fragment leaves on Item { id name count ratio flag colour at tags maybeTags extra }
+fragment everything on Item {
+  ...leaves __typename
+  child { ...leaves } children { ...leaves } optionalChildren { ...leaves }
+  requiredChild { ...leaves } shout later
+}
+"""
+
+QUERIES = {
+    "every field": ALL_FIELDS + "{ items { ...everything } }",
+    "aliases and repeats": """{ items { a: id b: id name n: count ... on Item { name count }
+        kids: children { id } children { name } } }""",
+    "arguments": """query($since: Int, $colours: [Colour!]) { items {
+        page { id } p1: page(first: 1) { id } p2: page(first: 3, from: 201, colours: [BLUE]) { id }
+        p3: page(from: $since, colours: $colours) { id count colour }
+        within(bounds: {low: 1, high: 2}) } }""",
+    "awaited": ALL_FIELDS + "{ laterItems { ...everything } }",
+    "permission": "{ items { id secret } }",
+    "typename and skip": """query($yes: Boolean!) { __typename items { __typename
+        id @include(if: $yes) name @skip(if: $yes) children @include(if: $yes) { id } } }""",
+}
+
+
+def _answer(result: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    errors = sorted(
+        (str(e.path), e.message, str(e.locations), str(e.extensions)) for e in result.errors or []
+    )
+    return result.data, errors
+
+
+async def _both(query: str, variables: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    plain = await PLAIN.execute(query, variable_values=variables)
+    fast = await FAST.execute(query, variable_values=variables)
+    return _answer(plain), _answer(fast)
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+async def test_well_formed_fields_answer_as_graphql_core_does(name: str) -> None:
+    variables = {"since": 111, "colours": ["RED"], "yes": True}
+    plain, fast = await _both(QUERIES[name], variables)
+    assert fast == plain
+    assert plain[0] is not None
+    if name == "permission":
+        assert plain[1] and "not for you" in plain[1][0][1]
+    else:
+        assert plain[1] == []
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+@pytest.mark.parametrize("root", ["broken", "brokenList"])
+async def test_values_breaking_a_rule_give_graphql_cores_errors_and_nulls(
+    case: str, root: str
+) -> None:
+    query = ALL_FIELDS + f"query($case: String!) {{ {root}(case: $case) {{ ...everything }} }}"
+    plain, fast = await _both(query, {"case": case})
+    assert fast == plain
+    assert plain[1], f"{case}: no error to compare"
+
+
+def test_the_short_cuts_are_taken() -> None:
+    """The comparisons above are not between two runs of the long way: plain leaves and lean
+    resolvers are found where they should be, and only there."""
+    item_type = FAST._schema.type_map["Item"]
+    assert set(plain_leaves(item_type)) == {
+        "id", "name", "count", "ratio", "flag", "colour", "at", "tags", "maybeTags", "extra",
+    }  # fmt: skip
+    lean = {
+        name for name, field in item_type.fields.items()
+        if field.resolve is not None and field.resolve.__name__.startswith("lean_")
+    }  # fmt: skip
+    # `within` takes an input object (converted by Strawberry); `secret` has a permission class
+    assert lean == {"shout", "later", "page"}
+    assert not any(
+        field.resolve is not None and field.resolve.__name__.startswith("lean_")
+        for field in PLAIN._schema.type_map["Item"].fields.values()
+    )
