@@ -139,25 +139,36 @@ class CustomerView:
 
 
 _VIEW_TRANSACTIONS = """
-OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction)
-WHERE ($txFrom IS NULL OR vt.at >= $txFrom) AND ($txTo IS NULL OR vt.at < $txTo)
+OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction){where}
 WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, collect({transaction})[0..$txFirst] AS transactions
+WITH {carried}, {figures}collect({transaction})[0..$txFirst] AS transactions
 """
 
 _VIEW_TRANSACTIONS_WITH_LINES = """
-OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction)
-WHERE ($txFrom IS NULL OR vt.at >= $txFrom) AND ($txTo IS NULL OR vt.at < $txTo)
+OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction){where}
 WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, collect(vt)[0..$txFirst] AS txPage
+WITH {carried}, {figures}collect(vt)[0..$txFirst] AS txPage
 UNWIND (CASE WHEN size(txPage) = 0 THEN [null] ELSE txPage END) AS vt
-WITH {carried}, vt,
+WITH {kept}, vt,
      CASE WHEN vt IS NULL THEN null ELSE {{transaction: {transaction},
        lines: [(vt)-[vl:CONTAINS]->(vp:Product) | {{quantity: vl.quantity,
                unitPrice: vl.unitPrice, amount: vl.amount, product: {product}}}]}} END AS vtx
 ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, collect(vtx) AS transactions
+WITH {kept}, collect(vtx) AS transactions
 """
+
+_TRANSACTION_DATES = (
+    "\nWHERE ($txFrom IS NULL OR vt.at >= $txFrom) AND ($txTo IS NULL OR vt.at < $txTo)"
+)
+"""The page's date range, when it has one."""
+
+_FIGURES_OF_PAGE = (
+    "count(vt) AS orders, sum(vt.total) AS spend, min(vt.at) AS first, max(vt.at) AS last, "
+)
+"""`_ORDER_FIGURES`' figures, from the orders the page is taken from: when the page has no
+date range, those are all of them, and one pass over the orders serves both (0.06 ms less per
+360 on the 100k bench store than two)."""
+
 
 _VIEW_INTERACTIONS = """
 OPTIONAL MATCH (c)-[:HAD]->(vi:Interaction)
@@ -206,7 +217,8 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
     has no such property (its value then null).
 
     Each part is matched, ordered and collected before the next (one row per customer between
-    them, never a product of two parts). Ties are read with OPTIONAL MATCH, never a pattern
+    them, never a product of two parts). The figures and a page of orders without a date range
+    come from one pass over the orders. Ties are read with OPTIONAL MATCH, never a pattern
     comprehension: FalkorDB 4.16 names a tie of a type created after the plan was cached with
     the wrong type in a cached pattern comprehension (tests/graph/test_customers.py)."""
     lines = ["UNWIND $ids AS id", "MATCH (c:Customer {id: id})"]
@@ -217,16 +229,34 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
         lines.append(part.format(carried=", ".join(carried), **nodes).strip())
         carried.append(column)
 
-    if view.figures:
+    page = view.transactions
+    one_pass = view.figures and page is not None and page.since is None and page.until is None
+    if view.figures and not one_pass:
         lines.append(_ORDER_FIGURES.strip())
         carried += ["orders", "spend", "first", "last"]
-    if (page := view.transactions) is not None:
+    if page is not None:
         # with the lines, each order is read under CASE WHEN vt IS NULL already
         transaction = node_properties("vt", view.transaction_properties, optional=not page.lines)
         product = node_properties("vp", view.product_properties)
-        part = _VIEW_TRANSACTIONS_WITH_LINES if page.lines else _VIEW_TRANSACTIONS
-        add(part, "transactions", transaction=transaction, product=product)
-        params.update(txFirst=page.first, txFrom=page.since, txTo=page.until)
+        before = ", ".join(carried)
+        if one_pass:
+            carried += ["orders", "spend", "first", "last"]
+        lines.append(
+            (_VIEW_TRANSACTIONS_WITH_LINES if page.lines else _VIEW_TRANSACTIONS)
+            .format(
+                carried=before,
+                kept=", ".join(carried),
+                where="" if one_pass else _TRANSACTION_DATES,
+                figures=_FIGURES_OF_PAGE if one_pass else "",
+                transaction=transaction,
+                product=product,
+            )
+            .strip()
+        )
+        carried.append("transactions")
+        params.update(txFirst=page.first)
+        if not one_pass:
+            params.update(txFrom=page.since, txTo=page.until)
     if (contacts := view.interactions) is not None:
         interaction = node_properties("vi", view.interaction_properties, optional=True)
         add(_VIEW_INTERACTIONS, "interactions", interaction=interaction)

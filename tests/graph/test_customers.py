@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from graph import customers
 from graph.store import GraphStore
 
@@ -68,15 +70,20 @@ CREATE (a:Customer {id: 'a', name: 'A'}), (b:Customer {id: 'b', name: 'B'}),
 """
 
 
+@pytest.mark.parametrize(
+    ("since", "a_page"), [(2500, ["t2"]), (None, ["t2", "t3"])], ids=["date range", "all orders"]
+)
 async def test_the_view_with_the_profile_equals_its_parts_own_statements(
-    store: GraphStore,
+    store: GraphStore, since: int | None, a_page: list[str]
 ) -> None:
     """Given customers with orders (with and without lines), interactions and ties (and one
     with none of them), when their profiles are read with every part of the view, then each
-    part equals what its own batched statement reads, customer by customer."""
+    part equals what its own batched statement reads, customer by customer; the figures are
+    over all orders whether the page of orders has a date range or not (without one, figures
+    and page come from one pass over the orders)."""
     await store.write(VIEW_GRAPH)
     ids = ["a", "b", "z", "nobody"]
-    tx = customers.TransactionPage(first=2, since=1500, lines=True)
+    tx = customers.TransactionPage(first=2, since=since, lines=True)
     ix = customers.InteractionPage(first=2, types=("call",))
     view = customers.CustomerView(figures=True, transactions=tx, interactions=ix, ties=True)
     query, params = customers.customer_view_query(view)
@@ -87,7 +94,7 @@ async def test_the_view_with_the_profile_equals_its_parts_own_statements(
         customers.TRANSACTIONS_WITH_LINES_BY_CUSTOMER,
         ids,
         first=2,
-        **{"from": 1500, "to": None},
+        **{"from": since, "to": None},
     )
     contacts = await customers.by_customer(
         store, customers.INTERACTIONS_BY_CUSTOMER, ids,
@@ -109,7 +116,7 @@ async def test_the_view_with_the_profile_equals_its_parts_own_statements(
         assert sorted(row["ties"], key=str) == sorted(
             ({k: v for k, v in t.items() if k != "id"} for t in ties[customer_id]), key=str
         )
-    assert [t["transaction"]["id"] for t in read["a"][0]["transactions"]] == ["t2", "t3"]
+    assert [t["transaction"]["id"] for t in read["a"][0]["transactions"]] == a_page
     assert [i["id"] for i in read["a"][0]["interactions"]] == ["i3", "i1"]
 
 
@@ -138,6 +145,7 @@ async def test_the_view_reads_only_the_properties_it_names(store: GraphStore) ->
     ties = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ids)
     for lines in (False, True):
         view = customers.CustomerView(
+            figures=True,
             transactions=customers.TransactionPage(first=2, lines=lines),
             interactions=customers.InteractionPage(first=2), ties=True,
             transaction_properties=pick["transaction"], product_properties=pick["product"],
@@ -153,9 +161,14 @@ async def test_the_view_reads_only_the_properties_it_names(store: GraphStore) ->
         pages = await customers.by_customer(
             store, statement, ids, first=2, **{"from": None, "to": None}
         )
+        stats = await customers.by_customer(store, customers.STATS_BY_CUSTOMER, ids)
         assert read["nobody"] == []
         for customer_id in ["a", "b", "z"]:
             (row,) = read[customer_id]
+            (figures,) = stats[customer_id]
+            assert {k: row[k] for k in ("orders", "spend", "first", "last")} == {
+                k: figures[k] for k in ("orders", "spend", "first", "last")
+            }
             if lines:
                 assert [(t["transaction"], sorted(t["lines"], key=str))
                         for t in row["transactions"]] == [
