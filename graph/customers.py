@@ -3,6 +3,7 @@ number of customers), pages of customers with filters and stable cursors, search
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -221,6 +222,13 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
     come from one pass over the orders. Ties are read with OPTIONAL MATCH, never a pattern
     comprehension: FalkorDB 4.16 names a tie of a type created after the plan was cached with
     the wrong type in a cached pattern comprehension (tests/graph/test_customers.py)."""
+    query, params = _view_statement(view)
+    return query, dict(params)
+
+
+@functools.lru_cache(maxsize=512)
+def _view_statement(view: CustomerView) -> tuple[str, dict[str, Any]]:
+    """`customer_view_query`, built once per view (the caller gets a copy of the parameters)."""
     lines = ["UNWIND $ids AS id", "MATCH (c:Customer {id: id})"]
     carried = ["id", "c"]
     params: dict[str, Any] = {}

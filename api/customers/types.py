@@ -22,6 +22,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from analytics import scores
+from api.errors import user_error
 from api.insights.types import (
     CategoryDemand,
     ChurnRisk,
@@ -51,8 +52,6 @@ needs (`NodeReads`); False: whole nodes."""
 
 
 def check_first(first: int, field: str) -> None:
-    from api.errors import user_error
-
     if first < 0 or first > MAX_PAGE:
         raise user_error(f"first must be between 0 and {MAX_PAGE}", field=field, max=MAX_PAGE)
 
@@ -556,6 +555,62 @@ _PYTHON_ARGUMENTS = {"from": "since", "to": "until"}
 """GraphQL argument names that are not the resolvers' parameter names."""
 
 
+@dataclass(frozen=True)
+class _ViewPlan:
+    """What a customer's selection asks of the 360 view, apart from the values of the pages'
+    arguments (which may come from variables): worked out once per selection (`_view_plan`)."""
+
+    nodes: tuple[FieldNode, ...]
+    """The selection's field nodes: kept alive while the plan is cached under their ids."""
+    view: CustomerView
+    """The figures, the ties and, when reading selected properties, the ties' customers'."""
+    transactions: FieldNode | None
+    lines: bool
+    interactions: FieldNode | None
+    selected: CustomerView
+    """Every part's properties (`view_properties`), to be taken for the pages that come."""
+
+
+CACHED_VIEW_PLANS = 512
+_VIEW_PLANS: dict[tuple[bool, tuple[int, ...]], _ViewPlan] = {}
+
+
+def _view_plan(raw: Any) -> _ViewPlan:
+    """The plan of the selection of `raw` (a GraphQL resolve info). The parsed documents are
+    cached (`api.schema`), so the same query text brings the same field nodes: plans are kept
+    under the nodes' ids (the plan holds the nodes, so the ids stay theirs), at most
+    `CACHED_VIEW_PLANS` of them, the oldest dropped first. The fragments belong to the same
+    document as the nodes, so the ids decide them too."""
+    key = (READ_SELECTED_PROPERTIES, tuple(map(id, raw.field_nodes)))
+    plan = _VIEW_PLANS.get(key)
+    if plan is not None:
+        return plan
+    occurrences = _all_fields(raw.field_nodes, raw.fragments)  # the selection, walked once
+    fields = {name: found[0] for name, found in occurrences.items()}
+    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
+    transactions = fields.get("transactions")
+    lines = transactions is not None and bool(
+        _first_fields([transactions], raw.fragments).get("lines")
+    )
+    selected = NO_VIEW
+    if READ_SELECTED_PROPERTIES:
+        # every part, as if all came: each page takes its own when it does
+        every_part = replace(
+            view,
+            transactions=TransactionPage(0, lines=lines),
+            interactions=InteractionPage(0),
+        )
+        selected = view_properties(every_part, occurrences, raw.fragments)
+        view = replace(view, tie_customer_properties=selected.tie_customer_properties)
+    plan = _ViewPlan(
+        tuple(raw.field_nodes), view, transactions, lines, fields.get("interactions"), selected
+    )
+    if len(_VIEW_PLANS) >= CACHED_VIEW_PLANS:
+        del _VIEW_PLANS[next(iter(_VIEW_PLANS))]
+    _VIEW_PLANS[key] = plan
+    return plan
+
+
 def customer_view(info: Info) -> CustomerView:
     """The parts of the 360 view that the selection of the current field (a `Customer`) asks
     for, with the arguments they are asked with, to come with the profile (`CustomerView`): the
@@ -564,24 +619,30 @@ def customer_view(info: Info) -> CustomerView:
     read here (a variable without a value) does not come: the field then loads its own,
     as it does whenever its arguments differ from the view's. Of the orders, products,
     interactions and ties' customers, the view reads the properties that every occurrence of
-    their field needs together (`view_properties`)."""
+    their field needs together (`view_properties`). All but the pages' arguments is worked out
+    once per selection (`_view_plan`)."""
     raw = info._raw_info
-    occurrences = _all_fields(raw.field_nodes, raw.fragments)  # the selection, walked once
-    fields = {name: found[0] for name, found in occurrences.items()}
-    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
+    plan = _view_plan(raw)
+    view, selected = plan.view, plan.selected
     definition = raw.schema.get_type("Customer")
     variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3
-    if (node := fields.get("transactions")) is not None:
+    if (node := plan.transactions) is not None:
         arguments = _arguments(definition.fields["transactions"].args, node, variables)
-        lines = bool(_first_fields([node], raw.fragments).get("lines"))
         if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
-            view = replace(view, transactions=transaction_page(**arguments, lines=lines))
-    if (node := fields.get("interactions")) is not None:
+            view = replace(
+                view,
+                transactions=transaction_page(**arguments, lines=plan.lines),
+                transaction_properties=selected.transaction_properties,
+                product_properties=selected.product_properties,
+            )
+    if (node := plan.interactions) is not None:
         arguments = _arguments(definition.fields["interactions"].args, node, variables)
         if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
-            view = replace(view, interactions=interaction_page(**arguments))
-    if READ_SELECTED_PROPERTIES:
-        view = view_properties(view, occurrences, raw.fragments)
+            view = replace(
+                view,
+                interactions=interaction_page(**arguments),
+                interaction_properties=selected.interaction_properties,
+            )
     return view
 
 
