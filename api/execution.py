@@ -32,6 +32,7 @@ attribute a second time there has no side effect. When a schema extension resolv
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,34 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional
+
+_WRITTEN_AGAINST = {
+    "execute_fields": ("parent_type", "source_value", "path", "grouped_field_set",
+                       "position_context"),
+    "execute_field": ("parent_type", "source", "field_details_list", "path", "position_context"),
+    "complete_list_value": ("return_type", "field_details_list", "info", "path", "result",
+                            "position_context"),
+    "collect_subfields": ("return_type", "field_details_list"),
+    "handle_field_error": ("raw_error", "return_type", "field_details_list", "path"),
+    "settle_in_background": ("awaitables",),
+    "build_resolve_info": ("field_def", "field_nodes", "parent_type", "path"),
+}  # fmt: skip
+"""The graphql-core executor methods the short cuts call or replace, with their parameters as
+in graphql-core 3.3 (which Strawberry 0.341 requires)."""
+
+
+def incompatibility() -> str | None:
+    """Why the short cuts cannot run on the installed graphql-core, or None when they can:
+    they replace and call methods of its executor, which are not public API."""
+    for name, parameters in _WRITTEN_AGAINST.items():
+        method = getattr(StrawberryGraphQLCoreExecutionContext, name, None)
+        if method is None:
+            return f"graphql-core's executor has no {name}"
+        found = tuple(inspect.signature(method).parameters)[1:]
+        if found != parameters:
+            return f"graphql-core's executor {name} takes {found}, not {parameters}"
+    return None
+
 
 _FALLBACK: Any = object()
 """What a short cut returns when graphql-core must answer the field itself."""

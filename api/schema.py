@@ -25,7 +25,7 @@ from api.customers.mutations.customers_upsert import UpsertCustomersMutation
 from api.customers.mutations.interaction_record import RecordInteractionMutation
 from api.customers.mutations.transaction_record import RecordTransactionMutation
 from api.customers.queries import CustomerQueries
-from api.execution import FastExecutionContext, lean_resolvers
+from api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from api.insights.queries import InsightQueries
 from api.network.queries import NetworkQueries
 from graph.errors import UnsupportedValue
@@ -164,6 +164,9 @@ def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.S
     extensions: list[object] = [CachedParseAndValidate]
     if production:
         extensions.append(MaskUnexpectedErrors)
+    if fast and (reason := incompatibility()) is not None:
+        log.warning("GraphQL execution without its short cuts: %s", reason)
+        fast = False
     built = CrmSchema(
         query=Query,
         mutation=Mutation,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,7 +16,10 @@ from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api.execution import FastExecutionContext, lean_resolvers, plain_leaves
+from api import execution
+from api.app import CrmGraphQL
+from api.execution import FastExecutionContext, incompatibility, lean_resolvers, plain_leaves
+from api.schema import build_schema
 
 
 @strawberry.enum
@@ -231,3 +235,41 @@ def test_the_short_cuts_are_taken() -> None:
         field.resolve is not None and field.resolve.__name__.startswith("lean_")
         for field in PLAIN._schema.type_map["Item"].fields.values()
     )
+
+
+def test_answers_are_encoded_as_json_reads_them() -> None:
+    """orjson encodes the answers; what it refuses (an integer beyond 64 bits, which a JSON
+    property could hold) goes to the standard library; both give text JSON reads back."""
+    view = CrmGraphQL(build_schema())
+    answer = {
+        "data": {"customer": {"name": "Zoë “Z” Ünal", "email": "j•••@example.com",
+                              "totalSpend": 0.1 + 0.2, "tiny": 5e-324, "huge": 1.79e308,
+                              "count": 2**63 - 1, "nested": [[], {}, None, True, -0.0]}},
+        "errors": [{"message": "line\nbreak \u2028 \x00", "path": ["customer", 0]}],
+    }  # fmt: skip
+    encoded = view.encode_json(answer)
+    assert isinstance(encoded, str)
+    assert json.loads(encoded) == answer
+    beyond = {"data": {"attributes": {"big": 2**70}}}
+    assert json.loads(view.encode_json(beyond)) == beyond
+
+
+def test_the_short_cuts_stand_down_where_graphql_core_differs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The installed graphql-core has the executor methods the short cuts were written against;
+    one that does not gets graphql-core's own execution, and a warning saying why."""
+    assert incompatibility() is None
+    executor = execution.StrawberryGraphQLCoreExecutionContext
+
+    def execute_fields(self: Any, parent_type: Any, source_value: Any, path: Any) -> Any:
+        raise AssertionError("not to be called")
+
+    monkeypatch.setattr(executor, "execute_fields", execute_fields)
+    assert "execute_fields" in (incompatibility() or "")
+    with caplog.at_level("WARNING", logger="api.schema"):
+        schema = build_schema()
+    assert schema.execution_context_class is not FastExecutionContext
+    assert "without its short cuts" in caplog.text
+    customer = schema._schema.type_map["Customer"]
+    assert not customer.fields["email"].resolve.__name__.startswith("lean_")
