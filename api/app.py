@@ -64,9 +64,9 @@ class CrmGraphQL(GraphQL[Context, None]):
         return decoded
 
     def encode_json(self, data: object) -> str:
-        """Answers encoded by orjson: a 360 answer (4.6 kB) in 7 us against the standard
-        library's 73 us. Text, not bytes, so that websocket messages stay text frames. What
-        orjson refuses (an integer beyond 64 bits in a JSON property) goes to the standard
+        """Answers encoded by orjson: the bench's 360 answer (2.3 kB) in 4 us against the
+        standard library's 36 us. Text, not bytes, so that websocket messages stay text frames.
+        What orjson refuses (an integer beyond 64 bits in a JSON property) goes to the standard
         library."""
         try:
             return orjson.dumps(data).decode()
