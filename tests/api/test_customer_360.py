@@ -442,3 +442,34 @@ async def test_the_fast_execution_answers_as_graphql_core_does(
                     refused.append((role, [e["path"][-1] for e in answers[0]["errors"]]))
     # every request answered in full, but the aggregates over all customers to a partner
     assert refused == [(Role.PARTNER, ["totalCount"]), (Role.PARTNER, ["byMonth"])]
+
+
+async def test_one_document_with_other_variables_gets_other_pages(
+    business: dict[str, Any], store: GraphStore, admin: Api
+) -> None:
+    """What a selection asks of the 360 statement is worked out once per document; the pages'
+    arguments are read per request: the same document with other variables (page sizes, a date
+    range, contact types) answers as the same selection with those values written in, and its
+    pages still come with the profile (one statement besides the key's)."""
+    busiest = _busiest(business["lines"], business["merged"], 2)
+    document = """query($id: ID!, $n: Int!, $from: DateTime, $kinds: [InteractionType!]) {
+      customer(id: $id) { id totalSpend
+        transactions(first: $n, from: $from) { id at lines { quantity product { id } } }
+        interactions(first: $n, types: $kinds) { id type } } }"""
+    cases = [(1, None, None), (4, None, ["CALL", "EMAIL"]), (2, "2024-01-01T00:00:00Z", None),
+             (0, None, ["TICKET"])]  # fmt: skip
+    for customer_id in busiest:
+        for n, since, kinds in cases:
+            date = f', from: "{since}"' if since else ""
+            types = f", types: [{', '.join(kinds)}]" if kinds else ""
+            written = (
+                f'query {{ customer(id: "{customer_id}") {{ id totalSpend '
+                f"transactions(first: {n}{date}) {{ id at lines {{ quantity product {{ id }} }} }} "
+                f"interactions(first: {n}{types}) {{ id type }} }} }}"
+            )
+            expected = await admin.data(written)
+            before = store.round_trips
+            got = await admin.data(document, id=customer_id, n=n, **{"from": since}, kinds=kinds)
+            assert store.round_trips - before <= 2  # the key (touched once a minute) and the 360
+            assert got == expected, (customer_id, n, since, kinds)
+            assert len(got["customer"]["transactions"]) <= n
