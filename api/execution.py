@@ -1,14 +1,14 @@
 """Executing the common fields without the per-field machinery of graphql-core and Strawberry.
 
 A customer 360 answer has about a hundred fields, and most of them are ordinary: an attribute
-holding a scalar (`id`, `name`, `total`, `at`), an attribute holding an object or a list of
-objects (`product`, `customer`), or a resolver that takes nothing but `info` (`email`,
-`totalSpend`, `lines`). graphql-core runs each through the path built for the general case (a
-resolve info per field, Strawberry's resolver wrapper with its argument conversion and
-extension chain, an awaitable check, `complete_value` peeling the type's wrappers one call at
-a time, five calls per object of a list), and that was about half of the server's CPU for a
-360 request. `FastExecutionContext` takes three short cuts, each doing exactly what the long
-way does for that case:
+holding a scalar (`id`, `name`, `total`, `at`), a list of objects (`transactions`, `lines`), or
+a resolver that takes `info` and plain arguments (`email`, `totalSpend`, `transactions(first:)`).
+graphql-core runs each through the path built for the general case (a resolve info per field,
+Strawberry's resolver wrapper with its argument conversion and extension chain, an awaitable
+check, `complete_value` peeling the type's wrappers one call at a time, five calls per object
+of a list), and that was about half of the server's CPU for a 360 request.
+`FastExecutionContext` and `lean_resolvers` take three short cuts, each doing exactly what the
+long way does for that case:
 
 - **Plain leaves.** A field Strawberry resolves by reading an attribute (it marks that
   resolver as the default: no resolver of its own, no field extension, no permission class,
@@ -18,16 +18,19 @@ way does for that case:
 - **Lists of objects.** A list whose items are objects of one object type (no `is_type_of`,
   no `@defer` around, no directive on the field): the sub-selection is collected once and each
   item's fields executed directly, without the four calls graphql-core makes per item.
-- **Resolvers that take only `info`.** `lean_resolvers` gives such fields (no arguments, no
-  field extension or permission class, no exception handler) a resolver that builds
-  Strawberry's `Info` and calls the method, without the argument conversion and extension
-  chain that has nothing to do for them.
+- **Lean resolvers.** A resolver method taking `self`, `info` and arguments Strawberry would
+  pass on unconverted (scalars, enums, lists of them; not input objects, global ids or
+  `Maybe`), on a field without field extensions, permission classes or exception handlers, is
+  called with Strawberry's `Info` and the arguments under their Python names, without the
+  conversion and extension chain that has nothing to do for it.
 
 Anything out of the ordinary (a null where the type forbids it, a value the scalar refuses, an
 error or an awaitable where a value should be, a null item in a list) goes to graphql-core's
 own code, so errors, their paths and null propagation are graphql-core's, unchanged: reading an
 attribute a second time there has no side effect. When a schema extension resolves fields
-(graphql-core middleware), everything goes the long way.
+(graphql-core middleware), everything goes the long way. The executor methods used are not
+graphql-core's public API: `incompatibility` checks them, and `api.schema.build_schema` runs
+without the short cuts where they differ.
 """
 
 from __future__ import annotations
@@ -395,8 +398,8 @@ def _lean_resolver(
 
 
 def lean_resolvers(schema: Any) -> int:
-    """Give the fields of `schema` (a Strawberry schema) whose resolvers take only `info` the
-    lean resolver of `_lean_resolver`; returns how many fields got one."""
+    """Give the fields of `schema` (a Strawberry schema) that `_lean_resolver` takes a lean
+    resolver; returns how many fields got one."""
     graphql_schema: GraphQLSchema = schema._schema
     info_class = schema.config.info_class
     has_handlers = bool(getattr(schema.schema_converter, "exception_handlers", ()))
