@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 from collections.abc import Iterable
+from importlib.metadata import version
 from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, GraphQLSyntaxError
 from graphql import parse as parse_document
-from strawberry.extensions import MaskErrors
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api.catalog.queries import CatalogQueries
@@ -79,6 +80,7 @@ Mutation = merge_types(
 
 UNEXPECTED = "INTERNAL_SERVER_ERROR"
 """The code of an error we did not foresee: logged, and masked in production."""
+UNEXPECTED_MESSAGE = "Unexpected error."
 
 
 def error_code(error: GraphQLError) -> str:
@@ -99,6 +101,27 @@ def error_code(error: GraphQLError) -> str:
             return "BAD_USER_INPUT"
         return "GRAPHQL_VALIDATION_FAILED"
     return UNEXPECTED
+
+
+_EXECUTION_CONTEXT_PARAMETERS = (
+    "self", "query", "allowed_operation_types", "variable_values", "context_value",
+    "root_value", "operation_name", "operation_extensions",
+)  # fmt: skip
+"""The parameters of Strawberry's `Schema._create_execution_context` (0.341), which `CrmSchema`
+overrides to apply the query limits: a Strawberry without it would run no limits at all."""
+
+
+def _check_strawberry() -> None:
+    """Refuse to build the schema on a Strawberry whose `_create_execution_context` (not public
+    API) is gone or changed: the token, depth and alias limits would silently not apply."""
+    method = getattr(strawberry.Schema, "_create_execution_context", None)
+    found = tuple(inspect.signature(method).parameters) if method is not None else None
+    if found != _EXECUTION_CONTEXT_PARAMETERS:
+        raise RuntimeError(
+            f"strawberry-graphql {version('strawberry-graphql')} is not supported: its "
+            f"Schema._create_execution_context takes {found}, crm-graph applies the query "
+            f"limits by overriding one taking {_EXECUTION_CONTEXT_PARAMETERS}"
+        )
 
 
 class CrmSchema(strawberry.Schema):
@@ -141,10 +164,29 @@ class CrmSchema(strawberry.Schema):
             )
         return context
 
+    mask_unexpected = False
+    """Production: unexpected errors answer "Unexpected error." (`_masked`), keeping their code
+    and path; they are logged first, whole. Done on the result `execute` returns, as
+    Strawberry's MaskErrors extension does, without an extension's hooks on every request."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        return self._answer(await super().execute(*args, **kwargs))
+
+    def execute_sync(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        return self._answer(super().execute_sync(*args, **kwargs))
+
+    def _answer(self, result: ExecutionResult) -> ExecutionResult:
+        if self.mask_unexpected and result.errors:
+            result.errors = [
+                _masked(error) if error_code(error) == UNEXPECTED else error
+                for error in result.errors
+            ]
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Strawberry calls this for every error before its extensions (MaskErrors) run.
+        # Strawberry calls this for every error inside `execute`, before `_answer` masks.
         for error in errors:
             code = error_code(error)
             if "code" not in (error.extensions or {}):
@@ -160,43 +202,39 @@ class CrmSchema(strawberry.Schema):
             )
 
 
-class MaskUnexpectedErrors(MaskErrors):
-    """Production: unexpected errors answer "Unexpected error." and keep their code."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=_unexpected)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": UNEXPECTED}
-        return masked
+def _masked(error: GraphQLError) -> GraphQLError:
+    """What a client of a production server sees of an unexpected error: where, not what."""
+    return GraphQLError(
+        UNEXPECTED_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={"code": UNEXPECTED},
+    )
 
 
 def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.Schema:
-    """The schema, with its extensions. `fast`: executed with the short cuts of `api.execution`
-    (the same answers, about a fifth less CPU per 360 request); False gives graphql-core's and
-    Strawberry's own execution throughout, which the tests compare it with."""
-    # Factories: Strawberry builds fresh extensions per request. The parse and validation caches
-    # live at module level, shared by every request (`CrmSchema._create_execution_context`).
-    extensions: list[object] = []
-    if production:
-        extensions.append(MaskUnexpectedErrors)
+    """The schema. `production`: unexpected errors masked (`CrmSchema.mask_unexpected`).
+    `fast`: executed with the short cuts of `api.execution` (the same answers, about a fifth
+    less CPU per 360 request); False gives graphql-core's and Strawberry's own execution
+    throughout, which the tests compare it with."""
+    # No schema extensions: each costs context managers built and entered on every request. The
+    # parse and validation caches live at module level (`CrmSchema._create_execution_context`).
+    _check_strawberry()
     if fast and (reason := incompatibility()) is not None:
         log.warning("GraphQL execution without its short cuts: %s", reason)
         fast = False
     built = CrmSchema(
         query=Query,
         mutation=Mutation,
-        extensions=extensions,  # type: ignore[arg-type]
         execution_context_class=FastExecutionContext if fast else None,
     )
+    built.mask_unexpected = production
     if fast:
         lean_resolvers(built)
     return built
-
-
-def _unexpected(error: GraphQLError) -> bool:
-    return error_code(error) == UNEXPECTED
 
 
 schema = build_schema()

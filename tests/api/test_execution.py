@@ -273,3 +273,21 @@ def test_the_short_cuts_stand_down_where_graphql_core_differs(
     assert "without its short cuts" in caplog.text
     customer = schema._schema.type_map["Customer"]
     assert not customer.fields["email"].resolve.__name__.startswith("lean_")
+
+
+def test_a_strawberry_without_the_hook_the_limits_use_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The query limits are applied where Strawberry creates a request's execution context (not
+    public API): a Strawberry where that method is gone or takes other parameters is refused at
+    start, rather than served without limits."""
+
+    def changed(self: Any, query: str | None) -> Any:
+        raise AssertionError("not to be called")
+
+    monkeypatch.setattr(strawberry.Schema, "_create_execution_context", changed)
+    with pytest.raises(RuntimeError, match="not supported"):
+        build_schema()
+    monkeypatch.delattr(strawberry.Schema, "_create_execution_context")
+    with pytest.raises(RuntimeError, match="not supported"):
+        build_schema()
