@@ -43,6 +43,8 @@ async def test_unexpected_errors_are_masked_and_logged(
         store.read = real_read  # type: ignore[method-assign]
     body = response.json()
     assert body["errors"][0]["message"] == "Unexpected error."
+    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert body["errors"][0]["path"] == ["customer"]
     assert "secret" not in response.text and "Traceback" not in response.text
     assert any("req-42" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
     await store.close()
