@@ -20,31 +20,33 @@ async def test_unexpected_errors_are_masked_and_logged(
 ) -> None:
     settings = StoreSettings(kind="embedded", data_dir=tmp_path / "data")
     store = await open_store(settings)
-    _, key = await create_key(store, Role.ADMIN, "prod")
-    app = create_app(settings, store=store, production=True, rate_limiter=None)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        headers = {"Authorization": f"Bearer {key}", "X-Request-ID": "req-42"}
-        page = await client.get("/graphql", headers={"Accept": "text/html"})
-        assert "graphiql" not in page.text.lower()  # no IDE in production
-        # given a store that dies after authenticating the request
-        real_read = store.read
+    try:
+        _, key = await create_key(store, Role.ADMIN, "prod")
+        app = create_app(settings, store=store, production=True, rate_limiter=None)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {"Authorization": f"Bearer {key}", "X-Request-ID": "req-42"}
+            page = await client.get("/graphql", headers={"Accept": "text/html"})
+            assert "graphiql" not in page.text.lower()  # no IDE in production
+            # given a store that dies after authenticating the request
+            real_read = store.read
 
-        async def failing_read(query: str, params: object = None) -> object:
-            if "ApiKey" in query:
-                return await real_read(query, params)  # type: ignore[arg-type]
-            raise RuntimeError("MATCH (secret:Cypher) boom")
+            async def failing_read(query: str, params: object = None) -> object:
+                if "ApiKey" in query:
+                    return await real_read(query, params)  # type: ignore[arg-type]
+                raise RuntimeError("MATCH (secret:Cypher) boom")
 
-        store.read = failing_read  # type: ignore[method-assign]
-        with caplog.at_level(logging.ERROR):
-            response = await client.post(
-                "/graphql", json={"query": '{ customer(id: "x") { id } }'}, headers=headers
-            )
-        store.read = real_read  # type: ignore[method-assign]
-    body = response.json()
-    assert body["errors"][0]["message"] == "Unexpected error."
-    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
-    assert body["errors"][0]["path"] == ["customer"]
-    assert "secret" not in response.text and "Traceback" not in response.text
-    assert any("req-42" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
-    await store.close()
+            store.read = failing_read  # type: ignore[method-assign]
+            with caplog.at_level(logging.ERROR):
+                response = await client.post(
+                    "/graphql", json={"query": '{ customer(id: "x") { id } }'}, headers=headers
+                )
+            store.read = real_read  # type: ignore[method-assign]
+        body = response.json()
+        assert body["errors"][0]["message"] == "Unexpected error."
+        assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+        assert body["errors"][0]["path"] == ["customer"]
+        assert "secret" not in response.text and "Traceback" not in response.text
+        assert any("req-42" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
+    finally:
+        await store.close()
