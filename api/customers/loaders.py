@@ -52,52 +52,36 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
     return DataLoader(load_fn=load)
 
 
+def _by_id(query: str) -> cached_property[DataLoader[str, list[Row]]]:
+    """A loader of `query`'s rows by id, made on its first use in a request."""
+    return cached_property(lambda loaders: _rows_loader(loaders._store, query))
+
+
+def _by_id_and(
+    query: str, *names: str
+) -> cached_property[DataLoader[tuple[Hashable, ...], list[Row]]]:
+    """A loader of `query`'s rows by (id, arguments `names`), made on its first use."""
+    return cached_property(lambda loaders: _param_loader(loaders._store, query, names))
+
+
 class CustomerLoaders:
     """The loaders of one request, each made on its first use: a request uses few of them."""
+
+    stats = _by_id(queries.STATS_BY_CUSTOMER)
+    products_bought = _by_id(queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
+    ties = _by_id(queries.TIES_BY_CUSTOMER)
+    segments = _by_id(queries.SEGMENTS_BY_CUSTOMER)
+    lines = _by_id(queries.LINES_BY_TRANSACTION)
+    products = _by_id(catalog.PRODUCTS_BY_ID)
+    transactions = _by_id_and(queries.TRANSACTIONS_BY_CUSTOMER, "first", "from", "to")
+    transactions_with_lines = _by_id_and(
+        queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, "first", "from", "to"
+    )
+    interactions = _by_id_and(queries.INTERACTIONS_BY_CUSTOMER, "first", "types", "from", "to")
 
     def __init__(self, store: GraphStore) -> None:
         self._store = store
         self._views: dict[queries.CustomerView, DataLoader[str, list[Row]]] = {}
-
-    @cached_property
-    def stats(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, queries.STATS_BY_CUSTOMER)
-
-    @cached_property
-    def products_bought(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
-
-    @cached_property
-    def ties(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, queries.TIES_BY_CUSTOMER)
-
-    @cached_property
-    def segments(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, queries.SEGMENTS_BY_CUSTOMER)
-
-    @cached_property
-    def lines(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, queries.LINES_BY_TRANSACTION)
-
-    @cached_property
-    def products(self) -> DataLoader[str, list[Row]]:
-        return _rows_loader(self._store, catalog.PRODUCTS_BY_ID)
-
-    @cached_property
-    def transactions(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
-        return _param_loader(self._store, queries.TRANSACTIONS_BY_CUSTOMER, ("first", "from", "to"))
-
-    @cached_property
-    def transactions_with_lines(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
-        return _param_loader(
-            self._store, queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, ("first", "from", "to")
-        )
-
-    @cached_property
-    def interactions(self) -> DataLoader[tuple[Hashable, ...], list[Row]]:
-        return _param_loader(
-            self._store, queries.INTERACTIONS_BY_CUSTOMER, ("first", "types", "from", "to")
-        )
 
     def customer_view(self, view: queries.CustomerView) -> DataLoader[str, list[Row]]:
         """Profiles with the parts of the 360 view `view` asks for (`customer_view_query`): one
