@@ -568,7 +568,7 @@ class _ViewPlan:
     lines: bool
     interactions: FieldNode | None
     selected: CustomerView
-    """Every part's properties (`view_properties`), to be taken for the pages that come."""
+    """Every part's properties (`_selected_properties`), taken for the pages that come."""
 
 
 CACHED_VIEW_PLANS = 512
@@ -593,14 +593,8 @@ def _view_plan(raw: Any) -> _ViewPlan:
         _first_fields([transactions], raw.fragments).get("lines")
     )
     selected = NO_VIEW
-    if READ_SELECTED_PROPERTIES:
-        # every part, as if all came: each page takes its own when it does
-        every_part = replace(
-            view,
-            transactions=TransactionPage(0, lines=lines),
-            interactions=InteractionPage(0),
-        )
-        selected = view_properties(every_part, occurrences, raw.fragments)
+    if READ_SELECTED_PROPERTIES:  # of every part: each page takes its own when it comes
+        selected = _selected_properties(occurrences, raw.fragments, lines=lines, ties=view.ties)
         view = replace(view, tie_customer_properties=selected.tie_customer_properties)
     plan = _ViewPlan(
         tuple(raw.field_nodes), view, transactions, lines, fields.get("interactions"), selected
@@ -619,7 +613,7 @@ def customer_view(info: Info) -> CustomerView:
     read here (a variable without a value) does not come: the field then loads its own,
     as it does whenever its arguments differ from the view's. Of the orders, products,
     interactions and ties' customers, the view reads the properties that every occurrence of
-    their field needs together (`view_properties`). All but the pages' arguments is worked out
+    their field needs together (`_selected_properties`). All but the pages' arguments is worked out
     once per selection (`_view_plan`)."""
     raw = info._raw_info
     plan = _view_plan(raw)
@@ -646,32 +640,32 @@ def customer_view(info: Info) -> CustomerView:
     return view
 
 
-def view_properties(
-    view: CustomerView,
+def _selected_properties(
     fields: dict[str, list[FieldNode]],
     fragments: dict[str, FragmentDefinitionNode],
+    *,
+    lines: bool,
+    ties: bool,
 ) -> CustomerView:
-    """`view` reading, of the nodes of each part it holds, the properties that the customer's
-    selection (`fields`: `_all_fields` of it) needs: over every occurrence of the part's field (a
-    page of orders or contacts asked for with other arguments under an alias loads its own;
-    reading its needs too costs a few keys, never a wrong answer)."""
+    """The properties that the customer's selection (`fields`: `_all_fields` of it) needs of the
+    nodes of each part of the view (of the lines' products when the orders come with `lines`,
+    of the ties' customers when `ties` come): over every occurrence of the part's field (a page
+    of orders or contacts asked for with other arguments under an alias loads its own; reading
+    its needs too costs a few keys, never a wrong answer). A view of those properties only."""
 
     def needed(reads: NodeReads, occurrences: list[FieldNode]) -> tuple[str, ...] | None:
         return reads.needed_by(occurrences, fragments)
 
     orders = fields.get("transactions", [])
-    if (page := view.transactions) is not None:
-        view = replace(view, transaction_properties=needed(TRANSACTION_READS, orders))
-        if page.lines:
-            lines = _all_fields(orders, fragments).get("lines", [])
-            view = replace(view, product_properties=needed(LINE_ITEM_READS, lines))
-    if view.interactions is not None:
-        contacts = fields.get("interactions", [])
-        view = replace(view, interaction_properties=needed(INTERACTION_READS, contacts))
-    if view.ties:
-        ties = fields.get("socialTies", [])
-        view = replace(view, tie_customer_properties=needed(SOCIAL_TIE_READS, ties))
-    return view
+    products = _all_fields(orders, fragments).get("lines", []) if lines else None
+    return CustomerView(
+        transaction_properties=needed(TRANSACTION_READS, orders),
+        product_properties=None if products is None else needed(LINE_ITEM_READS, products),
+        interaction_properties=needed(INTERACTION_READS, fields.get("interactions", [])),
+        tie_customer_properties=(
+            needed(SOCIAL_TIE_READS, fields.get("socialTies", [])) if ties else None
+        ),
+    )
 
 
 def _arguments(
