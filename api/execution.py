@@ -191,9 +191,11 @@ def _plain_object_items(list_type: GraphQLList) -> GraphQLObjectType | None:
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context with the short cuts of this module's docstring."""
 
-    def _has_middleware(self) -> bool:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         middleware = self.middleware_manager
-        return middleware is not None and bool(middleware.middlewares)
+        self._long_way = middleware is not None and bool(middleware.middlewares)
+        """A schema extension resolves fields: everything goes graphql-core's way."""
 
     def execute_fields(
         self,
@@ -204,7 +206,7 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         leaves = plain_leaves(parent_type)
-        if not leaves or self._has_middleware():
+        if not leaves or self._long_way:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -264,7 +266,7 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             or position_context is not None
             or not isinstance(result, list | tuple)
             or field_details_list[0].node.directives
-            or self._has_middleware()
+            or self._long_way
         ):
             return super().complete_list_value(
                 return_type, field_details_list, info, path, result, position_context

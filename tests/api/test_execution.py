@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import pytest
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -291,3 +292,26 @@ def test_a_strawberry_without_the_hook_the_limits_use_is_refused(
     monkeypatch.delattr(strawberry.Schema, "_create_execution_context")
     with pytest.raises(RuntimeError, match="not supported"):
         build_schema()
+
+
+class Shout(SchemaExtension):
+    """Resolves every field (graphql-core middleware): text answers in capitals."""
+
+    def resolve(self, _next: Any, root: Any, info: Info, *args: Any, **kwargs: Any) -> Any:
+        result = _next(root, info, *args, **kwargs)
+        return result.upper() if isinstance(result, str) else result
+
+
+async def test_a_schema_extension_that_resolves_fields_sees_every_field() -> None:
+    """With a schema extension resolving fields, the short cuts stand aside: the extension sees
+    the plain leaves and list items too, as with graphql-core's own execution."""
+    plain = strawberry.Schema(query=Query, extensions=[Shout])
+    fast = strawberry.Schema(
+        query=Query, extensions=[Shout], execution_context_class=FastExecutionContext
+    )
+    lean_resolvers(fast)
+    query = QUERIES["every field"]
+    answers = [_answer(await schema.execute(query)) for schema in (plain, fast)]
+    assert answers[1] == answers[0]
+    assert answers[0][0]["items"][0]["name"] == "ITEM 0"
+    assert answers[0][0]["items"][0]["children"][0]["name"] == "ITEM 100"
