@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import settings
 from api.app import create_app
 from api.auth.keys import create_key
 from api.auth.principal import Role
+from graph.embedded import STATE_FILE, EmbeddedServer
 from graph.falkordb_store import FalkorStore
 from graph.settings import StoreSettings, parse_store
 from graph.store import GraphStore, open_store
@@ -30,6 +32,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = Path(os.environ.get("CRM_GRAPH_DATASETS", SHARED / "datasets"))
 NEO4J_URI = os.environ.get("NEO4J_URI")
 _graph_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_stray_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session, stop every embedded server still running on a data directory
+    under the session's temporary folder: a test that fails between opening a store and closing
+    it must not leave its FalkorDB behind. Set up first, so torn down last."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    for state in sorted(base.rglob(STATE_FILE)):
+        if EmbeddedServer(state.parent).stop():
+            warnings.warn(f"stopped a server left running in {state.parent}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
