@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "load",
         "customers": args.customers,
         "batch_size": args.batch_size,
-        "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}",
+        "machine": _machine(),
         "results": [
             {
                 "side": r.side,
@@ -98,9 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _machine() -> str:
+    return (
+        f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs"
+    )
+
+
 def _api(args: argparse.Namespace) -> int:
     import asyncio
-    import os
 
     from bench.api import run
 
@@ -167,8 +174,8 @@ def _api(args: argparse.Namespace) -> int:
         "seconds_per_phase": args.seconds,
         "warmup_requests": args.warmup,
         "http_client": "bench.http (HTTP/1.1 on asyncio streams; httpx before 2026-11-22)",
-        "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}"
-        f", {os.cpu_count()} CPUs",
+        "machine": _machine(),
+        "crm_graph_env": os.environ.get("CRM_GRAPH_ENV") or "(unset: default)",
         "results": [result.raw.summary(), result.graphql.summary()],
         "floor": {"query": "{ __typename }", **result.floor.summary()},
         "ratio_graphql_to_raw_p50": round(result.p50_ratio, 3),
@@ -191,7 +198,6 @@ def _api(args: argparse.Namespace) -> int:
 
 def _soak(args: argparse.Namespace) -> int:
     import asyncio
-    import os
 
     from bench.soak import run
 
@@ -242,8 +248,8 @@ def _soak(args: argparse.Namespace) -> int:
         "minutes": args.minutes,
         "warmup_reads": args.warmup,
         "seed": args.seed,
-        "machine": f"{platform.machine()} {platform.processor()} python {sys.version.split()[0]}"
-        f", {os.cpu_count()} CPUs",
+        "machine": _machine(),
+        "crm_graph_env": os.environ.get("CRM_GRAPH_ENV") or "(unset: default)",
         **result.summary(),
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
     }

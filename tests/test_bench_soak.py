@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,10 @@ def test_a_short_soak_has_no_errors_and_finds_every_write(tmp_path: Path) -> Non
         sys.executable, "-m", "bench", "soak", "--customers", "500", "--minutes", "0.2",
         "--readers", "4", "--writers", "2", "--warmup", "20", "--work", str(tmp_path),
     ]  # fmt: skip
-    # when the soak command runs for 12 seconds
+    # when the soak command runs for 12 seconds, against a server in production mode
+    env = {**os.environ, "CRM_GRAPH_ENV": "production"}
     with open(tmp_path / "bench.out", "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             process.wait(timeout=300)
         except subprocess.TimeoutExpired:
@@ -51,6 +53,7 @@ def test_a_short_soak_has_no_errors_and_finds_every_write(tmp_path: Path) -> Non
         assert process.returncode == 0, output
         [results] = tmp_path.glob("soak-500-*.json")
         summary = json.loads(results.read_text())
+        assert summary["crm_graph_env"] == "production"
         assert summary["errors"] == 0
         assert summary["ok"] is True
         assert summary["server_log_tracebacks"] == 0
