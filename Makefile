@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check api graph analytics loaders tests bench
+	$(BIN)/ruff format --check api graph analytics loaders tests bench
 	$(BIN)/python -m pytest
 
 fuzz: $(VENV)/.installed-dev

@@ -317,8 +317,11 @@ class BatchWriter:
         if orders:
             await self.store.write(
                 cypher.UPSERT_TRANSACTIONS,
-                {"orders": list(orders.values()), "items": list(items.values()),
-                 "load": self.load_id},
+                {
+                    "orders": list(orders.values()),
+                    "items": list(items.values()),
+                    "load": self.load_id,
+                },
             )
             await self.store.write(cypher.TRANSACTION_TOTALS, {"ids": list(orders)})
         return late

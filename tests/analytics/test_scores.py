@@ -12,7 +12,7 @@ from analytics.train import encode_drivers
 
 def test_grouped_lists_equal_one_encode_per_key_in_first_appearance_order() -> None:
     keys = ["b", "a", "b", "c", "a"]
-    values = [1, {"x": "é\"q"}, [2, None], "t", 3.5]
+    values = [1, {"x": 'é"q'}, [2, None], "t", 3.5]
     grouped = encode_groups(keys, [encode(v) for v in values])
     assert grouped.index.tolist() == ["b", "a", "c"]
     assert grouped.tolist() == [encode([1, [2, None]]), encode([{"x": "é\"q"}, 3.5]),
@@ -25,7 +25,7 @@ def test_demand_and_recommendations_encode_like_the_maps_and_lists_they_stand_fo
                                        ("c1", "Tea")])  # fmt: skip
     demand = encode_demand(pd.Series([0.123456, 0.5, 1 / 3], index=index))
     assert demand["c1"] == encode({"Books": 0.1235, "Tea": 0.3333})
-    assert json.loads(demand["c2"]) == {"Home \"&\" Garden": 0.5}
+    assert json.loads(demand["c2"]) == {'Home "&" Garden': 0.5}
     suggested = pd.DataFrame({
         "customer_id": ["c1", "c1", "c2"], "product_id": ["p1", "p2", "p1"], "rank": [1, 2, 1],
         "score": [0.91234567, 0.5, 0.25],

@@ -19,7 +19,7 @@ async def test_a_repeated_document_is_parsed_and_validated_once() -> None:
     from api.schema import _parsed, _validation_errors, build_schema
 
     schema = build_schema()
-    document = "query Repeated { __typename searchCustomers(text: \"xx\", first: 0) { id } }"
+    document = 'query Repeated { __typename searchCustomers(text: "xx", first: 0) { id } }'
     before = _parsed.cache_info(), _validation_errors.cache_info()
     for _ in range(3):
         await schema.execute(document)

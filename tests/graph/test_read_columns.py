@@ -15,8 +15,14 @@ RETURN r.text AS text, r.n AS n, r.x AS x, r.flag AS flag, r.none AS none, r.lis
 
 async def test_columns_hold_what_read_returns_row_by_row(store: GraphStore) -> None:
     rows = [
-        {"text": "Zoë \"q\" | ✓", "n": 2**53, "x": 0.1, "flag": True, "none": None,
-         "list": ["a", 1, 2.5, None, True, ["nested"]]},
+        {
+            "text": 'Zoë "q" | ✓',
+            "n": 2**53,
+            "x": 0.1,
+            "flag": True,
+            "none": None,
+            "list": ["a", 1, 2.5, None, True, ["nested"]],
+        },
         {"text": "", "n": -7, "x": -1e300, "flag": False, "none": None, "list": []},
         {"text": None, "n": None, "x": None, "flag": None, "none": None, "list": None},
     ]
