@@ -53,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from analytics.features import customer_features
-from analytics.frames import require, utc
+from analytics.frames import NotEnoughData, require, utc
 from analytics.network import NETWORK_COLUMNS, network_features
 
 __all__ = [
@@ -224,7 +224,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(frame)} rows but y has {len(target)}")
         self.classes_ = np.unique(target)
         if len(self.classes_) != 2:
-            raise ValueError("churn labels need both classes, churned (1) and stayed (0)")
+            raise NotEnoughData("churn labels need both classes, churned (1) and stayed (0)")
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = frame.shape[1]
         self.features_used_ = np.asarray(frame.columns[frame.notna().any()], dtype=object)
@@ -411,9 +411,23 @@ class _Datasets:
 
     def at(self, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
         if cutoff not in self._built:
-            self._built[cutoff] = churn_dataset(*self.tables, cutoff, self.horizon_days,
-                                                **self.options)  # fmt: skip
+            X, y = churn_dataset(*self.tables, cutoff, self.horizon_days, **self.options)
+            if y.nunique() < 2:
+                window = self.options["active_window_days"]
+                raise NotEnoughData(_one_class(y, cutoff, self.horizon_days, window))
+            self._built[cutoff] = X, y
         return self._built[cutoff]
+
+
+def _one_class(labels: pd.Series, cutoff: pd.Timestamp, horizon_days: int, window: int) -> str:
+    """Why labels of one class (or none) cannot train or test a churn model."""
+    if not len(labels):
+        return f"no customer was active (had an order in the {window} days) before {cutoff.date()}"
+    happened = "churned" if labels.all() else "stayed"
+    return (
+        f"all {len(labels):,} customers active at {cutoff.date()} {happened} in the "
+        f"{horizon_days} days after it: churn needs both to learn from and to test on"
+    )
 
 
 def _evaluate(datasets: _Datasets, as_of: pd.Timestamp, model: ChurnModel,

@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from analytics.features import category_history, customer_features
-from analytics.frames import require, utc
+from analytics.frames import NotEnoughData, require, utc
 from analytics.network import neighbour_purchases, network_features
 
 __all__ = [
@@ -289,7 +289,7 @@ class SocialDemandModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(target)}")
         self.classes_ = np.unique(target)
         if len(self.classes_) != 2:
-            raise ValueError("demand labels need both classes, bought (1) and not (0)")
+            raise NotEnoughData("demand labels need both classes, bought (1) and not (0)")
         if self.max_samples is not None and self.max_samples < 2:
             raise ValueError(f"max_samples must be at least 2 or None, got {self.max_samples}")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -476,8 +476,21 @@ def _evaluate(datasets: _Datasets, as_of: pd.Timestamp, training_cutoffs: int,
     lines = datasets.tables[2]
     past = lines[pd.to_datetime(lines["at"], utc=True).lt(min(train_at))]
     categories = sorted(past["category"].dropna().unique().tolist())
+    if not categories:
+        raise NotEnoughData(
+            f"no product category was bought before {min(train_at).date()}, the back-test's "
+            f"first cut-off ({training_cutoffs + 1} horizons of {datasets.horizon_days} days "
+            f"before as_of)"
+        )
     X_train, y_train = datasets.training(train_at, categories)
     X_test, y_test = datasets.at(test_at, categories)
+    for pairs, labels, at in ((X_train, y_train, min(train_at)), (X_test, y_test, test_at)):
+        if labels.nunique() < 2:
+            raise NotEnoughData(
+                f"of the {len(pairs):,} customer-category pairs at {at.date()}, "
+                f"{'all' if len(labels) and labels.all() else 'none'} bought in the "
+                f"{datasets.horizon_days} days after it: demand needs both"
+            )
     with_network = clone(model).set_params(use_network=True).fit(X_train, y_train)
     score = with_network.predict_proba(X_test)[:, 1]
     alone = clone(model).set_params(use_network=False)

@@ -42,6 +42,12 @@ class FrameError(ValueError):
     """A table lacks a column a function needs; the message names the table and columns."""
 
 
+class NotEnoughData(ValueError):
+    """The data cannot support a model or its back-test (too few orders before a cut-off, one
+    class only among the labels, ...); the message says what was missing, and where. `train`
+    skips the model with that reason."""
+
+
 def require(frame: pd.DataFrame, columns: Iterable[str], table: str) -> None:
     """Fail up front, naming every missing column."""
     missing = [c for c in columns if c not in frame.columns]

@@ -72,6 +72,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from analytics.frames import NotEnoughData
+
 __all__ = ["LOG_NAME_PATTERN", "ROLE_PATTERNS", "SegmentationModel"]
 
 LOG_NAME_PATTERN = re.compile(
@@ -215,7 +217,7 @@ class SegmentationModel(BaseEstimator):
         raw = self._numeric(features, [c for c in candidates if _is_numeric(features[c])])
         informative = [c for c in raw.columns if raw[c].nunique(dropna=True) > 1]
         if not informative:
-            raise ValueError("features hold no numeric column with more than one value")
+            raise NotEnoughData("features hold no numeric column with more than one value")
         raw = raw[informative]
         self.columns_ = list(informative)
         self.log_columns_ = self._choose_log_columns(raw)
@@ -227,7 +229,7 @@ class SegmentationModel(BaseEstimator):
         distinct = len(np.unique(scaled, axis=0)) if len(scaled) <= 10_000 else len(scaled)
         high = min(high, distinct - 1)
         if high < low:
-            raise ValueError(f"{distinct} distinct customers cannot make {low} segments")
+            raise NotEnoughData(f"{distinct} distinct customers cannot make {low} segments")
         rng = np.random.default_rng(self.random_state)
         search = (np.sort(rng.choice(len(scaled), self.search_size, replace=False))
                   if len(scaled) > self.search_size else np.arange(len(scaled)))  # fmt: skip
@@ -246,7 +248,7 @@ class SegmentationModel(BaseEstimator):
             if best is None or score > best[0]:
                 best = (score, k, kmeans)
         if best is None:
-            raise ValueError("no k in k_range gave two or more segments on these features")
+            raise NotEnoughData("no k in k_range gave two or more segments on these features")
         self.silhouette_, self.k_, kmeans = best
         if len(search) < len(scaled):
             kmeans = KMeans(n_clusters=self.k_, init=kmeans.cluster_centers_, n_init=1,

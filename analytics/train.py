@@ -19,7 +19,7 @@ import os
 import resource
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import pandas as pd
 from analytics import churn, clv, demand, features, frames, markov, network, recommend, rfm, rules
 from analytics import scores as names
 from analytics.extract import Tables, read_tables
-from analytics.frames import utc
+from analytics.frames import NotEnoughData, utc
 from analytics.segments import SegmentationModel
 from graph import analytics as cypher
 from graph.store import GraphStore
@@ -138,6 +138,36 @@ def _churn_from_property(
     model = churn.ChurnModel(random_state=seed).fit(X, y)
     risk = pd.concat([model.churn_risk(X_all), model.drivers(X_all, top=3)], axis=1)
     return model, evaluation, risk
+
+
+@contextlib.contextmanager
+def _skipped_when_short(report: TrainReport, stage: str) -> Iterator[None]:
+    """Run a stage; if the data cannot support it (`NotEnoughData`), skip it with the reason.
+    The stage sets its scores, fitted model and metrics only once it has them all."""
+    try:
+        yield
+    except NotEnoughData as short:
+        report.skipped[stage] = str(short)
+
+
+def _spend_model(summary: pd.DataFrame, report: TrainReport) -> clv.GammaGammaModel | None:
+    """Gamma-Gamma fitted on the repeat buyers, or None with the reason in `report.skipped`
+    ("clv_value": the expected purchases are still scored)."""
+    repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    if len(repeaters) < 10:
+        report.skipped["clv_value"] = (
+            f"{len(repeaters)} customers with repeat purchases of positive value; "
+            "Gamma-Gamma needs 10"
+        )
+        return None
+    gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
+    if gamma.params()["q"] <= 1:
+        report.skipped["clv_value"] = (
+            f"Gamma-Gamma fitted q = {gamma.params()['q']:.3g} <= 1: the spend per purchase "
+            "varies too much between customers for a finite expected value"
+        )
+        return None
+    return gamma
 
 
 def _churn_metrics(evaluation: Any, label: str) -> dict[str, Any]:
@@ -391,26 +421,28 @@ async def train(
         done()
 
         # -- segments ---------------------------------------------------------------------------
-        done = timed("segments")
-        table = features.customer_features(customers, orders, lines, interactions, as_of)
-        segmentation = SegmentationModel(random_state=seed)
-        labels = segmentation.fit_predict(table)
-        segment_names = segmentation.segment_names()
-        fitted["segmentation"] = segmentation
-        profiles = segmentation.profiles(table)
-        report.metrics["segments"] = {
-            "k": int(segmentation.k_),
-            "silhouette": float(segmentation.silhouette_),
-            "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
-        }
-        done()
-        say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
+        labels: pd.Series | None = None
+        with _skipped_when_short(report, "segments"):
+            done = timed("segments")
+            table = features.customer_features(customers, orders, lines, interactions, as_of)
+            segmentation = SegmentationModel(random_state=seed)
+            labels = segmentation.fit_predict(table)
+            segment_names = segmentation.segment_names()
+            fitted["segmentation"] = segmentation
+            profiles = segmentation.profiles(table)
+            report.metrics["segments"] = {
+                "k": int(segmentation.k_),
+                "silhouette": float(segmentation.silhouette_),
+                "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
+            }
+            done()
+            say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
 
         # -- rules and recommendations ----------------------------------------------------------
         # They need the segments and nothing the other models make: with two processes, a
         # worker mines and recommends while this one trains the rest.
         arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
-                     labels.map(segment_names))  # fmt: skip
+                     None if labels is None else labels.map(segment_names))  # fmt: skip
         if not has_products:
             report.skipped["rules"] = "no order lines with products"
             report.skipped["recommendations"] = "no order lines with products"
@@ -471,61 +503,66 @@ async def train(
         elif len(known) < MIN_ORDERS:
             report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
         else:
-            done = timed("churn")
-            tie_table = ties if has_ties else None
-            churn_model = churn.ChurnModel(random_state=seed)
-            evaluation, risk = churn.evaluate_and_score(
-                customers,
-                orders,
-                lines,
-                interactions,
-                as_of,
-                horizon_days,
-                ties=tie_table,
-                seed=seed,
-                model=churn_model,
-            )
-            fitted["churn"] = churn_model
-            scored[names.CHURN_RISK] = risk["churn_risk"]
-            scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-            report.metrics["churn"] = _churn_metrics(
-                evaluation, f"no purchase within {horizon_days} days"
-            )
-            done()
-            say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
+            with _skipped_when_short(report, "churn"):
+                done = timed("churn")
+                tie_table = ties if has_ties else None
+                churn_model = churn.ChurnModel(random_state=seed)
+                evaluation, risk = churn.evaluate_and_score(
+                    customers,
+                    orders,
+                    lines,
+                    interactions,
+                    as_of,
+                    horizon_days,
+                    ties=tie_table,
+                    seed=seed,
+                    model=churn_model,
+                )
+                fitted["churn"] = churn_model
+                scored[names.CHURN_RISK] = risk["churn_risk"]
+                scored[names.CHURN_DRIVERS] = encode_drivers(risk)
+                report.metrics["churn"] = _churn_metrics(
+                    evaluation, f"no purchase within {horizon_days} days"
+                )
+                done()
+                say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
 
         # -- CLV --------------------------------------------------------------------------------
+        back_cut = as_of - pd.Timedelta(days=horizon_days)
         if len(known) < MIN_ORDERS:
             report.skipped["clv"] = f"fewer than {MIN_ORDERS} orders before as_of"
+        elif (orders["at"] < back_cut).sum() < MIN_ORDERS:
+            report.skipped["clv"] = (
+                f"fewer than {MIN_ORDERS} orders before {back_cut.date()}, the back-test's "
+                f"cut-off ({horizon_days} days before as_of)"
+            )
         else:
-            done = timed("clv")
-            back = clv.backtest(
-                orders, as_of - pd.Timedelta(days=horizon_days), horizon_days, penalizer=0.001
-            )
-            summary = clv.summary(known, as_of)
-            bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
-            fitted["bgnbd"] = bgnbd
-            repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-            scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
-            scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
-            if len(repeaters) >= 10:
-                gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
-                fitted["gamma"] = gamma
-                scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
-            scored[names.CLV_HORIZON_DAYS] = np.where(
-                scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
-            )
-            report.metrics["clv"] = {
-                "predicted_purchases": float(back["predicted_purchases"]),
-                "actual_purchases": float(back["actual_purchases"]),
-                "relative_error": float(back["relative_error"]),
-                "params": {k: float(v) for k, v in bgnbd.params().items()},
-            }
-            done()
-            say(
-                f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
-                f"actual {back['actual_purchases']:,.0f}"
-            )
+            with _skipped_when_short(report, "clv"):
+                done = timed("clv")
+                back = clv.backtest(orders, back_cut, horizon_days, penalizer=0.001)
+                summary = clv.summary(known, as_of)
+                bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
+                fitted["bgnbd"] = bgnbd
+                scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
+                scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
+                scored[names.CLV_HORIZON_DAYS] = np.where(
+                    scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
+                )
+                report.metrics["clv"] = {
+                    "predicted_purchases": float(back["predicted_purchases"]),
+                    "actual_purchases": float(back["actual_purchases"]),
+                    "relative_error": float(back["relative_error"]),
+                    "params": {k: float(v) for k, v in bgnbd.params().items()},
+                }
+                gamma = _spend_model(summary, report)
+                if gamma is not None:
+                    fitted["gamma"] = gamma
+                    scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
+                done()
+                say(
+                    f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
+                    f"actual {back['actual_purchases']:,.0f}"
+                )
 
         # -- social demand ----------------------------------------------------------------------
         if not has_products or not has_ties:
@@ -535,28 +572,29 @@ async def train(
                 else ("no social ties in the graph")
             )
         else:
-            done = timed("demand")
-            demand_model = demand.SocialDemandModel(random_state=seed)
-            found, chances = demand.evaluate_and_predict(
-                customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
-                model=demand_model,
-            )  # fmt: skip
-            fitted["demand"] = demand_model
-            scored[names.DEMAND] = names.encode_demand(chances)
-            report.metrics["demand"] = {
-                "auc": found.auc,
-                "auc_without_network": found.auc_without_network,
-                "auc_naive_social": found.auc_naive_social,
-                "lift_over_without_network": found.lift_over_without_network,
-                "lift_over_naive_social": found.lift_over_naive_social,
-                "top_decile_lift": found.top_decile_lift,
-                "n_test": found.n_test,
-            }
-            done()
-            say(
-                f"demand: AUC {found.auc:.3f} (without network {found.auc_without_network:.3f}, "
-                f"naive social {found.auc_naive_social:.3f})"
-            )
+            with _skipped_when_short(report, "demand"):
+                done = timed("demand")
+                demand_model = demand.SocialDemandModel(random_state=seed)
+                found, chances = demand.evaluate_and_predict(
+                    customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
+                    model=demand_model,
+                )  # fmt: skip
+                fitted["demand"] = demand_model
+                scored[names.DEMAND] = names.encode_demand(chances)
+                report.metrics["demand"] = {
+                    "auc": found.auc,
+                    "auc_without_network": found.auc_without_network,
+                    "auc_naive_social": found.auc_naive_social,
+                    "lift_over_without_network": found.lift_over_without_network,
+                    "lift_over_naive_social": found.lift_over_naive_social,
+                    "top_decile_lift": found.top_decile_lift,
+                    "n_test": found.n_test,
+                }
+                done()
+                say(
+                    f"demand: AUC {found.auc:.3f} (without network "
+                    f"{found.auc_without_network:.3f}, naive social {found.auc_naive_social:.3f})"
+                )
 
         # -- rules and recommendations: done by now ------------------------------------------
         if has_products:
@@ -595,7 +633,8 @@ async def train(
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
     report.customers_scored = await write_scores(store, scored)
-    await _write_segments(store, labels, segment_names, profiles, version)
+    if labels is not None:
+        await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
     if model_dir is not None:
         report.model_file = save_models(model_dir, report, fitted, seed)

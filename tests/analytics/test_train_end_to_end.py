@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analytics.score import score_customers
@@ -177,7 +178,6 @@ async def test_training_an_empty_graph_says_why(store: GraphStore, bad: str) -> 
 
 
 async def test_churn_learned_from_a_customer_property(store: GraphStore, tmp_path: Path) -> None:
-    import pandas as pd
 
     # given a business whose customers carry a recorded churn flag (from the generator's truth)
     generate(tmp_path / "biz", 1500, seed=23)
@@ -199,3 +199,58 @@ async def test_churn_learned_from_a_customer_property(store: GraphStore, tmp_pat
     assert drivers and all("cancelled" not in row["d"] for row in drivers)
     missing = await train(store, churn_label="no_such_property")
     assert "churn" in missing.skipped and "no_such_property" in missing.skipped["churn"]
+
+
+async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_rest(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    from analytics.extract import read_tables
+
+    # given a business trained 150 days after its first order, with a 90-day horizon: the
+    # back-tests' cut-offs (90 and 180 days back) fall before most of it, or before all of it
+    generate(tmp_path / "biz", 400, seed=31)
+    await load_folder(store, tmp_path / "biz", progress=False)
+    first = (await read_tables(store)).orders["at"].min().normalize()
+    as_of = first + pd.Timedelta(days=150)
+    # when everything is trained
+    report = await train(store, as_of=as_of, horizon_days=90)
+    # then training finishes: what needs data before the first order is skipped, saying why
+    skipped = report.skipped
+    assert "churn" in skipped and "active" in skipped["churn"], skipped
+    assert "demand" in skipped and str((as_of - pd.Timedelta(days=180)).date()) in skipped["demand"]
+    # and what the data support is trained and written
+    assert "rfm" in report.metrics and "segments" in report.metrics
+    assert not {"churn", "demand"} & set(report.metrics)
+    counts = await store.read(
+        "MATCH (c:Customer) RETURN count(c) AS n, "
+        "sum(CASE WHEN c.mlModelVersion = $v THEN 1 ELSE 0 END) AS scored",
+        {"v": report.version},
+    )
+    assert counts[0]["scored"] == counts[0]["n"] == report.customers_scored > 0
+
+
+def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_training() -> None:
+    import numpy as np
+
+    from analytics import clv
+    from analytics.train import TrainReport, _spend_model
+
+    # given repeat buyers whose own mean order values are log-normal with a wide spread
+    as_of = pd.Timestamp("2024-06-01", tz="UTC")
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(200):
+        mean = np.exp(rng.normal(3, 2.0))
+        for _ in range(rng.integers(2, 6)):
+            day = as_of - pd.Timedelta(days=int(rng.integers(1, 700)))
+            rows.append((f"c{i}", day, mean * rng.gamma(5, 0.2)))
+    summary = clv.summary(pd.DataFrame(rows, columns=["customer_id", "at", "total"]), as_of)
+    report = TrainReport("v", as_of, 90)
+    # when the spend model is fitted for training
+    gamma = _spend_model(summary, report)
+    # then Gamma-Gamma's q is at most 1 (no finite expected value): the value is skipped, saying so
+    assert gamma is None
+    assert "q = 0." in report.skipped["clv_value"]
+    # and ten times narrower spreads give a spend model
+    tame = summary.assign(monetary_value=np.exp(np.log(summary["monetary_value"]) / 10))
+    assert _spend_model(tame, TrainReport("v", as_of, 90)) is not None
