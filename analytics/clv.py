@@ -56,21 +56,26 @@ def summary(
 
     Orders placed the same (UTC) calendar day by the same customer count as one purchase, whose
     value is their sum, as in the BG/NBD literature and lifetimes'
-    `summary_data_from_transaction_data`. Orders after `as_of` are ignored; customers with no
-    order at or before `as_of` are not in the result.
+    `summary_data_from_transaction_data`. Only orders strictly before `as_of` count (as
+    everywhere in `analytics`: what is known as of `as_of` is what happened before it); orders
+    at or after `as_of` are ignored, and customers with no order before `as_of` are not in the
+    result. For data dated by day (midnight timestamps), pass the day after the last day to
+    include: `as_of` 1997-10-01 includes the purchases of 30 September, the last day observed.
 
     Returns a frame indexed by customer id with:
 
     - `frequency`: the number of repeat purchases (purchase days after the first);
     - `recency`: days from the first purchase day to the last one (0 with no repeat purchase);
-    - `T`: days from the first purchase day to `as_of` (the customer's age);
+    - `T`: days from the first purchase day to the last day observed, the day of the last
+      instant before `as_of` (the customer's age, counted in days as the purchases are: a
+      purchase on the last day observed has recency T; as in the paper's published summary);
     - `monetary_value`: the mean value of the repeat purchases, 0 when there is none (the first
       purchase is left out, as the Gamma-Gamma model expects).
     """
     require(orders, (customer_col, at_col, value_col), "orders")
     as_of = utc(as_of)
     history = _history(orders, customer_col, at_col, value_col)
-    history = history[history["at"].le(as_of)]
+    history = history[history["at"].lt(as_of)]
     days = (
         history.assign(day=history["at"].dt.floor("D"))
         .groupby(["customer", "day"], sort=True)["value"]
@@ -81,11 +86,12 @@ def summary(
     first = by_customer["day"].transform("min")
     repeat = days[days["day"] > first]
     one_day = pd.Timedelta(days=1)
+    last_day = (as_of - pd.Timedelta(1, "ns")).floor("D")
     result = pd.DataFrame(
         {
             "frequency": by_customer.size().astype("int64") - 1,
             "recency": (by_customer["day"].max() - by_customer["day"].min()) / one_day,
-            "T": (as_of - by_customer["day"].min()) / one_day,
+            "T": (last_day - by_customer["day"].min()) / one_day,
         }
     )
     monetary = repeat.groupby("customer", sort=True)["value"].mean()
@@ -384,12 +390,14 @@ def backtest(
     value_col: str = "total",
     penalizer: float = 0.0,
 ) -> dict[str, Any]:
-    """Fit BG/NBD on the orders up to `as_of`, predict each customer's purchases in
-    (as_of, as_of + horizon_days], and count the purchases they actually made then.
+    """Fit BG/NBD on the orders strictly before `as_of`, predict each customer's purchases in
+    [as_of, as_of + horizon_days), and count the purchases they actually made then.
 
-    Purchases are counted as in `summary` (one per customer and UTC day); only the customers
-    known at `as_of` are predicted and counted (customers acquired later are left out). The
-    orders must cover the whole holdout. `penalizer` is passed to `BetaGeoModel`.
+    The same cut as everywhere in `analytics`: an order exactly at `as_of` is a holdout
+    purchase, not a calibration one, and an order exactly at `as_of + horizon_days` is in
+    neither. Purchases are counted as in `summary` (one per customer and UTC day); only the
+    customers known before `as_of` are predicted and counted (customers acquired later are left
+    out). The orders must cover the whole holdout. `penalizer` is passed to `BetaGeoModel`.
 
     Returns a dict with `predicted_purchases` and `actual_purchases` (totals over customers),
     `relative_error` ((predicted - actual) / actual), `customers` (the summary with
@@ -404,7 +412,7 @@ def backtest(
     model = BetaGeoModel(penalizer=penalizer).fit(calibration)
     history = _history(orders, customer_col, at_col, value_col)
     end = as_of + pd.Timedelta(days=horizon_days)
-    holdout = history[(history["at"] > as_of) & (history["at"] <= end)]
+    holdout = history[history["at"].ge(as_of) & history["at"].lt(end)]
     holdout_days = holdout.assign(day=holdout["at"].dt.floor("D")).drop_duplicates(
         ["customer", "day"]
     )

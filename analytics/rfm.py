@@ -4,7 +4,8 @@
 customer with the raw measures, a score of 1..bins for each, the three scores as a code such as
 "545", and a readable segment name from `SEGMENT_RULES`.
 
-Only orders placed at or before `as_of` count; later orders are ignored, so the same call gives
+Only orders placed strictly before `as_of` count (as everywhere in `analytics`: what is known as
+of `as_of` is what happened before it); orders at or after it are ignored, so the same call gives
 the same answer whenever it runs.
 """
 
@@ -87,7 +88,7 @@ def rfm(
     Returns a frame indexed by customer id (sorted) with:
 
     - `recency_days`: days (fractional) from the customer's last order to `as_of`;
-    - `frequency`: number of orders (rows) placed at or before `as_of`;
+    - `frequency`: number of orders (rows) placed before `as_of`;
     - `monetary`: the mean order value over those orders (not the total);
     - `r_score`, `f_score`, `m_score`: 1..bins, higher is better (a shorter recency is better);
     - `rfm_score`: the three scores as text, e.g. "545";
@@ -98,9 +99,9 @@ def rfm(
     values always share a score, and the best customer of five or more distinct ones scores
     `bins`. When everybody ties, everybody scores 1.
 
-    Orders after `as_of` are ignored. Customers with no order at or before `as_of` are not in
-    the result (they have no recency to speak of). A naive `as_of` or naive timestamps are read
-    as UTC.
+    Only orders strictly before `as_of` count: orders at or after it are ignored. Customers with
+    no order before `as_of` are not in the result (they have no recency to speak of). A naive
+    `as_of` or naive timestamps are read as UTC.
     """
     require(orders, (customer_col, at_col, value_col), "orders")
     if not 2 <= bins <= 9:
@@ -114,7 +115,7 @@ def rfm(
             "value": pd.to_numeric(orders[value_col]).astype(float).reset_index(drop=True),
         }
     )
-    history = history[history["at"].le(as_of) & history["customer"].notna()]
+    history = history[history["at"].lt(as_of) & history["customer"].notna()]
     grouped = history.groupby("customer", sort=True)
     measures = pd.DataFrame(
         {

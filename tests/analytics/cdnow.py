@@ -24,11 +24,14 @@ from typing import Literal
 import pandas as pd
 import pytest
 
-CALIBRATION_END = pd.Timestamp("1997-09-30", tz="UTC")
-"""End of the paper's 39-week calibration period (1 January to 30 September 1997)."""
+CALIBRATION_END = pd.Timestamp("1997-10-01", tz="UTC")
+"""End of the paper's 39-week calibration period (1 January to 30 September 1997 inclusive): the
+instant at the end of 30 September, as the `as_of` of `analytics.clv` (which reads the orders
+strictly before it, so the purchases dated 30 September are in, and 30 September is the last day
+observed, to which the ages `T` run, as in the paper's published summary)."""
 
 HOLDOUT_DAYS = 273
-"""The 39-week holdout period that follows it, to 30 June 1998."""
+"""The 39-week holdout period that follows it, 1 October 1997 to 30 June 1998 inclusive."""
 
 _FILES = {
     "master": "CDNOW_master.txt",

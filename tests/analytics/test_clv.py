@@ -83,20 +83,21 @@ def test_summary_merges_same_day_orders_and_leaves_the_first_purchase_out_of_the
     )
     # when summarised as of 1 February
     table = summary(orders, AS_OF)
-    # then ann has 2 repeat purchases, 30 days apart from her first, 31 days of age, and her
-    # repeat purchases are worth 30 on average; bob has none
+    # then ann has 2 repeat purchases, the last 30 days after her first, on the last day observed
+    # (31 January: her age is 30 days too), and her repeat purchases are worth 30 on average;
+    # bob has none
     assert list(table.columns) == list(SUMMARY_COLUMNS)
     assert table.index.name == "customer_id"
     assert table.loc["ann"].to_dict() == {
         "frequency": 2,
         "recency": 30.0,
-        "T": 31.0,
+        "T": 30.0,
         "monetary_value": 30.0,
     }
     assert table.loc["bob"].to_dict() == {
         "frequency": 0,
         "recency": 0.0,
-        "T": 11.0,
+        "T": 10.0,
         "monetary_value": 0.0,
     }
 
@@ -111,7 +112,7 @@ def test_summary_ignores_customers_who_start_after_as_of_and_names_missing_colum
 def test_summary_of_the_cdnow_sample_is_the_published_one() -> None:
     # given the 2,357 CDNOW customers' transactions and the paper's summary (weeks)
     published = cdnow_published_summary()
-    # when summarised as of 30 September 1997
+    # when summarised as of the end of 30 September 1997
     ours = summary(cdnow_orders("sample"), CALIBRATION_END)
     # then the same customers, repeat purchases, recency, age and mean value (to rounding)
     assert list(ours.index) == list(published.index)
@@ -389,7 +390,7 @@ def test_backtest_counts_purchase_days_in_the_holdout_of_customers_known_at_as_o
             ("ann", "2024-02-20", 10.0),
             ("ann", "2024-03-02T00:00:01", 10.0),  # after the holdout
             ("bob", "2023-12-10", 20.0),
-            ("bob", "2024-03-02", 20.0),  # the holdout's last instant counts
+            ("bob", "2024-03-01T23:59:59", 20.0),  # the holdout's last day counts
             ("cat", "2024-01-20", 30.0),
             ("cat", "2024-01-25", 30.0),
             ("zoe", "2024-02-10", 99.0),  # new after as_of: not predicted, not counted
@@ -410,3 +411,33 @@ def test_backtest_counts_purchase_days_in_the_holdout_of_customers_known_at_as_o
         "actual_purchases",
         "probability_alive",
     ]
+
+
+def test_an_order_exactly_at_as_of_is_a_holdout_purchase_and_one_at_the_end_is_not() -> None:
+    # given date-only orders (midnight), one exactly at as_of and one exactly at as_of + 30 days
+    orders = _orders(
+        [
+            ("ann", "2023-12-01", 10.0),
+            ("ann", "2024-01-10", 10.0),
+            ("ann", "2024-02-01", 10.0),  # exactly at as_of: known only after it
+            ("ann", "2024-03-02", 10.0),  # exactly at as_of + 30 days: after the holdout
+            ("bob", "2024-01-05", 20.0),
+            ("bob", "2024-01-20", 20.0),
+            ("cat", "2024-01-31T23:59:59", 30.0),  # the last instant before as_of: known
+            ("dan", "2024-02-01", 40.0),  # first order at as_of: not known at as_of
+        ]
+    )
+    # when summarised as of 1 February
+    table = summary(orders, AS_OF)
+    # then the order at as_of is not in the summary, and neither is the customer it would start
+    assert list(table.index) == ["ann", "bob", "cat"]
+    assert table.loc["ann", "frequency"] == 1
+    assert table.loc["ann", "recency"] == 40.0
+    assert table.loc["ann", "T"] == 61.0  # to 31 January, the last day observed
+    # when backtested as of 1 February over 30 days
+    result = backtest(orders, AS_OF, 30, penalizer=0.01)
+    # then the order at as_of is ann's one holdout purchase, the one at as_of + 30 days is not
+    # counted, and the calibration is the summary
+    customers = result["customers"]
+    assert customers["actual_purchases"].to_dict() == {"ann": 1, "bob": 0, "cat": 0}
+    pd.testing.assert_frame_equal(customers.loc[:, list(SUMMARY_COLUMNS)], table)

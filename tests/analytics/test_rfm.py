@@ -138,10 +138,22 @@ def test_orders_after_as_of_are_ignored() -> None:
     assert "zoe" not in table.index
 
 
-def test_an_order_exactly_at_as_of_counts() -> None:
-    table = rfm(_orders([("ann", "2024-04-01", 10.0)]), AS_OF)
-    assert table.loc["ann", "recency_days"] == 0.0
-    assert table.loc["ann", "frequency"] == 1
+def test_an_order_exactly_at_as_of_does_not_count() -> None:
+    # what is known as of as_of is what happened strictly before it (as everywhere in analytics)
+    orders = _orders(
+        [
+            ("ann", "2024-04-01", 10.0),
+            ("bob", "2024-03-01", 20.0),
+            ("bob", "2024-04-01", 999.0),
+            ("cat", "2024-03-31T23:59:59", 30.0),
+        ]
+    )
+    table = rfm(orders, AS_OF)
+    assert list(table.index) == ["bob", "cat"]
+    assert table.loc["bob", "recency_days"] == 31.0
+    assert table.loc["bob", "frequency"] == 1
+    assert table.loc["bob", "monetary"] == 20.0
+    assert table.loc["cat", "recency_days"] == pytest.approx(1 / 86400)
 
 
 def test_column_names_are_parameters_and_naive_times_are_utc() -> None:
@@ -209,7 +221,7 @@ def test_scores_are_in_range_and_ordered_like_the_measures(
     start = pd.Timestamp("2023-03-01", tz="UTC")
     orders = _orders([(c, str(start + pd.Timedelta(days=d)), v) for c, d, v in rows])
     table = rfm(orders, AS_OF, bins=bins)
-    seen = orders[orders["at"] <= AS_OF]
+    seen = orders[orders["at"] < AS_OF]
     assert set(table.index) == set(seen["customer_id"])
     assert table["frequency"].sum() == len(seen)
     for column in ("r_score", "f_score", "m_score"):
