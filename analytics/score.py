@@ -23,6 +23,9 @@ from analytics.train import default_as_of, encode_drivers, epoch_ms, write_score
 from graph import analytics as cypher
 from graph.store import GraphStore
 
+RESCORED = tuple(p for p in names.PROPERTIES if p != names.RECOMMENDATIONS)
+"""The properties `score_customers` writes (sets or removes) on each customer it scores."""
+
 
 class NoModels(Exception):
     """There is no saved training to score with; the message says how to make one."""
@@ -66,14 +69,21 @@ async def score_customers(
         scored[names.COMMUNITY] = net["community"].reindex(wanted)
         scored[names.DEGREE] = net["degree"].reindex(wanted)
     if "churn" in models:
+        # as in training: a churn flag's model scores everyone, a derived one the customers
+        # active at as_of (the others' risk is removed: the model says nothing of them)
         label = bundle.get("churn_label")
+        if label is None:
+            active = churn.active_customers(orders, customers, as_of)
+            at_risk = [c for c in wanted if c in set(active)]
+        else:
+            at_risk = wanted
         base = customers.drop(columns=[label]) if label in customers.columns else customers
         X = churn.churn_features(
             base, orders, lines, interactions, as_of, ties=tie_table, seed=seed
-        ).loc[wanted]
+        ).loc[at_risk]
         model: churn.ChurnModel = models["churn"]
         scored[names.CHURN_RISK] = model.churn_risk(X)
-        scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3).reindex(wanted))
+        scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3))
     if "bgnbd" in models:
         summary = clv.summary(known, as_of).reindex(wanted).dropna()
         if len(summary):
@@ -83,7 +93,7 @@ async def score_customers(
                 scored[names.CLV_VALUE] = clv.clv(
                     summary, models["bgnbd"], models["gamma"], horizon
                 )
-            scored[names.CLV_HORIZON_DAYS] = horizon
+            scored[names.CLV_HORIZON_DAYS] = pd.Series(horizon, index=summary.index)
     if "demand" in models and tie_table is not None:
         X = demand.demand_features(customers, orders, lines, interactions, ties, as_of, seed=seed)
         X = X[X.index.get_level_values(0).isin(wanted)]
@@ -97,7 +107,9 @@ async def score_customers(
     scored[names.MODEL_VERSION] = bundle["version"]
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
-    await write_scores(store, scored)
+    # every score property but the recommendations (training's, kept): set, or removed when
+    # this scoring has no value for it, so no older value passes for this one's
+    await write_scores(store, scored.reindex(columns=RESCORED))
     if labels is not None:
         assignments = [
             {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()

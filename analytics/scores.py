@@ -35,6 +35,15 @@ MODEL_VERSION = "mlModelVersion"
 AS_OF = "mlAsOf"
 SCORED_AT = "mlScoredAt"
 
+PROPERTIES = (
+    RFM_RECENCY_DAYS, RFM_FREQUENCY, RFM_MONETARY, RFM_SCORE, RFM_SEGMENT,
+    CLV_PURCHASES, CLV_VALUE, CLV_ALIVE, CLV_HORIZON_DAYS, CHURN_RISK, CHURN_DRIVERS,
+    PAGERANK, COMMUNITY, DEGREE, DEMAND, RECOMMENDATIONS, MODEL_VERSION, AS_OF, SCORED_AT,
+)  # fmt: skip
+"""Every score property, in the order they are written. A training writes them all on every
+customer, removing (null) the ones it has no value for: a score left by an older training would
+otherwise pass for this one's."""
+
 SEGMENT_MODEL = "segments"
 """The `model` of the Segment nodes the segmentation writes (`IN_SEGMENT` to them)."""
 

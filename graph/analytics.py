@@ -8,6 +8,8 @@ order in range for each customer (62 s instead of 0.17 s for 2,000 customers her
 
 from __future__ import annotations
 
+import re
+
 from graph.filters import TIES
 
 CUSTOMER_PROFILES = """
@@ -63,6 +65,18 @@ UNWIND $rows AS r
 MATCH (c:Customer {id: r.id})
 SET c += r.scores
 """
+
+REMOVE_SCORE = """
+UNWIND $ids AS id
+MATCH (c:Customer {{id: id}})
+WHERE c.{property} IS NOT NULL
+SET c.{property} = null
+"""
+"""Remove one score property (`str.format(property=...)`, a name matching `SCORE_PROPERTY`)
+from the customers `$ids`: one property per statement (see `analytics.train.write_scores`)."""
+
+SCORE_PROPERTY = re.compile(r"ml[A-Z][A-Za-z]*")
+"""What a score property's name looks like (`analytics.scores`): safe to write into a statement."""
 
 MERGE_SEGMENTS = """
 UNWIND $segments AS s

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analytics import scores as names
 from analytics.score import score_customers
 from analytics.train import _Worker, train
 from graph.store import GraphStore
@@ -212,6 +213,8 @@ async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_res
     await load_folder(store, tmp_path / "biz", progress=False)
     first = (await read_tables(store)).orders["at"].min().normalize()
     as_of = first + pd.Timedelta(days=150)
+    full = await train(store, horizon_days=90)  # an earlier training, on all of it
+    assert {"churn", "demand"} <= set(full.metrics)
     # when everything is trained
     report = await train(store, as_of=as_of, horizon_days=90)
     # then training finishes: what needs data before the first order is skipped, saying why
@@ -227,6 +230,12 @@ async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_res
         {"v": report.version},
     )
     assert counts[0]["scored"] == counts[0]["n"] == report.customers_scored > 0
+    # and no score of the earlier training is left to pass for this one's
+    stale = await store.read(
+        "MATCH (c:Customer) WHERE c.mlChurnRisk IS NOT NULL OR c.mlDemand IS NOT NULL "
+        "RETURN count(c) AS n"
+    )
+    assert stale == [{"n": 0}]
 
 
 def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_training() -> None:
@@ -254,3 +263,44 @@ def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_train
     # and ten times narrower spreads give a spend model
     tame = summary.assign(monetary_value=np.exp(np.log(summary["monetary_value"]) / 10))
     assert _spend_model(tame, TrainReport("v", as_of, 90)) is not None
+
+
+async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_removes_the_rest(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    from analytics.churn import active_customers
+    from analytics.extract import read_tables
+
+    # given a trained business, a customer added since with no order, and a lapsed customer
+    # carrying a risk from some older run
+    generate(tmp_path / "biz", 400, seed=33)
+    await load_folder(store, tmp_path / "biz", progress=False)
+    report = await train(store, horizon_days=90, model_dir=tmp_path / "models")
+    tables = await read_tables(store)
+    active = set(active_customers(tables.orders, tables.customers, report.as_of))
+    lapsed = next(c for c in tables.orders["customer_id"] if c not in active)
+    buyer = sorted(active)[0]
+    write_csv(tmp_path / "new" / "customers.csv",
+              [{"customer_id": "NEW1", "country": "GB", "signup_date": "2024-11-01"}])  # fmt: skip
+    await load_folder(store, tmp_path / "new", progress=False)
+    await store.write(
+        "MATCH (c:Customer {id: $id}) SET c.mlChurnRisk = 0.5, c.mlChurnDrivers = '[]'",
+        {"id": lapsed},
+    )
+    # when the three are scored with the saved models
+    scored = await score_customers(store, ["NEW1", lapsed, buyer], report.model_file)
+    # then only the active buyer has a churn risk, as training would have it; the others have
+    # none, in the answer and in the graph
+    assert scored[names.CHURN_RISK].notna().to_dict() == {"NEW1": False, lapsed: False, buyer: True}
+    rows = await store.read(
+        "MATCH (c:Customer) WHERE c.id IN $ids RETURN c.id AS id, c.mlChurnRisk AS risk, "
+        "c.mlChurnDrivers AS drivers, c.mlClvHorizonDays AS horizon, c.mlModelVersion AS v",
+        {"ids": ["NEW1", lapsed, buyer]},
+    )
+    found = {row["id"]: row for row in rows}
+    assert found[buyer]["risk"] is not None and found[buyer]["drivers"]
+    for customer in ("NEW1", lapsed):
+        assert found[customer]["risk"] is None and found[customer]["drivers"] is None
+    # and the CLV horizon is given only with a CLV: the new customer has no purchase to go on
+    assert found["NEW1"]["horizon"] is None and found[buyer]["horizon"] == 90
+    assert {row["v"] for row in rows} == {report.version}
