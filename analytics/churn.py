@@ -52,7 +52,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from analytics.features import customer_features
+from analytics.features import Levels, customer_features
 from analytics.frames import NotEnoughData, require, utc
 from analytics.network import NETWORK_COLUMNS, network_features
 
@@ -155,14 +155,16 @@ def churn_features(
     ties: pd.DataFrame | None = None,
     active_window_days: int = 180,
     seed: int = 0,
+    levels: Levels | None = None,
     customer_col: str = "customer_id",
     at_col: str = "at",
 ) -> pd.DataFrame:
-    """`customer_features` for every customer, plus, with `ties`, the network columns and
-    `nbr_churn_share`: the share of their neighbours who have lapsed by `as_of` (bought before,
-    but not in the `active_window_days` days before it), which can be seen at `as_of`."""
+    """`customer_features` for every customer (`levels`: the one-hot encoding of the text
+    properties, see there), plus, with `ties`, the network columns and `nbr_churn_share`: the
+    share of their neighbours who have lapsed by `as_of` (bought before, but not in the
+    `active_window_days` days before it), which can be seen at `as_of`."""
     as_of = utc(as_of)
-    features = customer_features(customers, orders, lines, interactions, as_of,
+    features = customer_features(customers, orders, lines, interactions, as_of, levels=levels,
                                  customer_col=customer_col, at_col=at_col)  # fmt: skip
     if ties is None:
         return features

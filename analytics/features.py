@@ -12,7 +12,7 @@ in the customers table.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -67,6 +67,7 @@ def customer_features(
     windows: Sequence[int] = WINDOWS,
     recent_days: int = 90,
     max_levels: int = 10,
+    levels: Levels | None = None,
     ignore: Iterable[str] = PERSONAL_FIELDS,
     customer_col: str = "customer_id",
     signup_col: str = "signup_at",
@@ -109,13 +110,17 @@ def customer_features(
     `ignore` list (personal fields). Numbers and booleans are kept as they are; any other column
     is one-hot encoded as `<column>_<level>` for its `max_levels` most frequent values (ties by
     value), and `<column>_other` for the remaining ones (missing values: all zeros). So a
-    column with thousands of values still yields at most `max_levels + 1` columns.
+    column with thousands of values still yields at most `max_levels + 1` columns. `levels`
+    (from `property_levels`, at a training) fixes the encoded values of the columns it names
+    instead: models fitted on one customer table then find their columns in a later one, whose
+    most frequent values may have changed.
 
     Inside `reusing_customer_features()`, a repeated call returns a copy of the first answer.
     """
     arguments = dict(
         windows=tuple(windows), recent_days=recent_days, max_levels=max_levels,
-        ignore=tuple(ignore), customer_col=customer_col, signup_col=signup_col, at_col=at_col,
+        levels=None if levels is None else tuple(sorted(levels.items())), ignore=tuple(ignore),
+        customer_col=customer_col, signup_col=signup_col, at_col=at_col,
         total_col=total_col, category_col=category_col, type_col=type_col,
         channel_col=channel_col, sentiment_col=sentiment_col, satisfaction_col=satisfaction_col,
     )  # fmt: skip
@@ -140,6 +145,7 @@ def _customer_features(
     windows: Sequence[int],
     recent_days: int,
     max_levels: int,
+    levels: tuple[tuple[str, tuple[tuple[Any, ...], bool]], ...] | None,
     ignore: Iterable[str],
     customer_col: str,
     signup_col: str,
@@ -168,8 +174,8 @@ def _customer_features(
         _distinct_categories(past_lines, index, customer_col, category_col),
         _contact_features(past_contacts, index, as_of, windows, recent_days, customer_col,
                           at_col, type_col, channel_col, sentiment_col, satisfaction_col),
-        _properties(customers, index, max_levels,
-                    {customer_col, signup_col, *ignore}),
+        _properties(customers, index, max_levels, {customer_col, signup_col, *ignore},
+                    dict(levels or ())),
     ]  # fmt: skip
     return pd.concat(parts, axis=1)
 
@@ -338,8 +344,30 @@ def _count(counts: pd.Series, index: pd.Index) -> pd.Series:
 # --- Properties ----------------------------------------------------------------------------
 
 
+Levels = Mapping[str, tuple[tuple[Any, ...], bool]]
+"""Per text property: the values one-hot encoded, and whether `<column>_other` is too."""
+
+
+def property_levels(
+    customers: pd.DataFrame,
+    *,
+    max_levels: int = 10,
+    ignore: Iterable[str] = PERSONAL_FIELDS,
+    customer_col: str = "customer_id",
+    signup_col: str = "signup_at",
+) -> dict[str, tuple[tuple[Any, ...], bool]]:
+    """The one-hot encoding `customer_features` gives the text properties of `customers`, to
+    be saved with models fitted on them and passed back as its `levels`."""
+    skip = {customer_col, signup_col, *ignore}
+    return {
+        str(name): _levels(_text(customers[name]), max_levels)
+        for name in customers.columns
+        if name not in skip and _is_text(customers[name])
+    }
+
+
 def _properties(
-    customers: pd.DataFrame, index: pd.Index, max_levels: int, skip: set[str]
+    customers: pd.DataFrame, index: pd.Index, max_levels: int, skip: set[str], fixed: Levels
 ) -> pd.DataFrame:
     columns: dict[str, np.ndarray] = {}
     for name in customers.columns:
@@ -349,18 +377,37 @@ def _properties(
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
             columns[str(name)] = values.astype(float).to_numpy()
             continue
-        if pd.api.types.is_datetime64_any_dtype(values):
+        if not _is_text(values):
             continue
-        text = values.astype("object").where(values.notna())
-        counts = text.value_counts()
-        counts = counts.sort_index(key=lambda labels: labels.astype(str), kind="stable")
-        levels = counts.sort_values(ascending=False, kind="stable").index[:max_levels]
+        text = _text(values)
+        levels, other = fixed[name] if name in fixed else _levels(text, max_levels)
         for level in levels:
             columns[f"{name}_{level}"] = text.eq(level).astype("int64").to_numpy()
-        if len(counts) > max_levels:
-            other = text.notna() & ~text.isin(levels)
-            columns[f"{name}_other"] = other.astype("int64").to_numpy()
+        if other:
+            rest = text.notna() & ~text.isin(levels)
+            columns[f"{name}_other"] = rest.astype("int64").to_numpy()
     return pd.DataFrame(columns, index=index)
+
+
+def _is_text(values: pd.Series) -> bool:
+    """A property one-hot encoded: neither a number, a boolean nor a date."""
+    return not (
+        pd.api.types.is_bool_dtype(values)
+        or pd.api.types.is_numeric_dtype(values)
+        or pd.api.types.is_datetime64_any_dtype(values)
+    )
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("object").where(values.notna())
+
+
+def _levels(text: pd.Series, max_levels: int) -> tuple[tuple[Any, ...], bool]:
+    """The `max_levels` most frequent values (ties by value), and whether there are others."""
+    counts = text.value_counts()
+    counts = counts.sort_index(key=lambda labels: labels.astype(str), kind="stable")
+    levels = counts.sort_values(ascending=False, kind="stable").index[:max_levels]
+    return tuple(levels.tolist()), len(counts) > max_levels
 
 
 # --- Helpers -------------------------------------------------------------------------------

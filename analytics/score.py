@@ -50,6 +50,7 @@ async def score_customers(
         return pd.DataFrame()
     as_of = max(bundle["as_of"], default_as_of(tables))
     horizon = int(bundle["horizon_days"])
+    levels = bundle.get("levels")  # None from a training before it was saved: as then
     seed = int(bundle["seed"])
     customers, orders, lines = tables.customers, tables.orders, tables.lines
     interactions, ties = tables.interactions, tables.ties
@@ -79,7 +80,7 @@ async def score_customers(
             at_risk = wanted
         base = customers.drop(columns=[label]) if label in customers.columns else customers
         X = churn.churn_features(
-            base, orders, lines, interactions, as_of, ties=tie_table, seed=seed
+            base, orders, lines, interactions, as_of, ties=tie_table, seed=seed, levels=levels
         ).loc[at_risk]
         model: churn.ChurnModel = models["churn"]
         scored[names.CHURN_RISK] = model.churn_risk(X)
@@ -102,7 +103,9 @@ async def score_customers(
             scored[names.DEMAND] = names.encode_demand(chances)
     labels = None
     if "segmentation" in models:
-        table = features.customer_features(customers, orders, lines, interactions, as_of)
+        table = features.customer_features(
+            customers, orders, lines, interactions, as_of, levels=levels
+        )
         labels = models["segmentation"].predict(table.loc[wanted])
     scored[names.MODEL_VERSION] = bundle["version"]
     scored[names.AS_OF] = epoch_ms(as_of)

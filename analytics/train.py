@@ -637,7 +637,8 @@ async def train(
         await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
     if model_dir is not None:
-        report.model_file = save_models(model_dir, report, fitted, seed)
+        levels = features.property_levels(customers)
+        report.model_file = save_models(model_dir, report, fitted, seed, levels)
     done()
     report.total_seconds = time.perf_counter() - clock
     return report
@@ -724,9 +725,16 @@ async def _write_cards(store: GraphStore, report: TrainReport) -> None:
         )
 
 
-def save_models(model_dir: Path, report: TrainReport, fitted: dict[str, Any], seed: int) -> Path:
+def save_models(
+    model_dir: Path,
+    report: TrainReport,
+    fitted: dict[str, Any],
+    seed: int,
+    levels: features.Levels,
+) -> Path:
     """The fitted models of one training, for `crm-graph score` (`latest.joblib` points to the
-    newest). joblib files are pickles: load only files this program wrote."""
+    newest), with the one-hot encoding of the customers' text properties they were fitted on.
+    joblib files are pickles: load only files this program wrote."""
     model_dir.mkdir(parents=True, exist_ok=True)
     bundle = {
         "version": report.version,
@@ -734,6 +742,7 @@ def save_models(model_dir: Path, report: TrainReport, fitted: dict[str, Any], se
         "seed": seed,
         "horizon_days": report.horizon_days,
         "churn_label": report.churn_label,
+        "levels": levels,
         "models": fitted,
     }
     path = model_dir / f"{report.version}.joblib"

@@ -141,6 +141,28 @@ def test_properties_numbers_as_they_are_text_one_hot_bounded() -> None:
     assert not any(c.startswith("name") for c in out.columns)
 
 
+def test_the_levels_of_a_training_encode_a_later_customer_table_the_same_way() -> None:
+    # given the one-hot encoding of the customers' text properties at a training
+    levels = features_module.property_levels(CUSTOMERS, max_levels=1)
+    trained = customer_features(CUSTOMERS, ORDERS, LINES, INTERACTIONS, AS_OF, max_levels=1)
+    assert levels["country"] == (("GB",), True)
+    # when three customers from elsewhere arrive, so that GB is no longer the most frequent
+    later = pd.concat([CUSTOMERS, pd.DataFrame({
+        "customer_id": ["dan", "eve", "fay"], "signup_at": pd.to_datetime([AS_OF] * 3, utc=True),
+        "country": ["US"] * 3, "age": [30, 40, 50], "loyalty_tier": ["gold"] * 3,
+    })], ignore_index=True)  # fmt: skip
+    fresh = customer_features(later, ORDERS, LINES, INTERACTIONS, AS_OF, max_levels=1)
+    fixed = customer_features(later, ORDERS, LINES, INTERACTIONS, AS_OF, max_levels=1,
+                              levels=levels)  # fmt: skip
+    # then without the levels the columns change; with them they are the training's, and
+    # the earlier customers' values are the same
+    assert "country_GB" not in fresh.columns
+    properties = [c for c in trained.columns if c.startswith(("country_", "loyalty_tier_"))]
+    assert [c for c in fixed.columns if c.startswith(("country_", "loyalty_tier_"))] == properties
+    pd.testing.assert_frame_equal(fixed.loc[trained.index, properties], trained[properties])
+    assert fixed.loc["dan", ["country_GB", "country_other"]].tolist() == [0, 1]
+
+
 def test_missing_columns_are_named() -> None:
     with pytest.raises(FrameError, match="total"):
         customer_features(CUSTOMERS, ORDERS.drop(columns="total"), LINES, INTERACTIONS, AS_OF)

@@ -271,8 +271,9 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
     from analytics.churn import active_customers
     from analytics.extract import read_tables
 
-    # given a trained business, a customer added since with no order, and a lapsed customer
-    # carrying a risk from some older run
+    # given a trained business, a customer added since with no order, a lapsed customer
+    # carrying a risk from some older run, and 20 new customers from a new country (which
+    # pushes one of the ten most frequent countries of the training out of the top ten)
     generate(tmp_path / "biz", 400, seed=33)
     await load_folder(store, tmp_path / "biz", progress=False)
     report = await train(store, horizon_days=90, model_dir=tmp_path / "models")
@@ -280,18 +281,23 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
     active = set(active_customers(tables.orders, tables.customers, report.as_of))
     lapsed = next(c for c in tables.orders["customer_id"] if c not in active)
     buyer = sorted(active)[0]
-    write_csv(tmp_path / "new" / "customers.csv",
-              [{"customer_id": "NEW1", "country": "GB", "signup_date": "2024-11-01"}])  # fmt: skip
+    arrivals = [{"customer_id": "NEW1", "country": "GB", "signup_date": "2024-11-01"}] + [
+        {"customer_id": f"Z{i:02d}", "country": "ZZ", "signup_date": "2024-11-01"}
+        for i in range(20)
+    ]
+    write_csv(tmp_path / "new" / "customers.csv", arrivals)
     await load_folder(store, tmp_path / "new", progress=False)
     await store.write(
         "MATCH (c:Customer {id: $id}) SET c.mlChurnRisk = 0.5, c.mlChurnDrivers = '[]'",
         {"id": lapsed},
     )
-    # when the three are scored with the saved models
-    scored = await score_customers(store, ["NEW1", lapsed, buyer], report.model_file)
+    # when they are scored with the saved models
+    scored = await score_customers(store, ["NEW1", lapsed, buyer, "Z00"], report.model_file)
     # then only the active buyer has a churn risk, as training would have it; the others have
     # none, in the answer and in the graph
-    assert scored[names.CHURN_RISK].notna().to_dict() == {"NEW1": False, lapsed: False, buyer: True}
+    assert scored[names.CHURN_RISK].notna().to_dict() == {
+        "NEW1": False, lapsed: False, buyer: True, "Z00": False
+    }  # fmt: skip
     rows = await store.read(
         "MATCH (c:Customer) WHERE c.id IN $ids RETURN c.id AS id, c.mlChurnRisk AS risk, "
         "c.mlChurnDrivers AS drivers, c.mlClvHorizonDays AS horizon, c.mlModelVersion AS v",
@@ -304,3 +310,9 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
     # and the CLV horizon is given only with a CLV: the new customer has no purchase to go on
     assert found["NEW1"]["horizon"] is None and found[buyer]["horizon"] == 90
     assert {row["v"] for row in rows} == {report.version}
+    # and each is given a segment, the newcomer from the new country too, encoded as in training
+    segments = await store.read(
+        "MATCH (c:Customer)-[:IN_SEGMENT]->(g:Segment) WHERE c.id IN $ids RETURN c.id AS id",
+        {"ids": ["NEW1", lapsed, buyer, "Z00"]},
+    )
+    assert sorted(row["id"] for row in segments) == sorted(["NEW1", lapsed, buyer, "Z00"])
