@@ -255,15 +255,27 @@ def rules_and_recommendations(
     customers: pd.Index,
     as_of: pd.Timestamp,
     horizon_days: int,
-    segments: pd.Series,
+    segments: pd.Series | None,
+    features_at_start: pd.DataFrame,
+    seed: int,
 ) -> RulesOutcome:
     """Association rules mined before `as_of` (and, for their back-test, one horizon before
     it), the recommender back-tested over that horizon, then fitted as of `as_of` and asked for
-    each customer's ten best products. Runs in a worker process when `train` has two."""
+    each customer's ten best products. `segments` are the customers' segments as of `as_of`;
+    the back-test's are fitted here on `features_at_start`, the customers' features one horizon
+    before it (the segments as of `as_of` know the held-out purchases). Runs in a worker process
+    when `train` has two."""
     seconds: dict[str, float] = {}
     with frames.collector_paused():
         started = time.perf_counter()
         start = as_of - pd.Timedelta(days=horizon_days)
+        try:
+            earlier = SegmentationModel(random_state=seed)
+            segments_at_start = earlier.fit_predict(features_at_start).map(earlier.segment_names())
+        except NotEnoughData:
+            segments_at_start = None
+        seconds["segments at the back-test's start"] = time.perf_counter() - started
+        started = time.perf_counter()
         # the rules reported are the ones the recommender blends in: mined once each
         miner = recommend.Recommender()
         thresholds = {
@@ -279,7 +291,7 @@ def rules_and_recommendations(
         seconds["rules"] = time.perf_counter() - started
         started = time.perf_counter()
         backtest = recommend.Recommender().fit(
-            lines, ties, as_of=start, segments=segments, rules=held_out
+            lines, ties, as_of=start, segments=segments_at_start, rules=held_out
         )
         quality = backtest.evaluate(lines, as_of)
         model = recommend.Recommender().fit(
@@ -441,8 +453,13 @@ async def train(
         # -- rules and recommendations ----------------------------------------------------------
         # They need the segments and nothing the other models make: with two processes, a
         # worker mines and recommends while this one trains the rest.
+        # the features one horizon back, for the recommender's back-test (churn's too, later)
+        at_start = features.customer_features(
+            customers, orders, lines, interactions, as_of - pd.Timedelta(days=horizon_days)
+        )
         arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
-                     None if labels is None else labels.map(segment_names))  # fmt: skip
+                     None if labels is None else labels.map(segment_names), at_start,
+                     seed)  # fmt: skip
         if not has_products:
             report.skipped["rules"] = "no order lines with products"
             report.skipped["recommendations"] = "no order lines with products"

@@ -316,3 +316,28 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
         {"ids": ["NEW1", lapsed, buyer, "Z00"]},
     )
     assert sorted(row["id"] for row in segments) == sorted(["NEW1", lapsed, buyer, "Z00"])
+
+
+def test_the_recommenders_back_test_knows_only_segments_from_before_its_start(
+    tmp_path: Path,
+) -> None:
+    from analytics import features
+    from analytics.train import rules_and_recommendations
+    from tests.analytics.synthetic_frames import generated_frames
+
+    # given a generated business, and its customers' features one horizon before as_of
+    f = generated_frames(tmp_path / "biz", 600, seed=35)
+    as_of = f.orders["at"].max().normalize() + pd.Timedelta(days=1)
+    start = as_of - pd.Timedelta(days=90)
+    at_start = features.customer_features(f.customers, f.orders, f.lines, f.interactions, start)
+    ids = pd.Index(f.customers["customer_id"])
+    # when the rules and recommendations are made with the segments as of as_of, and again
+    # with every customer put in one segment as of as_of
+    arguments = (f.lines, f.ties, ids, as_of, 90)
+    right = rules_and_recommendations(*arguments, pd.Series("a", index=ids), at_start, 0)
+    other = rules_and_recommendations(*arguments, pd.Series(ids, index=ids), at_start, 0)
+    # then the back-test's figures are the same: it never sees the segments as of as_of
+    assert right.recommendations == other.recommendations
+    assert right.recommendations["hit_rate"] > 0
+    # and the recommendations made as of as_of do use them
+    assert not right.encoded.equals(other.encoded)
