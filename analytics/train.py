@@ -454,9 +454,11 @@ async def train(
         # They need the segments and nothing the other models make: with two processes, a
         # worker mines and recommends while this one trains the rest.
         # the features one horizon back, for the recommender's back-test (churn's too, later)
+        done = timed("features one horizon back")
         at_start = features.customer_features(
             customers, orders, lines, interactions, as_of - pd.Timedelta(days=horizon_days)
         )
+        done()
         arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
                      None if labels is None else labels.map(segment_names), at_start,
                      seed)  # fmt: skip
