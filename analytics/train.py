@@ -170,6 +170,22 @@ def _spend_model(summary: pd.DataFrame, report: TrainReport) -> clv.GammaGammaMo
     return gamma
 
 
+def _keep_churn(
+    found: tuple[churn.ChurnModel, churn.ChurnEvaluation, pd.DataFrame],
+    label: str,
+    fitted: dict[str, Any],
+    scored: pd.DataFrame,
+    report: TrainReport,
+) -> churn.ChurnEvaluation:
+    """Keep a churn model, its customers' risk and drivers, and its model card's figures."""
+    model, evaluation, risk = found
+    fitted["churn"] = model
+    scored[names.CHURN_RISK] = risk["churn_risk"]
+    scored[names.CHURN_DRIVERS] = encode_drivers(risk)
+    report.metrics["churn"] = _churn_metrics(evaluation, label)
+    return evaluation
+
+
 def _churn_metrics(evaluation: Any, label: str) -> dict[str, Any]:
     """The churn model card's figures (all on held-out customers) and what churn meant."""
     return {
@@ -507,13 +523,8 @@ async def train(
                 if isinstance(found, str):
                     report.skipped["churn"] = found
                 else:
-                    churn_model, evaluation, risk = found
-                    fitted["churn"] = churn_model
-                    scored[names.CHURN_RISK] = risk["churn_risk"]
-                    scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-                    report.metrics["churn"] = _churn_metrics(
-                        evaluation, f"customer property {churn_label!r} (held-out customers: 30%)"
-                    )
+                    label = f"customer property {churn_label!r} (held-out customers: 30%)"
+                    evaluation = _keep_churn(found, label, fitted, scored, report)
                     done()
                     say(
                         f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
@@ -537,12 +548,8 @@ async def train(
                     seed=seed,
                     model=churn_model,
                 )
-                fitted["churn"] = churn_model
-                scored[names.CHURN_RISK] = risk["churn_risk"]
-                scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-                report.metrics["churn"] = _churn_metrics(
-                    evaluation, f"no purchase within {horizon_days} days"
-                )
+                label = f"no purchase within {horizon_days} days"
+                _keep_churn((churn_model, evaluation, risk), label, fitted, scored, report)
                 done()
                 say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
 
