@@ -446,6 +446,11 @@ def _score(datasets: _Datasets, as_of: pd.Timestamp, model: ChurnModel, top: int
     customers, orders = datasets.tables[0], datasets.tables[1]
     window = datasets.options["active_window_days"]
     active = active_customers(orders, customers, as_of, window)
+    if not len(active):
+        raise NotEnoughData(
+            f"no customer was active (had an order in the {window} days) before {as_of.date()}: "
+            "nobody to score"
+        )
     X_now = churn_features(*datasets.tables, as_of, **datasets.options).loc[active]
     return pd.concat([model.churn_risk(X_now), model.drivers(X_now, top=top)], axis=1)
 

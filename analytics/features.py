@@ -344,8 +344,10 @@ def _count(counts: pd.Series, index: pd.Index) -> pd.Series:
 # --- Properties ----------------------------------------------------------------------------
 
 
-Levels = Mapping[str, tuple[tuple[Any, ...], bool]]
-"""Per text property: the values one-hot encoded, and whether `<column>_other` is too."""
+Levels = Mapping[str, tuple[tuple[Any, ...], bool] | None]
+"""Per text property: the values one-hot encoded, and whether `<column>_other` is too; None for
+a property that was a number or a boolean (kept a number even if a later table holds it as
+text: a boolean with a customer lacking it, say)."""
 
 
 def property_levels(
@@ -360,9 +362,9 @@ def property_levels(
     be saved with models fitted on them and passed back as its `levels`."""
     skip = {customer_col, signup_col, *ignore}
     return {
-        str(name): _levels(_text(customers[name]), max_levels)
-        for name in customers.columns
-        if name not in skip and _is_text(customers[name])
+        str(name): _levels(_text(values), max_levels) if _is_text(values) else None
+        for name, values in customers.items()
+        if name not in skip and not pd.api.types.is_datetime64_any_dtype(values)
     }
 
 
@@ -379,8 +381,12 @@ def _properties(
             continue
         if not _is_text(values):
             continue
+        encoding = fixed[name] if name in fixed else _levels(_text(values), max_levels)
+        if encoding is None:  # a number at training
+            columns[str(name)] = _as_numbers(values)
+            continue
         text = _text(values)
-        levels, other = fixed[name] if name in fixed else _levels(text, max_levels)
+        levels, other = encoding
         for level in levels:
             columns[f"{name}_{level}"] = text.eq(level).astype("int64").to_numpy()
         if other:
@@ -396,6 +402,12 @@ def _is_text(values: pd.Series) -> bool:
         or pd.api.types.is_numeric_dtype(values)
         or pd.api.types.is_datetime64_any_dtype(values)
     )
+
+
+def _as_numbers(values: pd.Series) -> np.ndarray:
+    """Booleans as 1.0 and 0.0, numbers as they are, anything else NaN."""
+    as_number = values.map(lambda v: float(v) if isinstance(v, bool | np.bool_) else v)
+    return pd.to_numeric(as_number, errors="coerce").astype(float).to_numpy()
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -74,17 +74,18 @@ async def score_customers(
         # active at as_of (the others' risk is removed: the model says nothing of them)
         label = bundle.get("churn_label")
         if label is None:
-            active = churn.active_customers(orders, customers, as_of)
-            at_risk = [c for c in wanted if c in set(active)]
+            active = set(churn.active_customers(orders, customers, as_of))
+            at_risk = [c for c in wanted if c in active]
         else:
             at_risk = wanted
-        base = customers.drop(columns=[label]) if label in customers.columns else customers
-        X = churn.churn_features(
-            base, orders, lines, interactions, as_of, ties=tie_table, seed=seed, levels=levels
-        ).loc[at_risk]
-        model: churn.ChurnModel = models["churn"]
-        scored[names.CHURN_RISK] = model.churn_risk(X)
-        scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3))
+        if at_risk:
+            base = customers.drop(columns=[label]) if label in customers.columns else customers
+            X = churn.churn_features(
+                base, orders, lines, interactions, as_of, ties=tie_table, seed=seed, levels=levels
+            ).loc[at_risk]
+            model: churn.ChurnModel = models["churn"]
+            scored[names.CHURN_RISK] = model.churn_risk(X)
+            scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3))
     if "bgnbd" in models:
         summary = clv.summary(known, as_of).reindex(wanted).dropna()
         if len(summary):

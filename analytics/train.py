@@ -661,6 +661,9 @@ async def train(
     report.customers_scored = await write_scores(store, scored.reindex(columns=names.PROPERTIES))
     if labels is not None:
         await _write_segments(store, labels, segment_names, profiles, version)
+    else:  # no segments this time: an earlier training's would pass for this one's
+        await store.write(cypher.CLEAR_SEGMENT_MEMBERSHIP, {"model": names.SEGMENT_MODEL})
+        await store.write(cypher.DROP_STALE_SEGMENTS, {"model": names.SEGMENT_MODEL, "keep": []})
     await _write_cards(store, report)
     if model_dir is not None:
         levels = features.property_levels(customers)

@@ -163,6 +163,22 @@ def test_the_levels_of_a_training_encode_a_later_customer_table_the_same_way() -
     assert fixed.loc["dan", ["country_GB", "country_other"]].tolist() == [0, 1]
 
 
+def test_a_boolean_property_stays_a_number_when_a_later_customer_lacks_it() -> None:
+    # given a yes/no property every customer had at training
+    trained = CUSTOMERS.assign(vip=[True, False, True])
+    levels = features_module.property_levels(trained)
+    assert levels["vip"] is None and levels["age"] is None
+    # when a customer without it arrives (the column is now text: True, False, None)
+    later = pd.concat([trained, pd.DataFrame({
+        "customer_id": ["dan"], "signup_at": pd.to_datetime([AS_OF], utc=True), "vip": [None],
+    })], ignore_index=True)  # fmt: skip
+    assert later["vip"].dtype == object
+    fixed = customer_features(later, ORDERS, LINES, INTERACTIONS, AS_OF, levels=levels)
+    # then it is still the one number column `vip`, missing for the newcomer
+    assert [c for c in fixed.columns if c.startswith("vip")] == ["vip"]
+    assert fixed["vip"].tolist()[:3] == [1.0, 0.0, 1.0] and np.isnan(fixed.loc["dan", "vip"])
+
+
 def test_missing_columns_are_named() -> None:
     with pytest.raises(FrameError, match="total"):
         customer_features(CUSTOMERS, ORDERS.drop(columns="total"), LINES, INTERACTIONS, AS_OF)

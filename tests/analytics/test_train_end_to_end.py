@@ -236,6 +236,22 @@ async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_res
         "RETURN count(c) AS n"
     )
     assert stale == [{"n": 0}]
+    # when trained 200 days after the last order with a 365-day horizon: the back-tests have
+    # customers active, but nobody is active at as_of
+    last = (await read_tables(store)).orders["at"].max().normalize()
+    late = await train(store, as_of=last + pd.Timedelta(days=200), horizon_days=365)
+    # then churn is skipped, saying there is nobody to score
+    assert "nobody to score" in late.skipped["churn"], late.skipped
+    # when all but two customers are gone, the segmentation is skipped too
+    await store.write(
+        "MATCH (c:Customer) WHERE NOT c.id IN $keep DETACH DELETE c",
+        {"keep": sorted((await read_tables(store)).customers["customer_id"])[:2]},
+    )
+    few = await train(store, horizon_days=90)
+    assert "segments" in few.skipped, few.skipped
+    # and no earlier segment is left to pass for this training's
+    left = await store.read("MATCH (g:Segment) RETURN count(g) AS n")
+    assert left == [{"n": 0}]
 
 
 def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_training() -> None:
@@ -291,6 +307,9 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
         "MATCH (c:Customer {id: $id}) SET c.mlChurnRisk = 0.5, c.mlChurnDrivers = '[]'",
         {"id": lapsed},
     )
+    # when the newcomer alone is scored: nobody to give a churn risk, and that is no error
+    alone = await score_customers(store, ["NEW1"], report.model_file)
+    assert list(alone.index) == ["NEW1"] and names.CHURN_RISK not in alone.columns
     # when they are scored with the saved models
     scored = await score_customers(store, ["NEW1", lapsed, buyer, "Z00"], report.model_file)
     # then only the active buyer has a churn risk, as training would have it; the others have
