@@ -145,7 +145,7 @@ def _customer_features(
     windows: Sequence[int],
     recent_days: int,
     max_levels: int,
-    levels: tuple[tuple[str, tuple[tuple[Any, ...], bool]], ...] | None,
+    levels: tuple[tuple[str, tuple[tuple[Any, ...], bool] | None], ...] | None,
     ignore: Iterable[str],
     customer_col: str,
     signup_col: str,
@@ -357,8 +357,8 @@ def property_levels(
     ignore: Iterable[str] = PERSONAL_FIELDS,
     customer_col: str = "customer_id",
     signup_col: str = "signup_at",
-) -> dict[str, tuple[tuple[Any, ...], bool]]:
-    """The one-hot encoding `customer_features` gives the text properties of `customers`, to
+) -> dict[str, tuple[tuple[Any, ...], bool] | None]:
+    """The encoding `customer_features` gives the properties of `customers` (see `Levels`), to
     be saved with models fitted on them and passed back as its `levels`."""
     skip = {customer_col, signup_col, *ignore}
     return {

@@ -449,7 +449,10 @@ async def train(
         done()
 
         # -- segments ---------------------------------------------------------------------------
-        labels: pd.Series | None = None
+        # empty when the segmentation is skipped: writing them back then removes an earlier
+        # training's segments, which would otherwise pass for this one's
+        labels = pd.Series(dtype="int64")
+        segment_names, profiles = pd.Series(dtype=object), pd.DataFrame()
         with _skipped_when_short(report, "segments"):
             done = timed("segments")
             table = features.customer_features(customers, orders, lines, interactions, as_of)
@@ -469,23 +472,25 @@ async def train(
         # -- rules and recommendations ----------------------------------------------------------
         # They need the segments and nothing the other models make: with two processes, a
         # worker mines and recommends while this one trains the rest.
-        # the features one horizon back, for the recommender's back-test (churn's too, later)
-        done = timed("features one horizon back")
-        at_start = features.customer_features(
-            customers, orders, lines, interactions, as_of - pd.Timedelta(days=horizon_days)
-        )
-        done()
-        arguments = (lines, ties if has_ties else None, customers.index, as_of, horizon_days,
-                     None if labels is None else labels.map(segment_names), at_start,
-                     seed)  # fmt: skip
-        if not has_products:
+        if has_products:
+            # the features one horizon back, for the recommender's back-test (and, reused,
+            # churn's)
+            done = timed("features one horizon back")
+            at_start = features.customer_features(
+                customers, orders, lines, interactions, as_of - pd.Timedelta(days=horizon_days)
+            )
+            done()
+            arguments = (lines, ties if has_ties else None, customers.index, as_of,
+                         horizon_days, labels.map(segment_names) if len(labels) else None,
+                         at_start, seed)  # fmt: skip
+            if processes > 1:
+                done = timed("starting the worker")
+                worker = _Worker(rules_and_recommendations, arguments)
+                stack.callback(worker.stop)
+                done()
+        else:
             report.skipped["rules"] = "no order lines with products"
             report.skipped["recommendations"] = "no order lines with products"
-        elif processes > 1:
-            done = timed("starting the worker")
-            worker = _Worker(rules_and_recommendations, arguments)
-            stack.callback(worker.stop)
-            done()
 
         # -- network features -------------------------------------------------------------------
         if has_ties:
@@ -659,11 +664,7 @@ async def train(
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
     report.customers_scored = await write_scores(store, scored.reindex(columns=names.PROPERTIES))
-    if labels is not None:
-        await _write_segments(store, labels, segment_names, profiles, version)
-    else:  # no segments this time: an earlier training's would pass for this one's
-        await store.write(cypher.CLEAR_SEGMENT_MEMBERSHIP, {"model": names.SEGMENT_MODEL})
-        await store.write(cypher.DROP_STALE_SEGMENTS, {"model": names.SEGMENT_MODEL, "keep": []})
+    await _write_segments(store, labels, segment_names, profiles, version)
     await _write_cards(store, report)
     if model_dir is not None:
         levels = features.property_levels(customers)
