@@ -52,9 +52,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from analytics.features import Levels, customer_features
-from analytics.frames import NotEnoughData, require, utc
-from analytics.network import NETWORK_COLUMNS, network_features
+from crm_graph.analytics.features import Levels, customer_features
+from crm_graph.analytics.frames import NotEnoughData, require, utc
+from crm_graph.analytics.network import NETWORK_COLUMNS, network_features
 
 __all__ = [
     "ChurnEvaluation", "ChurnModel", "active_customers", "churn_dataset", "churn_features",

@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from analytics.frames import require, utc
+from crm_graph.analytics.frames import require, utc
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 """The columns `summary` returns, in order."""

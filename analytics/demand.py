@@ -46,9 +46,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from analytics.features import category_history, customer_features
-from analytics.frames import NotEnoughData, require, utc
-from analytics.network import neighbour_purchases, network_features
+from crm_graph.analytics.features import category_history, customer_features
+from crm_graph.analytics.frames import NotEnoughData, require, utc
+from crm_graph.analytics.network import neighbour_purchases, network_features
 
 __all__ = [
     "GENERAL_COLUMNS", "NETWORK_FEATURES", "OWN_COLUMNS", "DemandEvaluation",

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from analytics import frames
-from graph import analytics as cypher
-from graph.store import GraphStore
+from crm_graph.analytics import frames
+from crm_graph.graph import analytics as cypher
+from crm_graph.graph.store import GraphStore
 
 NOT_FEATURES = frozenset({"id", "name", "email", "phone", "city", "signupAt", "erased", "erasedAt"})
 NOT_READ = NOT_FEATURES - {"signupAt"}

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.frames import require, utc
-from analytics.rfm import SEGMENT_RULES, rfm
+from crm_graph.analytics.frames import require, utc
+from crm_graph.analytics.rfm import SEGMENT_RULES, rfm
 
 __all__ = [
     "INTERACTION_TYPES",

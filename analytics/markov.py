@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from analytics.frames import require, utc
+from crm_graph.analytics.frames import require, utc
 
 STATES = ("active", "at_risk", "churned")
 """The states, in the order of the matrix rows and columns."""

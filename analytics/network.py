@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.frames import require, utc
+from crm_graph.analytics.frames import require, utc
 
 __all__ = ["NETWORK_COLUMNS", "neighbour_purchases", "network_features", "social_graph"]
 

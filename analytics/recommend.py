@@ -47,8 +47,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from analytics.frames import TIES, require, utc
-from analytics.rules import rules as mine_rules
+from crm_graph.analytics.frames import TIES, require, utc
+from crm_graph.analytics.rules import rules as mine_rules
 
 __all__ = ["DEFAULT_WEIGHTS", "SIGNALS", "RecommendationEvaluation", "Recommender"]
 

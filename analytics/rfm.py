@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analytics.frames import require, utc
+from crm_graph.analytics.frames import require, utc
 
 RFM_COLUMNS = (
     "recency_days",

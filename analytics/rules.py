@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.frames import require, utc
+from crm_graph.analytics.frames import require, utc
 
 __all__ = ["RULE_COLUMNS", "RuleEvaluation", "baskets", "evaluate_rules", "rules"]
 

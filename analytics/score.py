@@ -16,12 +16,12 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from analytics import churn, clv, demand, features, network, rfm
-from analytics import scores as names
-from analytics.extract import read_tables
-from analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
-from graph import analytics as cypher
-from graph.store import GraphStore
+from crm_graph.analytics import churn, clv, demand, features, network, rfm
+from crm_graph.analytics import scores as names
+from crm_graph.analytics.extract import read_tables
+from crm_graph.analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
+from crm_graph.graph import analytics as cypher
+from crm_graph.graph.store import GraphStore
 
 RESCORED = tuple(p for p in names.PROPERTIES if p != names.RECOMMENDATIONS)
 """The properties `score_customers` writes (sets or removes) on each customer it scores."""

@@ -72,7 +72,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from analytics.frames import NotEnoughData
+from crm_graph.analytics.frames import NotEnoughData
 
 __all__ = ["LOG_NAME_PATTERN", "ROLE_PATTERNS", "SegmentationModel"]
 

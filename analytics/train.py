@@ -28,13 +28,24 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from analytics import churn, clv, demand, features, frames, markov, network, recommend, rfm, rules
-from analytics import scores as names
-from analytics.extract import Tables, read_tables
-from analytics.frames import NotEnoughData, utc
-from analytics.segments import SegmentationModel
-from graph import analytics as cypher
-from graph.store import GraphStore
+from crm_graph.analytics import (
+    churn,
+    clv,
+    demand,
+    features,
+    frames,
+    markov,
+    network,
+    recommend,
+    rfm,
+    rules,
+)
+from crm_graph.analytics import scores as names
+from crm_graph.analytics.extract import Tables, read_tables
+from crm_graph.analytics.frames import NotEnoughData, utc
+from crm_graph.analytics.segments import SegmentationModel
+from crm_graph.graph import analytics as cypher
+from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api.auth.middleware import AuthMiddleware
-from api.auth.ratelimit import RateLimiter
-from api.context import Context
-from api.schema import build_schema
-from graph import __version__
-from graph.errors import StoreError
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
+from crm_graph.api.auth.middleware import AuthMiddleware
+from crm_graph.api.auth.ratelimit import RateLimiter
+from crm_graph.api.context import Context
+from crm_graph.api.schema import build_schema
+from crm_graph.graph import __version__
+from crm_graph.graph.errors import StoreError
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 64 * 1024

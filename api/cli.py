@@ -13,11 +13,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from api.auth.ratelimit import RateLimitSettingsError
-from graph import __version__
-from graph.errors import ConfigurationError, DataDirError, QueryError, StoreError
-from graph.settings import StoreSettings, parse_store
-from loaders.errors import LoaderError
+from crm_graph.api.auth.ratelimit import RateLimitSettingsError
+from crm_graph.graph import __version__
+from crm_graph.graph.errors import ConfigurationError, DataDirError, QueryError, StoreError
+from crm_graph.graph.settings import StoreSettings, parse_store
+from crm_graph.loaders.errors import LoaderError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
 DEMO_CUSTOMERS, DEMO_SEED = 2000, 7
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _generate(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from loaders.synthetic import generate
+    from crm_graph.loaders.synthetic import generate
 
     if args.end <= args.start:
         raise CommandError("--end must be after --start", EXIT_USAGE)
@@ -261,8 +261,8 @@ def _generate(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _load(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from graph.store import open_store
-    from loaders.load import load_folder
+    from crm_graph.graph.store import open_store
+    from crm_graph.loaders.load import load_folder
 
     async def run() -> Any:
         store = await open_store(settings)
@@ -306,7 +306,7 @@ def _load(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from graph.store import open_store
+    from crm_graph.graph.store import open_store
 
     params: dict[str, Any] = {}
     for item in args.param:
@@ -341,7 +341,7 @@ def _query(args: argparse.Namespace, settings: StoreSettings) -> int:
 def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from crm_graph.api.app import create_app
 
     if args.demo:
         _prepare_demo(settings)
@@ -355,10 +355,10 @@ def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from graph.store import open_store
+    from crm_graph.graph.store import open_store
 
     async def run() -> Any:
-        from analytics.train import train
+        from crm_graph.analytics.train import train
 
         store = await open_store(settings)
         try:
@@ -398,8 +398,8 @@ def _model_dir(settings: StoreSettings) -> Path:
 
 
 def _score(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from analytics.score import NoModels, score_customers
-    from graph.store import open_store
+    from crm_graph.analytics.score import NoModels, score_customers
+    from crm_graph.graph.store import open_store
 
     async def run() -> Any:
         store = await open_store(settings)
@@ -434,7 +434,7 @@ def _utc_date(text: str) -> Any:
 
 
 def _schema(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from api.schema import sdl
+    from crm_graph.api.schema import sdl
 
     if args.output:
         args.output.write_text(sdl(), encoding="utf-8")
@@ -446,11 +446,11 @@ def _schema(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 def _prepare_demo(settings: StoreSettings) -> None:
     """Load the demo business unless the store holds customers; print a new admin key."""
-    from api.auth.keys import create_key
-    from graph import cypher
-    from graph.store import GraphStore
-    from loaders.load import load_folder
-    from loaders.synthetic import generate
+    from crm_graph.api.auth.keys import create_key
+    from crm_graph.graph import cypher
+    from crm_graph.graph.store import GraphStore
+    from crm_graph.loaders.load import load_folder
+    from crm_graph.loaders.synthetic import generate
 
     async def load_demo_business(store: GraphStore) -> None:
         found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
@@ -478,8 +478,8 @@ def _prepare_demo(settings: StoreSettings) -> None:
 
 
 def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from graph import cypher
-    from graph.store import open_store
+    from crm_graph.graph import cypher
+    from crm_graph.graph.store import open_store
 
     async def run() -> dict[str, Any]:
         store = await open_store(settings)
@@ -513,7 +513,7 @@ def _status(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from api.auth import keys
+    from crm_graph.api.auth import keys
 
     if args.keys_command == "create":
         try:
@@ -564,7 +564,7 @@ def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 
 def _server(args: argparse.Namespace, settings: StoreSettings) -> int:
-    from graph.embedded import EmbeddedServer
+    from crm_graph.graph.embedded import EmbeddedServer
 
     if settings.kind != "embedded":
         raise CommandError("`server stop` manages the embedded store only", EXIT_USAGE)
@@ -578,7 +578,7 @@ def _server(args: argparse.Namespace, settings: StoreSettings) -> int:
 
 def _on_store(settings: StoreSettings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the store, run `work(store)`, close the store."""
-    from graph.store import open_store
+    from crm_graph.graph.store import open_store
 
     async def run() -> T:
         store = await open_store(settings)

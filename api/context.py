@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from graph.store import GraphStore
+from crm_graph.graph.store import GraphStore
 
 if TYPE_CHECKING:
-    from api.auth.principal import Principal
-    from api.customers.loaders import CustomerLoaders
+    from crm_graph.api.auth.principal import Principal
+    from crm_graph.api.customers.loaders import CustomerLoaders
 
 
 @dataclass
@@ -22,6 +22,6 @@ class Context:
     """Loaders that take arguments, created on first use in this request."""
 
     def __post_init__(self) -> None:
-        from api.customers.loaders import CustomerLoaders
+        from crm_graph.api.customers.loaders import CustomerLoaders
 
         self.loaders = CustomerLoaders(self.store)

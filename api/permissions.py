@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from api.customers.filters import to_spec
+from crm_graph.api.customers.filters import to_spec
 
 
 class _RoleRule(BasePermission):

@@ -20,18 +20,18 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from api.catalog.queries import CatalogQueries
-from api.customers.mutations.customer_erase import EraseCustomerMutation
-from api.customers.mutations.customers_link import LinkCustomersMutation
-from api.customers.mutations.customers_merge import MergeCustomersMutation
-from api.customers.mutations.customers_upsert import UpsertCustomersMutation
-from api.customers.mutations.interaction_record import RecordInteractionMutation
-from api.customers.mutations.transaction_record import RecordTransactionMutation
-from api.customers.queries import CustomerQueries
-from api.execution import FastExecutionContext, incompatibility, lean_resolvers
-from api.insights.queries import InsightQueries
-from api.network.queries import NetworkQueries
-from graph.errors import UnsupportedValue
+from crm_graph.api.catalog.queries import CatalogQueries
+from crm_graph.api.customers.mutations.customer_erase import EraseCustomerMutation
+from crm_graph.api.customers.mutations.customers_link import LinkCustomersMutation
+from crm_graph.api.customers.mutations.customers_merge import MergeCustomersMutation
+from crm_graph.api.customers.mutations.customers_upsert import UpsertCustomersMutation
+from crm_graph.api.customers.mutations.interaction_record import RecordInteractionMutation
+from crm_graph.api.customers.mutations.transaction_record import RecordTransactionMutation
+from crm_graph.api.customers.queries import CustomerQueries
+from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
+from crm_graph.api.insights.queries import InsightQueries
+from crm_graph.api.network.queries import NetworkQueries
+from crm_graph.graph.errors import UnsupportedValue
 
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
 MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.business import business_folder
-from graph.settings import StoreSettings
+from crm_graph.graph.settings import StoreSettings
 
 HERE = Path(__file__).resolve().parent
 

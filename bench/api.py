@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.auth.keys import revoke_key
 from bench.business import customer_ids, ensure_loaded
 from bench.http import HttpClient
 from bench.server import (
@@ -63,10 +62,11 @@ from bench.server import (
     rss_mb,
     wait_ready,
 )
-from graph.errors import StoreError
-from graph.filters import TIES
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
+from crm_graph.api.auth.keys import revoke_key
+from crm_graph.graph.errors import StoreError
+from crm_graph.graph.filters import TIES
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
 
 MAX_REQUESTS = 1_000_000
 """Upper bound on requests of one measured phase, whatever `--seconds` says."""

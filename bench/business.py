@@ -7,16 +7,16 @@ import contextlib
 import json
 from pathlib import Path
 
-from graph import cypher
-from graph.store import GraphStore
-from loaders.load import load_folder
+from crm_graph.graph import cypher
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
 
 LOADED_MARKER = "bench-loaded.json"
 
 
 def business_folder(work: Path, customers: int, lines_per_customer: float, seed: int) -> Path:
     """The generated business folder under `work`, generated unless it is there already."""
-    from loaders.synthetic import generate
+    from crm_graph.loaders.synthetic import generate
 
     folder = work / f"business-{customers}-{lines_per_customer:g}-{seed}"
     if not (folder / "customers.csv").exists():

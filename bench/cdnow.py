@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 from scipy.stats import invwishart
 
-from analytics.clv import backtest
+from crm_graph.analytics.clv import backtest
 
 
 def abe_pareto_nbd(

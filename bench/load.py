@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graph import cypher
-from graph.falkordb_store import FalkorStore
-from graph.settings import StoreSettings
-from graph.store import open_store
-from loaders.fields import parse_instant
-from loaders.load import load_folder
+from crm_graph.graph import cypher
+from crm_graph.graph.falkordb_store import FalkorStore
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
+from crm_graph.loaders.fields import parse_instant
+from crm_graph.loaders.load import load_folder
 
 
 @dataclass

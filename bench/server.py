@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from graph.embedded import EmbeddedServer
+from crm_graph.graph.embedded import EmbeddedServer
 
 REPO = Path(__file__).resolve().parents[1]
 CpuProbe = Callable[[], dict[str, float]]
@@ -25,7 +25,7 @@ CpuProbe = Callable[[], dict[str, float]]
 
 
 def _cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
+    return [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args]
 
 
 def create_admin_key(data_dir: Path, name: str = "bench api") -> tuple[str, str]:

@@ -45,9 +45,16 @@ import httpx
 from bench.api import GRAPHQL_360
 from bench.business import customer_ids, ensure_loaded
 from bench.server import ApiServer, api_server, create_admin_key, falkordb_pid, rss_mb, wait_ready
-from graph.embedded import LOCK_FILE, LOG_FILE, PID_FILE, SOCKET_FILE, STATE_FILE, EmbeddedServer
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
+from crm_graph.graph.embedded import (
+    LOCK_FILE,
+    LOG_FILE,
+    PID_FILE,
+    SOCKET_FILE,
+    STATE_FILE,
+    EmbeddedServer,
+)
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
 
 KINDS = (
     "customer360",

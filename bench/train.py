@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analytics.train import train
-from graph import cypher
-from graph.settings import StoreSettings
-from graph.store import open_store
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.analytics.train import train
+from crm_graph.graph import cypher
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 
 HERE = Path(__file__).resolve().parent
 

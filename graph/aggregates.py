@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.store import GraphStore
+from crm_graph.graph.store import GraphStore
 
 _MONTH_OF_T = """
 WITH c, t, toInteger(floor(t.at / 86400000.0)) + 719468 AS z

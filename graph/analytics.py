@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from graph.filters import TIES
+from crm_graph.graph.filters import TIES
 
 CUSTOMER_PROFILES = """
 MATCH (c:Customer)

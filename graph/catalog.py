@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.store import GraphStore
+from crm_graph.graph.store import GraphStore
 
 PRODUCTS_PAGE = """
 MATCH (p:Product)

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graph.filters import TIES, FilterBuilder
-from graph.store import GraphStore, Row
+from crm_graph.graph.filters import TIES, FilterBuilder
+from crm_graph.graph.store import GraphStore, Row
 
 # -- the 360 view, batched by customer id ------------------------------------------------------
 

@@ -10,7 +10,7 @@ after a crash) replaces instead of doubling.
 
 from __future__ import annotations
 
-from graph.schema import TIE_TYPES
+from crm_graph.graph.schema import TIE_TYPES
 
 _SOURCE_CANDIDATE = (
     "MATCH (s:SourceRecord {{{key}: k}})<-[:HAS_SOURCE]-(c:Customer) "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from graph.schema import GraphSchema
+from crm_graph.graph.schema import GraphSchema
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from graph.errors import DataDirError, StoreUnavailable
+from crm_graph.graph.errors import DataDirError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ def check_format(data_dir: Path) -> None:
     read, and a format this release does not read are refused with what to do; an unreadable
     marker beside no store files at all (a crash during the very first start) is rewritten.
     """
-    from graph import __version__
+    from crm_graph.graph import __version__
 
     marker = data_dir / MARKER_FILE
     store = data_dir / STORE_DIR

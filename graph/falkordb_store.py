@@ -16,13 +16,13 @@ import redis.asyncio
 from falkordb.asyncio import FalkorDB
 from falkordb.asyncio.query_result import QueryResult
 
-from graph.dialect import FALKORDB, Dialect
-from graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
-from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
-from graph.schema import CRM_SCHEMA
-from graph.settings import StoreSettings
-from graph.store import Columns, Params, Row, SharedText
-from graph.values import plain
+from crm_graph.graph.dialect import FALKORDB, Dialect
+from crm_graph.graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
+from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
+from crm_graph.graph.schema import CRM_SCHEMA
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.values import plain
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.schema import TIE_TYPES
+from crm_graph.graph.schema import TIE_TYPES
 
 TIES = "|".join(TIE_TYPES)
 

@@ -9,12 +9,12 @@ import neo4j
 from neo4j import AsyncGraphDatabase, RoutingControl
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
-from graph.dialect import NEO4J, Dialect
-from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from graph.schema import CRM_SCHEMA
-from graph.settings import StoreSettings
-from graph.store import Columns, Params, Row, SharedText
-from graph.values import plain
+from crm_graph.graph.dialect import NEO4J, Dialect
+from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from crm_graph.graph.schema import CRM_SCHEMA
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.values import plain
 
 
 class Neo4jStore:

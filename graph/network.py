@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.customers import CUSTOMERS_BY_ID
-from graph.schema import TIE_TYPES
-from graph.store import GraphStore
+from crm_graph.graph.customers import CUSTOMERS_BY_ID
+from crm_graph.graph.schema import TIE_TYPES
+from crm_graph.graph.store import GraphStore
 
 MAX_DEPTH = 3
 MAX_PATH_LENGTH = 6

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from graph.errors import ConfigurationError
+from crm_graph.graph.errors import ConfigurationError
 
 StoreKind = Literal["embedded", "falkordb", "neo4j"]
 APPENDFSYNC_CHOICES = ("always", "everysec", "no")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from graph.dialect import Dialect
-from graph.settings import StoreSettings
+from crm_graph.graph.dialect import Dialect
+from crm_graph.graph.settings import StoreSettings
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
@@ -64,11 +64,11 @@ async def open_store(settings: StoreSettings, *, bootstrap: bool = True) -> Grap
     """Open the store the settings name (starting the embedded server if needed)."""
     store: GraphStore
     if settings.kind == "neo4j":
-        from graph.neo4j_store import Neo4jStore
+        from crm_graph.graph.neo4j_store import Neo4jStore
 
         store = await Neo4jStore.connect(settings)
     else:
-        from graph.falkordb_store import FalkorStore
+        from crm_graph.graph.falkordb_store import FalkorStore
 
         store = await FalkorStore.connect(settings)
     if bootstrap:

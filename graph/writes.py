@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from graph.filters import TIES
-from graph.schema import TIE_TYPES
-from graph.store import GraphStore
+from crm_graph.graph.filters import TIES
+from crm_graph.graph.schema import TIE_TYPES
+from crm_graph.graph.store import GraphStore
 
 MERGE_PREVIEW = f"""
 UNWIND $ids AS id

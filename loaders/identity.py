@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loaders.rows import CustomerRecord
+from crm_graph.loaders.rows import CustomerRecord
 
 
 @dataclass(frozen=True)

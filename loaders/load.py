@@ -24,12 +24,12 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from graph import cypher
-from graph.store import GraphStore
-from loaders import rows as validate
-from loaders.errors import ConcurrentIdentityChange
-from loaders.identity import Merge, footprint, resolve
-from loaders.reading import (
+from crm_graph.graph import cypher
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders import rows as validate
+from crm_graph.loaders.errors import ConcurrentIdentityChange
+from crm_graph.loaders.identity import Merge, footprint, resolve
+from crm_graph.loaders.reading import (
     EXTRA_COLUMNS_KEPT,
     Kind,
     RawRow,

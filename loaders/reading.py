@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from loaders.errors import ContractError
+from crm_graph.loaders.errors import ContractError
 
 Kind = Literal["customers", "products", "transactions", "interactions", "social_ties"]
 KINDS: tuple[Kind, ...] = ("customers", "products", "transactions", "interactions", "social_ties")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from loaders.fields import (
+from crm_graph.loaders.fields import (
     FieldError,
     normalise_email,
     normalise_phone,
@@ -21,7 +21,7 @@ from loaders.fields import (
     parse_number,
     typed_value,
 )
-from loaders.reading import COLUMNS, RawRow, Reject
+from crm_graph.loaders.reading import COLUMNS, RawRow, Reject
 
 T = TypeVar("T")
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from hypothesis import settings
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from graph.embedded import STATE_FILE, EmbeddedServer
-from graph.falkordb_store import FalkorStore
-from graph.settings import StoreSettings, parse_store
-from graph.store import GraphStore, open_store
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.embedded import STATE_FILE, EmbeddedServer
+from crm_graph.graph.falkordb_store import FalkorStore
+from crm_graph.graph.settings import StoreSettings, parse_store
+from crm_graph.graph.store import GraphStore, open_store
 
 # Property tests draw the same cases on every run of `make test` (a red run is a regression,
 # reproducible, not a new draw); `make fuzz` draws new ones to look for bugs.

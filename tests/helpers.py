@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.embedded import EmbeddedServer, _pid_alive
-from loaders.reading import COLUMNS
+from crm_graph.graph.embedded import EmbeddedServer, _pid_alive
+from crm_graph.loaders.reading import COLUMNS
 
 
 def write_csv(

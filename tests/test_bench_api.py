@@ -21,9 +21,9 @@ from bench.api import (
     wait_ready,
 )
 from bench.http import HttpClient
-from graph.settings import StoreSettings
-from graph.store import open_store
-from loaders.synthetic import generate
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
+from crm_graph.loaders.synthetic import generate
 
 
 async def test_both_sides_answer_every_request_and_agree(tmp_path: Path) -> None:

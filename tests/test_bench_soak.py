@@ -26,9 +26,9 @@ from bench.soak import (
     prepare_store,
     verify_writes,
 )
-from graph.embedded import EmbeddedServer
-from graph.settings import StoreSettings
-from graph.store import open_store
+from crm_graph.graph.embedded import EmbeddedServer
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
 
 
 def test_a_short_soak_has_no_errors_and_finds_every_write(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import build_parser, main
+from crm_graph.api.cli import build_parser, main
 from tests.helpers import read_rejects as read_rows
 from tests.helpers import write_csv
 
 
 def crm_graph(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         timeout=300,

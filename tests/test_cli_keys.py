@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from api.auth.keys import authenticate
-from api.auth.principal import AuthError, Principal, Role
-from api.cli import build_parser
-from graph.settings import parse_store
-from graph.store import open_store
+from crm_graph.api.auth.keys import authenticate
+from crm_graph.api.auth.principal import AuthError, Principal, Role
+from crm_graph.api.cli import build_parser
+from crm_graph.graph.settings import parse_store
+from crm_graph.graph.store import open_store
 from tests.helpers import write_csv
 
 KEY = re.compile(r"crm_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}")
@@ -24,7 +24,7 @@ KEY = re.compile(r"crm_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}")
 
 def crm_graph(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -137,7 +137,8 @@ async def test_serve_demo_prints_a_working_admin_key(tmp_path: Path) -> None:
     write_csv(tmp_path / "in" / "customers.csv", [{"customer_id": "c1"}])
     crm_graph("load", str(tmp_path / "in"), "--no-progress", data_dir=data_dir)
     # when the demo server starts
-    command = [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "serve", "--demo",
+    command = [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), "serve",
+               "--demo",
                "--port", "0"]  # fmt: skip
     lines: list[str] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:

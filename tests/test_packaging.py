@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -36,10 +37,25 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_the_api_server_does_not_load_the_analytics_stack() -> None:
     # pandas, scikit-learn and networkx are for `train`; the server reads scores as properties
     code = (
-        "import sys, api.app, api.cli; "
+        "import sys, crm_graph.api.app, crm_graph.api.cli; "
         "print(sorted(m for m in ('pandas', 'numpy', 'sklearn', 'scipy', 'networkx') "
         "if m in sys.modules))"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
     assert found.stdout.strip() == "[]", found.stdout
+
+
+def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: Path) -> None:
+    # nothing generic (api, graph, loaders, analytics) may land in a user's site-packages
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    subprocess.run(command, check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("crm_graph-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top == {"crm_graph"}, top
+    for package in ("api", "graph", "loaders", "analytics"):
+        assert f"crm_graph/{package}/__init__.py" in names
+    assert b"crm-graph = crm_graph.api.cli:main" in entry_points

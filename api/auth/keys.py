@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.auth.principal import AuthError, Principal, Role
-from graph import api_keys as cypher
-from graph.store import GraphStore
+from crm_graph.api.auth.principal import AuthError, Principal, Role
+from crm_graph.graph import api_keys as cypher
+from crm_graph.graph.store import GraphStore
 
 KEY_PREFIX = "crm_"
 ID_LENGTH = 12

@@ -25,11 +25,11 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth.keys import authenticate
-from api.auth.principal import AuthError, Principal
-from api.auth.ratelimit import RateLimiter
-from graph.errors import StoreError
-from graph.store import GraphStore
+from crm_graph.api.auth.keys import authenticate
+from crm_graph.api.auth.principal import AuthError, Principal
+from crm_graph.api.auth.ratelimit import RateLimiter
+from crm_graph.graph.errors import StoreError
+from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from api.customers.types import Customer, Product, check_first
-from graph import catalog
+from crm_graph.api.customers.types import Customer, Product, check_first
+from crm_graph.graph import catalog
 
 
 @strawberry.type(description="What one customer bought of a product.")

@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from api.scalars import to_epoch_ms
+from crm_graph.api.scalars import to_epoch_ms
 
 
 @strawberry.input(description="Conditions on a text field; contains/startsWith ignore case.")

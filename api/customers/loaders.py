@@ -15,9 +15,9 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from graph import catalog
-from graph import customers as queries
-from graph.store import GraphStore, Row
+from crm_graph.graph import catalog
+from crm_graph.graph import customers as queries
+from crm_graph.graph.store import GraphStore, Row
 
 
 def _rows_loader(

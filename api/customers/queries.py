@@ -9,12 +9,12 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
-from api.customers.types import Customer, check_first, customer_view
-from api.errors import user_error
-from api.permissions import CanAggregate, CanFilterOnPersonalData
-from graph import customers as queries
-from graph.filters import FilterError
+from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
+from crm_graph.api.customers.types import Customer, check_first, customer_view
+from crm_graph.api.errors import user_error
+from crm_graph.api.permissions import CanAggregate, CanFilterOnPersonalData
+from crm_graph.graph import customers as queries
+from crm_graph.graph.filters import FilterError
 
 
 def encode_cursor(sort_key: Any, customer_id: str) -> str:

@@ -21,9 +21,9 @@ from graphql import (
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from analytics import scores
-from api.errors import user_error
-from api.insights.types import (
+from crm_graph.analytics import scores
+from crm_graph.api.errors import user_error
+from crm_graph.api.insights.types import (
     CategoryDemand,
     ChurnRisk,
     Clv,
@@ -33,10 +33,15 @@ from api.insights.types import (
     demand_of,
     rfm_of,
 )
-from api.masking import mask_email, mask_phone
-from api.scalars import from_epoch_ms, to_epoch_ms
-from graph.customers import PROFILE_PROPERTIES, CustomerView, InteractionPage, TransactionPage
-from graph.store import Row
+from crm_graph.api.masking import mask_email, mask_phone
+from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
+from crm_graph.graph.customers import (
+    PROFILE_PROPERTIES,
+    CustomerView,
+    InteractionPage,
+    TransactionPage,
+)
+from crm_graph.graph.store import Row
 
 T = TypeVar("T")
 

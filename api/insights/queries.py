@@ -10,12 +10,12 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from analytics import scores
-from api.customers.types import Customer, Segment, check_first
-from api.permissions import CanAggregate
-from api.scalars import from_epoch_ms, to_epoch_ms
-from graph import aggregates, analytics
-from graph.customers import SEGMENTS
+from crm_graph.analytics import scores
+from crm_graph.api.customers.types import Customer, Segment, check_first
+from crm_graph.api.permissions import CanAggregate
+from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
+from crm_graph.graph import aggregates, analytics
+from crm_graph.graph.customers import SEGMENTS
 
 
 @strawberry.enum

@@ -7,8 +7,8 @@ from typing import Any
 
 import strawberry
 
-from analytics import scores
-from api.scalars import from_epoch_ms
+from crm_graph.analytics import scores
+from crm_graph.api.scalars import from_epoch_ms
 
 
 @strawberry.type(description="Recency, frequency, monetary value as of the last training.")

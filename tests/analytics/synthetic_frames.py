@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.frames import CUSTOMERS, INTERACTIONS, LINES, ORDERS, TIES
-from loaders.synthetic import generate
+from crm_graph.analytics.frames import CUSTOMERS, INTERACTIONS, LINES, ORDERS, TIES
+from crm_graph.loaders.synthetic import generate
 
 EXTRA_CUSTOMER_COLUMNS = ("age", "loyalty_tier")
 """The customer properties kept beside the contract columns; like `analytics.extract`, no

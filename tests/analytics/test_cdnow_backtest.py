@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import pytest
 
-from analytics.clv import backtest
+from crm_graph.analytics.clv import backtest
 from tests.analytics.cdnow import CALIBRATION_END, HOLDOUT_DAYS, cdnow_orders
 
 MEASURED = {

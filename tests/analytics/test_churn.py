@@ -9,7 +9,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from analytics.churn import (
+from crm_graph.analytics.churn import (
     ChurnModel,
     churn_dataset,
     churn_features,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from analytics.clv import (
+from crm_graph.analytics.clv import (
     SUMMARY_COLUMNS,
     BetaGeoModel,
     GammaGammaModel,
@@ -22,7 +22,7 @@ from analytics.clv import (
     gamma_gamma_log_likelihood,
     summary,
 )
-from analytics.frames import FrameError
+from crm_graph.analytics.frames import FrameError
 from tests.analytics.cdnow import CALIBRATION_END, cdnow_orders, cdnow_published_summary
 
 # Fader, Hardie & Lee (2005), CDNOW, time in weeks.

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-import analytics.demand as demand_module
-from analytics.demand import (
+import crm_graph.analytics.demand as demand_module
+from crm_graph.analytics.demand import (
     NETWORK_FEATURES,
     DemandEvaluation,
     SocialDemandModel,

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import frames
-from analytics.extract import read_tables
-from graph.store import GraphStore
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.analytics import frames
+from crm_graph.analytics.extract import read_tables
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 
 
 def _canonical(folder: Path, merges_path: Path) -> dict[str, str]:

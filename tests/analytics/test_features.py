@@ -7,9 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import features as features_module
-from analytics.features import category_history, customer_features, reusing_customer_features
-from analytics.frames import FrameError
+from crm_graph.analytics import features as features_module
+from crm_graph.analytics.features import (
+    category_history,
+    customer_features,
+    reusing_customer_features,
+)
+from crm_graph.analytics.frames import FrameError
 from tests.analytics.synthetic_frames import SyntheticFrames, generated_frames
 
 AS_OF = pd.Timestamp("2024-06-01", tz="UTC")

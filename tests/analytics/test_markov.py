@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.frames import FrameError
-from analytics.markov import (
+from crm_graph.analytics.frames import FrameError
+from crm_graph.analytics.markov import (
     STATES,
     customer_states,
     project,

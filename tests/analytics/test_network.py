@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.frames import FrameError
-from analytics.network import (
+from crm_graph.analytics.frames import FrameError
+from crm_graph.analytics.network import (
     NETWORK_COLUMNS,
     neighbour_purchases,
     network_features,

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from analytics.frames import LINES, TIES
-from analytics.recommend import Recommender
-from analytics.rules import rules as mine_rules
-from loaders.synthetic import generate
+from crm_graph.analytics.frames import LINES, TIES
+from crm_graph.analytics.recommend import Recommender
+from crm_graph.analytics.rules import rules as mine_rules
+from crm_graph.loaders.synthetic import generate
 
 AS_OF = pd.Timestamp("2024-06-01", tz="UTC")
 DAY = pd.Timedelta(days=1)

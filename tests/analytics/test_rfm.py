@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.frames import FrameError
-from analytics.rfm import RFM_COLUMNS, SEGMENT_RULES, rfm, segment_name
+from crm_graph.analytics.frames import FrameError
+from crm_graph.analytics.rfm import RFM_COLUMNS, SEGMENT_RULES, rfm, segment_name
 
 AS_OF = pd.Timestamp("2024-04-01", tz="UTC")
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.frames import LINES, FrameError
-from analytics.rules import RULE_COLUMNS, baskets, evaluate_rules, rules
+from crm_graph.analytics.frames import LINES, FrameError
+from crm_graph.analytics.rules import RULE_COLUMNS, baskets, evaluate_rules, rules
 
 AS_OF = pd.Timestamp("2024-03-01", tz="UTC")
 DAY = pd.Timedelta(days=1)

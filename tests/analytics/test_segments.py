@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from analytics.segments import SegmentationModel
+from crm_graph.analytics.segments import SegmentationModel
 
 # Four kinds of customer, as a marketer would describe them (medians of each group).
 GROUPS = {

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import scores as names
-from analytics.score import score_customers
-from analytics.train import _Worker, train
-from graph.store import GraphStore
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.analytics import scores as names
+from crm_graph.analytics.score import score_customers
+from crm_graph.analytics.train import _Worker, train
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 from tests.conftest import Api
 from tests.helpers import write_csv
 
@@ -132,7 +132,7 @@ async def test_a_worker_process_recommends_what_one_process_does(
     # when trained in one process (recommending 7 customers at a time), then with a worker
     # process for rules and recommendations (all customers at once: the worker's slice is the
     # module's 10,000)
-    monkeypatch.setattr("analytics.train.RECOMMEND_SLICE", 7)
+    monkeypatch.setattr("crm_graph.analytics.train.RECOMMEND_SLICE", 7)
     alone = await train(store, horizon_days=90, processes=1)
     written_alone = await store.read(recommended)
     shared = await train(store, horizon_days=90, processes=2)
@@ -205,7 +205,7 @@ async def test_churn_learned_from_a_customer_property(store: GraphStore, tmp_pat
 async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_rest(
     store: GraphStore, tmp_path: Path
 ) -> None:
-    from analytics.extract import read_tables
+    from crm_graph.analytics.extract import read_tables
 
     # given a business trained 150 days after its first order, with a 90-day horizon: the
     # back-tests' cut-offs (90 and 180 days back) fall before most of it, or before all of it
@@ -257,8 +257,8 @@ async def test_a_young_business_trains_what_it_can_and_says_why_it_skips_the_res
 def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_training() -> None:
     import numpy as np
 
-    from analytics import clv
-    from analytics.train import TrainReport, _spend_model
+    from crm_graph.analytics import clv
+    from crm_graph.analytics.train import TrainReport, _spend_model
 
     # given repeat buyers whose own mean order values are log-normal with a wide spread
     as_of = pd.Timestamp("2024-06-01", tz="UTC")
@@ -284,8 +284,8 @@ def test_spend_so_uneven_that_its_mean_is_infinite_skips_the_value_not_the_train
 async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_removes_the_rest(
     store: GraphStore, tmp_path: Path
 ) -> None:
-    from analytics.churn import active_customers
-    from analytics.extract import read_tables
+    from crm_graph.analytics.churn import active_customers
+    from crm_graph.analytics.extract import read_tables
 
     # given a trained business, a customer added since with no order, a lapsed customer
     # carrying a risk from some older run, and 20 new customers from a new country (which
@@ -340,8 +340,8 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
 def test_the_recommenders_back_test_knows_only_segments_from_before_its_start(
     tmp_path: Path,
 ) -> None:
-    from analytics import features
-    from analytics.train import rules_and_recommendations
+    from crm_graph.analytics import features
+    from crm_graph.analytics.train import rules_and_recommendations
     from tests.analytics.synthetic_frames import generated_frames
 
     # given a generated business, and its customers' features one horizon before as_of

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import scores as names
-from analytics.train import write_scores
-from graph.store import GraphStore
+from crm_graph.analytics import scores as names
+from crm_graph.analytics.train import write_scores
+from crm_graph.graph.store import GraphStore
 
 PROFILE = {"name": "Ann", "email": "ann@example.com", "country": "GB", "age": 41}
 

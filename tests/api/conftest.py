@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.store import GraphStore
-from loaders.load import load_folder
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
 from tests.helpers import write_csv
 
 

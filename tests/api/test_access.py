@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from api.auth.principal import Role
-from graph.store import GraphStore
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
 
 PROFILE = '{ customer(id: "c00") { id name email phone attributes } }'

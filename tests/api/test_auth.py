@@ -19,13 +19,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from api.auth.keys import authenticate, create_key, list_keys, revoke_key
-from api.auth.middleware import AuthMiddleware
-from api.auth.principal import AuthError, Principal, Role
-from api.auth.ratelimit import RateLimiter
-from graph import api_keys as cypher
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
+from crm_graph.api.auth.keys import authenticate, create_key, list_keys, revoke_key
+from crm_graph.api.auth.middleware import AuthMiddleware
+from crm_graph.api.auth.principal import AuthError, Principal, Role
+from crm_graph.api.auth.ratelimit import RateLimiter
+from crm_graph.graph import api_keys as cypher
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
 
 # -- a tiny app behind the middleware ------------------------------------------------------------
 
@@ -362,14 +362,14 @@ async def test_one_log_line_per_request_without_the_key(
     # given a key
     info, key = await create_key(store, "partner", "acme")
     client = client_for(make_app(store, Recorder()))
-    caplog.set_level(logging.INFO, logger="api.auth.middleware")
+    caplog.set_level(logging.INFO, logger="crm_graph.api.auth.middleware")
     # when it is used, and a request is refused
     await client.post(
         "/graphql?operation=x", json=QUERY, headers={**bearer(key), "X-Request-ID": "req-1"}
     )
     await client.post("/graphql", json=QUERY, headers={**bearer(key + "x"), "X-Request-ID": "r2"})
     # then there is one line each: method, path, status, ms, key id, request id; never the key
-    lines = [r.getMessage() for r in caplog.records if r.name == "api.auth.middleware"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "crm_graph.api.auth.middleware"]
     assert len(lines) == 2
     assert re.fullmatch(rf"POST /graphql 200 \d+\.\dms key={info.id} request=req-1", lines[0])
     assert re.fullmatch(r"POST /graphql 401 \d+\.\dms key=- request=r2", lines[1])

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from graphql import get_named_type, is_leaf_type
 
-from api import app as app_module
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from api.customers import types
-from api.customers.types import (
+from bench.api import GRAPHQL_360
+from crm_graph.api import app as app_module
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.api.customers import types
+from crm_graph.api.customers.types import (
     CUSTOMER_READS,
     INTERACTION_READS,
     LINE_ITEM_READS,
@@ -25,13 +26,12 @@ from api.customers.types import (
     TRANSACTION_READS,
     NodeReads,
 )
-from api.schema import schema
-from bench.api import GRAPHQL_360
-from graph import customers
-from graph.settings import StoreSettings
-from graph.store import GraphStore
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.api.schema import schema
+from crm_graph.graph import customers
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 from tests.conftest import Api
 
 CUSTOMER_360 = """

@@ -17,10 +17,15 @@ from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api import execution
-from api.app import CrmGraphQL
-from api.execution import FastExecutionContext, incompatibility, lean_resolvers, plain_leaves
-from api.schema import build_schema
+from crm_graph.api import execution
+from crm_graph.api.app import CrmGraphQL
+from crm_graph.api.execution import (
+    FastExecutionContext,
+    incompatibility,
+    lean_resolvers,
+    plain_leaves,
+)
+from crm_graph.api.schema import build_schema
 
 
 @strawberry.enum
@@ -268,7 +273,7 @@ def test_the_short_cuts_stand_down_where_graphql_core_differs(
 
     monkeypatch.setattr(executor, "execute_fields", execute_fields)
     assert "execute_fields" in (incompatibility() or "")
-    with caplog.at_level("WARNING", logger="api.schema"):
+    with caplog.at_level("WARNING", logger="crm_graph.api.schema"):
         schema = build_schema()
     assert schema.execution_context_class is not FastExecutionContext
     assert "without its short cuts" in caplog.text

@@ -5,7 +5,7 @@ c00 -KNOWS-> c01        c03 -FAMILY-> c04        c06 -KNOWS-> c03
 
 from __future__ import annotations
 
-from graph.store import GraphStore
+from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
 
 NEIGHBOURHOOD = """

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from graph.store import GraphStore
-from loaders.load import load_folder
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
 from tests.conftest import Api
 
 PAGE = """
@@ -119,7 +119,7 @@ query Nested($first: Int!) {
 async def test_a_nested_query_costs_the_same_round_trips_for_1_or_50_customers(
     store: GraphStore, admin: Api, tmp_path: Path
 ) -> None:
-    from loaders.synthetic import generate
+    from crm_graph.loaders.synthetic import generate
 
     generate(tmp_path / "biz", 120, seed=5)
     await load_folder(store, tmp_path / "biz", progress=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from api.app import create_app
-from graph.settings import StoreSettings
-from graph.store import GraphStore
+from crm_graph.api.app import create_app
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore
 
 
 async def test_healthz_and_readyz(store: GraphStore, embedded_settings: StoreSettings) -> None:
@@ -25,7 +25,7 @@ async def test_readyz_says_unavailable_when_the_store_is_gone(
 ) -> None:
     from pathlib import Path
 
-    from graph.store import open_store
+    from crm_graph.graph.store import open_store
 
     settings = StoreSettings(kind="embedded", data_dir=Path(str(tmp_path)) / "gone")
     store = await open_store(settings)

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from graph.settings import StoreSettings
-from graph.store import open_store
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
 
 
 async def test_unexpected_errors_are_masked_and_logged(

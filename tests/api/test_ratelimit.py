@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.auth.keys import create_key
-from api.auth.middleware import AuthMiddleware
-from api.auth.ratelimit import RateLimiter, RateLimitSettingsError
-from graph.store import GraphStore
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.middleware import AuthMiddleware
+from crm_graph.api.auth.ratelimit import RateLimiter, RateLimitSettingsError
+from crm_graph.graph.store import GraphStore
 
 
 class Clock:

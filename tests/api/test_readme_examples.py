@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import DEMO_CUSTOMERS, DEMO_SEED
-from graph.store import GraphStore
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.api.cli import DEMO_CUSTOMERS, DEMO_SEED
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 from tests.conftest import Api
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.schema import sdl
+from crm_graph.api.schema import sdl
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
@@ -16,7 +16,7 @@ def test_schema_graphql_equals_the_code() -> None:
 
 
 async def test_a_repeated_document_is_parsed_and_validated_once() -> None:
-    from api.schema import _parsed, _validation_errors, build_schema
+    from crm_graph.api.schema import _parsed, _validation_errors, build_schema
 
     schema = build_schema()
     document = 'query Repeated { __typename searchCustomers(text: "xx", first: 0) { id } }'

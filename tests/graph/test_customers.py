@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from graph import customers
-from graph.store import GraphStore
+from crm_graph.graph import customers
+from crm_graph.graph.store import GraphStore
 
 
 async def test_ties_keep_their_type_when_a_new_type_appears(store: GraphStore) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from graph.embedded import EmbeddedServer, ServerRecord, _pid_alive
-from graph.errors import DataDirError, QueryError, ReadOnlyViolation, StoreUnavailable
-from graph.falkordb_store import FalkorStore
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
+from crm_graph.graph.embedded import EmbeddedServer, ServerRecord, _pid_alive
+from crm_graph.graph.errors import DataDirError, QueryError, ReadOnlyViolation, StoreUnavailable
+from crm_graph.graph.falkordb_store import FalkorStore
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
 
 
 def settings_for(data_dir: Path) -> StoreSettings:
@@ -82,7 +82,7 @@ async def test_a_second_process_uses_the_running_server(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "api.cli",
+                "crm_graph.api.cli",
                 "--data-dir",
                 str(data_dir),
                 "query",
@@ -224,7 +224,7 @@ async def test_a_statement_sent_while_the_server_is_busy_runs_once_it_is_free(
                                    daemon=True)  # fmt: skip
         blocker.start()
         time.sleep(0.3)
-        monkeypatch.setattr("graph.falkordb_store.BUSY_WAIT_SECONDS", 0.3)
+        monkeypatch.setattr("crm_graph.graph.falkordb_store.BUSY_WAIT_SECONDS", 0.3)
         with pytest.raises(QueryError, match="BUSY"):
             await store.read("MATCH (c:Customer) RETURN count(c) AS n")
         admin.script_kill()

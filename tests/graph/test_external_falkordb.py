@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from graph.embedded import PLAN_CACHE_SIZE, _free_loopback_port, binaries
-from graph.settings import StoreSettings
-from graph.store import open_store
+from crm_graph.graph.embedded import PLAN_CACHE_SIZE, _free_loopback_port, binaries
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import open_store
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ async def test_a_server_keeping_too_few_plans_is_named_with_the_remedy(
     # given an external FalkorDB with the module's default plan cache
     settings = StoreSettings(kind="falkordb", host="127.0.0.1", port=external_server)
     # when crm-graph connects to it
-    with caplog.at_level(logging.WARNING, logger="graph.falkordb_store"):
+    with caplog.at_level(logging.WARNING, logger="crm_graph.graph.falkordb_store"):
         store = await open_store(settings)
     try:
         # then it works ...
@@ -68,7 +68,7 @@ async def test_a_server_keeping_too_few_plans_is_named_with_the_remedy(
 async def test_the_embedded_server_keeps_enough_plans_to_say_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="graph.falkordb_store"):
+    with caplog.at_level(logging.WARNING, logger="crm_graph.graph.falkordb_store"):
         store = await open_store(StoreSettings(kind="embedded", data_dir=tmp_path / "data"))
         await store.close()
     assert not [r for r in caplog.records if "CACHE_SIZE" in r.getMessage()]

@@ -10,10 +10,10 @@ import pytest
 from neo4j import RoutingControl
 from neo4j.exceptions import ClientError, ServiceUnavailable
 
-from graph.dialect import NEO4J
-from graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from graph.neo4j_store import Neo4jStore
-from graph.schema import CRM_SCHEMA
+from crm_graph.graph.dialect import NEO4J
+from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from crm_graph.graph.neo4j_store import Neo4jStore
+from crm_graph.graph.schema import CRM_SCHEMA
 
 
 class FakeRecord(dict[str, Any]):

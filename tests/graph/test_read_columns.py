@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import QueryError, ReadOnlyViolation
-from graph.store import GraphStore
+from crm_graph.graph.errors import QueryError, ReadOnlyViolation
+from crm_graph.graph.store import GraphStore
 
 ROWS = """
 UNWIND $rows AS r

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from graph.errors import QueryError
-from graph.falkordb_store import FalkorStore
-from graph.store import GraphStore
-from graph.values import plain
+from crm_graph.graph.errors import QueryError
+from crm_graph.graph.falkordb_store import FalkorStore
+from crm_graph.graph.store import GraphStore
+from crm_graph.graph.values import plain
 
 VALUES = [
     "'Zoë \"q\" | ✓'", "''", "2 ^ 53", "9007199254740993", "-7", "0.1", "-1e300", "true", "false",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.errors import ConfigurationError
-from graph.settings import parse_store
+from crm_graph.graph.errors import ConfigurationError
+from crm_graph.graph.settings import parse_store
 
 
 def test_embedded_is_the_default() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from loaders.fields import (
+from crm_graph.loaders.fields import (
     FieldError,
     normalise_email,
     normalise_phone,

@@ -24,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from graph.store import GraphStore
-from loaders.errors import ContractError
-from loaders.load import FORMULA_PREFIXES, LoadReport, load_folder
-from loaders.reading import COLUMNS, CSV_PARSE_LIMIT, REQUIRED
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.errors import ContractError
+from crm_graph.loaders.load import FORMULA_PREFIXES, LoadReport, load_folder
+from crm_graph.loaders.reading import COLUMNS, CSV_PARSE_LIMIT, REQUIRED
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2", "@SUM(1)", '=HYPERLINK("http://x")', "\t=1+1"]
 HUGE = 140 * 1024  # over the 128 KiB a field may hold

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from graph.store import GraphStore
-from loaders.errors import ContractError
-from loaders.load import FORMULA_PREFIXES, LoadReport, load_folder, neutralise
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.errors import ContractError
+from crm_graph.loaders.load import FORMULA_PREFIXES, LoadReport, load_folder, neutralise
 from tests.helpers import read_rejects, write_csv, write_jsonl
 
 CUSTOMERS = [
@@ -610,9 +610,9 @@ async def test_json_lines_load_like_csv(store: GraphStore, tmp_path: Path) -> No
 def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
     import tracemalloc
 
-    from loaders.load import _read_batches
-    from loaders.reading import SourceFile
-    from loaders.rows import line_item
+    from crm_graph.loaders.load import _read_batches
+    from crm_graph.loaders.reading import SourceFile
+    from crm_graph.loaders.rows import line_item
 
     # given 100,000 transaction lines (about 7 MB)
     path = tmp_path / "transactions.csv"

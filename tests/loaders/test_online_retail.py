@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graph.store import GraphStore
-from loaders.load import load_folder
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
 from tests.conftest import DATASETS
 from tests.datasets import online_retail_to_contract, read_online_retail
 from tests.helpers import read_rejects

@@ -15,7 +15,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from loaders.synthetic import CONTRACT_HEADERS, GROUND_TRUTH_HEADER, GenerateReport, generate
+from crm_graph.loaders.synthetic import (
+    CONTRACT_HEADERS,
+    GROUND_TRUTH_HEADER,
+    GenerateReport,
+    generate,
+)
 
 CUSTOMERS = 4_000
 SEED = 20_240_305

@@ -24,16 +24,16 @@ from typing import Any
 
 import httpx
 
-from api.auth.principal import Role
 from bench.api import GRAPHQL_360
 from bench.server import api_server, create_admin_key, wait_ready
-from graph import cypher
-from graph.embedded import EmbeddedServer
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
-from loaders.identity import footprint
-from loaders.load import load_folder
-from loaders.synthetic import generate
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph import cypher
+from crm_graph.graph.embedded import EmbeddedServer
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
+from crm_graph.loaders.identity import footprint
+from crm_graph.loaders.load import load_folder
+from crm_graph.loaders.synthetic import generate
 from tests.conftest import Api
 from tests.helpers import stop_embedded_server, write_csv
 
@@ -440,7 +440,7 @@ async def test_a_load_while_serve_answers_every_query(tmp_path: Path) -> None:
                 post = http_post(client, key)
                 rejects = tmp_path / "business.rejects.csv"
                 loader = subprocess.Popen(
-                    [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "load",
+                    [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), "load",
                      str(business), "--no-progress", "--rejects", str(rejects)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True,

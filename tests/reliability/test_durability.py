@@ -28,14 +28,14 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from graph.embedded import EmbeddedServer, _pid_alive
-from graph.errors import DataDirError
-from graph.settings import StoreSettings, parse_store
-from graph.store import GraphStore, open_store
-from loaders.synthetic import generate
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.embedded import EmbeddedServer, _pid_alive
+from crm_graph.graph.errors import DataDirError
+from crm_graph.graph.settings import StoreSettings, parse_store
+from crm_graph.graph.store import GraphStore, open_store
+from crm_graph.loaders.synthetic import generate
 from tests.conftest import Api
 from tests.helpers import stop_embedded_server
 
@@ -49,7 +49,7 @@ TIMEOUT = 180.0
 
 
 def cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
+    return [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args]
 
 
 def load_command(folder: Path, data_dir: Path) -> list[str]:

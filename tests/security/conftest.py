@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.store import GraphStore
+from crm_graph.graph.store import GraphStore
 from tests.api.conftest import shop  # noqa: F401  (the API tests' twelve-customer graph)
 
 FUZZ_CASES: Counter[str] = Counter()

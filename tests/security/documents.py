@@ -21,7 +21,7 @@ from graphql import (
     is_composite_type,
 )
 
-from api.schema import sdl
+from crm_graph.api.schema import sdl
 
 SCHEMA = build_schema(sdl())
 assert SCHEMA.query_type is not None and SCHEMA.mutation_type is not None

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from graphql import GraphQLObjectType, get_named_type
 
-from api.auth import keys as api_keys
-from api.auth.keys import create_key, revoke_key
-from api.auth.principal import Role
-from graph.store import GraphStore
+from crm_graph.api.auth import keys as api_keys
+from crm_graph.api.auth.keys import create_key, revoke_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
 from tests.security.conftest import graph_state
 from tests.security.documents import (

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from graph.settings import StoreSettings
-from graph.store import GraphStore, open_store
-from loaders.load import load_folder
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore, open_store
+from crm_graph.loaders.load import load_folder
 from tests.conftest import Api
 from tests.helpers import read_rejects, write_csv
 

@@ -31,10 +31,10 @@ from graphql import (
     GraphQLScalarType,
 )
 
-from graph import catalog, customers, cypher, network, writes
-from graph.filters import PROPERTY_FIELDS, FilterBuilder
-from graph.store import GraphStore, Params, Row
-from loaders.rows import extra_columns
+from crm_graph.graph import catalog, customers, cypher, network, writes
+from crm_graph.graph.filters import PROPERTY_FIELDS, FilterBuilder
+from crm_graph.graph.store import GraphStore, Params, Row
+from crm_graph.loaders.rows import extra_columns
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer, graph_state
 from tests.security.documents import (

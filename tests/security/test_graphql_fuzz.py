@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from api.auth.principal import Role
-from graph.store import GraphStore
+from crm_graph.api.auth.principal import Role
+from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer, graph_state
 

@@ -14,15 +14,15 @@ import httpx
 import pytest
 from graphql import GraphQLObjectType, build_schema
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from api.customers.types import MAX_PAGE
-from api.schema import sdl
-from graph import network
-from graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
-from graph.settings import StoreSettings
-from graph.store import GraphStore
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.api.customers.types import MAX_PAGE
+from crm_graph.api.schema import sdl
+from crm_graph.graph import network
+from crm_graph.graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer
 

@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.auth.keys import create_key
-from api.auth.principal import Role
-from api.cli import main
-from graph.settings import StoreSettings
-from graph.store import GraphStore
-from loaders.load import load_folder
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.principal import Role
+from crm_graph.api.cli import main
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import load_folder
 from tests.conftest import Api
 from tests.helpers import write_csv
 
@@ -116,7 +116,7 @@ async def test_serving_logs_no_personal_data_and_no_key(
     # when the API serves requests full of personal data
     await _requests(store, admin, analyst, partner)
     # then the requests were logged (one line each, by the middleware) ...
-    lines = [r for r in caplog.records if r.name == "api.auth.middleware"]
+    lines = [r for r in caplog.records if r.name == "crm_graph.api.auth.middleware"]
     assert len(lines) >= 25  # (a 413 is refused before the middleware)
     # ... and no record holds a name, an email, a phone or a key
     keys = [api.key for api in (admin, analyst, partner) if api.key]

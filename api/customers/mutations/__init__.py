@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import strawberry
 
-from graph.store import GraphStore
-from loaders.load import BatchWriter
-from loaders.reading import RawRow, Reject
+from crm_graph.graph.store import GraphStore
+from crm_graph.loaders.load import BatchWriter
+from crm_graph.loaders.reading import RawRow, Reject
 
 
 @strawberry.enum

@@ -8,9 +8,9 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, failure
-from api.permissions import CanWrite
-from graph import writes
+from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
+from crm_graph.api.permissions import CanWrite
+from crm_graph.graph import writes
 
 
 @strawberry.type

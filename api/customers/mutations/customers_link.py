@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import (
+from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
     failure,
@@ -17,11 +17,11 @@ from api.customers.mutations import (
     raw_row,
     writer,
 )
-from api.customers.types import TieType
-from api.network.queries import Tie
-from api.permissions import CanWrite
-from graph import network
-from loaders import rows as validate
+from crm_graph.api.customers.types import TieType
+from crm_graph.api.network.queries import Tie
+from crm_graph.api.permissions import CanWrite
+from crm_graph.graph import network
+from crm_graph.loaders import rows as validate
 
 FIELDS = {"source_customer_id": "sourceId", "target_customer_id": "targetId"}
 

@@ -8,10 +8,10 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import ErrorCode, MutationError, Problem, failure
-from api.customers.types import Customer
-from api.permissions import CanWrite
-from graph import writes
+from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
+from crm_graph.api.customers.types import Customer
+from crm_graph.api.permissions import CanWrite
+from crm_graph.graph import writes
 
 MAX_MERGE = 20
 

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api.customers.mutations import (
+from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
     Problem,
@@ -18,10 +18,10 @@ from api.customers.mutations import (
     raw_row,
     writer,
 )
-from api.customers.types import Customer
-from api.permissions import CanWrite
-from graph import customers as queries
-from loaders import rows as validate
+from crm_graph.api.customers.types import Customer
+from crm_graph.api.permissions import CanWrite
+from crm_graph.graph import customers as queries
+from crm_graph.loaders import rows as validate
 
 MAX_BATCH = 1000
 FIELDS = {"customer_id": "id", "signup_date": "signupAt", "source_system": "sourceSystem"}

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api.customers.mutations import (
+from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
     failure,
@@ -17,10 +17,10 @@ from api.customers.mutations import (
     raw_row,
     writer,
 )
-from api.customers.types import Interaction, InteractionType
-from api.permissions import CanWrite
-from graph import customers as queries
-from loaders import rows as validate
+from crm_graph.api.customers.types import Interaction, InteractionType
+from crm_graph.api.permissions import CanWrite
+from crm_graph.graph import customers as queries
+from crm_graph.loaders import rows as validate
 
 FIELDS = {"interaction_id": "id", "customer_id": "customerId", "timestamp": "at"}
 
