@@ -48,7 +48,8 @@ def test_the_api_server_does_not_load_the_analytics_stack() -> None:
 
 def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: Path) -> None:
     # nothing generic (api, graph, loaders, analytics) may land in a user's site-packages
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path)]
+    command.append(str(ROOT))
     subprocess.run(command, check=True, capture_output=True)
     (wheel,) = tmp_path.glob("crm_graph-*.whl")
     with zipfile.ZipFile(wheel) as archive:
