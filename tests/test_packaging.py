@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import yaml
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,3 +63,28 @@ def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: P
     for package in ("api", "graph", "loaders", "analytics"):
         assert f"crm_graph/{package}/__init__.py" in names
     assert b"crm-graph = crm_graph.api.cli:main" in entry_points
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+    assert match, requirement
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def test_the_lock_file_pins_every_dependency_inside_its_range() -> None:
+    # `make run` and `make test` install with the lock file as constraints: a dependency added
+    # to pyproject.toml without `make lock` would install unpinned, untested
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    pinned: dict[str, list[str]] = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.split(";")[0].strip().partition("==")
+            pinned.setdefault(_name(name), []).append(version)
+    for requirement in wanted:
+        specifier = SpecifierSet(re.sub(r"^[A-Za-z0-9._-]+(\[[^]]*\])?", "",
+                                        requirement.split(";")[0]).strip())  # fmt: skip
+        versions = pinned.get(_name(requirement))
+        assert versions, f"{requirement} is not in requirements-lock.txt: run `make lock`"
+        for version in versions:
+            assert specifier.contains(version), f"{requirement}: locked at {version}"
