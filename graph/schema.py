@@ -36,3 +36,6 @@ CRM_SCHEMA = GraphSchema(
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
                "Segment", "ApiKey", "ModelCard")  # fmt: skip
 TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
+"""The relationship types of social ties between customers: the one list of them."""
+INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")
+"""The `type` of an Interaction: the one list of them, in this order everywhere."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
 from crm_graph.loaders.fields import (
     FieldError,
     normalise_email,
@@ -25,8 +26,6 @@ from crm_graph.loaders.reading import COLUMNS, RawRow, Reject
 
 T = TypeVar("T")
 
-INTERACTION_TYPES = frozenset({"call", "email", "chat", "meeting", "ticket", "social", "web"})
-TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
 MAX_ID = 256
 MAX_TEXT = 10_000
 MAX_MONEY = 1e15

@@ -45,16 +45,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
+
+from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
 
 __all__ = ["CONTRACT_HEADERS", "GROUND_TRUTH_HEADER", "GenerateReport", "generate"]
 
@@ -101,11 +105,9 @@ CANCELLATION_P = 0.6
 SOURCE_SYSTEMS = ("webshop", "crm", "pos")
 SOURCE_WEIGHTS = (0.5, 0.3, 0.2)
 TIERS = ("bronze", "silver", "gold", "platinum")
-TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
 TIE_TYPE_P_INTRA = (0.55, 0.12, 0.13, 0.20)
 TIE_TYPE_P_CROSS = (0.60, 0.10, 0.02, 0.28)
 ORDER_CHANNELS = ("web", "store", "app", "phone")
-INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")
 INTERACTION_CHANNELS = ("phone", "email", "web", "app", "store", "social")
 
 # --- Calendar ------------------------------------------------------------------------------------
@@ -116,185 +118,43 @@ HOUR_ONLINE = (2, 1, 1, 1, 1, 1, 2, 4, 5, 6, 6, 7, 8, 7, 6, 6, 6, 7, 8, 10, 11, 
 HOUR_OFFICE = (0, 0, 0, 0, 0, 0, 0, 1, 4, 8, 9, 9, 7, 8, 9, 8, 7, 5, 3, 1, 0, 0, 0, 0)
 HOUR_STORE = (0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 6, 8, 9, 8, 8, 9, 10, 10, 8, 5, 2, 0, 0, 0)
 
-# --- Catalogue: name, median list price, price sigma, popularity, extra quantity, products, nouns
-_CATEGORIES: tuple[tuple[str, float, float, float, float, int, str], ...] = (
-    ("Electronics", 180.0, 0.8, 0.08, 0.05, 50,
-     "Headphones|Speaker|Smartwatch|Camera|Tablet|E-reader|Soundbar|Drone|Projector"),
-    ("Phone Accessories", 18.0, 0.5, 0.07, 0.3, 40,
-     "Phone Case|Charger|USB-C Cable|Screen Protector|Power Bank|Car Mount|Earbuds"),
-    ("Computers", 650.0, 0.6, 0.03, 0.02, 30,
-     "Laptop|Monitor|Keyboard|Mouse|Docking Station|Desktop PC|SSD"),
-    ("Books", 14.0, 0.4, 0.08, 0.2, 60,
-     "Novel|Cookbook|Travel Guide|Biography|Thriller|Children's Book|Atlas|Poetry Collection"),
-    ("Home & Kitchen", 35.0, 0.7, 0.09, 0.2, 55,
-     "Frying Pan|Kettle|Knife Set|Blender|Bed Linen|Table Lamp|Storage Box|Coffee Maker"),
-    ("Groceries", 6.5, 0.6, 0.14, 1.5, 70,
-     "Coffee Beans|Olive Oil|Green Tea|Dark Chocolate|Pasta|Granola|Honey|Sparkling Water"),
-    ("Beauty", 22.0, 0.6, 0.08, 0.4, 45,
-     "Face Cream|Shampoo|Lipstick|Perfume|Sunscreen|Hair Dryer|Nail Polish"),
-    ("Fashion", 40.0, 0.6, 0.10, 0.2, 60,
-     "T-Shirt|Jeans|Dress|Jacket|Sweater|Scarf|Shirt|Coat"),
-    ("Shoes", 75.0, 0.4, 0.05, 0.05, 35,
-     "Sneakers|Boots|Sandals|Running Shoes|Loafers|Slippers"),
-    ("Sports & Outdoors", 45.0, 0.8, 0.06, 0.2, 40,
-     "Yoga Mat|Tent|Bike Helmet|Dumbbells|Backpack|Water Bottle|Tennis Racket"),
-    ("Toys & Games", 25.0, 0.6, 0.05, 0.3, 40,
-     "Board Game|Puzzle|Building Blocks|Plush Toy|Model Car|Card Game"),
-    ("Garden", 30.0, 0.8, 0.04, 0.3, 30,
-     "Garden Hose|Seeds|Plant Pot|Pruning Shears|Lawn Feed|Bird Feeder"),
-    ("Pet Supplies", 20.0, 0.6, 0.05, 0.8, 30,
-     "Dog Food|Cat Litter|Pet Bed|Chew Toy|Leash|Fish Food"),
-    ("Health", 15.0, 0.5, 0.05, 0.5, 35,
-     "Vitamins|First Aid Kit|Thermometer|Protein Powder|Toothpaste|Hand Sanitiser"),
-    ("Baby", 28.0, 0.6, 0.03, 0.6, 30,
-     "Nappies|Baby Wipes|Pram Blanket|Feeding Bottle|Baby Monitor|Teether"),
+# --- Reference data: catalogue, countries and names, contact subjects ----------------------------
+# Kept as data files beside this module (loaders/reference/*.json, each saying what it holds).
+
+
+def _reference(name: str) -> dict[str, Any]:
+    text = (resources.files(__package__) / "reference" / f"{name}.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+_CATALOGUE = _reference("catalogue")
+# name, median list price, price sigma, popularity, extra quantity, products, nouns
+_CATEGORIES: tuple[tuple[str, float, float, float, float, int, list[str]], ...] = tuple(
+    (c["name"], c["median_price"], c["price_sigma"], c["popularity"], c["extra_quantity"],
+     c["products"], c["nouns"]) for c in _CATALOGUE["categories"]
 )  # fmt: skip
 N_CATEGORIES = len(_CATEGORIES)
-_COMPLEMENT_PAIRS = (
-    ("Electronics", "Phone Accessories"), ("Computers", "Electronics"),
-    ("Computers", "Phone Accessories"), ("Fashion", "Shoes"), ("Baby", "Toys & Games"),
-    ("Sports & Outdoors", "Health"), ("Garden", "Home & Kitchen"), ("Groceries", "Pet Supplies"),
-    ("Beauty", "Health"), ("Books", "Toys & Games"), ("Groceries", "Home & Kitchen"),
-    ("Sports & Outdoors", "Shoes"),
-)  # fmt: skip
-_BRANDS = "Aurora|Nimbus|Vertex|Pulse|Zenith|Atlas|Nova|Echo|Harbor|Willow|Kestrel|Lumen|Orchard"
-_MODELS = "|Pro|Mini|Max|Plus|Lite|2|3|X|Classic|Eco|Deluxe"
-_PACK_SIZES = ", 250g|, 500g|, 1kg|, 6 pack|, 12 pack|, 1L|, 500ml|, 100ml|, 3 pack"
-_PACKED = frozenset({"Groceries", "Beauty", "Pet Supplies", "Health", "Baby"})
+_COMPLEMENT_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (a, b) for a, b in _CATALOGUE["complement_pairs"]
+)
+_BRANDS: list[str] = _CATALOGUE["brands"]
+_MODELS: list[str] = _CATALOGUE["models"]
+_PACK_SIZES: list[str] = _CATALOGUE["pack_sizes"]
+_PACKED = frozenset(_CATALOGUE["packed_categories"])
 
-# --- People: countries, cities, names -----------------------------------------------------------
-# code, weight, dial code, national prefixes, suffix digits, group sizes, cities, cultures
-_COUNTRIES: tuple[tuple[str, float, str, str, int, str, str, str], ...] = (
-    ("GB", 0.16, "44", "7400|7412|7425|7441|7458|7480|7500|7520|7540|7560|7701|7720|7740|7760|"
-     "7800|7820|7840|7900|7920|7940", 6, "4 6",
-     "London:45|Manchester:15|Birmingham:15|Edinburgh:10|Bristol:10|Leeds:5",
-     "en:80|in_latin:10|zh:3|ar_latin:3|es:2|fr:2"),
-    ("US", 0.20, "1", "212|310|415|312|617|206|512|305|404|702|713|646", 7, "3 3 4",
-     "New York:25|Los Angeles:18|Chicago:12|Houston:10|San Francisco:8|Seattle:8|Boston:7|"
-     "Austin:5|Miami:5|Washington, D.C.:2", "en:82|es:10|zh:4|in_latin:4"),
-    ("CA", 0.03, "1", "416|604|514|403|613", 7, "3 3 4",
-     "Toronto:40|Vancouver:25|Montréal:20|Calgary:8|Ottawa:7", "en:75|fr:20|zh:5"),
-    ("AU", 0.03, "61", "40|41|42|43|46", 7, "3 3 3", "Sydney:40|Melbourne:35|Brisbane:15|Perth:10",
-     "en:85|zh:10|in_latin:5"),
-    ("DE", 0.09, "49", "151|152|157|160|170|171|172|175|176|178", 8, "3 4 4",
-     "Berlin:30|München:20|Hamburg:20|Köln:15|Frankfurt am Main:15",
-     "de:90|en:3|ru:3|el:2|ar_latin:2"),
-    ("FR", 0.07, "33", "60|61|62|64|65|66|67|68|73|74|75|76|77|78", 7, "1 2 2 2 2",
-     "Paris:50|Lyon:15|Marseille:15|Toulouse:10|Lille:10", "fr:90|ar_latin:7|en:3"),
-    ("ES", 0.05, "34", "6", 8, "3 3 3", "Madrid:40|Barcelona:35|Valencia:15|Sevilla:10",
-     "es:95|en:5"),
-    ("IT", 0.05, "39", "320|328|333|338|347|349", 7, "3 3 4",
-     "Roma:35|Milano:35|Napoli:15|Torino:15", "it:95|en:5"),
-    ("NL", 0.04, "31", "61|62|63|64|65|66|68", 7, "1 8",
-     "Amsterdam:40|Rotterdam:25|Utrecht:20|Den Haag:15", "nl:90|en:10"),
-    ("CN", 0.08, "86", "138|139|186|150|151|188", 8, "3 4 4",
-     "Beijing:25|Shanghai:30|Shenzhen:20|Guangzhou:15|Chengdu:10", "zh:100"),
-    ("JP", 0.05, "81", "90|80|70", 8, "2 4 4", "Tokyo:50|Osaka:25|Yokohama:15|Nagoya:10",
-     "ja:100"),
-    ("IN", 0.06, "91", "98|99|97|90|88|70", 8, "5 5",
-     "Mumbai:25|Delhi:25|Bengaluru:25|Chennai:15|Hyderabad:10", "in_latin:70|in_deva:30"),
-    ("BR", 0.04, "55", "119|219|319", 8, "2 5 4",
-     "São Paulo:55|Rio de Janeiro:30|Belo Horizonte:15", "pt:95|es:5"),
-    ("AE", 0.02, "971", "50|52|55|56", 7, "2 3 4", "Dubai:70|Abu Dhabi:30",
-     "ar:50|ar_latin:30|in_latin:20"),
-    ("RU", 0.02, "7", "916|926|903|905|985", 7, "3 3 2 2", "Moscow:65|Saint Petersburg:35",
-     "ru:100"),
-    ("GR", 0.01, "30", "69", 8, "3 3 4", "Athens:70|Thessaloniki:30", "el:90|en:10"),
-)  # fmt: skip
-# culture: name order ("western" First Last, "east" FamilyGiven, "east_space" Family Given,
-# "native" First Last in a non-Latin script), first names, family names ("native:ascii" where
-# the ascii spelling cannot be derived by dropping accents).
-_CULTURES: dict[str, tuple[str, str, str]] = {
-    "en": ("western",
-           "James|Mary|Oliver|Amelia|Jack|Olivia|Harry|Emily|George|Sophie|William|Jessica|Noah|"
-           "Chloe|Thomas|Grace|Daniel|Hannah|Liam|Emma|Ethan|Ava|Lucas|Mia|Siobhan|Aidan|Zoë",
-           "Smith|Jones|Williams|Brown|Taylor|Davies|Wilson|Evans|Johnson|Miller|Garcia|O'Brien|"
-           "MacDonald|Patel|Nguyen|Kim|Khan|Murphy|Clarke|Walker|Wright|Robinson|Thompson|White|"
-           "Hughes|Anderson|Martin|Lee"),
-    "de": ("western",
-           "Jürgen:juergen|Lena|Lukas|Anna|Maximilian|Sophie|Felix|Marie|Paul|Leonie|Jonas|"
-           "Sören:soeren|Katharina|Tobias|Jana",
-           "Müller:mueller|Schmidt|Schneider|Fischer|Weber|Meyer|Wagner|Becker|Schulz|Hoffmann|"
-           "Schäfer:schaefer|Koch|Braun|Groß:gross|Zimmermann|Krüger:krueger"),
-    "fr": ("western",
-           "Hélène|Zoé|Chloé|Louis|Gabriel|Léa|Jules|Manon|Hugo|Camille|Théo|Inès|François|"
-           "Amélie|Noël",
-           "Martin|Bernard|Dubois|Thomas|Robert|Richard|Petit|Durand|Leroy|Moreau|Lefèvre|Girard|"
-           "Fontaine|Rousseau|Lambert"),
-    "es": ("western",
-           "José|María|Lucía|Javier|Carmen|Alejandro|Sofía|Pablo|Martina|Álvaro|Diego|Paula",
-           "García|Fernández|González|Rodríguez|López|Martínez|Sánchez|Pérez|Núñez|Gómez|Ruiz|"
-           "Díaz"),
-    "it": ("western",
-           "Giulia|Marco|Francesca|Alessandro|Chiara|Lorenzo|Sofia|Matteo|Niccolò|Elena|Andrea",
-           "Rossi|Russo|Ferrari|Esposito|Bianchi|Romano|Colombo|Ricci|Marino|De Luca|Greco"),
-    "nl": ("western", "Jan|Sanne|Daan|Emma|Bram|Fleur|Sem|Lotte|Thijs|Anouk|Ruben",
-           "de Jong|Jansen|de Vries|van den Berg|van Dijk|Bakker|Visser|Smit|Meijer|de Boer"),
-    "pt": ("western", "João|Ana|Pedro|Maria|Lucas|Júlia|Gabriel|Beatriz|Thiago|Larissa",
-           "Silva|Santos|Oliveira|Souza|Pereira|Costa|Rodrigues|Almeida|Gonçalves|Ferreira"),
-    "in_latin": ("western",
-                 "Aarav|Priya|Rohan|Ananya|Vikram|Deepika|Arjun|Sneha|Rahul|Kavya|Aditya|Meera",
-                 "Sharma|Patel|Singh|Gupta|Kumar|Reddy|Joshi|Iyer|Nair|Mehta|Chopra"),
-    "ar_latin": ("western", "Mohammed|Fatima|Ahmed|Omar|Layla|Yousef|Mariam|Khalid|Noor",
-                 "Al Mansouri|Al Hashimi|Khalil|Haddad|Saleh|Nasser|Hamdan"),
-    "zh": ("east",
-           "芳:fang|伟:wei|娜:na|敏:min|静:jing|磊:lei|洋:yang|艳:yan|勇:yong|军:jun|杰:jie|婷:ting|"
-           "强:qiang|秀英:xiuying|丽:li|浩然:haoran|子涵:zihan",
-           "王:wang|李:li|张:zhang|刘:liu|陈:chen|杨:yang|黄:huang|赵:zhao|吴:wu|周:zhou|徐:xu|"
-           "孙:sun|马:ma|朱:zhu|胡:hu"),
-    "ja": ("east_space",
-           "翔太:shota|陽菜:hina|健:ken|さくら:sakura|大輔:daisuke|美咲:misaki|蓮:ren|結衣:yui|"
-           "拓也:takuya|愛:ai",
-           "佐藤:sato|鈴木:suzuki|高橋:takahashi|田中:tanaka|伊藤:ito|渡辺:watanabe|山本:yamamoto|"
-           "中村:nakamura|小林:kobayashi"),
-    "in_deva": ("native",
-                "आरव:aarav|प्रिया:priya|रोहन:rohan|अनन्या:ananya|विक्रम:vikram|दीपिका:deepika|"
-                "अर्जुन:arjun|स्नेहा:sneha",
-                "शर्मा:sharma|पटेल:patel|सिंह:singh|गुप्ता:gupta|कुमार:kumar|जोशी:joshi"),
-    "ru": ("native",
-           "Иван:ivan|Анна:anna|Дмитрий:dmitry|Мария:maria|Алексей:alexey|Елена:elena|"
-           "Сергей:sergey|Ольга:olga|Наталья:natalya|Михаил:mikhail",
-           "Иванов:ivanov|Смирнов:smirnov|Кузнецов:kuznetsov|Попов:popov|Соколов:sokolov|"
-           "Лебедев:lebedev|Новиков:novikov|Морозов:morozov"),
-    "el": ("native",
-           "Γιώργος:giorgos|Μαρία:maria|Νίκος:nikos|Ελένη:eleni|Κώστας:kostas|Σοφία:sofia|"
-           "Δημήτρης:dimitris",
-           "Παπαδόπουλος:papadopoulos|Παππάς:pappas|Οικονόμου:oikonomou|Γεωργίου:georgiou|"
-           "Νικολάου:nikolaou"),
-    "ar": ("native",
-           "محمد:mohammed|فاطمة:fatima|أحمد:ahmed|مريم:maryam|علي:ali|نور:noor|يوسف:yousef|"
-           "سارة:sara",
-           "العلي:alali|المنصوري:almansouri|الهاشمي:alhashimi|الشامسي:alshamsi|الكعبي:alkaabi"),
-}  # fmt: skip
-_EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "mail.example", "inbox.example",
-                  "post.example")  # fmt: skip
+_PEOPLE = _reference("people")
+_COUNTRIES: list[dict[str, Any]] = _PEOPLE["countries"]
+# culture: name order, first names, family names (each "native" or ["native", "ascii"])
+_CULTURES: dict[str, tuple[str, list[str | list[str]], list[str | list[str]]]] = {
+    key: (c["order"], c["first_names"], c["family_names"]) for key, c in _PEOPLE["cultures"].items()
+}
+_EMAIL_DOMAINS: tuple[str, ...] = tuple(_PEOPLE["email_domains"])
 
-# --- Interaction subjects by type: steady (calm) and drifting (unhappy) -------------------------
-_SUBJECTS_CALM: dict[str, str] = {
-    "call": "Order status enquiry|Question about delivery times|Update billing address|"
-            "Product advice: {cat}|Loyalty points balance",
-    "email": "Newsletter reply|Invoice request, order copy|Question about {cat}|"
-             "Thanks for the quick delivery|Change of email address",
-    "chat": "Where is my parcel?|Size and fit advice|Discount code not applied|"
-            "Stock availability: {cat}",
-    "meeting": "In-store consultation|Personal shopping appointment|Account review",
-    "ticket": "Item arrived damaged|Wrong item delivered|Return request, {cat}|Payment failed|"
-              "Login problem",
-    "social": "Mentioned us on social media|Product review: {cat}|Shared a promotion",
-    "web": "Browsed {cat}|Abandoned cart|Wishlist updated|Searched for {cat}",
-}  # fmt: skip
-_SUBJECTS_UNHAPPY: dict[str, str] = {
-    "call": "Complaint about late delivery|Refund still not received|"
-            "Unhappy with product quality|Billing error, charged twice",
-    "email": "Formal complaint|Refund request, {cat}|Unsubscribe from marketing",
-    "chat": "Delivery delayed again|Cannot reach support|Refund status",
-    "meeting": "Complaint escalation",
-    "ticket": "Refund not processed|Item arrived damaged|Repeated delivery failure|"
-              "Warranty claim, {cat}|Account problem, urgent",
-    "social": "Negative review: {cat}|Public complaint about service",
-    "web": "Visited cancellation page|Viewed returns policy",
-}  # fmt: skip
-_SUBJECTS_CANCEL = "Close my account|Cancel membership|Please delete my account, thanks"
+_SUBJECTS = _reference("subjects")
+_SUBJECTS_CALM: dict[str, list[str]] = _SUBJECTS["calm"]
+_SUBJECTS_UNHAPPY: dict[str, list[str]] = _SUBJECTS["unhappy"]
+_SUBJECTS_CANCEL: list[str] = _SUBJECTS["cancellation"]
 # type probabilities: steady, drifting, cancellation
 _TYPE_P = (
     (0.15, 0.25, 0.15, 0.03, 0.12, 0.10, 0.20),
@@ -486,9 +346,8 @@ def _catalog(rng: np.random.Generator) -> _Catalog:
     """A few hundred products per the category table, with lognormal prices and Zipf popularity."""
     names: list[str] = []
     category, cents, pick = [], [], []
-    brands, models, packs = _BRANDS.split("|"), _MODELS.split("|"), _PACK_SIZES.split("|")
-    for c, (cat, median, sigma, _pop, _qty, count, nouns_text) in enumerate(_CATEGORIES):
-        nouns = nouns_text.split("|")
+    brands, models, packs = _BRANDS, _MODELS, _PACK_SIZES
+    for c, (cat, median, sigma, _pop, _qty, count, nouns) in enumerate(_CATEGORIES):
         price = median * rng.lognormal(0.0, sigma, count)
         weight = 1.0 / np.arange(1, count + 1) ** 1.1
         weight = weight[rng.permutation(count)]
@@ -576,23 +435,22 @@ def _geo() -> _Geo:
     city_names: list[str] = []
     city_country: list[int] = []
     city_cdf, city_first, culture_cdf, culture_ids = [], [], [], []
-    for k, row in enumerate(_COUNTRIES):
-        cities = [part.rsplit(":", 1) for part in row[6].split("|")]
+    for k, country in enumerate(_COUNTRIES):
         city_first.append(len(city_names))
-        city_names += [name for name, _ in cities]
-        city_country += [k] * len(cities)
-        city_cdf.append(_cdf([float(w) for _, w in cities]))
-        cultures = [part.split(":") for part in row[7].split("|")]
+        city_names += [name for name, _ in country["cities"]]
+        city_country += [k] * len(country["cities"])
+        city_cdf.append(_cdf([float(w) for _, w in country["cities"]]))
+        cultures = country["cultures"]
         culture_ids.append(np.array([culture_names.index(name) for name, _ in cultures]))
         culture_cdf.append(_cdf([float(w) for _, w in cultures]))
     return _Geo(
-        codes=[row[0] for row in _COUNTRIES], weight=_cdf([row[1] for row in _COUNTRIES]),
+        codes=[c["code"] for c in _COUNTRIES], weight=_cdf([c["weight"] for c in _COUNTRIES]),
         city_names=city_names, city_country=np.array(city_country), city_cdf=city_cdf,
         city_first=np.array(city_first), culture_names=culture_names, culture_cdf=culture_cdf,
-        culture_ids=culture_ids, dial=[row[2] for row in _COUNTRIES],
-        prefixes=[row[3].split("|") for row in _COUNTRIES],
-        suffix_digits=[row[4] for row in _COUNTRIES],
-        groups=[[int(g) for g in row[5].split()] for row in _COUNTRIES],
+        culture_ids=culture_ids, dial=[c["dial_code"] for c in _COUNTRIES],
+        prefixes=[c["mobile_prefixes"] for c in _COUNTRIES],
+        suffix_digits=[c["suffix_digits"] for c in _COUNTRIES],
+        groups=[c["digit_groups"] for c in _COUNTRIES],
     )  # fmt: skip
 
 
@@ -619,11 +477,11 @@ def _name_pools() -> list[_NamePool]:
     ]
 
 
-def _names(text: str) -> list[tuple[str, str]]:
-    """'Jürgen:juergen|Lena' -> [('Jürgen', 'juergen'), ('Lena', 'lena')]."""
+def _names(names: list[str | list[str]]) -> list[tuple[str, str]]:
+    """['Lena', ['Jürgen', 'juergen']] -> [('Lena', 'lena'), ('Jürgen', 'juergen')]."""
     out = []
-    for part in text.split("|"):
-        native, _, ascii_form = part.partition(":")
+    for name in names:
+        native, ascii_form = (name, "") if isinstance(name, str) else name
         out.append((native, ascii_form or _ascii(native)))
     return out
 
@@ -1286,7 +1144,7 @@ def _subject_pool() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for mood, pool in enumerate((_SUBJECTS_CALM[name], _SUBJECTS_UNHAPPY[name],
                                      _SUBJECTS_CANCEL)):  # fmt: skip
             start[t, mood] = len(texts)
-            for template in pool.split("|"):
+            for template in pool:
                 if "{cat}" in template:
                     texts += [template.format(cat=c) for c in categories]
                 else:

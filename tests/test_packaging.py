@@ -62,6 +62,7 @@ def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: P
     assert top == {"crm_graph"}, top
     for package in ("api", "graph", "loaders", "analytics"):
         assert f"crm_graph/{package}/__init__.py" in names
+    assert "crm_graph/loaders/reference/people.json" in names  # the generator's data files
     assert b"crm-graph = crm_graph.api.cli:main" in entry_points
 
 
