@@ -34,6 +34,7 @@ from crm_graph.loaders.reading import (
     Kind,
     RawRow,
     Reject,
+    RejectCode,
     SourceFile,
     find_files,
     iter_rows,
@@ -298,6 +299,7 @@ class BatchWriter:
                     file, r.line, "customer_id",
                     f"names customer {r.customer_id!r} but line {first_line[r.transaction_id]} "
                     f"of the same transaction {r.transaction_id!r} names another", r.customer_id,
+                    code=RejectCode.CONFLICT,
                 ))  # fmt: skip
                 continue
             else:
@@ -363,7 +365,7 @@ class BatchWriter:
                     file, r.line, "target_customer_id",
                     f"{r.source_id!r} and {r.target_id!r} are the same customer "
                     f"({source!r}) after identity resolution: a customer cannot be tied to "
-                    "themselves", r.target_id,
+                    "themselves", r.target_id, code=RejectCode.CONFLICT,
                 ))  # fmt: skip
                 continue
             by_type[r.type][(source, target)] = {
@@ -378,7 +380,8 @@ class BatchWriter:
 
 
 def _unknown_customer(file: str, line: int, column: str, value: str) -> Reject:
-    return Reject(file, line, column, f"names customer {value!r}, who is not loaded", value)
+    return Reject(file, line, column, f"names customer {value!r}, who is not loaded", value,
+                  code=RejectCode.UNKNOWN_CUSTOMER)  # fmt: skip
 
 
 Parser = Callable[[str, RawRow], tuple[Any | None, list[Reject]]]

@@ -12,6 +12,7 @@ anything is written, with a message naming it; a single row with such bytes is r
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import json
 import re
@@ -85,6 +86,19 @@ class RawRow:
     values: dict[str, str]
 
 
+class RejectCode(enum.Enum):
+    """Why a row was not loaded, for programs (the API's error codes come from it); `reason`
+    says it for people."""
+
+    INVALID = "invalid"
+    """A value is missing or malformed, or the record cannot be read."""
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    """The row names a customer who is not loaded (never invented)."""
+    CONFLICT = "conflict"
+    """The row contradicts another line or what identity resolution found (a transaction's
+    lines naming two customers, a customer tied to themselves)."""
+
+
 @dataclass(frozen=True)
 class Reject:
     """A row (action `rejected`) or a single value (action `field_dropped`) not loaded."""
@@ -95,6 +109,7 @@ class Reject:
     reason: str
     value: str = ""
     action: Literal["rejected", "field_dropped"] = "rejected"
+    code: RejectCode = RejectCode.INVALID
 
 
 def find_files(folder: Path) -> dict[Kind, SourceFile]:

@@ -212,6 +212,22 @@ async def test_link_customers(shop: None, admin: Api) -> None:
     assert ghost["code"] == "NOT_FOUND" and ghost["field"] == "input.targetId"
 
 
+async def test_a_refused_row_gets_its_code_from_the_reason_it_was_refused_not_its_text(
+    store: GraphStore, admin: Api
+) -> None:
+    # given one person under two source systems, the second id containing "not loaded"
+    people = [
+        {"id": "p1", "name": "Ann", "email": "ann@example.com", "sourceSystem": "web"},
+        {"id": "not loaded", "name": "Ann", "email": "ANN@example.com", "sourceSystem": "crm"},
+    ]
+    assert (await admin.data(UPSERT, input=people))["upsertCustomers"]["merges"]
+    # when they are tied to each other, which identity resolution makes a self-tie
+    tie = {"sourceId": "p1", "targetId": "not loaded"}
+    refused = (await admin.data(LINK, input=tie))["linkCustomers"]
+    # then it is a conflict, whatever the message says
+    assert refused["code"] == "CONFLICT" and refused["field"] == "input.targetId"
+
+
 async def test_merge_customers_dry_run_then_for_real(
     shop: None, store: GraphStore, admin: Api
 ) -> None:

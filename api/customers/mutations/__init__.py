@@ -19,7 +19,7 @@ import strawberry
 
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import BatchWriter
-from crm_graph.loaders.reading import RawRow, Reject
+from crm_graph.loaders.reading import RawRow, Reject, RejectCode
 
 
 @strawberry.enum
@@ -56,8 +56,15 @@ def late_failure(error: type[E], rejects: list[Reject], fields: Mapping[str, str
     a conflict, a self-tie)."""
     reject = rejects[0]
     field = f"input.{fields.get(reject.column, reject.column)}"
-    code = ErrorCode.NOT_FOUND if "not loaded" in reject.reason else ErrorCode.CONFLICT
-    return failure(error, code, [Problem(field=field, message=reject.reason)])
+    return failure(error, _ERROR_CODES[reject.code], [Problem(field=field, message=reject.reason)])
+
+
+_ERROR_CODES = {
+    RejectCode.INVALID: ErrorCode.INVALID,
+    RejectCode.UNKNOWN_CUSTOMER: ErrorCode.NOT_FOUND,
+    RejectCode.CONFLICT: ErrorCode.CONFLICT,
+}
+"""A mutation's error code for each reason the writer refuses a row."""
 
 
 def writer(store: GraphStore) -> BatchWriter:
