@@ -29,14 +29,18 @@ error or an awaitable where a value should be, a null item in a list) goes to gr
 own code, so errors, their paths and null propagation are graphql-core's, unchanged: reading an
 attribute a second time there has no side effect. When a schema extension resolves fields
 (graphql-core middleware), everything goes the long way. The executor methods used are not
-graphql-core's public API: `incompatibility` checks them, and `api.schema.build_schema` runs
-without the short cuts where they differ.
+graphql-core's public API, nor are Strawberry's `Info` constructor and resolver attributes:
+`incompatibility` checks that the installed releases are the tested ones (`TESTED_RELEASES`,
+since `execute_fields` copies graphql-core's loop) and that every private part is as written
+against, and `api.schema.build_schema` runs graphql-core's and Strawberry's own execution
+wherever one differs, with a warning; the tests run the app both ways and compare.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 from graphql import (
@@ -54,6 +58,9 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional
+from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
+from strawberry.types.info import Info
 
 _WRITTEN_AGAINST = {
     "execute_fields": ("parent_type", "source_value", "path", "grouped_field_set",
@@ -70,9 +77,33 @@ _WRITTEN_AGAINST = {
 in graphql-core 3.3 (which Strawberry 0.341 requires)."""
 
 
+TESTED_RELEASES = {"graphql-core": ("3.3.2",), "strawberry-graphql": ("0.341.",)}
+"""The releases the short cuts were tested against (a version, or a prefix ending in a dot).
+`execute_fields` is a copy of graphql-core's loop with the plain leaves answered in place,
+which no signature check can see change; pyproject.toml pins the same ranges."""
+
+_STRAWBERRY_ATTRIBUTES = {
+    StrawberryResolver: ("wrapped_func", "self_parameter", "info_parameter",
+                         "parent_parameter", "root_parameter", "signature"),
+    StrawberryField: ("base_resolver", "default_resolver", "is_basic_field", "python_name",
+                      "arguments", "extensions"),
+}  # fmt: skip
+"""The attributes of Strawberry's field and resolver (not all public API) the short cuts read."""
+
+_INFO_PARAMETERS = ("_raw_info", "_field")
+"""How the lean resolvers build Strawberry's `Info` (its constructor is not public API)."""
+
+
 def incompatibility() -> str | None:
-    """Why the short cuts cannot run on the installed graphql-core, or None when they can:
-    they replace and call methods of its executor, which are not public API."""
+    """Why the short cuts cannot run on the installed graphql-core and Strawberry, or None when
+    they can: they replace and call methods of graphql-core's executor and read Strawberry's
+    fields, resolvers and `Info`, which are not public API, so they run only on the releases
+    they were tested against and only where every one of those is as written against."""
+    for package, tested in TESTED_RELEASES.items():
+        installed = version(package)
+        if not any(installed == t or (t.endswith(".") and installed.startswith(t))
+                   for t in tested):  # fmt: skip
+            return f"{package} {installed} is not a release they were tested against ({tested})"
     for name, parameters in _WRITTEN_AGAINST.items():
         method = getattr(StrawberryGraphQLCoreExecutionContext, name, None)
         if method is None:
@@ -80,7 +111,34 @@ def incompatibility() -> str | None:
         found = tuple(inspect.signature(method).parameters)[1:]
         if found != parameters:
             return f"graphql-core's executor {name} takes {found}, not {parameters}"
+    for owner, attributes in _STRAWBERRY_ATTRIBUTES.items():
+        for attribute in attributes:
+            if not _has_attribute(owner, attribute):
+                return f"Strawberry's {owner.__name__} has no {attribute}"
+    found = tuple(inspect.signature(Info.__init__).parameters)[1:]
+    if found != _INFO_PARAMETERS:
+        return f"Strawberry's Info takes {found}, not {_INFO_PARAMETERS}"
     return None
+
+
+def _has_attribute(owner: type, attribute: str) -> bool:
+    """Whether an instance of `owner` (Strawberry's resolver or field), made for a method
+    taking `self` and `info`, has `attribute`."""
+
+    def probe(self: Any, info: Info) -> str:  # pragma: no cover - never called
+        return ""
+
+    try:
+        resolver = StrawberryResolver(probe)
+        instance = (
+            resolver
+            if owner is StrawberryResolver
+            else StrawberryField(python_name="probe", base_resolver=resolver)
+        )
+        getattr(instance, attribute)
+    except Exception:
+        return False
+    return True
 
 
 _FALLBACK: Any = object()
@@ -402,7 +460,9 @@ def _lean_resolver(
 def lean_resolvers(schema: Any) -> int:
     """Give the fields of `schema` (a Strawberry schema) that `_lean_resolver` takes a lean
     resolver; returns how many fields got one."""
-    graphql_schema: GraphQLSchema = schema._schema
+    graphql_schema = getattr(schema, "_schema", None)  # Strawberry's, not public API
+    if not isinstance(graphql_schema, GraphQLSchema):
+        return 0
     info_class = schema.config.info_class
     has_handlers = bool(getattr(schema.schema_converter, "exception_handlers", ()))
     count = 0

@@ -281,6 +281,49 @@ def test_the_short_cuts_stand_down_where_graphql_core_differs(
     assert not customer.fields["email"].resolve.__name__.startswith("lean_")
 
 
+@pytest.mark.parametrize("package", ["graphql-core", "strawberry-graphql"])
+def test_the_short_cuts_run_only_on_the_releases_they_were_tested_against(
+    package: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`execute_fields` copies graphql-core's loop, which no signature check sees change: on a
+    release outside the tested ones, graphql-core's own execution runs, with a warning."""
+    installed = execution.version
+    monkeypatch.setattr(
+        execution, "version", lambda name: "9.9.9" if name == package else installed(name)
+    )
+    assert f"{package} 9.9.9" in (incompatibility() or "")
+    with caplog.at_level("WARNING", logger="crm_graph.api.schema"):
+        schema = build_schema()
+    assert schema.execution_context_class is not FastExecutionContext
+    assert "not a release they were tested against" in caplog.text
+    customer = schema._schema.type_map["Customer"]
+    assert not customer.fields["email"].resolve.__name__.startswith("lean_")
+
+
+def test_the_short_cuts_stand_down_where_strawberry_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lean resolvers build Strawberry's `Info` and read its resolvers' wrapped functions,
+    neither public API: a Strawberry where they differ gets its own execution."""
+
+    def changed_info(self: Any, raw: Any, field: Any) -> None:
+        raise AssertionError("not to be called")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(execution.Info, "__init__", changed_info)
+        assert "Info takes ('raw', 'field')" in (incompatibility() or "")
+        assert build_schema().execution_context_class is not FastExecutionContext
+    original = execution.StrawberryResolver.__init__
+
+    def without_wrapped_func(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self.wrapped_func
+
+    monkeypatch.setattr(execution.StrawberryResolver, "__init__", without_wrapped_func)
+    assert "StrawberryResolver has no wrapped_func" in (incompatibility() or "")
+    assert build_schema().execution_context_class is not FastExecutionContext
+
+
 def test_a_strawberry_without_the_hook_the_limits_use_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
