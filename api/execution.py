@@ -156,7 +156,7 @@ def _leaf_completer(field_type: GraphQLOutputType) -> Callable[[Any], Any] | Non
     wherever graphql-core would raise or do more than coerce; None when the type is not a
     (possibly non-null, possibly listed) scalar or enum."""
     non_null = isinstance(field_type, GraphQLNonNull)
-    inner = field_type.of_type if non_null else field_type
+    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
     if isinstance(inner, GraphQLList):
         item_type = inner.of_type
         item = _leaf_completer(item_type)
@@ -236,7 +236,7 @@ def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, Callable[[Any], An
     return leaves
 
 
-def _plain_object_items(list_type: GraphQLList) -> GraphQLObjectType | None:
+def _plain_object_items(list_type: GraphQLList[Any]) -> GraphQLObjectType | None:
     """The object type of a list's items, when the list short cut may complete them."""
     item_type = list_type.of_type
     if isinstance(item_type, GraphQLNonNull):
@@ -311,7 +311,7 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def complete_list_value(
         self,
-        return_type: GraphQLList,
+        return_type: GraphQLList[Any],
         field_details_list: Any,
         info: Any,
         path: Path,
@@ -387,7 +387,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
 
 
-def _argument_plan(definition: Any, field: GraphQLField, config: Any) -> list | None:
+def _argument_plan(
+    definition: Any, field: GraphQLField, config: Any
+) -> list[tuple[str, str, bool]] | None:
     """(GraphQL name, Python name, is a list) of each argument of a field, when every one is a
     scalar or an enum, or a list of them: Strawberry passes those on unchanged (lists copied),
     so there is nothing to convert. None when one needs converting (input objects, global ids,
@@ -407,7 +409,7 @@ def _argument_plan(definition: Any, field: GraphQLField, config: Any) -> list | 
                 strawberry_type = strawberry_type.of_type
         if strawberry_type is GlobalID:
             return None
-        graphql_type = graphql_argument.type
+        graphql_type: Any = graphql_argument.type
         if isinstance(graphql_type, GraphQLNonNull):
             graphql_type = graphql_type.of_type
         listed = isinstance(graphql_type, GraphQLList)

@@ -71,7 +71,7 @@ def _personal_condition(spec: Any) -> str | None:
         return None
     for key, value in spec.items():
         if key in PERSONAL_FILTER_FIELDS and value is not None:
-            return key
+            return str(key)
         if key in ("AND", "OR", "NOT", "knows") and (found := _personal_condition(value)):
             return found
     return None

@@ -99,7 +99,7 @@ def _compact(admin: redis.Redis) -> None:
     """Fold the append-only log into its RDB base before a clean stop: the next start loads a
     snapshot instead of replaying every statement."""
     with contextlib.suppress(redis.ResponseError):
-        admin.execute_command("BGREWRITEAOF")
+        admin.execute_command("BGREWRITEAOF")  # type: ignore[no-untyped-call]
     while True:
         info = admin.info("persistence")
         if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):

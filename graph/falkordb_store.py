@@ -364,7 +364,7 @@ class FalkorStore:
             fields = dict(zip(module[::2], module[1::2], strict=False))
             name = fields.get(b"name", fields.get("name"))
             if name in (b"graph", "graph"):
-                number = int(fields.get(b"ver", fields.get("ver", 0)))
+                number = int(fields.get(b"ver", fields.get("ver")) or 0)
                 graph_version = f"{number // 10000}.{number // 100 % 100}.{number % 100}"
         return f"FalkorDB {graph_version} on Redis {info.get('redis_version', '?')}"
 

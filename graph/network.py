@@ -149,7 +149,8 @@ async def shortest_path(
             break
     if meeting is None:
         return None
-    chain, chain_ties = [meeting], []
+    chain: list[Any] = [meeting]
+    chain_ties: list[Any] = []
     node = meeting
     while (step := parents[0][node]) is not None:
         node, tie = step

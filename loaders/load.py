@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +30,7 @@ from crm_graph.loaders import rows as validate
 from crm_graph.loaders.errors import ConcurrentIdentityChange
 from crm_graph.loaders.identity import Merge, footprint, resolve
 from crm_graph.loaders.reading import (
+    COLUMNS,
     EXTRA_COLUMNS_KEPT,
     Kind,
     RawRow,
@@ -195,16 +196,17 @@ class BatchWriter:
             extras, refused = validate.extra_columns(source.kind, header)
             report.ignored_columns = refused
         else:
-            known = set(validate.COLUMNS[source.kind])
+            known = set(COLUMNS[source.kind])
             report.ignored_columns = [c for c in header if c not in known]
         parse = _parser(source.kind, extras, self.region)
-        write = {
+        writers: dict[Kind, Callable[[str, list[Any]], Awaitable[list[Reject]]]] = {
             "customers": self.write_customers,
             "products": self.write_products,
             "transactions": self.write_transactions,
             "interactions": self.write_interactions,
             "social_ties": self.write_ties,
-        }[source.kind]
+        }
+        write = writers[source.kind]
         hidden = None if self.progress is None else not self.progress
         bar = tqdm(
             total=source.size, unit="B", unit_scale=True, desc=source.path.name,

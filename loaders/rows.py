@@ -207,7 +207,7 @@ def customer(file: str, row: RawRow, extras: list[str], default_region: str | No
     phone = check.optional("phone", lambda raw: normalise_phone(raw, region or default_region))
     props: dict[str, Any] = {
         "name": check.text("name"),
-        "email": email_raw.strip() if email_key else None,
+        "email": email_raw.strip() if email_raw and email_key else None,
         "phone": phone,
         "city": check.text("city"),
         "country": country,

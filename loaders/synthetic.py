@@ -667,7 +667,8 @@ def _tastes(rng: np.random.Generator, community: np.ndarray, k: int) -> np.ndarr
 def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
     """One Dirichlet draw per row of concentration parameters."""
     g = rng.standard_gamma(alpha) + 1e-12
-    return g / g.sum(axis=1, keepdims=True)
+    drawn: np.ndarray = g / g.sum(axis=1, keepdims=True)
+    return drawn
 
 
 def _signup_days(rng: np.random.Generator, n: int, cal: _Calendar) -> np.ndarray:
@@ -967,7 +968,8 @@ def _file_under_alias(
 ) -> np.ndarray:
     """The customer id a record was filed under: sometimes the person's duplicate record."""
     use = (alias[person] != b"") & (rng.random(len(person)) < DUPLICATE_RECORD_P)
-    return np.where(use, alias[person], person_ids[person])
+    drawn: np.ndarray = np.where(use, alias[person], person_ids[person])
+    return drawn
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1022,7 +1024,8 @@ def _order_seconds(
     for c, cdf in enumerate(_ORDER_HOUR_CDF):
         mask = channel == c
         hour[mask] = _pick(cdf, u[mask])
-    return day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, len(week))
+    drawn: np.ndarray = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, len(week))
+    return drawn
 
 
 def _pick_products(rng: np.random.Generator, catalog: _Catalog, cat: np.ndarray) -> np.ndarray:
@@ -1123,7 +1126,8 @@ def _sentiment(
         [0.2 + 0.15 * z - 0.25 * ticket, -0.3 + 0.1 * z - 0.3 * progress], -0.7,
     )  # fmt: skip
     value = np.clip(mean + rng.normal(0.0, 0.3, len(who)), -1.0, 1.0)
-    return np.rint(value * 100).astype(np.int64)
+    drawn: np.ndarray = np.rint(value * 100).astype(np.int64)
+    return drawn
 
 
 def _satisfaction(rng: np.random.Generator, kind: np.ndarray, sentiment: np.ndarray) -> np.ndarray:
@@ -1159,7 +1163,8 @@ def _subjects(
     """A subject line matching the contact's type and mood."""
     mood = np.where(phase == 2, 2, np.where(sentiment < -20, 1, 0))
     first, stop = _SUBJECT_START[kind, mood], _SUBJECT_STOP[kind, mood]
-    return first + (rng.random(len(kind)) * (stop - first)).astype(np.int64)
+    drawn: np.ndarray = first + (rng.random(len(kind)) * (stop - first)).astype(np.int64)
+    return drawn
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1454,7 +1459,8 @@ def _render(pieces: list[np.ndarray | bytes]) -> bytes:
             flat = np.ascontiguousarray(piece)
             blocks.append(flat.view(np.uint8).reshape(n, flat.dtype.itemsize))
     matrix = np.concatenate(blocks, axis=1)
-    return matrix[matrix != 0].tobytes()
+    packed: bytes = matrix[matrix != 0].tobytes()
+    return packed
 
 
 def _fixed_digits(values: np.ndarray, width: int, prefix: bytes) -> np.ndarray:
@@ -1527,10 +1533,11 @@ def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def _pick_rows(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Index drawn from each row's own cumulative distribution."""
-    return np.minimum((u[:, None] >= cdf).sum(axis=1), cdf.shape[1] - 1)
+    drawn: np.ndarray = np.minimum((u[:, None] >= cdf).sum(axis=1), cdf.shape[1] - 1)
+    return drawn
 
 
-def _cdf_rows(probs: Sequence[Sequence[float]]) -> np.ndarray:
+def _cdf_rows(probs: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     rows = np.asarray(probs, dtype=float)
     cdf = np.cumsum(rows / rows.sum(axis=1, keepdims=True), axis=1)
     cdf[:, -1] = 1.0

@@ -61,7 +61,7 @@ class Category:
 
 
 def _product(props: dict[str, object]) -> CatalogProduct:
-    base = Product.from_props(props)  # type: ignore[arg-type]
+    base = Product.from_props(props)
     return CatalogProduct(id=base.id, name=base.name, category=base.category, price=base.price)
 
 

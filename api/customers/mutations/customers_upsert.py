@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -83,7 +83,7 @@ class UpsertCustomersMutation:
             )
         records, found = [], []
         for index, item in enumerate(input):
-            extras = item.attributes if isinstance(item.attributes, dict) else {}
+            extras: dict[str, Any] = item.attributes if isinstance(item.attributes, dict) else {}
             if item.attributes is not None and not isinstance(item.attributes, dict):
                 message = "is not an object of property names and values"
                 found.append(Problem(field=f"input[{index}].attributes", message=message))
