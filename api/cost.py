@@ -50,6 +50,8 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
+from crm_graph.api.customers.types import MAX_SOCIAL_TIES
+
 SIZE_ARGUMENTS = {"first": 100, "last": 100, "limit": 500}
 """Arguments that bound how many items a list field answers, with the most any field takes (a
 page, a neighbourhood's members): a larger value is refused by the field itself with the field
@@ -61,7 +63,7 @@ DEFAULT_LIST_MAXIMUM = 100
 """What a list without a size argument (and not under a field with one) counts for."""
 
 LIST_MAXIMA: Mapping[tuple[str, str], int] = {
-    ("Customer", "socialTies"): 100,
+    ("Customer", "socialTies"): MAX_SOCIAL_TIES,
     ("Customer", "segments"): 20,
     ("Customer", "demand"): 50,
     ("Transaction", "lines"): 100,

@@ -96,7 +96,7 @@ VALIDATION_BUDGET = 10_000
 """graphql-core's budget for comparing same-named fields (OverlappingFieldsCanBeMergedRule,
 `MAX_COMPLEXITY_BUDGET`, 500,000 by default and exported by graphql-core 3.3): about 1 us a
 unit here, so 1,000 repeated `__typename` held the event loop 471 ms before "Validation
-aborted."; with this budget validation stops within about 10 ms of that rule (`_ABORTED` says why)."""
+aborted."; with this budget that rule stops within about 10 ms (`_ABORTED` says why)."""
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET
 _ABORTED = (
     "the document repeats the same fields too often to be validated (every pair of fields "
