@@ -4,11 +4,14 @@ A client address that sent `burst` requests with a missing, malformed, unknown o
 (refilled at `per_minute`) gets 429 for the next ones, before the key is looked up in the store:
 600 unknown keys in 3.7 s were 600 store look-ups. Requests with a valid key are never counted.
 The addresses are kept in the process, at most `MAX_ADDRESSES` of them (the longest quiet go
-first).
+first). An address over its limit is not cut off from keys that worked recently (from any
+address: `vouch`): those still go to the store, so a flood from behind a shared address does not
+lock out the valid keys sent from it, and a revoked one is still refused there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -39,6 +42,7 @@ class FailedAuthLimiter:
         self.burst = float(burst)
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._vouched: OrderedDict[bytes, None] = OrderedDict()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FailedAuthLimiter | None:
@@ -72,3 +76,16 @@ class FailedAuthLimiter:
         self._buckets.move_to_end(address)
         while len(self._buckets) > MAX_ADDRESSES:
             self._buckets.popitem(last=False)
+
+    def vouch(self, credential: str) -> None:
+        """`credential` (the Authorization header) authenticated: let it through a block."""
+        digest = hashlib.sha256(credential.encode()).digest()
+        self._vouched[digest] = None
+        self._vouched.move_to_end(digest)
+        while len(self._vouched) > MAX_ADDRESSES:
+            self._vouched.popitem(last=False)
+
+    def vouched(self, credential: str | None) -> bool:
+        if not credential:
+            return False
+        return hashlib.sha256(credential.encode()).digest() in self._vouched

@@ -105,15 +105,22 @@ class AuthMiddleware:
                 refusal: tuple[int, str, str, dict[str, str]] | None = None
                 address = _client_address(scope)
                 failures = self.failed_auth_limiter
+                credential = headers.get("authorization")
                 blocked = failures.check(address) if failures is not None else None
-                if blocked is not None and not blocked.allowed:
+                if (
+                    blocked is not None
+                    and not blocked.allowed
+                    and not failures.vouched(credential)  # type: ignore[union-attr]
+                ):
                     await _refuse(send_tagged, 429, "RATE_LIMITED",
                                   "too many failed authentications from this address; retry in "
                                   f"{blocked.retry_after_header}s",
                                   {"retry-after": blocked.retry_after_header})  # fmt: skip
                     return
                 try:
-                    principal = await authenticate(_store(scope), headers.get("authorization"))
+                    principal = await authenticate(_store(scope), credential)
+                    if failures is not None and credential:
+                        failures.vouch(credential)
                 except AuthError as e:
                     if failures is not None:
                         failures.failed(address)

@@ -221,6 +221,9 @@ async def test_a_login_flood_is_limited_per_address(served: Served) -> None:
     assert int(responses[-1].headers["retry-after"]) >= 1
     assert responses[-1].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert slowest < PROMPT
+    # and a key that worked before still works from the same address
+    answer = (await served.post("{ __typename }")).json()
+    assert answer["data"] == {"__typename": "Query"}
 
 
 async def while_probing_unauthenticated(
