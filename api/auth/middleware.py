@@ -107,11 +107,8 @@ class AuthMiddleware:
                 failures = self.failed_auth_limiter
                 credential = headers.get("authorization")
                 blocked = failures.check(address) if failures is not None else None
-                if (
-                    blocked is not None
-                    and not blocked.allowed
-                    and not failures.vouched(credential)  # type: ignore[union-attr]
-                ):
+                vouched = failures is not None and failures.vouched(credential)
+                if blocked is not None and not blocked.allowed and not vouched:
                     await _refuse(send_tagged, 429, "RATE_LIMITED",
                                   "too many failed authentications from this address; retry in "
                                   f"{blocked.retry_after_header}s",

@@ -32,6 +32,7 @@ from crm_graph.api.insights.types import (
     clv_of,
     demand_of,
     rfm_of,
+    stored_number,
 )
 from crm_graph.api.masking import mask_email, mask_phone
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
@@ -478,13 +479,12 @@ class Customer:
 
     @strawberry.field(description="PageRank in the social graph (influence).")
     def pagerank(self) -> float | None:
-        value = self.props.get(scores.PAGERANK)
-        return None if value is None else float(value)
+        return stored_number(self.props.get(scores.PAGERANK))
 
     @strawberry.field(description="Community (Louvain) in the social graph.")
     def community(self) -> int | None:
-        value = self.props.get(scores.COMMUNITY)
-        return None if value is None else int(value)
+        value = stored_number(self.props.get(scores.COMMUNITY))
+        return None if value is None or not value.is_integer() else int(value)
 
 
 CUSTOMER_READS = NodeReads(
