@@ -5,9 +5,9 @@ Two phases of `seconds` each, the same normal clients and customers in both: fir
 beside one client per attack of issue 15, each sending its attack in a loop: the fragment
 fan-out (a character changed each time), `knows` nested 4 deep (within the cost: the statement
 timeout stops it), socialTies amplified under a neighbourhood (refused for its cost), a flood of
-unknown keys, and a heavy request within the limits (50 customers' 360s, about 60,000 points). Rate limits by points
-are off (`CRM_GRAPH_RATE_POINTS=0`): the attackers are bounded by the cost maximum, the
-statement timeout and the failed-authentication limit only, the harder case.
+unknown keys, and a heavy request within the limits (50 customers' 360s, about 60,000 points).
+Rate limits by points are off (`CRM_GRAPH_RATE_POINTS=0`): the attackers are bounded by the cost
+maximum, the statement timeout and the failed-authentication limit only, the harder case.
 """
 
 from __future__ import annotations
