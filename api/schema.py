@@ -91,6 +91,8 @@ def _validation_errors(
     ]
 
 
+_BAD_DATETIME = re.compile(r"^(.*Value cannot represent a DateTime: \".*\")\. [^\"]*$", re.S)
+DATETIME_EXPECTED = ": expected an ISO 8601 date and time, such as 2025-01-15T10:00:00Z"
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 VALIDATION_BUDGET = 10_000
 """graphql-core's budget for comparing same-named fields (OverlappingFieldsCanBeMergedRule,
@@ -288,6 +290,10 @@ class CrmSchema(strawberry.Schema):
         return self._answer(super().execute_sync(*args, **kwargs))
 
     def _answer(self, result: ExecutionResult) -> ExecutionResult:
+        for error in result.errors or ():
+            # the DateTime scalar adds Python's parser text ("invalid literal for int() ...")
+            if (found := _BAD_DATETIME.search(error.message)) is not None:
+                error.message = found.group(1) + DATETIME_EXPECTED
         if self.hide_suggestions and result.errors:
             # what execution says of variables and arguments (enum values) suggests names too
             for error in result.errors:
