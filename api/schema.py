@@ -31,6 +31,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from crm_graph.api.auth.queries import RateLimitQueries
 from crm_graph.api.catalog.queries import CatalogQueries
 from crm_graph.api.context import Context
 from crm_graph.api.cost import CostReport, analyse, cost_of
@@ -114,7 +115,10 @@ def _introspection_off(schema: GraphQLSchema) -> bool:
     return id(schema) in _SCHEMAS_WITHOUT_INTROSPECTION
 
 
-Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
+Query = merge_types(
+    "Query",
+    (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries, RateLimitQueries),
+)
 Mutation = merge_types(
     "Mutation",
     (

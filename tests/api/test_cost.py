@@ -141,3 +141,16 @@ async def test_requests_spend_their_cost_and_are_refused_past_the_points(
     assert third.headers["x-ratelimit-limit"] == "250" and int(third.headers["retry-after"]) >= 1
     [error] = third.json()["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED" and "101" in error["message"]
+
+
+async def test_the_rate_limit_field_says_what_the_headers_say(
+    limited: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, key = limited
+    document = "{ rateLimit { cost maximumCost limit remaining resetAt } }"
+    response = await client.post("/graphql", json={"query": document},
+                                 headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    found = response.json()["data"]["rateLimit"]
+    assert found["cost"] == 1 and found["maximumCost"] == MAX_COST and found["limit"] == 250
+    assert found["remaining"] == int(response.headers["x-ratelimit-remaining"]) == 249
+    assert found["resetAt"].endswith("Z") or "+00:00" in found["resetAt"]
