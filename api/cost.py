@@ -218,8 +218,8 @@ class _Cost:
         self.fragments = fragments
         self.operation_node = operation
         self.variables = variables
-        """None: the static pass, where reading a variable is noted and its default used."""
-        self.read_variables = False
+        """The request's variables (raw JSON values, not yet coerced: a malformed size counts
+        as the most the argument takes, and the field refuses it later)."""
         self.memo: dict[tuple[str, int | None], int] = {}
         self.active: set[str] = set()
         self.defaults = {
@@ -301,8 +301,8 @@ class _Cost:
         return self.selection_set(node.selection_set, returned, inherited)
 
     def argument(self, node: FieldNode, arguments: Mapping[str, Any], name: str) -> Any:
-        """The value an argument has in this request: literal, variable (or, in the static
-        pass, the variable's default) or the field's default. Undefined when unknown."""
+        """The value an argument has in this request: literal, variable (or the variable's
+        default) or the field's default. Undefined when unknown."""
         given: ValueNode | None = next(
             (a.value for a in node.arguments or () if a.name.value == name), None
         )
@@ -310,7 +310,6 @@ class _Cost:
             default = arguments[name].default_value
             return Undefined if default is Undefined else default
         if isinstance(given, VariableNode):
-            self.read_variables = True
             variable = given.name.value
             if self.variables is not None and variable in self.variables:
                 return self.variables[variable]
@@ -337,11 +336,18 @@ class _Cost:
         return work
 
 
-def filter_cost(spec: Any, multiplier: int = 1) -> int:
-    """Points of a customer filter (module docstring); nesting is bounded by the filter's own
-    limits (5 levels, 50 conditions), so the recursion is short."""
+MAX_FILTER_NESTING = 12
+"""Past this nesting a filter's cost is not counted further: the filter itself refuses over 5
+levels (`graph.filters.MAX_DEPTH`), naming the field; a variable holding a filter nested
+hundreds deep must not exhaust Python's recursion here first."""
+
+
+def filter_cost(spec: Any, multiplier: int = 1, nesting: int = 0) -> int:
+    """Points of a customer filter (module docstring)."""
+    if nesting > MAX_FILTER_NESTING:
+        return 0
     if isinstance(spec, list):
-        return sum(filter_cost(s, multiplier) for s in spec)
+        return sum(filter_cost(s, multiplier, nesting + 1) for s in spec)
     if not isinstance(spec, Mapping):
         return 0
     total = 0
@@ -349,10 +355,10 @@ def filter_cost(spec: Any, multiplier: int = 1) -> int:
         if value is None:
             continue
         if key in ("AND", "OR", "NOT"):
-            total += filter_cost(value, multiplier)
+            total += filter_cost(value, multiplier, nesting + 1)
         elif key == "knows":
             total += FILTER_CONDITION_COST * multiplier
-            total += filter_cost(value, multiplier * FILTER_FANOUT)
+            total += filter_cost(value, multiplier * FILTER_FANOUT, nesting + 1)
         elif key in _SUBQUERY_FILTERS:
             total += FILTER_CONDITION_COST * multiplier
     return total

@@ -286,3 +286,14 @@ async def test_request_errors_keep_their_message_and_code_in_production(
     [error] = response.json()["errors"]
     assert error["extensions"] == {"code": code}
     assert words in error["message"]
+
+
+async def test_a_filter_variable_nested_hundreds_deep_is_refused_not_a_crash(
+    store: GraphStore, warm_admin: Api
+) -> None:
+    # given a NOT filter nested 400 deep in a variable (JSON that Python still parses)
+    response = await warm_admin.post(PAGE, {"w": nested("NOT", 400)})
+    # then it is refused as bad input or bad variables, never a 500 or an unexpected error
+    assert response.status_code in (200, 400), response.text[:300]
+    codes = {e["extensions"]["code"] for e in response.json()["errors"]}
+    assert codes <= {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COSTLY"}, codes
