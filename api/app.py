@@ -24,17 +24,22 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
-from crm_graph.api.auth.ratelimit import RateLimiter
+from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter, RateLimitSettingsError
 from crm_graph.api.context import Context
 from crm_graph.api.schema import build_schema
 from crm_graph.graph import __version__
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
+from crm_graph.graph.timeouts import statement_timeout
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_STATEMENT_TIMEOUT = 5.0
+"""Seconds a statement sent for a GraphQL request may run in the store
+(`CRM_GRAPH_STATEMENT_TIMEOUT`; 0: no timeout)."""
 
 
 class CrmGraphQL(GraphQL[Context, None]):
@@ -46,7 +51,17 @@ class CrmGraphQL(GraphQL[Context, None]):
             store=request.app.state.store,
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", ""),
+            scope_state=request.scope.get("state"),
         )
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        """The answer, with what the request cost in `extensions.cost` (`CostReport`)."""
+        answer = await super().process_result(request, result)
+        report = (request.scope.get("state") or {}).get("cost")
+        if report is not None:
+            extensions = answer.get("extensions") or {}
+            answer["extensions"] = {**extensions, "cost": report.as_extension()}
+        return answer
 
     def decode_json(self, data: str | bytes) -> object:
         """A body that is not a JSON object (or list, a batch), nests deeper than Python
@@ -72,6 +87,49 @@ class CrmGraphQL(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)  # type: ignore[return-value]
+
+
+def _engine(store: GraphStore) -> str:
+    """Which engine, for /readyz: never the data directory's path or a host (the store's
+    `description` says those, for logs)."""
+    return "neo4j" if store.description.startswith("Neo4j") else "falkordb"
+
+
+class _Timed:
+    """`app` with every statement it sends run under a store-side timeout (`graph.timeouts`).
+    A class, not a function: Starlette's Route calls a function as a request handler."""
+
+    def __init__(self, app: ASGIApp, seconds: float | None) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with statement_timeout(self.seconds):
+            await self.app(scope, receive, send)
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise RateLimitSettingsError(
+            f"{name} must be a number of seconds >= 0 (0: none), got {raw!r}"
+        )
+    return value
+
+
+def _switch(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise RateLimitSettingsError(f"{name} must be 1/true/on or 0/false/off, got {raw!r}")
 
 
 class BodyLimit:
@@ -125,6 +183,9 @@ def create_app(
     store: GraphStore | None = None,
     production: bool | None = None,
     rate_limiter: RateLimiter | bool | None = True,
+    points_limiter: PointsLimiter | bool | None = True,
+    failed_auth_limiter: FailedAuthLimiter | bool | None = True,
+    introspection: bool | None = None,
 ) -> Starlette:
     """The ASGI app. A given `store` is used as is (and not closed); otherwise the app opens the
     store the settings name at startup and closes it at shutdown. `rate_limiter=True` reads the
@@ -132,6 +193,15 @@ def create_app(
     if production is None:
         production = os.environ.get("CRM_GRAPH_ENV", "").lower() == "production"
     limiter = RateLimiter.from_env() if rate_limiter is True else (rate_limiter or None)
+    points = PointsLimiter.from_env() if points_limiter is True else (points_limiter or None)
+    failures = (
+        FailedAuthLimiter.from_env()
+        if failed_auth_limiter is True
+        else (failed_auth_limiter or None)
+    )
+    timeout = _seconds("CRM_GRAPH_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT)
+    if introspection is None and "CRM_GRAPH_INTROSPECTION" in os.environ:
+        introspection = _switch("CRM_GRAPH_INTROSPECTION")
     max_body = int(os.environ.get("CRM_GRAPH_MAX_BODY", DEFAULT_MAX_BODY))
 
     @contextlib.asynccontextmanager
@@ -157,14 +227,14 @@ def create_app(
             await current.ping()
         except StoreError as e:
             log.warning("not ready: %s", e)
-            return JSONResponse({"status": "unavailable", "store": current.description}, 503)
-        return JSONResponse({"status": "ready", "store": current.description})
+            return JSONResponse({"status": "unavailable", "store": _engine(current)}, 503)
+        return JSONResponse({"status": "ready", "store": _engine(current)})
 
     async def schema_sdl(request: Request) -> Response:
         return Response(graphql_app.schema.as_str() + "\n", media_type="text/plain")
 
     graphql_app = CrmGraphQL(
-        build_schema(production=production),
+        build_schema(production=production, introspection=introspection),
         graphql_ide=None if production else "graphiql",
         allow_queries_via_get=False,
     )
@@ -173,11 +243,16 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/schema.graphql", schema_sdl),
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", _Timed(graphql_app, timeout or None), methods=["GET", "POST"]),
         ],
         middleware=[
             Middleware(BodyLimit, limit=max_body),
-            Middleware(AuthMiddleware, rate_limiter=limiter),
+            Middleware(
+                AuthMiddleware,
+                rate_limiter=limiter,
+                points_limiter=points,
+                failed_auth_limiter=failures,
+            ),
         ],
         lifespan=lifespan,
     )

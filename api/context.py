@@ -9,6 +9,7 @@ from crm_graph.graph.store import GraphStore
 
 if TYPE_CHECKING:
     from crm_graph.api.auth.principal import Principal
+    from crm_graph.api.cost import CostReport
     from crm_graph.api.customers.loaders import CustomerLoaders
 
 
@@ -20,6 +21,13 @@ class Context:
     loaders: CustomerLoaders = field(init=False)
     extra: dict[object, Any] = field(default_factory=dict)
     """Loaders that take arguments, created on first use in this request."""
+    scope_state: dict[str, Any] | None = None
+    """The ASGI scope's `state` of the HTTP request (None outside HTTP): the auth middleware
+    leaves the key's points there (`points`), the schema the request's cost (`cost`, a
+    `crm_graph.api.cost.CostReport`) and the key's points after it (`rate_status`), for the
+    `X-RateLimit-*` headers and the access log."""
+    cost: CostReport | None = None
+    """What this request costs (`crm_graph.api.cost`), once the schema has worked it out."""
 
     def __post_init__(self) -> None:
         from crm_graph.api.customers.loaders import CustomerLoaders

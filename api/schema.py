@@ -6,21 +6,35 @@ import functools
 import inspect
 import logging
 import os
+import re
 from collections.abc import Iterable
 from importlib.metadata import version
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, GraphQLSyntaxError
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    specified_rules,
+    validate,
+)
 from graphql import parse as parse_document
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
-from strawberry.schema.schema import validate_document
+from graphql.validation.rules import overlapping_fields_can_be_merged
+from graphql.validation.validate import ValidationAbortedError
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from crm_graph.api.auth.queries import RateLimitQueries
 from crm_graph.api.catalog.queries import CatalogQueries
+from crm_graph.api.context import Context
+from crm_graph.api.cost import CostReport, analyse, cost_of
 from crm_graph.api.customers.mutations.customer_erase import EraseCustomerMutation
 from crm_graph.api.customers.mutations.customers_link import LinkCustomersMutation
 from crm_graph.api.customers.mutations.customers_merge import MergeCustomersMutation
@@ -31,22 +45,17 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
-from crm_graph.graph.errors import UnsupportedValue
+from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
 MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
 MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
+MAX_COST = int(os.environ.get("CRM_GRAPH_MAX_COST", "100000"))
 CACHED_DOCUMENTS = 512
 """Query texts whose parsed document and validation errors are kept (least recently used
 go first): parsing and validating are most of a request's CPU when not cached."""
 
 log = logging.getLogger(__name__)
-
-LIMIT_RULES = (depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES))
-"""The depth and alias limits as validation rules, built once: the validation cache is keyed by
-the rule classes, and Strawberry's QueryDepthLimiter / MaxAliasesLimiter build new classes for
-every request, so with them the cache never hit (re-validating the 360 query was a third of a
-request's CPU)."""
 
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
@@ -55,16 +64,61 @@ def _parsed(query: str) -> DocumentNode:
     return parse_document(query, max_tokens=MAX_TOKENS)
 
 
+VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+"""graphql-core's rules and the two Strawberry adds (`strawberry.schema.schema.validate_document`).
+Depth, aliases and cost are checked before, in time linear in the document (`api.cost`)."""
+NO_INTROSPECTION_RULES = (*VALIDATION_RULES, NoSchemaIntrospectionCustomRule)
+
+
+def _refusal(message: str, code: str, **extensions: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extensions})
+
+
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
 def _validation_errors(
-    schema: GraphQLSchema, query: str, rules: tuple[type[ASTValidationRule], ...]
+    schema: GraphQLSchema, query: str, hide_suggestions: bool
 ) -> list[GraphQLError]:
-    """What validating a query text's document against `rules` finds. Keyed by the text, not by
-    the document: hashing a syntax tree hashes every node of it, each request."""
-    return validate_document(schema, _parsed(query), rules)
+    """What validating a query text's document finds (introspection refused where the schema's
+    `NoSchemaIntrospectionCustomRule` is in its rules). Keyed by the text, not by the document:
+    hashing a syntax tree hashes every node of it, each request."""
+    rules = NO_INTROSPECTION_RULES if _introspection_off(schema) else VALIDATION_RULES
+    errors = validate(schema, _parsed(query), rules, max_errors=MAX_ERRORS,
+                      hide_suggestions=hide_suggestions)  # fmt: skip
+    return [
+        _refusal(_ABORTED, "GRAPHQL_VALIDATION_FAILED")
+        if isinstance(error, ValidationAbortedError) and error.message == "Validation aborted."
+        else error
+        for error in errors
+    ]
 
 
-Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
+_BAD_DATETIME = re.compile(r"^(.*Value cannot represent a DateTime: \".*\")\. [^\"]*$", re.S)
+DATETIME_EXPECTED = ": expected an ISO 8601 date and time, such as 2025-01-15T10:00:00Z"
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+VALIDATION_BUDGET = 10_000
+"""graphql-core's budget for comparing same-named fields (OverlappingFieldsCanBeMergedRule,
+`MAX_COMPLEXITY_BUDGET`, 500,000 by default and exported by graphql-core 3.3): about 1 us a
+unit here, so 1,000 repeated `__typename` held the event loop 471 ms before "Validation
+aborted."; with this budget that rule stops within about 10 ms (`_ABORTED` says why)."""
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET
+_ABORTED = (
+    "the document repeats the same fields too often to be validated (every pair of fields "
+    "answering under one name is compared): ask for each field once"
+)
+MAX_ERRORS = 20
+"""Validation stops after this many errors (graphql-core's default 100 answered 1,000
+duplicated fields with a hundred errors and "Validation aborted.")."""
+_SCHEMAS_WITHOUT_INTROSPECTION: set[int] = set()
+
+
+def _introspection_off(schema: GraphQLSchema) -> bool:
+    return id(schema) in _SCHEMAS_WITHOUT_INTROSPECTION
+
+
+Query = merge_types(
+    "Query",
+    (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries, RateLimitQueries),
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -94,6 +148,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, UnsupportedValue):
         return "BAD_USER_INPUT"
+    if isinstance(original, StatementTimeout):
+        return "TIMEOUT"
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         if isinstance(error, GraphQLSyntaxError):
             return "GRAPHQL_PARSE_FAILED"
@@ -153,16 +209,78 @@ class CrmSchema(strawberry.Schema):
             operation_extensions,
         )
         context.parse_options = {"max_tokens": MAX_TOKENS}
-        context.validation_rules = (*context.validation_rules, *LIMIT_RULES)
         if query:
             try:
-                context.graphql_document = _parsed(query)
+                document = _parsed(query)
             except Exception:  # Strawberry parses it again, and reports the error
                 return context
-            context.pre_execution_errors = _validation_errors(
-                self._schema, query, context.validation_rules
+            context.graphql_document = document
+            refused = self._over_limits(query, document, operation_name, variable_values,
+                                        context_value)  # fmt: skip
+            context.pre_execution_errors = (
+                refused
+                if refused is not None
+                else _validation_errors(self._schema, query, self.hide_suggestions)
             )
         return context
+
+    hide_suggestions = False
+    """Production: no "Did you mean ...?" in any error (field, argument, type and enum value
+    names would give the schema away with introspection off)."""
+
+    def _over_limits(
+        self,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context_value: Any,
+    ) -> list[GraphQLError] | None:
+        """The cheap checks before validation, each linear in the document (`api.cost`): the
+        operation to run is named when there are several, depth, aliases, cost, and the key's
+        points. Errors refusing the request, or None."""
+        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+        if operation_name is None and operations > 1:
+            return [_refusal(f"the document has {operations} operations: name the one to run "
+                             "in operationName", "GRAPHQL_VALIDATION_FAILED")]  # fmt: skip
+        analysis = analyse(self._schema, query, document, operation_name)
+        if analysis.operation is None:
+            return None  # no such operation: execution says so
+        name = analysis.operation.name.value if analysis.operation.name else "anonymous"
+        if analysis.figures.depth > MAX_DEPTH:
+            return [_refusal(f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}",
+                             "GRAPHQL_VALIDATION_FAILED")]  # fmt: skip
+        if analysis.figures.aliases > MAX_ALIASES:
+            return [_refusal(f"{analysis.figures.aliases} aliases found. Allowed: {MAX_ALIASES}",
+                             "GRAPHQL_VALIDATION_FAILED")]  # fmt: skip
+        report = CostReport(requested=cost_of(self._schema, document, analysis, variables),
+                            maximum=MAX_COST)  # fmt: skip
+        state = getattr(context_value, "scope_state", None)
+        if isinstance(context_value, Context):
+            context_value.cost = report
+        if state is not None:
+            state["cost"] = report
+        if report.requested > MAX_COST:
+            return [_refusal(
+                f"the query costs {report.requested} points, over the maximum of {MAX_COST}: "
+                "ask for smaller pages (first, limit), fewer nested lists or a shallower depth",
+                "QUERY_TOO_COSTLY", cost=report.as_extension(),
+            )]  # fmt: skip
+        points = state.get("points") if state is not None else None
+        if points is not None:
+            limiter, key = points
+            status = limiter.charge(key, report.requested)
+            state["rate_status"] = status
+            report.limit, report.remaining, report.reset_at = (
+                status.limit, status.remaining, status.reset_at
+            )  # fmt: skip
+            if not status.allowed:
+                return [_refusal(
+                    f"this key has {status.remaining} of its {status.limit} points left and the "
+                    f"query costs {report.requested}; retry in {status.retry_after_header}s",
+                    "RATE_LIMITED", cost=report.as_extension(),
+                )]  # fmt: skip
+        return None
 
     mask_unexpected = False
     """Production: unexpected errors answer "Unexpected error." (`_masked`), keeping their code
@@ -176,6 +294,15 @@ class CrmSchema(strawberry.Schema):
         return self._answer(super().execute_sync(*args, **kwargs))
 
     def _answer(self, result: ExecutionResult) -> ExecutionResult:
+        for error in result.errors or ():
+            # the DateTime scalar adds Python's parser text ("invalid literal for int() ...")
+            if (found := _BAD_DATETIME.search(error.message)) is not None:
+                error.message = found.group(1) + DATETIME_EXPECTED
+        if self.hide_suggestions and result.errors:
+            # what execution says of variables and arguments (enum values) suggests names too
+            for error in result.errors:
+                if _SUGGESTION.search(error.message):
+                    error.message = _SUGGESTION.sub("", error.message)
         if self.mask_unexpected and result.errors:
             result.errors = [
                 _masked(error) if error_code(error) == UNEXPECTED else error
@@ -215,8 +342,11 @@ def _masked(error: GraphQLError) -> GraphQLError:
     )
 
 
-def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.Schema:
-    """The schema. `production`: unexpected errors masked (`CrmSchema.mask_unexpected`).
+def build_schema(
+    *, production: bool = False, fast: bool = True, introspection: bool | None = None
+) -> strawberry.Schema:
+    """The schema. `production`: unexpected errors masked (`CrmSchema.mask_unexpected`), and
+    unless `introspection` says otherwise, no introspection and no "Did you mean" suggestions.
     `fast`: executed with the short cuts of `api.execution` (the same answers, about a fifth
     less CPU per 360 request); False gives graphql-core's and Strawberry's own execution
     throughout, which the tests compare it with."""
@@ -232,6 +362,11 @@ def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.S
         execution_context_class=FastExecutionContext if fast else None,
     )
     built.mask_unexpected = production
+    if introspection is None:
+        introspection = not production
+    built.hide_suggestions = not introspection
+    if not introspection:
+        _SCHEMAS_WITHOUT_INTROSPECTION.add(id(built._schema))
     if fast:
         lean_resolvers(built)
     return built

@@ -57,7 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         default=HERE / "results",
         help="where generated data, the stores and results go",
     )
+    hostile = commands.add_parser(
+        "hostile", help="p99 of the 360 while hostile clients attack, against without them"
+    )
+    hostile.add_argument("--customers", type=int, default=10_000)
+    hostile.add_argument("--clients", type=int, default=4, help="clients of normal traffic")
+    hostile.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
+    hostile.add_argument("--warmup", type=int, default=300, help="unmeasured requests first")
+    hostile.add_argument("--work", type=Path, default=HERE / "results",
+                         help="where generated data, the store and results go")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.command == "hostile":
+        return _hostile(args)
     if args.command == "api":
         return _api(args)
     if args.command == "soak":
@@ -194,6 +205,42 @@ def _api(args: argparse.Namespace) -> int:
         s.sequential.errors + s.concurrent.errors for s in (result.raw, result.graphql)
     )
     return 1 if failed else 0
+
+
+def _hostile(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.hostile import run
+
+    if args.customers < 1 or args.clients < 1 or args.seconds <= 0 or args.warmup < 0:
+        print("--customers and --clients must be at least 1, --seconds positive", file=sys.stderr)
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    folder = business_folder(work, args.customers, 10.0, 1)
+    load_before = os.getloadavg()
+    result = asyncio.run(run(work, folder, args.customers, clients=args.clients,
+                             seconds=args.seconds, warmup=args.warmup))  # fmt: skip
+    load_after = os.getloadavg()
+    lines = [f"{result.customers_in_graph:,} customers; {args.clients} clients of normal traffic "
+             f"(the 360); {args.seconds:g}s per phase", f"{'phase':<26}{'requests':>9}"
+             f"{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"]  # fmt: skip
+    for name, phase in (("alone", result.alone), ("with attackers", result.attacked)):
+        lines.append(f"{name:<26}{phase.requests:>9}{phase.errors:>8}"
+                     f"{phase.percentile(0.5):>9.2f}{phase.percentile(0.99):>9.2f}")  # fmt: skip
+    lines.append(f"p99 with attackers / p99 alone = {result.p99_ratio:.2f}x")
+    lines.append("attackers (sent, slowest answer, outcomes):")
+    for name, tally in result.attacks.items():
+        outcomes = ", ".join(f"{k} {v}" for k, v in tally.outcomes.most_common())
+        lines.append(f"  {name:<22}{tally.sent:>6}{tally.slowest_s:>8.2f}s  {outcomes}")
+    lines.append(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+                 f"({os.cpu_count()} CPUs shared)")  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
+    out = work / f"hostile-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+    out.write_text(text + "\n")
+    print(f"results: {out}")
+    return 1 if result.alone.errors or result.attacked.errors else 0
 
 
 def _soak(args: argparse.Namespace) -> int:

@@ -61,13 +61,19 @@ class ApiServer:
 
 
 @contextlib.contextmanager
-def api_server(data_dir: Path, log_path: Path, port: int | None = None) -> Iterator[ApiServer]:
-    """`crm-graph serve` on 127.0.0.1 as a subprocess (rate limiter off), stopped on exit
+def api_server(
+    data_dir: Path,
+    log_path: Path,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[ApiServer]:
+    """`crm-graph serve` on 127.0.0.1 as a subprocess (rate limits off unless `env` sets them:
+    it is added to the environment), stopped on exit
     whatever happens: SIGINT (uvicorn's graceful shutdown, which lets go of the store), then
     SIGTERM, then SIGKILL. Its own session, so a Ctrl-C at the terminal reaches only the bench,
     which then stops the server itself."""
     port = port or free_port()
-    env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0"}
+    env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0", "CRM_GRAPH_RATE_POINTS": "0", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1"),

@@ -32,3 +32,7 @@ class ReadOnlyViolation(QueryError):
 
 class DataDirError(StoreError):
     """The embedded store's data directory is unusable: wrong format, locked, unwritable."""
+
+
+class StatementTimeout(QueryError):
+    """The store stopped a statement that ran longer than its timeout (`graph.timeouts`)."""

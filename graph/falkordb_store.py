@@ -18,10 +18,17 @@ from falkordb.asyncio.query_result import QueryResult
 
 from crm_graph.graph.dialect import FALKORDB, Dialect
 from crm_graph.graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
-from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
+from crm_graph.graph.errors import (
+    QueryError,
+    ReadOnlyViolation,
+    StatementTimeout,
+    StoreUnavailable,
+    UnsupportedValue,
+)
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
 
 log = logging.getLogger(__name__)
@@ -139,6 +146,12 @@ async def _while_busy(send: Callable[[], Awaitable[Any]], *, wait: float | None 
         pause = min(pause * 2, 1.0)
 
 
+def _timeout_arguments() -> tuple[str, ...]:
+    """`TIMEOUT <ms>` when the statement runs for an API request (`graph.timeouts`)."""
+    seconds = current_timeout()
+    return () if seconds is None else ("TIMEOUT", str(max(1, round(seconds * 1000))))
+
+
 def _raise_reply_error(reply: list[Any]) -> None:
     """A statement that failed while running answers with the error as its last element (the
     client library's check, which `execute_command` leaves to the caller)."""
@@ -230,9 +243,10 @@ class FalkorStore:
         command = "GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY"
         with self._errors(params):
             statement = self._graph._build_params_header(dict(params or {})) + query
+            timeout = _timeout_arguments()
             reply = await _while_busy(
                 lambda: self._graph.execute_command(
-                    command, self.graph_name, statement, "--compact"
+                    command, self.graph_name, statement, "--compact", *timeout
                 )
             )
             _raise_reply_error(reply)
@@ -285,6 +299,8 @@ class FalkorStore:
             yield
         except redis.ResponseError as e:
             message = str(e)
+            if "timed out" in message.lower():
+                raise StatementTimeout(f"the statement ran over its {current_timeout()} s") from e
             if "read-only" in message:
                 raise ReadOnlyViolation(f"the query tries to write: {message}") from e
             unsupported = _unsupported(params)  # looked for only when the server refused

@@ -10,10 +10,16 @@ from neo4j import AsyncGraphDatabase, RoutingControl
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from crm_graph.graph.dialect import NEO4J, Dialect
-from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from crm_graph.graph.errors import (
+    QueryError,
+    ReadOnlyViolation,
+    StatementTimeout,
+    StoreUnavailable,
+)
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
 
 
@@ -75,11 +81,15 @@ class Neo4jStore:
         self, query: str, params: Params | None, routing: RoutingControl
     ) -> tuple[list[Any], list[str]]:
         self.round_trips += 1
+        timeout = current_timeout()
+        statement = query if timeout is None else neo4j.Query(query, timeout=timeout)  # type: ignore[arg-type]
         try:
             records, _, keys = await self._driver.execute_query(
-                query, dict(params or {}), database_=self._database, routing_=routing
+                statement, dict(params or {}), database_=self._database, routing_=routing
             )
         except ClientError as e:
+            if "TransactionTimedOut" in (e.code or ""):
+                raise StatementTimeout(f"the statement ran over its {timeout} s") from e
             if routing is RoutingControl.READ and "AccessMode" in (e.code or ""):
                 raise ReadOnlyViolation(f"the query tries to write: {e.message}") from e
             raise QueryError(e.message or str(e)) from e

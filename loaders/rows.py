@@ -45,6 +45,9 @@ RESERVED_PROPERTIES = frozenset({
     "price", "_labels", "_type",
 })  # fmt: skip
 """Property names an extra column may not take: the model's own."""
+_INTERNAL_PROPERTY = re.compile(r"ml[A-Z0-9_].*|_.*|erased|erasedAt")
+"""Nor the analytics' outputs (`ml...`: `analytics.scores`; an `mlChurnRisk` in `attributes`
+would forge a model's output), names starting with `_`, or an erasure's marks."""
 
 
 class RowCheck:
@@ -178,7 +181,11 @@ def extra_columns(kind: str, header: list[str]) -> tuple[list[str], list[str]]:
     for name in header:
         if name in known:
             continue
-        if _PROPERTY_NAME.fullmatch(name) and name not in RESERVED_PROPERTIES:
+        if (
+            _PROPERTY_NAME.fullmatch(name)
+            and name not in RESERVED_PROPERTIES
+            and not _INTERNAL_PROPERTY.fullmatch(name)
+        ):
             kept.append(name)
         else:
             refused.append(name)

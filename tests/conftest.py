@@ -134,7 +134,13 @@ class Api:
 @pytest.fixture
 async def api_for(store: GraphStore) -> AsyncIterator[Callable[[Role], Any]]:
     """`await api_for(Role.ADMIN)`: an `Api` on the real app with a fresh key of that role."""
-    app = create_app(StoreSettings(), store=store, rate_limiter=None)
+    app = create_app(
+        StoreSettings(),
+        store=store,
+        rate_limiter=None,
+        points_limiter=None,
+        failed_auth_limiter=None,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
 

@@ -25,9 +25,10 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import AuthError, Principal
-from crm_graph.api.auth.ratelimit import RateLimiter
+from crm_graph.api.auth.ratelimit import PointsLimiter, PointsStatus, RateLimiter
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.store import GraphStore
 
@@ -48,6 +49,8 @@ class AuthMiddleware:
         *,
         protected_prefix: str = "/graphql",
         rate_limiter: RateLimiter | None = None,
+        points_limiter: PointsLimiter | None = None,
+        failed_auth_limiter: FailedAuthLimiter | None = None,
     ) -> None:
         if not protected_prefix.startswith("/") or protected_prefix.endswith("/"):
             raise ValueError(
@@ -56,6 +59,8 @@ class AuthMiddleware:
         self.app = app
         self.protected_prefix = protected_prefix
         self.rate_limiter = rate_limiter
+        self.points_limiter = points_limiter
+        self.failed_auth_limiter = failed_auth_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -79,21 +84,43 @@ class AuthMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                extra = [(b"x-request-id", request_id.encode("latin-1"))]
+                if principal is not None and self.points_limiter is not None:
+                    points: PointsStatus | None = state.get("rate_status")
+                    if points is None:
+                        points = self.points_limiter.look(principal.key_id)
+                    extra += points.headers()
+                    if not points.allowed and status == 200:
+                        status = 429
+                        extra.append((b"retry-after", points.retry_after_header.encode()))
                 message = {
                     **message,
-                    "headers": [
-                        *message.get("headers", ()),
-                        (b"x-request-id", request_id.encode("latin-1")),
-                    ],
+                    "status": status,
+                    "headers": [*message.get("headers", ()), *extra],
                 }
             await send(message)
 
         try:
             if self._protected(scope["path"]) and not _is_graphiql_page(scope, headers):
                 refusal: tuple[int, str, str, dict[str, str]] | None = None
+                address = _client_address(scope)
+                failures = self.failed_auth_limiter
+                credential = headers.get("authorization")
+                blocked = failures.check(address) if failures is not None else None
+                vouched = failures is not None and failures.vouched(credential)
+                if blocked is not None and not blocked.allowed and not vouched:
+                    await _refuse(send_tagged, 429, "RATE_LIMITED",
+                                  "too many failed authentications from this address; retry in "
+                                  f"{blocked.retry_after_header}s",
+                                  {"retry-after": blocked.retry_after_header})  # fmt: skip
+                    return
                 try:
-                    principal = await authenticate(_store(scope), headers.get("authorization"))
+                    principal = await authenticate(_store(scope), credential)
+                    if failures is not None and credential:
+                        failures.vouch(credential)
                 except AuthError as e:
+                    if failures is not None:
+                        failures.failed(address)
                     refusal = (401, e.code, e.message, {"www-authenticate": "Bearer"})
                 except StoreError as e:
                     log.warning("cannot authenticate request %s: %s", request_id, e)
@@ -112,6 +139,8 @@ class AuthMiddleware:
                     await _refuse(send_tagged, *refusal)
                     return
                 state["principal"] = principal
+                if principal is not None and self.points_limiter is not None:
+                    state["points"] = (self.points_limiter, principal.key_id)
             await self.app(scope, receive, send_tagged)
         finally:
             log.info(
@@ -146,6 +175,13 @@ def _headers(scope: Scope) -> Mapping[str, str]:
     for name, value in scope.get("headers", ()):
         found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
     return found
+
+
+def _client_address(scope: Scope) -> str:
+    """The peer's address (behind a proxy, run uvicorn with --forwarded-allow-ips so that it
+    is the client's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 def _request_id(given: str | None) -> str:

@@ -99,3 +99,102 @@ def _setting(
         noun = "a whole number" if kind is int else "a number"
         raise RateLimitSettingsError(f"{name} must be {noun} ≥ 0 (0: no limit), got {raw!r}")
     return value
+
+
+DEFAULT_POINTS = 1_000_000
+DEFAULT_WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class PointsStatus:
+    """A key's points after a charge (or a look): what `X-RateLimit-*` and `rateLimit` say."""
+
+    limit: int
+    remaining: int
+    reset_at: float
+    """Unix time (seconds) at which the key's points are whole again."""
+    cost: int = 0
+    allowed: bool = True
+    retry_after: float = 0.0
+    """Seconds until the key has the points a refused request costs (0 when allowed)."""
+
+    @property
+    def retry_after_header(self) -> str:
+        return str(max(1, math.ceil(self.retry_after)))
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(math.ceil(self.reset_at)).encode()),
+        ]
+
+
+class PointsLimiter:
+    """Per-key points, as GitHub's GraphQL rate limit: each request spends what it costs
+    (`crm_graph.api.cost`, at least 1 point) out of `points` per `window_seconds`, refilled
+    continuously. A request costing more than the key has left is refused before it runs, and
+    spends nothing. `clock` is monotonic seconds; tests inject their own."""
+
+    def __init__(
+        self,
+        points: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if points < 1:
+            raise ValueError(f"points must be at least 1, got {points}")
+        if not window_seconds > 0 or math.isinf(window_seconds):
+            raise ValueError(f"window_seconds must be a positive number, got {window_seconds}")
+        self.points = points
+        self.window_seconds = float(window_seconds)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PointsLimiter | None:
+        """`CRM_GRAPH_RATE_POINTS` (points per window per key, default 1,000,000; 0: no limit)
+        and `CRM_GRAPH_RATE_WINDOW` (seconds, default 60)."""
+        env = os.environ if env is None else env
+        points = _setting(env, "CRM_GRAPH_RATE_POINTS", DEFAULT_POINTS, int)
+        window = _setting(env, "CRM_GRAPH_RATE_WINDOW", DEFAULT_WINDOW_SECONDS, float)
+        if points == 0:
+            return None
+        if window == 0:
+            raise RateLimitSettingsError("CRM_GRAPH_RATE_WINDOW must be a number > 0, got '0'")
+        return cls(int(points), window)
+
+    def _refilled(self, key: str) -> _Bucket:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(tokens=float(self.points), updated=now)
+        else:
+            rate = self.points / self.window_seconds
+            elapsed = max(0.0, now - bucket.updated)
+            bucket.tokens = min(float(self.points), bucket.tokens + elapsed * rate)
+            bucket.updated = now
+        return bucket
+
+    def _status(self, bucket: _Bucket, cost: int, allowed: bool) -> PointsStatus:
+        per_point = self.window_seconds / self.points
+        return PointsStatus(
+            limit=self.points,
+            remaining=int(bucket.tokens),
+            reset_at=time.time() + (self.points - bucket.tokens) * per_point,
+            cost=cost,
+            allowed=allowed,
+            retry_after=0.0 if allowed else (cost - bucket.tokens) * per_point,
+        )
+
+    def look(self, key: str) -> PointsStatus:
+        return self._status(self._refilled(key), 0, True)
+
+    def charge(self, key: str, cost: int) -> PointsStatus:
+        """Spend `cost` (at least 1) of `key`'s points if it has them; nothing when refused."""
+        cost = max(1, cost)
+        bucket = self._refilled(key)
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
+            return self._status(bucket, cost, True)
+        return self._status(bucket, cost, False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -73,18 +74,34 @@ def clv_of(props: dict[str, Any]) -> Clv | None:
     )
 
 
-def churn_of(props: dict[str, Any]) -> ChurnRisk | None:
-    if props.get(scores.CHURN_RISK) is None:
+def stored_number(value: Any) -> float | None:
+    """A stored score as a float, or None when it is missing or malformed (a score written by
+    something else than the analytics must not make the field fail for everyone)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    drivers = scores.decode(props.get(scores.CHURN_DRIVERS), [])
+    return float(value) if math.isfinite(value) else None
+
+
+def _drivers(stored: Any) -> list[ChurnDriver]:
+    found: list[ChurnDriver] = []
+    decoded = scores.decode(stored, [])
+    for d in decoded if isinstance(decoded, list) else []:
+        contribution = stored_number(d.get("contribution")) if isinstance(d, dict) else None
+        if contribution is not None and isinstance(d.get("feature"), str):
+            found.append(ChurnDriver(feature=d["feature"], contribution=contribution))
+    return found
+
+
+def churn_of(props: dict[str, Any]) -> ChurnRisk | None:
+    score = stored_number(props.get(scores.CHURN_RISK))
+    if score is None:
+        return None
+    as_of = props.get(scores.AS_OF)
     return ChurnRisk(
-        score=float(props[scores.CHURN_RISK]),
-        drivers=[
-            ChurnDriver(feature=str(d["feature"]), contribution=float(d["contribution"]))
-            for d in drivers
-        ],
+        score=score,
+        drivers=_drivers(props.get(scores.CHURN_DRIVERS)),
         model_version=props.get(scores.MODEL_VERSION),
-        as_of=from_epoch_ms(props.get(scores.AS_OF)),
+        as_of=from_epoch_ms(as_of) if stored_number(as_of) is not None else None,
     )
 
 

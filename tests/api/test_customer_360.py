@@ -414,7 +414,9 @@ async def test_the_fast_execution_answers_as_graphql_core_does(
     monkeypatch.setattr(
         app_module, "build_schema", functools.partial(app_module.build_schema, fast=False)
     )
-    plain_app = app_module.create_app(StoreSettings(), store=store, rate_limiter=None)
+    plain_app = app_module.create_app(
+        StoreSettings(), store=store, rate_limiter=None, points_limiter=None
+    )
     monkeypatch.undo()
     busiest = _busiest(business["lines"], business["merged"], 4)
     requests = [(CUSTOMER_360, {"id": c}) for c in busiest]

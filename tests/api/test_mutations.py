@@ -293,3 +293,35 @@ async def test_only_admins_write(
     error = response.json()["errors"][0]
     assert error["extensions"] == {"code": "FORBIDDEN", "field": field}
     assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 12}]
+
+
+@pytest.mark.parametrize("name", ["mlChurnRisk", "mlPagerank", "_labels", "erased", "id"])
+async def test_upsert_customers_refuses_reserved_properties_in_attributes(
+    store: GraphStore, admin: Api, name: str
+) -> None:
+    # given an attribute named like a model's output, an internal key or a profile field
+    result = (await admin.data(UPSERT, input=[{"id": "f1", "attributes": {name: 0.99}}]))[
+        "upsertCustomers"
+    ]
+    # then it is refused, naming it, and nothing is written
+    assert result["__typename"] == "UpsertCustomersError"
+    assert [p["field"] for p in result["problems"]] == [f"input[0].attributes.{name}"]
+    assert await store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 0}]
+
+
+async def test_malformed_stored_scores_answer_null_for_every_role(
+    store: GraphStore, api_for: Callable[[Role], Any]
+) -> None:
+    # given scores written by something else than the analytics, each malformed
+    await store.write(
+        "CREATE (:Customer {id: 'm1', mlChurnRisk: 'high', mlChurnDrivers: '{\"a\": 1}', "
+        "mlPagerank: 'x', mlCommunity: 1.5})"
+    )
+    query = (
+        '{ customer(id: "m1") { id churnRisk { score drivers { feature } } pagerank community } }'
+    )
+    for role in (Role.ADMIN, Role.ANALYST, Role.PARTNER):
+        # when any role asks for them, then they are null, not an error
+        assert (await (await api_for(role)).data(query))["customer"] == {
+            "id": "m1", "churnRisk": None, "pagerank": None, "community": None,
+        }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,3 +51,17 @@ async def test_unexpected_errors_are_masked_and_logged(
         assert any("req-42" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("value", ["99999-01-01", "2025-13-45T99:00:00Z", "2025-01-01Tx"])
+async def test_a_bad_datetime_is_named_without_pythons_parser_text(admin: Any, value: str) -> None:
+    # given a DateTime the scalar cannot read, as a literal and as a variable
+    literal = await admin.errors(f'{{ revenue(by: MONTH, from: "{value}") {{ key }} }}')
+    variable = await admin.post(
+        "query($t: DateTime) { revenue(by: MONTH, from: $t) { key } }", {"t": value}
+    )
+    # then the answer names the value and what is expected, and no library text
+    for error in (literal[0], variable.json()["errors"][0]):
+        assert f'"{value}": expected an ISO 8601 date and time' in error["message"]
+        assert "int()" not in error["message"] and "must be in" not in error["message"]
+        assert "too short" not in error["message"]

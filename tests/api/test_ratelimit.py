@@ -204,3 +204,50 @@ async def test_one_keys_flood_does_not_limit_another(
         "/graphql", json={}, headers={"Authorization": f"Bearer {calm}"}
     )
     assert calm_response.status_code == 200
+
+
+# -- points and failed authentication ------------------------------------------------------------
+
+
+def test_points_are_spent_by_cost_and_refill_over_the_window() -> None:
+    from crm_graph.api.auth.ratelimit import PointsLimiter
+
+    clock = Clock()
+    limiter = PointsLimiter(points=1000, window_seconds=60, clock=clock)
+    assert limiter.charge("k", 600).remaining == 400
+    refused = limiter.charge("k", 500)
+    assert not refused.allowed and refused.remaining == 400  # nothing spent when refused
+    assert refused.retry_after == pytest.approx(100 * 60 / 1000)
+    clock.advance(6)  # 100 points back
+    assert limiter.charge("k", 500).allowed
+    assert limiter.charge("other", 0).remaining == 999  # at least one point, per key
+
+
+def test_failed_authentications_are_limited_per_address_and_vouched_keys_pass() -> None:
+    from crm_graph.api.auth.failures import FailedAuthLimiter
+
+    clock = Clock()
+    limiter = FailedAuthLimiter(per_minute=60, burst=3, clock=clock)
+    for _ in range(3):
+        assert limiter.check("10.0.0.1").allowed
+        limiter.failed("10.0.0.1")
+    assert not limiter.check("10.0.0.1").allowed
+    assert limiter.check("10.0.0.2").allowed  # another address is not affected
+    limiter.vouch("Bearer good")
+    assert limiter.vouched("Bearer good") and not limiter.vouched("Bearer bad")
+    clock.advance(1)  # one failure a second comes back
+    assert limiter.check("10.0.0.1").allowed
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CRM_GRAPH_RATE_POINTS", "lots"), ("CRM_GRAPH_RATE_WINDOW", "0"),
+     ("CRM_GRAPH_AUTH_FAILURES", "-1"), ("CRM_GRAPH_AUTH_FAILURE_BURST", "0")],
+)  # fmt: skip
+def test_malformed_limit_settings_name_themselves(name: str, value: str) -> None:
+    from crm_graph.api.auth.failures import FailedAuthLimiter
+    from crm_graph.api.auth.ratelimit import PointsLimiter
+
+    with pytest.raises(RateLimitSettingsError, match=name):
+        PointsLimiter.from_env({name: value})
+        FailedAuthLimiter.from_env({name: value})

@@ -42,7 +42,7 @@ POLICY = {
         "customer": READ, "customers": READ, "searchCustomers": READ, "neighbourhood": READ,
         "path": READ, "products": READ, "product": READ, "categories": READ,
         "revenue": AGGREGATE, "segments": AGGREGATE, "influencers": AGGREGATE,
-        "communities": AGGREGATE, "modelCards": AGGREGATE,
+        "communities": AGGREGATE, "modelCards": AGGREGATE, "rateLimit": READ,
     },
     "mutation": {
         "upsertCustomers": WRITE, "recordTransaction": WRITE, "recordInteraction": WRITE,
