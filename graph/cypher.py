@@ -132,12 +132,17 @@ in `other`) and their line items aggregated per product. An order's time is its 
 TRANSACTION_TOTALS = """
 UNWIND $ids AS id
 MATCH (t:Transaction {id: id})
+SET t.itemCount = coalesce(t.itemCount, 0)
+WITH t
 OPTIONAL MATCH (t)-[e:CONTAINS]->()
 WITH t, sum(e.amount) AS items, sum(e.quantity) AS units
 SET t.total = items + t.otherAmount, t.itemCount = units
 """
 """Each order's total from all its lines. A statement of its own: FalkorDB does not show a
-traversal the relationships created earlier in the same statement."""
+traversal the relationships created earlier in the same statement. The first SET takes the
+order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
+changing the same order's lines concurrently has then committed (its `UPSERT_TRANSACTIONS` holds
+that lock), so the total is never computed from lines another writer is replacing."""
 
 UPSERT_INTERACTIONS = """
 UNWIND $rows AS r

@@ -243,7 +243,7 @@ class BatchWriter:
             candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
             resolution = resolve(records, candidates)
             done = await self.store.write(
-                cypher.UPSERT_CUSTOMERS_IF_UNCHANGED,
+                self.store.dialect.serialized(cypher.UPSERT_CUSTOMERS_IF_UNCHANGED),
                 {
                     "customers": resolution.customers,
                     "sources": resolution.sources,

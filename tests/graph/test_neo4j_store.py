@@ -1,6 +1,6 @@
-"""Neo4jStore without a Neo4j server: the one place a fake stands in for a real part (no Neo4j
-runs on this machine). With NEO4J_URI set, every store, loader and API test also runs against a
-real Neo4j through the `store` fixture."""
+"""Neo4jStore without a Neo4j server: what the store asks of the driver, with a fake driver that
+records it. With NEO4J_URI set (`make test-all`), every store, loader and API test also runs
+against a real Neo4j through the `store` fixture."""
 
 from __future__ import annotations
 
@@ -97,4 +97,9 @@ def test_neo4j_schema_is_idempotent_ddl() -> None:
         in statements
     )
     assert all("IF NOT EXISTS" in s for s in statements)
-    assert len(steps) == len(CRM_SCHEMA.unique) + len(CRM_SCHEMA.indexed)
+    # and the key `serialized` statements lock (Neo4j only: FalkorDB runs one write at a time)
+    assert statements[-1] == (
+        "CREATE CONSTRAINT writelock_name_unique IF NOT EXISTS "
+        "FOR (n:WriteLock) REQUIRE n.name IS UNIQUE"
+    )
+    assert len(steps) == len(CRM_SCHEMA.unique) + len(CRM_SCHEMA.indexed) + 1
