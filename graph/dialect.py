@@ -3,6 +3,8 @@ this table; domain queries elsewhere are written once in the common subset."""
 
 from __future__ import annotations
 
+import functools
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -33,6 +35,10 @@ class Dialect(ABC):
     @abstractmethod
     def schema_statements(self, schema: GraphSchema) -> list[SchemaStep]:
         """The steps creating the schema's unique keys and indexes, in order."""
+
+    def spelled(self, statement: str) -> str:
+        """`statement` (written in the common subset) as this engine is best sent it."""
+        return statement
 
     @abstractmethod
     def serialized(self, statement: str) -> str:
@@ -84,6 +90,9 @@ class Neo4jDialect(Dialect):
                               f"FOR (n:{WRITE_LOCK}) REQUIRE n.name IS UNIQUE"))  # fmt: skip
         return out
 
+    def spelled(self, statement: str) -> str:
+        return _scoped_subqueries(statement)
+
     def serialized(self, statement: str) -> str:
         # Neo4j interleaves transactions and its reads take no locks: two statements that both
         # read "no customer has this email yet" would both create one. MERGE on a uniquely
@@ -96,6 +105,20 @@ class Neo4jDialect(Dialect):
             f"MERGE (writeLock:{WRITE_LOCK} {{name: 'serialized'}}) DELETE writeLock\n"
             f"WITH count(*) AS locked\n{statement}"
         )
+
+
+_IMPORTING_SUBQUERY = re.compile(
+    r"CALL \{\s*WITH (\w+(?:\s*,\s*\w+)*)\s+"
+    r"(?=(?:OPTIONAL MATCH|MATCH|UNWIND|RETURN|WITH|CALL|MERGE|CREATE)\b)"
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scoped_subqueries(statement: str) -> str:
+    """`CALL { WITH c ... }` (the only form FalkorDB parses) as `CALL (c) { ... }`: Neo4j 5.23+
+    deprecates importing variables with WITH, and says so in a notification on every run. Only
+    a WITH that imports plain variables and is followed by a clause is rewritten."""
+    return _IMPORTING_SUBQUERY.sub(r"CALL (\1) { ", statement)
 
 
 FALKORDB = FalkorDialect()

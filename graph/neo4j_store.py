@@ -101,7 +101,10 @@ class Neo4jStore:
         self.round_trips += 1
         try:
             records, _, keys = await self._driver.execute_query(
-                query, dict(params or {}), database_=self._database, routing_=routing
+                self.dialect.spelled(query),
+                dict(params or {}),
+                database_=self._database,
+                routing_=routing,
             )
         except ClientError as e:
             if routing is RoutingControl.READ and "AccessMode" in (e.code or ""):
