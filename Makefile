@@ -1,6 +1,8 @@
 # The two commands of the README's quick start:
 #   make run   - create .venv, install crm-graph, serve a generated demo business on the embedded store
 #   make test  - create .venv, install with the dev extras, run the whole test suite
+#                (the Neo4j variants too when NEO4J_URI is set)
+#   make test-all - the same on both engines: starts ../shared/neo4j for the run (.ci/with-neo4j)
 #   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
 #   make lock  - pin every dependency again after pyproject.toml's ranges changed
 #   make canary - the whole suite on the newest releases pyproject.toml's ranges allow
@@ -11,7 +13,7 @@ PIP := $(BIN)/python -m pip
 # The versions `make run` and `make test` install: every dependency pinned, tested together.
 LOCK := requirements-lock.txt
 
-.PHONY: run test typecheck fuzz lint bench clean lock canary
+.PHONY: run test test-all typecheck fuzz lint bench clean lock canary
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,9 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check api graph analytics loaders tests bench
 	$(BIN)/ruff format --check api graph analytics loaders tests bench
 	$(BIN)/python -m pytest
+
+test-all:
+	.ci/with-neo4j $(MAKE) test
 
 # mypy finds packages by folder, and the folders are installed under other names (crm_graph.api
 # is api/): it reads them through links named as installed.

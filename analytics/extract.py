@@ -91,8 +91,10 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
             customers[column] = None
     customers["signup_at"] = _instants(customers["signup_at"]) if profiles else pd.Series(
         dtype="datetime64[ns, UTC]")  # fmt: skip
-    customers = customers[[*frames.CUSTOMERS, *(c for c in customers.columns
-                                                 if c not in frames.CUSTOMERS)]]  # fmt: skip
+    extra = sorted(c for c in customers.columns if c not in frames.CUSTOMERS)
+    customers = customers[[*frames.CUSTOMERS, *extra]].sort_values(
+        "customer_id", kind="stable", ignore_index=True
+    )
     ids = sorted(customers["customer_id"])
     queries = (
         ("orders", cypher.ORDERS_OF),
@@ -127,13 +129,26 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
                 collected[name].setdefault(column, []).extend(values)
     orders = _frame(collected["orders"], frames.ORDERS, ("at",))
     categories = await store.read_columns(cypher.PRODUCT_CATEGORIES)
+    # Rows in an order of their own, not the store's: Neo4j and FalkorDB return the same graph's
+    # rows in different orders, and the models (KMeans, communities, samples, ties broken by
+    # position) then gave other segments and communities for the same business.
     return Tables(
         customers=customers.set_index("customer_id", drop=False).rename_axis(None),
-        orders=orders,
-        lines=_lines(collected["lines"], orders, categories),
-        interactions=_frame(collected["interactions"], frames.INTERACTIONS, ("at",)),
-        ties=_frame(collected["ties"], frames.TIES),
+        orders=_sorted(orders, "transaction_id"),
+        lines=_sorted(
+            _lines(collected["lines"], orders, categories), "transaction_id", "product_id"
+        ),
+        interactions=_sorted(
+            _frame(collected["interactions"], frames.INTERACTIONS, ("at",)), "interaction_id"
+        ),
+        ties=_sorted(_frame(collected["ties"], frames.TIES), "source", "target", "type"),
     )
+
+
+def _sorted(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """`frame` in the order of `keys` (each row's keys are unique), whatever order the store
+    returned its rows in."""
+    return frame.sort_values(list(keys), kind="stable", ignore_index=True)
 
 
 def _lines(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_graph.graph.money import exact_sums
 from crm_graph.graph.store import GraphStore
 
 _MONTH_OF_T = """
@@ -25,7 +26,7 @@ WITH c, t, toString(year) + '-' + CASE WHEN month < 10 THEN '0' ELSE '' END + to
 
 _IN_RANGE = "WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)"
 
-REVENUE = {
+REVENUE = {  # every sum of money exact (`graph.money`)
     "MONTH": f"""
 MATCH (c:Customer)-[:PLACED]->(t:Transaction) {_IN_RANGE}
 {_MONTH_OF_T}
@@ -52,6 +53,7 @@ RETURN key, sum(t.total) AS revenue, count(t) AS orders, count(DISTINCT c) AS cu
 ORDER BY revenue DESC, key
 """,
 }
+REVENUE = {by: exact_sums(statement) for by, statement in REVENUE.items()}
 """Revenue by each dimension. By category, revenue is the lines' amounts (lines naming no product
 are not in any category); by segment a customer counts in every segment they belong to."""
 

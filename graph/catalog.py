@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_graph.graph.money import exact_sums
 from crm_graph.graph.store import GraphStore
 
 PRODUCTS_PAGE = """
@@ -15,7 +16,7 @@ RETURN properties(p) AS product
 
 PRODUCTS_BY_ID = "UNWIND $ids AS id MATCH (p:Product {id: id}) RETURN id, properties(p) AS product"
 
-BUYERS_BY_PRODUCT = """
+BUYERS_BY_PRODUCT = exact_sums("""
 UNWIND $ids AS id
 MATCH (c:Customer)-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product {id: id})
 WITH id, c, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
@@ -23,7 +24,7 @@ WITH id, c, quantity, orders, spend ORDER BY quantity DESC, c.id
 WITH id, collect({customer: properties(c), quantity: quantity, orders: orders, spend: spend})
      AS buyers
 RETURN id, buyers[0..$first] AS buyers, size(buyers) AS total
-"""
+""")
 
 CATEGORIES = """
 MATCH (k:Category)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_graph.graph.filters import TIES, FilterBuilder
+from crm_graph.graph.money import exact_sums, money_sum
 from crm_graph.graph.store import GraphStore, Row
 
 # -- the 360 view, batched by customer id ------------------------------------------------------
@@ -18,10 +19,10 @@ CUSTOMERS_BY_ID = (
     "UNWIND $ids AS id MATCH (c:Customer {id: id}) RETURN id, properties(c) AS customer"
 )
 
-_ORDER_FIGURES = """
+_ORDER_FIGURES = exact_sums("""
 OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
 WITH id, c, count(t) AS orders, sum(t.total) AS spend, min(t.at) AS first, max(t.at) AS last
-"""
+""")
 
 STATS_BY_CUSTOMER = f"""
 UNWIND $ids AS id
@@ -72,13 +73,13 @@ WITH id, collect(properties(i)) AS interactions
 RETURN id, interactions[0..$first] AS interactions, size(interactions) AS total
 """
 
-PRODUCTS_BOUGHT_BY_CUSTOMER = """
+PRODUCTS_BOUGHT_BY_CUSTOMER = exact_sums("""
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product)
 WITH id, p, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
 RETURN id, properties(p) AS product, quantity, orders, spend
 ORDER BY id, quantity DESC, product.id
-"""
+""")
 
 TIES_BY_CUSTOMER = f"""
 UNWIND $ids AS id
@@ -163,7 +164,7 @@ _TRANSACTION_DATES = (
 )
 """The page's date range, when it has one."""
 
-_FIGURES_OF_PAGE = (
+_FIGURES_OF_PAGE = exact_sums(
     "count(vt) AS orders, sum(vt.total) AS spend, min(vt.at) AS first, max(vt.at) AS last, "
 )
 """`_ORDER_FIGURES`' figures, from the orders the page is taken from: when the page has no
@@ -298,7 +299,7 @@ SORT_KEYS = {
     "TOTAL_SPEND": (
         "sortSpend",
         "OPTIONAL MATCH (c)-[:PLACED]->(sortT:Transaction) "
-        "RETURN coalesce(sum(sortT.total), 0.0) AS sortSpend",
+        f"RETURN {money_sum('sortT.total')} AS sortSpend",
     ),
 }
 """Sort key expression per order, and the subquery computing it if it is not a property."""

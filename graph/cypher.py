@@ -10,6 +10,7 @@ after a crash) replaces instead of doubling.
 
 from __future__ import annotations
 
+from crm_graph.graph.money import money_add, money_sum
 from crm_graph.graph.schema import TIE_TYPES
 
 _SOURCE_CANDIDATE = (
@@ -108,7 +109,7 @@ MATCH (c:Customer {id: o.customer})
 MERGE (t:Transaction {id: o.id})
 SET t.at = CASE WHEN t.loadId = $load AND t.at < o.at THEN t.at ELSE o.at END,
     t.channel = coalesce(o.channel, t.channel),
-    t.otherAmount = CASE WHEN t.loadId = $load THEN t.otherAmount + o.other ELSE o.other END,
+    t.otherAmount = CASE WHEN t.loadId = $load THEN {other} ELSE o.other END,
     t.loadId = $load
 WITH c, t
 OPTIONAL MATCH (prev:Customer)-[placed:PLACED]->(t) WHERE prev.id <> c.id
@@ -121,10 +122,12 @@ MATCH (t:Transaction {id: i.transaction})
 MERGE (p:Product {id: i.product})
 MERGE (t)-[e:CONTAINS]->(p)
 SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.quantity END,
-    e.amount = CASE WHEN e.loadId = $load THEN e.amount + i.amount ELSE i.amount END,
+    e.amount = CASE WHEN e.loadId = $load THEN {amount} ELSE i.amount END,
     e.unitPrice = i.unitPrice,
     e.loadId = $load
-"""
+""".replace("{other}", money_add("t.otherAmount", "o.other")).replace(
+    "{amount}", money_add("e.amount", "i.amount")
+)
 """Orders (one row per transaction in the batch, with the amount of lines that name no product
 in `other`) and their line items aggregated per product. An order's time is its earliest line's.
 """
@@ -132,12 +135,20 @@ in `other`) and their line items aggregated per product. An order's time is its 
 TRANSACTION_TOTALS = """
 UNWIND $ids AS id
 MATCH (t:Transaction {id: id})
+SET t.itemCount = coalesce(t.itemCount, 0)
+WITH t
 OPTIONAL MATCH (t)-[e:CONTAINS]->()
-WITH t, sum(e.amount) AS items, sum(e.quantity) AS units
-SET t.total = items + t.otherAmount, t.itemCount = units
-"""
+WITH t, {items} AS items, sum(e.quantity) AS units
+SET t.total = {total}, t.itemCount = units
+""".replace("{items}", money_sum("e.amount")).replace(
+    "{total}", money_add("items", "coalesce(t.otherAmount, 0)")
+)
 """Each order's total from all its lines. A statement of its own: FalkorDB does not show a
-traversal the relationships created earlier in the same statement."""
+traversal the relationships created earlier in the same statement. Sums of money are exact
+(`graph.money`). The first SET takes the
+order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
+changing the same order's lines concurrently has then committed (its `UPSERT_TRANSACTIONS` holds
+that lock), so the total is never computed from lines another writer is replacing."""
 
 UPSERT_INTERACTIONS = """
 UNWIND $rows AS r

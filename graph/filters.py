@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_graph.graph.money import money_sum
 from crm_graph.graph.schema import TIE_TYPES
 
 TIES = "|".join(TIE_TYPES)
@@ -31,7 +32,9 @@ PROPERTY_FIELDS = {
 """Filterable customer properties: GraphQL field name → stored property."""
 
 COMPUTED_FIELDS = {
-    "totalSpend": "OPTIONAL MATCH ({v})-[:PLACED]->({t}:Transaction) RETURN sum({t}.total) AS {f}",
+    "totalSpend": "OPTIONAL MATCH ({v})-[:PLACED]->({t}:Transaction) RETURN "
+    + money_sum("{t}.total")
+    + " AS {f}",
     "orderCount": "OPTIONAL MATCH ({v})-[:PLACED]->({t}:Transaction) RETURN count({t}) AS {f}",
 }
 """Per-customer figures computed in a subquery: `v` the customer, `t` a fresh variable."""

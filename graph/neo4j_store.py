@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import neo4j
@@ -15,12 +16,35 @@ from crm_graph.graph.errors import (
     ReadOnlyViolation,
     StatementTimeout,
     StoreUnavailable,
+    UnsupportedValue,
 )
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText
 from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
+
+DRIVER_LOGGER = "neo4j"
+"""The driver's loggers (`neo4j`, `neo4j.io`, `neo4j.pool`, `neo4j.notifications`, ...) are
+this one's children. At DEBUG, `neo4j.io` writes every statement with its parameters (names,
+emails, phones), so the parent is held at WARNING whatever level the root logger is set to."""
+
+NOTIFICATIONS = {
+    "notifications_min_severity": "WARNING",
+    "notifications_disabled_classifications": ["UNRECOGNIZED"],
+}
+"""What the server is asked to notify, each notification being logged by the driver as a
+multi-line WARNING with the whole statement: not INFORMATION (performance hints), nor the
+UNRECOGNIZED class (a label or property no node has yet, as on an empty database; an aggregation
+skipping nulls, which `sum` and `count` over OPTIONAL MATCH do by design). Deprecations still
+come: the statements are kept free of them."""
+
+
+def quiet_driver_logs() -> None:
+    """Keep the driver's loggers at WARNING or above (see `DRIVER_LOGGER`)."""
+    logger = logging.getLogger(DRIVER_LOGGER)
+    if logger.level < logging.WARNING:  # NOTSET (0) included
+        logger.setLevel(logging.WARNING)
 
 
 class Neo4jStore:
@@ -37,8 +61,9 @@ class Neo4jStore:
     @classmethod
     async def connect(cls, settings: StoreSettings) -> Neo4jStore:
         assert settings.url and settings.username is not None
+        quiet_driver_logs()
         driver = AsyncGraphDatabase.driver(
-            settings.url, auth=(settings.username, settings.password or "")
+            settings.url, auth=(settings.username, settings.password or ""), **NOTIFICATIONS
         )
         store = cls(driver, settings.database, settings.description)
         try:
@@ -82,7 +107,8 @@ class Neo4jStore:
     ) -> tuple[list[Any], list[str]]:
         self.round_trips += 1
         timeout = current_timeout()
-        statement = query if timeout is None else neo4j.Query(query, timeout=timeout)  # type: ignore[arg-type]
+        text = self.dialect.spelled(query)
+        statement = text if timeout is None else neo4j.Query(text, timeout=timeout)  # type: ignore[arg-type]
         try:
             records, _, keys = await self._driver.execute_query(
                 statement, dict(params or {}), database_=self._database, routing_=routing
@@ -97,12 +123,36 @@ class Neo4jStore:
             raise StoreUnavailable(f"{self.description}: {e}") from e
         except Neo4jError as e:
             raise QueryError(e.message or str(e)) from e
+        except OverflowError as e:  # the driver packs integers in 64 bits
+            raise UnsupportedValue("the store cannot take an integer beyond 64 bits") from e
+        except UnicodeEncodeError as e:
+            raise UnsupportedValue("the store cannot take text with a lone surrogate") from e
+        except (ValueError, TypeError) as e:  # a parameter of a type Bolt has no form for
+            raise UnsupportedValue("the store cannot take a value of that type") from e
         return records, keys
 
     async def bootstrap(self) -> None:
+        """Create the missing constraints and indexes (and only those: one read when the schema
+        is complete, instead of a schema transaction per step)."""
+        existing = await self._existing_schema()
         for step in self.dialect.schema_statements(CRM_SCHEMA):
+            if (step.kind, step.label, step.prop) in existing:
+                continue
             assert isinstance(step.statement, str)
             await self.write(step.statement)
+
+    async def _existing_schema(self) -> set[tuple[str, str, str]]:
+        rows = await self.read(
+            "SHOW INDEXES YIELD type, entityType, labelsOrTypes, properties, owningConstraint "
+            "WHERE entityType = 'NODE' AND size(labelsOrTypes) = 1 AND size(properties) = 1 "
+            "RETURN type, labelsOrTypes[0] AS label, properties[0] AS prop, "
+            "owningConstraint IS NOT NULL AS unique"
+        )
+        return {
+            ("unique" if row["unique"] else "index", row["label"], row["prop"])
+            for row in rows
+            if row["type"] == "RANGE"
+        }
 
     async def ping(self) -> None:
         try:
@@ -115,13 +165,14 @@ class Neo4jStore:
         return f"{info.agent} (protocol {'.'.join(map(str, info.protocol_version))})"
 
     async def delete_graph(self) -> None:
-        # CALL ... IN TRANSACTIONS needs an auto-commit transaction, not execute_query's.
-        self.round_trips += 1
-        async with self._driver.session(database=self._database) as session:
-            result = await session.run(
-                "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        """Delete every node and relationship, 10,000 nodes per transaction; constraints and
+        indexes stay (`bootstrap` finds them there)."""
+        while True:
+            rows = await self.write(
+                "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
             )
-            await result.consume()
+            if rows[0]["deleted"] < 10000:
+                return
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from crm_graph.graph import cypher
+from crm_graph.graph import cypher, money
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders import rows as validate
 from crm_graph.loaders.errors import ConcurrentIdentityChange
@@ -246,7 +246,7 @@ class BatchWriter:
             candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
             resolution = resolve(records, candidates)
             done = await self.store.write(
-                cypher.UPSERT_CUSTOMERS_IF_UNCHANGED,
+                self.store.dialect.serialized(cypher.UPSERT_CUSTOMERS_IF_UNCHANGED),
                 {
                     "customers": resolution.customers,
                     "sources": resolution.sources,
@@ -307,7 +307,7 @@ class BatchWriter:
             else:
                 order["at"] = min(order["at"], r.at)  # an order is as old as its first line
             if r.product_id is None:
-                order["other"] += r.amount
+                order["other"] = money.add(order["other"], r.amount)
                 continue
             item = items.get((r.transaction_id, r.product_id))
             if item is None:
@@ -317,7 +317,7 @@ class BatchWriter:
                 }  # fmt: skip
             else:
                 item["quantity"] += r.quantity
-                item["amount"] += r.amount
+                item["amount"] = money.add(item["amount"], r.amount)
         if orders:
             await self.store.write(
                 cypher.UPSERT_TRANSACTIONS,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
+from crm_graph.graph import money
 from crm_graph.loaders.fields import (
     FieldError,
     normalise_email,
@@ -268,7 +269,9 @@ def line_item(file: str, row: RawRow) -> tuple[LineItemRecord | None, list[Rejec
         if unit_price is None:
             check.reject("amount", "is empty and so is unit_price: the line has no value")
             return None, check.rejects
-        amount = round(quantity * unit_price, 6)
+        amount = money.product(quantity, unit_price)  # in decimal, to the minor unit
+    else:
+        amount = money.exact(amount)  # more decimals than the currency has: half to even
     record = LineItemRecord(
         row.line, transaction_id, customer_id, at, product_raw, quantity, unit_price, amount,
         check.text("channel"),

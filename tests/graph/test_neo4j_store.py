@@ -1,19 +1,22 @@
-"""Neo4jStore without a Neo4j server: the one place a fake stands in for a real part (no Neo4j
-runs on this machine). With NEO4J_URI set, every store, loader and API test also runs against a
-real Neo4j through the `store` fixture."""
+"""Neo4jStore without a Neo4j server: what the store asks of the driver, with a fake driver that
+records it. With NEO4J_URI set (`make test-all`), every store, loader and API test also runs
+against a real Neo4j through the `store` fixture."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from neo4j import RoutingControl
 from neo4j.exceptions import ClientError, ServiceUnavailable
 
-from crm_graph.graph.dialect import NEO4J
+from crm_graph.graph import customers
+from crm_graph.graph.dialect import FALKORDB, NEO4J
 from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from crm_graph.graph.neo4j_store import Neo4jStore
 from crm_graph.graph.schema import CRM_SCHEMA
+from crm_graph.graph.store import GraphStore
 
 
 class FakeRecord(dict[str, Any]):
@@ -97,4 +100,40 @@ def test_neo4j_schema_is_idempotent_ddl() -> None:
         in statements
     )
     assert all("IF NOT EXISTS" in s for s in statements)
-    assert len(steps) == len(CRM_SCHEMA.unique) + len(CRM_SCHEMA.indexed)
+    # and the key `serialized` statements lock (Neo4j only: FalkorDB runs one write at a time)
+    assert statements[-1] == (
+        "CREATE CONSTRAINT writelock_name_unique IF NOT EXISTS "
+        "FOR (n:WriteLock) REQUIRE n.name IS UNIQUE"
+    )
+    assert len(steps) == len(CRM_SCHEMA.unique) + len(CRM_SCHEMA.indexed) + 1
+
+
+def test_subqueries_importing_with_with_are_spelled_with_a_scope_on_neo4j() -> None:
+    statement = (
+        "MATCH (c:Customer) CALL { WITH c OPTIONAL MATCH (c)-[:KNOWS]-(o1:Customer) "
+        "CALL { WITH o1 RETURN o1.id AS v2 } WITH c, o1, v2 RETURN count(o1) > 0 AS v3 } "
+        "CALL { WITH c WHERE c.id > 'a' RETURN 1 AS v4 } RETURN c"
+    )
+    assert NEO4J.spelled(statement) == (
+        "MATCH (c:Customer) CALL (c) { OPTIONAL MATCH (c)-[:KNOWS]-(o1:Customer) "
+        "CALL (o1) { RETURN o1.id AS v2 } WITH c, o1, v2 RETURN count(o1) > 0 AS v3 } "
+        "CALL { WITH c WHERE c.id > 'a' RETURN 1 AS v4 } RETURN c"  # not only an import
+    )
+    assert FALKORDB.spelled(statement) == statement
+
+
+async def test_the_server_notifies_nothing_for_what_the_product_sends(
+    store: GraphStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unknown labels and properties on an empty database, sums skipping nulls, subqueries:
+    Neo4j notified each with a multi-line WARNING holding the whole statement."""
+    if store.dialect is not NEO4J:
+        pytest.skip("server notifications are Neo4j's")
+    caplog.set_level(logging.DEBUG)
+    spec = {"totalSpend": {"gte": 5}, "knows": {"boughtInCategory": "Toys"}}
+    query, params = customers._page_query(spec, "TOTAL_SPEND", True, None, 10)
+    assert await store.read(query, params) == []
+    await store.read("MATCH (n:NoSuchLabel) RETURN n.noSuchProperty AS x")
+    await store.write("CREATE (:Customer {id: 'a'})")
+    await store.read(query, params)
+    assert [r.getMessage()[:200] for r in caplog.records if r.name.startswith("neo4j")] == []

@@ -252,6 +252,7 @@ async def test_customer_filters_orders_and_pages(
 @example(after=_b64(b'[NaN, "c00"]'), order=None, role=Role.PARTNER)  # not finite: store error
 @example(after=_b64(b'[1e400, "c00"]'), order=None, role=Role.PARTNER)
 @example(after=_b64(b'["x", "c\\u0000"]'), order=None, role=Role.PARTNER)
+@example(after=_b64(b'[1180591620717411303424, "c00"]'), order=None, role=Role.PARTNER)  # Neo4j
 async def test_forged_cursors(
     read_only: None, callers: dict[Role, Api], fuzz_case: Callable[[], None],
     after: Any, order: Any, role: Role,
