@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,13 +27,14 @@ from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import RateLimiter
 from crm_graph.api.context import Context
 from crm_graph.api.schema import build_schema
+from crm_graph.api.settings import Settings, default
 from crm_graph.graph import __version__
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_MAX_BODY: int = default("max_body")
 
 
 class CrmGraphQL(GraphQL[Context, None]):
@@ -120,19 +120,25 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
 
 
 def create_app(
-    settings: StoreSettings,
+    settings: Settings | StoreSettings,
     *,
     store: GraphStore | None = None,
     production: bool | None = None,
     rate_limiter: RateLimiter | bool | None = True,
 ) -> Starlette:
-    """The ASGI app. A given `store` is used as is (and not closed); otherwise the app opens the
-    store the settings name at startup and closes it at shutdown. `rate_limiter=True` reads the
-    limits from the environment; None or False turns them off."""
+    """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
+    from the environment once, here. A given `store` is used as is (and not closed); otherwise
+    the app opens the store the settings name at startup and closes it at shutdown.
+    `production` None follows `CRM_GRAPH_ENV`. `rate_limiter=True` takes the limits from the
+    settings; None or False turns them off."""
+    app_settings = settings if isinstance(settings, Settings) else Settings.from_env(store=settings)
+    settings = app_settings.store
     if production is None:
-        production = os.environ.get("CRM_GRAPH_ENV", "").lower() == "production"
-    limiter = RateLimiter.from_env() if rate_limiter is True else (rate_limiter or None)
-    max_body = int(os.environ.get("CRM_GRAPH_MAX_BODY", DEFAULT_MAX_BODY))
+        production = app_settings.production
+    limiter = (
+        RateLimiter.from_settings(app_settings) if rate_limiter is True else (rate_limiter or None)
+    )
+    max_body = app_settings.max_body
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -164,7 +170,7 @@ def create_app(
         return Response(graphql_app.schema.as_str() + "\n", media_type="text/plain")
 
     graphql_app = CrmGraphQL(
-        build_schema(production=production),
+        build_schema(production=production, settings=app_settings),
         graphql_ide=None if production else "graphiql",
         allow_queries_via_get=False,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 from collections.abc import Iterable
 from importlib.metadata import version
 from typing import Any
@@ -31,37 +30,41 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
+from crm_graph.api.settings import Settings
 from crm_graph.graph.errors import UnsupportedValue
 
-MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
-MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
-MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
 CACHED_DOCUMENTS = 512
 """Query texts whose parsed document and validation errors are kept (least recently used
 go first): parsing and validating are most of a request's CPU when not cached."""
 
 log = logging.getLogger(__name__)
 
-LIMIT_RULES = (depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES))
-"""The depth and alias limits as validation rules, built once: the validation cache is keyed by
-the rule classes, and Strawberry's QueryDepthLimiter / MaxAliasesLimiter build new classes for
-every request, so with them the cache never hit (re-validating the 360 query was a third of a
-request's CPU)."""
+
+@functools.lru_cache(maxsize=8)
+def _limit_rules(max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias limits as validation rules, built once per pair of limits: the
+    validation cache is keyed by the rule classes, and Strawberry's QueryDepthLimiter /
+    MaxAliasesLimiter build new classes for every request, so with them the cache never hit
+    (re-validating the 360 query was a third of a request's CPU)."""
+    return (depth_rule(max_depth, None, None), aliases_rule(max_aliases))
 
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
-def _parsed(query: str) -> DocumentNode:
-    """A query text parsed, at most `MAX_TOKENS` tokens (a syntax error is raised, not kept)."""
-    return parse_document(query, max_tokens=MAX_TOKENS)
+def _parsed(query: str, max_tokens: int) -> DocumentNode:
+    """A query text parsed, at most `max_tokens` tokens (a syntax error is raised, not kept)."""
+    return parse_document(query, max_tokens=max_tokens)
 
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
 def _validation_errors(
-    schema: GraphQLSchema, query: str, rules: tuple[type[ASTValidationRule], ...]
+    schema: GraphQLSchema,
+    query: str,
+    max_tokens: int,
+    rules: tuple[type[ASTValidationRule], ...],
 ) -> list[GraphQLError]:
     """What validating a query text's document against `rules` finds. Keyed by the text, not by
     the document: hashing a syntax tree hashes every node of it, each request."""
-    return validate_document(schema, _parsed(query), rules)
+    return validate_document(schema, _parsed(query, max_tokens), rules)
 
 
 Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
@@ -152,17 +155,24 @@ class CrmSchema(strawberry.Schema):
             operation_name,
             operation_extensions,
         )
-        context.parse_options = {"max_tokens": MAX_TOKENS}
-        context.validation_rules = (*context.validation_rules, *LIMIT_RULES)
+        max_tokens = self.limits.max_tokens
+        context.parse_options = {"max_tokens": max_tokens}
+        context.validation_rules = (
+            *context.validation_rules,
+            *_limit_rules(self.limits.max_depth, self.limits.max_aliases),
+        )
         if query:
             try:
-                context.graphql_document = _parsed(query)
+                context.graphql_document = _parsed(query, max_tokens)
             except Exception:  # Strawberry parses it again, and reports the error
                 return context
             context.pre_execution_errors = _validation_errors(
-                self._schema, query, context.validation_rules
+                self._schema, query, max_tokens, context.validation_rules
             )
         return context
+
+    limits = Settings()
+    """The settings the query limits (`max_tokens`, `max_depth`, `max_aliases`) come from."""
 
     mask_unexpected = False
     """Production: unexpected errors answer "Unexpected error." (`_masked`), keeping their code
@@ -215,8 +225,11 @@ def _masked(error: GraphQLError) -> GraphQLError:
     )
 
 
-def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.Schema:
+def build_schema(
+    *, production: bool = False, fast: bool = True, settings: Settings | None = None
+) -> strawberry.Schema:
     """The schema. `production`: unexpected errors masked (`CrmSchema.mask_unexpected`).
+    `settings`: where the query limits come from (default: the documented defaults).
     `fast`: executed with the short cuts of `api.execution` (the same answers, about a fifth
     less CPU per 360 request); False gives graphql-core's and Strawberry's own execution
     throughout, which the tests compare it with."""
@@ -232,6 +245,8 @@ def build_schema(*, production: bool = False, fast: bool = True) -> strawberry.S
         execution_context_class=FastExecutionContext if fast else None,
     )
     built.mask_unexpected = production
+    if settings is not None:
+        built.limits = settings
     if fast:
         lean_resolvers(built)
     return built

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import os
 import queue
 import threading
 import time
@@ -139,7 +138,7 @@ async def load_folder(
     folder = Path(folder)
     sources = find_files(folder)
     headers = {kind: read_header(source) for kind, source in sources.items()}
-    region = (default_region or os.environ.get("CRM_GRAPH_DEFAULT_REGION") or "").upper() or None
+    region = (default_region or "").upper() or None
     rejects_path = rejects_path or default_rejects_path(folder)
     merges_path = rejects_path.with_name(rejects_path.name.replace("rejects", "merges"))
     if merges_path == rejects_path:

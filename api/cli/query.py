@@ -1,0 +1,92 @@
+"""`query` the graph with read-only Cypher, and the store's `status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from crm_graph.api.cli._common import EXIT_OK, EXIT_USAGE, CommandError, on_store, table
+from crm_graph.api.settings import Settings
+from crm_graph.graph import __version__
+from crm_graph.graph.errors import QueryError
+
+
+def register(commands: Any) -> None:
+    query = commands.add_parser(
+        "query",
+        help="run a read-only Cypher query",
+        description="Run one read-only Cypher query and print its rows (a table, or --json). "
+        "Writes are refused by the store.",
+    )
+    query.add_argument("cypher")
+    query.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query parameter; VALUE is read as JSON when it parses, else text",
+    )
+    query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+    query.set_defaults(handler=query_command)
+
+    status = commands.add_parser("status", help="the store, its counts, versions")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=status_command)
+
+
+def query_command(args: argparse.Namespace, settings: Settings) -> int:
+    params: dict[str, Any] = {}
+    for item in args.param:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise CommandError(f"--param {item!r} must look like NAME=VALUE", EXIT_USAGE)
+        try:
+            params[name] = json.loads(raw)
+        except ValueError:
+            params[name] = raw
+
+    try:
+        rows = on_store(settings, lambda store: store.read(args.cypher, params))
+    except QueryError as e:
+        raise CommandError(f"the store refused the query: {e}") from e
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        columns = list(rows[0]) if rows else []
+        print(table(columns, [[row[c] for c in columns] for row in rows]))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return EXIT_OK
+
+
+def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_graph.graph import cypher
+    from crm_graph.graph.store import GraphStore
+
+    async def gather(store: GraphStore) -> dict[str, Any]:
+        nodes = await store.read(cypher.COUNT_NODES)
+        rels = await store.read(cypher.COUNT_RELATIONSHIPS)
+        return {
+            "store": store.description,
+            "engine": await store.server_version(),
+            "crm_graph": __version__,
+            "python": sys.version.split()[0],
+            "data_dir": str(settings.store.data_dir.resolve())
+            if settings.store.kind == "embedded"
+            else None,
+            "nodes": {row["label"]: row["count"] for row in nodes},
+            "relationships": {row["type"]: row["count"] for row in rels},
+        }
+
+    info = on_store(settings, gather)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    for key in ("store", "engine", "crm_graph", "python", "data_dir"):
+        if info[key]:
+            print(f"{key:<10} {info[key]}")
+    print(table(["label", "nodes"], sorted(info["nodes"].items())))
+    print(table(["relationship", "count"], sorted(info["relationships"].items())))
+    return EXIT_OK
