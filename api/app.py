@@ -125,9 +125,11 @@ def create_app(
     store: GraphStore | None = None,
     production: bool | None = None,
     rate_limiter: RateLimiter | bool | None = True,
+    close_store: bool = False,
 ) -> Starlette:
     """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
-    from the environment once, here. A given `store` is used as is (and not closed); otherwise
+    from the environment once, here. A given `store` is used as is (and closed at shutdown only
+    with `close_store`, as `crm-graph serve` asks, having opened it before listening); otherwise
     the app opens the store the settings name at startup and closes it at shutdown.
     `production` None follows `CRM_GRAPH_ENV`. `rate_limiter=True` takes the limits from the
     settings; None or False turns them off."""
@@ -144,7 +146,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
-            yield
+            try:
+                yield
+            finally:
+                if close_store:
+                    await store.close()
             return
         opened = await open_store(settings)
         app.state.store = opened

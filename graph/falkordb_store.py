@@ -18,7 +18,13 @@ from falkordb.asyncio.query_result import QueryResult
 
 from crm_graph.graph.dialect import FALKORDB, Dialect
 from crm_graph.graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
-from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable, UnsupportedValue
+from crm_graph.graph.errors import (
+    READ_ONLY_MESSAGE,
+    QueryError,
+    ReadOnlyViolation,
+    StoreUnavailable,
+    UnsupportedValue,
+)
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText
@@ -286,7 +292,7 @@ class FalkorStore:
         except redis.ResponseError as e:
             message = str(e)
             if "read-only" in message:
-                raise ReadOnlyViolation(f"the query tries to write: {message}") from e
+                raise ReadOnlyViolation(READ_ONLY_MESSAGE) from e
             unsupported = _unsupported(params)  # looked for only when the server refused
             if unsupported:
                 raise UnsupportedValue(f"the store cannot take {unsupported}") from e

@@ -10,7 +10,12 @@ from neo4j import AsyncGraphDatabase, RoutingControl
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from crm_graph.graph.dialect import NEO4J, Dialect
-from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from crm_graph.graph.errors import (
+    READ_ONLY_MESSAGE,
+    QueryError,
+    ReadOnlyViolation,
+    StoreUnavailable,
+)
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText
@@ -81,7 +86,7 @@ class Neo4jStore:
             )
         except ClientError as e:
             if routing is RoutingControl.READ and "AccessMode" in (e.code or ""):
-                raise ReadOnlyViolation(f"the query tries to write: {e.message}") from e
+                raise ReadOnlyViolation(READ_ONLY_MESSAGE) from e
             raise QueryError(e.message or str(e)) from e
         except (ServiceUnavailable, OSError) as e:
             raise StoreUnavailable(f"{self.description}: {e}") from e

@@ -35,6 +35,7 @@ from crm_graph.loaders.reading import (
     Reject,
     SourceFile,
     find_files,
+    ignored_files,
     iter_rows,
     read_header,
 )
@@ -65,6 +66,8 @@ class LoadReport:
     merges_path: Path
     seconds: float
     load_id: str
+    ignored_files: list[str] = field(default_factory=list)
+    """A line for each file of the folder not read, with a "did you mean" where one is close."""
 
     @property
     def rows_read(self) -> int:
@@ -137,6 +140,7 @@ async def load_folder(
     started = time.perf_counter()
     folder = Path(folder)
     sources = find_files(folder)
+    ignored = ignored_files(folder)
     headers = {kind: read_header(source) for kind, source in sources.items()}
     region = (default_region or "").upper() or None
     rejects_path = rejects_path or default_rejects_path(folder)
@@ -157,7 +161,7 @@ async def load_folder(
         _write_merges(merges_path, loader.merges)
     return LoadReport(
         folder, reports, loader.merges, rejects_path, merges_path,
-        time.perf_counter() - started, loader.load_id,
+        time.perf_counter() - started, loader.load_id, ignored,
     )  # fmt: skip
 
 

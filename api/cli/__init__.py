@@ -7,11 +7,11 @@
 - `analytics`: train, score
 - `schema`: schema
 
-Each module has a `register(commands)` that adds its sub-parsers and sets `handler` on each
-(a function of the parsed arguments and the app's `Settings`, read once here, returning an exit
-code); handlers
-open the store through `_common.on_store`. A new command group is a new module plus one line
-in `GROUPS`.
+Each module has a `register(commands)` that adds its sub-parsers and sets, on each, `handler`
+(a function of the parsed arguments and the app's `Settings`, read once in `main`, returning an
+exit code from `_common`) and `store_use` (None: no store; "opens": an existing store only;
+"creates": may create the embedded store's data directory). Handlers open the store through
+`_common.on_store`. A new command group is a new module plus one line in `GROUPS`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from crm_graph.api.auth.ratelimit import RateLimitSettingsError
 from crm_graph.api.cli import analytics, data, keys, query, schema, serve
 from crm_graph.api.cli._common import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PORT,
+    EXIT_REFUSED,
     EXIT_REJECTS,
     EXIT_USAGE,
     CommandError,
@@ -42,7 +45,10 @@ __all__ = [
     "DEMO_KEY_NAME",
     "DEMO_SEED",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_PORT",
+    "EXIT_REFUSED",
     "EXIT_REJECTS",
     "EXIT_USAGE",
     "ROLES",
@@ -66,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crm-graph {__version__}")
     parser.add_argument("--store", help="embedded (default), falkordb://host:port, neo4j://...")
     parser.add_argument("--data-dir", help="the embedded store's data directory (default ./data)")
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="let the command create the embedded store's data directory if it does not exist "
+        "(load and serve --demo always may; others refuse, naming the directory)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
@@ -82,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings.from_env(store=args.store, data_dir=args.data_dir)
+        if args.store_use:
+            check_store_exists(args, settings)
+            if args.command != "serve":  # serve names it in its "serving" line
+                print(f"crm-graph {args.command}: store: {settings.store.description}",
+                      file=sys.stderr, flush=True)  # fmt: skip
         code: int = args.handler(args, settings)
         return code
     except CommandError as e:
@@ -93,6 +110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as e:
         print(f"crm-graph {args.command}: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as e:  # a file we were asked to write or read: its name and why
+        where = f" {e.filename}" if e.filename else ""
+        print(f"crm-graph {args.command}: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"crm-graph {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def check_store_exists(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse to create a new, empty embedded store where the user most likely meant an existing
+    one (a command run from another folder than usual finds no ./data): only `load`, `serve
+    --demo` and `--create` make a data directory."""
+    store = settings.store
+    creates = args.store_use == "creates" or getattr(args, "demo", False) or args.create
+    if store.kind != "embedded" or creates or store.data_dir.exists():
+        return
+    raise CommandError(
+        f"no store at {store.data_dir.resolve()}: that data directory does not exist. Point at "
+        "your store with --data-dir or CRM_GRAPH_DATA_DIR (`crm-graph serve` prints the one it "
+        "serves), or create an empty store there with `crm-graph --create "
+        f"{args.command} ...` or `crm-graph load FOLDER`",
+        EXIT_REFUSED,
+    )

@@ -12,7 +12,20 @@ from typing import Any, TypeVar
 
 from crm_graph.api.settings import Settings, whole
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The store failed, or refused the query or the change."""
+EXIT_USAGE = 2
+"""Bad arguments, a malformed setting, an unusable input file or folder."""
+EXIT_REJECTS = 3
+"""`load --strict`: some rows were rejected (the others were loaded)."""
+EXIT_REFUSED = 4
+"""Refused so as not to surprise: no store at the data directory (`--create` makes one),
+`server stop` while the server is in use (`--force`), `generate` into a folder that is not empty
+(`--force`)."""
+EXIT_PORT = 5
+"""`serve` cannot listen on its host and port (taken, not allowed, unknown host)."""
+EXIT_INTERRUPTED = 130
 T = TypeVar("T")
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -37,7 +37,7 @@ def register(commands: Any) -> None:
         help="learn churn from this customer property (true/false) instead of "
         "deriving it from purchases",
     )
-    train.set_defaults(handler=train_command)
+    train.set_defaults(handler=train_command, store_use="opens")
 
     score = commands.add_parser(
         "score",
@@ -46,7 +46,7 @@ def register(commands: Any) -> None:
         "the models that training saved, and write their scores back.",
     )
     score.add_argument("customer_ids", nargs="+", metavar="CUSTOMER_ID")
-    score.set_defaults(handler=score_command)
+    score.set_defaults(handler=score_command, store_use="opens")
 
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:

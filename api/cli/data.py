@@ -9,6 +9,7 @@ from typing import Any
 
 from crm_graph.api.cli._common import (
     EXIT_OK,
+    EXIT_REFUSED,
     EXIT_REJECTS,
     EXIT_USAGE,
     CommandError,
@@ -27,7 +28,7 @@ def register(commands: Any) -> None:
         "look like a real business (communities, heavy-tailed spend, seasonality, churn, "
         "friends' influence), deterministic for a seed.",
     )
-    gen.add_argument("out", type=Path, help="folder to write (created)")
+    gen.add_argument("out", type=Path, help="folder to write (created; refused if not empty)")
     gen.add_argument("--customers", type=positive_int, default=10_000, help="default 10000")
     gen.add_argument("--seed", type=int, default=1, help="default 1")
     gen.add_argument("--start", type=date.fromisoformat, default=date(2023, 1, 1))
@@ -38,7 +39,12 @@ def register(commands: Any) -> None:
         default=10.0,
         help="mean transaction lines per customer (default 10)",
     )
-    gen.set_defaults(handler=generate)
+    gen.add_argument(
+        "--force",
+        action="store_true",
+        help="write into OUT even if it is not empty (its contract files are overwritten)",
+    )
+    gen.set_defaults(handler=generate, store_use=None)
 
     load = commands.add_parser(
         "load",
@@ -61,7 +67,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help=f"exit with status {EXIT_REJECTS} when any row was rejected",
     )
-    load.set_defaults(handler=load_command)
+    load.set_defaults(handler=load_command, store_use="creates")
 
 
 def generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,6 +75,16 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.end <= args.start:
         raise CommandError("--end must be after --start", EXIT_USAGE)
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"{args.out} is a file, not a folder", EXIT_USAGE)
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        found = sorted(p.name for p in args.out.iterdir())
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise CommandError(
+            f"{args.out} is not empty ({shown}): choose a new folder, or add --force to "
+            "overwrite its contract files",
+            EXIT_REFUSED,
+        )
     report = generate(
         args.out,
         args.customers,
@@ -97,6 +113,8 @@ def load_command(args: argparse.Namespace, settings: Settings) -> int:
             progress=False if args.no_progress else None,
         ),
     )
+    for note in report.ignored_files:
+        print(note)
     rows = [
         [f.file, f.read, f.loaded, f.rejected, f.fields_dropped, ", ".join(f.ignored_columns)]
         for f in report.files

@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
         "partner: no personal data, no aggregates over all customers",
     )
     key_create.add_argument("--name", help="who or what the key is for (default: the role)")
-    key_create.set_defaults(handler=create)
+    key_create.set_defaults(handler=create, store_use="opens")
     key_list = key_commands.add_parser(
         "list",
         help="list keys (never their secrets)",
@@ -42,14 +42,14 @@ def register(commands: Any) -> None:
         "last used (to the minute). Secrets and digests are never shown.",
     )
     key_list.add_argument("--json", action="store_true", help="print a JSON array")
-    key_list.set_defaults(handler=list_command)
+    key_list.set_defaults(handler=list_command, store_use="opens")
     key_revoke = key_commands.add_parser(
         "revoke",
         help="revoke a key at once",
         description="Revoke a key: the next request that uses it is refused.",
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
-    key_revoke.set_defaults(handler=revoke)
+    key_revoke.set_defaults(handler=revoke, store_use="opens")
 
 
 def create(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -30,11 +31,11 @@ def register(commands: Any) -> None:
         help="a query parameter; VALUE is read as JSON when it parses, else text",
     )
     query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
-    query.set_defaults(handler=query_command)
+    query.set_defaults(handler=query_command, store_use="opens")
 
     status = commands.add_parser("status", help="the store, its counts, versions")
     status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=status_command)
+    status.set_defaults(handler=status_command, store_use="opens")
 
 
 def query_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,6 +49,15 @@ def query_command(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             params[name] = raw
 
+    missing = sorted(set(parameters_of(args.cypher)) - set(params))
+    if missing:
+        raise CommandError(
+            "the query uses "
+            + ", ".join(f"${name}" for name in missing)
+            + " but no value was given: add "
+            + " ".join(f"--param {name}=VALUE" for name in missing),
+            EXIT_USAGE,
+        )
     try:
         rows = on_store(settings, lambda store: store.read(args.cypher, params))
     except QueryError as e:
@@ -59,6 +69,18 @@ def query_command(args: argparse.Namespace, settings: Settings) -> int:
         print(table(columns, [[row[c] for c in columns] for row in rows]))
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return EXIT_OK
+
+
+_LITERALS_AND_COMMENTS = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
+)
+_PARAMETER = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|`([^`]+)`)")
+
+
+def parameters_of(cypher: str) -> list[str]:
+    """The `$names` a Cypher statement uses, outside string literals and comments."""
+    code = _LITERALS_AND_COMMENTS.sub(" ", cypher)
+    return [plain or quoted for plain, quoted in _PARAMETER.findall(code)]
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:

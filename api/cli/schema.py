@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
         "repository is this output; a test keeps them equal).",
     )
     schema.add_argument("--output", "-o", type=Path, help="write to this file instead")
-    schema.set_defaults(handler=schema_command)
+    schema.set_defaults(handler=schema_command, store_use=None)
 
 
 def schema_command(args: argparse.Namespace, settings: Settings) -> int:
