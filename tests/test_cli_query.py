@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,29 @@ def test_a_number_in_a_column_not_named_as_an_instant_stays_a_number(data_dir: P
         data_dir=data_dir,
     )  # fmt: skip
     assert out == "total,attempts,format\r\n1714555800000,5,7\r\n"
+
+
+def test_the_readme_query_examples_find_what_they_show(tmp_path: Path) -> None:
+    # given the demo business, loaded as `serve --demo` loads it
+    from crm_graph.api.cli import DEMO_CUSTOMERS, DEMO_SEED
+
+    data_dir = tmp_path / "data"
+    demo = tmp_path / "demo"
+    crm_graph("generate", str(demo), "--customers", str(DEMO_CUSTOMERS), "--seed",
+              str(DEMO_SEED), data_dir=data_dir)  # fmt: skip
+    crm_graph("load", str(demo), "--no-progress", data_dir=data_dir)
+    # when each `crm-graph query` line of the README's command-line section runs as written
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = [line.strip() for line in readme.splitlines()
+             if line.startswith("    crm-graph query ")]  # fmt: skip
+    assert len(lines) == 3
+    for line in lines:
+        words = shlex.split(line.split(" > ")[0].replace("\\$", "$"))
+        out = crm_graph(*words[1:], data_dir=data_dir)
+        # then each finds rows (the id example once had 7 digits where demo ids have 8)
+        if "--json" in words:
+            assert json.loads(out), line
+        elif "--csv" in words:
+            assert len(out.splitlines()) > 1, line
+        else:
+            assert "(5 rows)" in out, line

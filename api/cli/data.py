@@ -115,21 +115,21 @@ def load_command(args: argparse.Namespace, settings: Settings) -> int:
     )
     for note in report.ignored_files:
         print(note)
+    counts = ("read", "loaded", "new", "updated", "duplicates", "rejected", "fields_dropped")
     rows = [
-        [f.file, f.read, f.loaded, f.rejected, f.fields_dropped, ", ".join(f.ignored_columns)]
+        [f.file, *(getattr(f, c) for c in counts), ", ".join(f.ignored_columns)]
         for f in report.files
     ]
-    rows.append(
-        [
-            "total",
-            report.rows_read,
-            report.rows_loaded,
-            report.rows_rejected,
-            sum(f.fields_dropped for f in report.files),
-            "",
-        ]
-    )
-    print(table(["file", "read", "loaded", "rejected", "fields dropped", "ignored columns"], rows))
+    rows.append(["total", *(sum(getattr(f, c) for f in report.files) for c in counts), ""])
+    columns = ["file", *(c.replace("_", " ") for c in counts), "ignored columns"]
+    print(table(columns, rows))
+    for f in report.files:
+        if f.duplicates:
+            more = ", ..." if f.duplicates > len(f.duplicate_ids) else ""
+            print(
+                f"{f.file}: {f.duplicates:,} row(s) repeat an id met earlier in the file "
+                f"({', '.join(f.duplicate_ids)}{more}); each updated what the earlier row loaded"
+            )
     print(
         f"identity resolution merged {len(report.merges)} record(s) into existing customers"
         + (f" (see {report.merges_path})" if report.merges else "")
