@@ -1,5 +1,6 @@
 # The two commands of the README's quick start:
 #   make run   - create .venv, install crm-graph, serve a generated demo business on the embedded store
+#                (port: make run PORT=8001, or CRM_GRAPH_PORT=8001 make run; default 8000)
 #   make test  - create .venv, install with the dev extras, run the whole test suite
 #                (the Neo4j variants too when NEO4J_URI is set)
 #   make test-all - the same on both engines: starts ../shared/neo4j for the run (.ci/with-neo4j)
@@ -28,7 +29,7 @@ $(VENV)/.installed-dev: pyproject.toml $(LOCK) | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/crm-graph serve --demo
+	$(BIN)/crm-graph serve --demo$(if $(PORT), --port $(PORT))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check api graph analytics loaders tests bench

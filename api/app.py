@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,9 +25,10 @@ from strawberry.asgi import GraphQL
 
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
-from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter, RateLimitSettingsError
+from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter
 from crm_graph.api.context import Context
 from crm_graph.api.schema import build_schema
+from crm_graph.api.settings import Settings, default
 from crm_graph.graph import __version__
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.settings import StoreSettings
@@ -36,10 +36,7 @@ from crm_graph.graph.store import GraphStore, open_store
 from crm_graph.graph.timeouts import statement_timeout
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_BODY = 64 * 1024
-DEFAULT_STATEMENT_TIMEOUT = 5.0
-"""Seconds a statement sent for a GraphQL request may run in the store
-(`CRM_GRAPH_STATEMENT_TIMEOUT`; 0: no timeout)."""
+DEFAULT_MAX_BODY: int = default("max_body")
 
 
 class CrmGraphQL(GraphQL[Context, None]):
@@ -108,30 +105,6 @@ class _Timed:
             await self.app(scope, receive, send)
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise RateLimitSettingsError(
-            f"{name} must be a number of seconds >= 0 (0: none), got {raw!r}"
-        )
-    return value
-
-
-def _switch(name: str) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off", ""):
-        return False
-    raise RateLimitSettingsError(f"{name} must be 1/true/on or 0/false/off, got {raw!r}")
-
-
 class BodyLimit:
     """Refuse a request body over `limit` bytes with 413, before the app reads it."""
 
@@ -178,7 +151,7 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
 
 
 def create_app(
-    settings: StoreSettings,
+    settings: Settings | StoreSettings,
     *,
     store: GraphStore | None = None,
     production: bool | None = None,
@@ -186,29 +159,45 @@ def create_app(
     points_limiter: PointsLimiter | bool | None = True,
     failed_auth_limiter: FailedAuthLimiter | bool | None = True,
     introspection: bool | None = None,
+    close_store: bool = False,
 ) -> Starlette:
-    """The ASGI app. A given `store` is used as is (and not closed); otherwise the app opens the
-    store the settings name at startup and closes it at shutdown. `rate_limiter=True` reads the
-    limits from the environment; None or False turns them off."""
+    """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
+    from the environment once, here. A given `store` is used as is (and closed at shutdown only
+    with `close_store`, as `crm-graph serve` asks, having opened it before listening); otherwise
+    the app opens the store the settings name at startup and closes it at shutdown.
+    `production` None follows `CRM_GRAPH_ENV`; `introspection` None follows
+    `CRM_GRAPH_INTROSPECTION` (or production). The limiters (`rate_limiter`, `points_limiter`,
+    `failed_auth_limiter`) True take their limits from the settings; None or False turns them
+    off."""
+    app_settings = settings if isinstance(settings, Settings) else Settings.from_env(store=settings)
+    settings = app_settings.store
     if production is None:
-        production = os.environ.get("CRM_GRAPH_ENV", "").lower() == "production"
-    limiter = RateLimiter.from_env() if rate_limiter is True else (rate_limiter or None)
-    points = PointsLimiter.from_env() if points_limiter is True else (points_limiter or None)
+        production = app_settings.production
+    limiter = (
+        RateLimiter.from_settings(app_settings) if rate_limiter is True else (rate_limiter or None)
+    )
+    points = (
+        PointsLimiter.from_settings(app_settings)
+        if points_limiter is True
+        else (points_limiter or None)
+    )
     failures = (
-        FailedAuthLimiter.from_env()
+        FailedAuthLimiter.from_settings(app_settings)
         if failed_auth_limiter is True
         else (failed_auth_limiter or None)
     )
-    timeout = _seconds("CRM_GRAPH_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT)
-    if introspection is None and "CRM_GRAPH_INTROSPECTION" in os.environ:
-        introspection = _switch("CRM_GRAPH_INTROSPECTION")
-    max_body = int(os.environ.get("CRM_GRAPH_MAX_BODY", DEFAULT_MAX_BODY))
+    timeout = app_settings.statement_timeout
+    max_body = app_settings.max_body
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
-            yield
+            try:
+                yield
+            finally:
+                if close_store:
+                    await store.close()
             return
         opened = await open_store(settings)
         app.state.store = opened
@@ -234,7 +223,7 @@ def create_app(
         return Response(graphql_app.schema.as_str() + "\n", media_type="text/plain")
 
     graphql_app = CrmGraphQL(
-        build_schema(production=production, introspection=introspection),
+        build_schema(production=production, introspection=introspection, settings=app_settings),
         graphql_ide=None if production else "graphiql",
         allow_queries_via_get=False,
     )

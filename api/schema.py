@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import re
 from collections.abc import Iterable
 from importlib.metadata import version
@@ -45,12 +44,11 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
+from crm_graph.api.settings import Settings, default
 from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
-MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
-MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
-MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
-MAX_COST = int(os.environ.get("CRM_GRAPH_MAX_COST", "100000"))
+MAX_COST: int = default("max_cost")
+"""The documented maximum cost of a query (`CRM_GRAPH_MAX_COST`; `Settings.max_cost`)."""
 CACHED_DOCUMENTS = 512
 """Query texts whose parsed document and validation errors are kept (least recently used
 go first): parsing and validating are most of a request's CPU when not cached."""
@@ -59,9 +57,9 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
-def _parsed(query: str) -> DocumentNode:
-    """A query text parsed, at most `MAX_TOKENS` tokens (a syntax error is raised, not kept)."""
-    return parse_document(query, max_tokens=MAX_TOKENS)
+def _parsed(query: str, max_tokens: int) -> DocumentNode:
+    """A query text parsed, at most `max_tokens` tokens (a syntax error is raised, not kept)."""
+    return parse_document(query, max_tokens=max_tokens)
 
 
 VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
@@ -76,13 +74,13 @@ def _refusal(message: str, code: str, **extensions: Any) -> GraphQLError:
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
 def _validation_errors(
-    schema: GraphQLSchema, query: str, hide_suggestions: bool
+    schema: GraphQLSchema, query: str, max_tokens: int, hide_suggestions: bool
 ) -> list[GraphQLError]:
     """What validating a query text's document finds (introspection refused where the schema's
     `NoSchemaIntrospectionCustomRule` is in its rules). Keyed by the text, not by the document:
     hashing a syntax tree hashes every node of it, each request."""
     rules = NO_INTROSPECTION_RULES if _introspection_off(schema) else VALIDATION_RULES
-    errors = validate(schema, _parsed(query), rules, max_errors=MAX_ERRORS,
+    errors = validate(schema, _parsed(query, max_tokens), rules, max_errors=MAX_ERRORS,
                       hide_suggestions=hide_suggestions)  # fmt: skip
     return [
         _refusal(_ABORTED, "GRAPHQL_VALIDATION_FAILED")
@@ -208,10 +206,11 @@ class CrmSchema(strawberry.Schema):
             operation_name,
             operation_extensions,
         )
-        context.parse_options = {"max_tokens": MAX_TOKENS}
+        limits = self.limits
+        context.parse_options = {"max_tokens": limits.max_tokens}
         if query:
             try:
-                document = _parsed(query)
+                document = _parsed(query, limits.max_tokens)
             except Exception:  # Strawberry parses it again, and reports the error
                 return context
             context.graphql_document = document
@@ -220,9 +219,15 @@ class CrmSchema(strawberry.Schema):
             context.pre_execution_errors = (
                 refused
                 if refused is not None
-                else _validation_errors(self._schema, query, self.hide_suggestions)
+                else _validation_errors(
+                    self._schema, query, limits.max_tokens, self.hide_suggestions
+                )
             )
         return context
+
+    limits = Settings()
+    """The settings the query limits (`max_tokens`, `max_depth`, `max_aliases`, `max_cost`)
+    come from."""
 
     hide_suggestions = False
     """Production: no "Did you mean ...?" in any error (field, argument, type and enum value
@@ -247,22 +252,25 @@ class CrmSchema(strawberry.Schema):
         if analysis.operation is None:
             return None  # no such operation: execution says so
         name = analysis.operation.name.value if analysis.operation.name else "anonymous"
-        if analysis.figures.depth > MAX_DEPTH:
-            return [_refusal(f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}",
+        max_depth, max_aliases, max_cost = (
+            self.limits.max_depth, self.limits.max_aliases, self.limits.max_cost
+        )  # fmt: skip
+        if analysis.figures.depth > max_depth:
+            return [_refusal(f"'{name}' exceeds maximum operation depth of {max_depth}",
                              "GRAPHQL_VALIDATION_FAILED")]  # fmt: skip
-        if analysis.figures.aliases > MAX_ALIASES:
-            return [_refusal(f"{analysis.figures.aliases} aliases found. Allowed: {MAX_ALIASES}",
+        if analysis.figures.aliases > max_aliases:
+            return [_refusal(f"{analysis.figures.aliases} aliases found. Allowed: {max_aliases}",
                              "GRAPHQL_VALIDATION_FAILED")]  # fmt: skip
         report = CostReport(requested=cost_of(self._schema, document, analysis, variables),
-                            maximum=MAX_COST)  # fmt: skip
+                            maximum=max_cost)  # fmt: skip
         state = getattr(context_value, "scope_state", None)
         if isinstance(context_value, Context):
             context_value.cost = report
         if state is not None:
             state["cost"] = report
-        if report.requested > MAX_COST:
+        if report.requested > max_cost:
             return [_refusal(
-                f"the query costs {report.requested} points, over the maximum of {MAX_COST}: "
+                f"the query costs {report.requested} points, over the maximum of {max_cost}: "
                 "ask for smaller pages (first, limit), fewer nested lists or a shallower depth",
                 "QUERY_TOO_COSTLY", cost=report.as_extension(),
             )]  # fmt: skip
@@ -343,10 +351,16 @@ def _masked(error: GraphQLError) -> GraphQLError:
 
 
 def build_schema(
-    *, production: bool = False, fast: bool = True, introspection: bool | None = None
+    *,
+    production: bool = False,
+    fast: bool = True,
+    introspection: bool | None = None,
+    settings: Settings | None = None,
 ) -> strawberry.Schema:
     """The schema. `production`: unexpected errors masked (`CrmSchema.mask_unexpected`), and
-    unless `introspection` says otherwise, no introspection and no "Did you mean" suggestions.
+    unless `introspection` (or `settings.introspection`) says otherwise, no introspection and no
+    "Did you mean" suggestions. `settings`: where the query limits come from (default: the
+    documented defaults).
     `fast`: executed with the short cuts of `api.execution` (the same answers, about a fifth
     less CPU per 360 request); False gives graphql-core's and Strawberry's own execution
     throughout, which the tests compare it with."""
@@ -362,6 +376,10 @@ def build_schema(
         execution_context_class=FastExecutionContext if fast else None,
     )
     built.mask_unexpected = production
+    if settings is not None:
+        built.limits = settings
+        if introspection is None:
+            introspection = settings.introspection
     if introspection is None:
         introspection = not production
     built.hide_suggestions = not introspection

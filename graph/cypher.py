@@ -118,8 +118,7 @@ WITH DISTINCT c, t
 MERGE (c)-[:PLACED]->(t)
 WITH count(*) AS done
 UNWIND $items AS i
-MATCH (t:Transaction {id: i.transaction})
-MERGE (p:Product {id: i.product})
+MATCH (t:Transaction {id: i.transaction}), (p:Product {id: i.product})
 MERGE (t)-[e:CONTAINS]->(p)
 SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.quantity END,
     e.amount = CASE WHEN e.loadId = $load THEN {amount} ELSE i.amount END,
@@ -130,7 +129,8 @@ SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.
 )
 """Orders (one row per transaction in the batch, with the amount of lines that name no product
 in `other`) and their line items aggregated per product. An order's time is its earliest line's.
-"""
+The products must be stored: a line naming an unknown one is rejected before (never a nameless
+Product made up)."""
 
 TRANSACTION_TOTALS = """
 UNWIND $ids AS id
@@ -179,3 +179,24 @@ SET t.since = coalesce(r.since, t.since), t.weight = coalesce(r.weight, t.weight
 COUNT_CUSTOMERS = "MATCH (c:Customer) RETURN count(c) AS count"
 COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(n) AS count ORDER BY label"
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS count ORDER BY type"
+
+
+# -- what a load finds already stored (its new / updated counts) ----------------------------------
+
+EXISTING_SOURCE_IDS = "UNWIND $ids AS id MATCH (s:SourceRecord {id: id}) RETURN s.id AS id"
+"""Which of the source customer ids are stored (the customers' records a load updates)."""
+EXISTING_PRODUCTS = "UNWIND $ids AS id MATCH (p:Product {id: id}) RETURN p.id AS id"
+EXISTING_TRANSACTIONS = "UNWIND $ids AS id MATCH (t:Transaction {id: id}) RETURN t.id AS id"
+EXISTING_INTERACTIONS = "UNWIND $ids AS id MATCH (i:Interaction {id: id}) RETURN i.id AS id"
+
+
+def existing_ties(tie_type: str) -> str:
+    """Which of the (source, target) pairs `$ids` (maps with `source`, `target`) are already
+    tied by a relationship of this type."""
+    if tie_type not in TIE_TYPES:
+        raise ValueError(f"unknown social tie type {tie_type!r}")
+    return f"""
+UNWIND $ids AS k
+MATCH (:Customer {{id: k.source}})-[:{tie_type}]->(:Customer {{id: k.target}})
+RETURN k.source AS source, k.target AS target
+"""

@@ -33,7 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from crm_graph.graph.errors import DataDirError, StoreUnavailable
+from crm_graph.graph.errors import DataDirError, ServerInUse, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -235,14 +235,22 @@ class EmbeddedServer:
                 self.state_path.unlink()
             return True
 
-    def stop(self) -> bool:
-        """Shut the server down whoever is connected (`crm-graph server stop`)."""
+    def stop(self, *, force: bool = True) -> bool:
+        """Shut the server down (`crm-graph server stop`). With `force` False, refuse with
+        `ServerInUse` while another crm-graph process (a `serve`, a `load`) holds it open:
+        stopping it would leave that process failing until it is restarted."""
         with self._locked():
             record = self.read_record()
             if record is None or not self._is_ours_and_alive(record):
                 if record is not None:
                     self._discard(record)
                 return False
+            if not force and (users := self._users(record)):
+                raise ServerInUse(
+                    f"the embedded server of {self.data_dir.resolve()} is in use by "
+                    + "; ".join(f"process {pid} ({_command_of(pid)})" for pid in users),
+                    users,
+                )
             try:
                 admin = _admin(record)
                 with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
@@ -256,6 +264,25 @@ class EmbeddedServer:
             return True
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _users(self, record: ServerRecord) -> list[int]:
+        """The pids of the other processes with crm-graph connections to the server (their
+        connections are named `crm-graph-<pid>-<n>`, `new_client_name`)."""
+        admin = _admin(record)
+        try:
+            clients = admin.client_list()
+        except redis.RedisError:
+            return []
+        finally:
+            admin.close()
+        pids: set[int] = set()
+        for client in clients:
+            parts = str(client.get("name", "")).split("-")
+            if len(parts) >= 3 and "-".join(parts[:-2]) == CLIENT_PREFIX and parts[-2].isdigit():
+                pid = int(parts[-2])
+                if pid != os.getpid() and _pid_alive(pid):
+                    pids.add(pid)
+        return sorted(pids)
 
     def _is_ours_and_alive(self, record: ServerRecord) -> bool:
         if not _pid_alive(record.pid):
@@ -449,6 +476,20 @@ def _write_marker(marker: Path, version: str) -> None:
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps({"format": DATA_DIR_FORMAT, "created_by": version}))
     tmp.replace(marker)
+
+
+def _command_of(pid: int) -> str:
+    """A process's command line, shortened, for messages ("crm-graph serve --port 8001")."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "a crm-graph process"
+    words = [Path(a.decode(errors="replace")).name if i == 0 else a.decode(errors="replace")
+             for i, a in enumerate(argv) if a]  # fmt: skip
+    if len(words) > 2 and words[1:3] == ["-m", "crm_graph.api.cli"]:
+        words = ["crm-graph", *words[3:]]
+    text = " ".join(words)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -30,9 +30,25 @@ class ReadOnlyViolation(QueryError):
     """A query sent as read-only tried to write."""
 
 
+READ_ONLY_MESSAGE = (
+    "the query tries to write (CREATE, MERGE, SET, DELETE, REMOVE or a writing procedure): "
+    "only reads are allowed here"
+)
+"""What a read-only refusal says, in our words on both engines (FalkorDB's own is "graph.RO_QUERY
+is to be executed only on read-only queries"); the engine's message stays on the cause."""
+
+
 class DataDirError(StoreError):
     """The embedded store's data directory is unusable: wrong format, locked, unwritable."""
 
 
 class StatementTimeout(QueryError):
     """The store stopped a statement that ran longer than its timeout (`graph.timeouts`)."""
+
+
+class ServerInUse(StoreError):
+    """The embedded server was not stopped: other processes hold it open (`pids`)."""
+
+    def __init__(self, message: str, pids: list[int]) -> None:
+        super().__init__(message)
+        self.pids = pids

@@ -19,6 +19,7 @@ from falkordb.asyncio.query_result import QueryResult
 from crm_graph.graph.dialect import FALKORDB, Dialect
 from crm_graph.graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
 from crm_graph.graph.errors import (
+    READ_ONLY_MESSAGE,
     QueryError,
     ReadOnlyViolation,
     StatementTimeout,
@@ -302,7 +303,7 @@ class FalkorStore:
             if "timed out" in message.lower():
                 raise StatementTimeout(f"the statement ran over its {current_timeout()} s") from e
             if "read-only" in message:
-                raise ReadOnlyViolation(f"the query tries to write: {message}") from e
+                raise ReadOnlyViolation(READ_ONLY_MESSAGE) from e
             unsupported = _unsupported(params)  # looked for only when the server refused
             if unsupported:
                 raise UnsupportedValue(f"the store cannot take {unsupported}") from e

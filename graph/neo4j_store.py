@@ -12,6 +12,7 @@ from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from crm_graph.graph.dialect import NEO4J, Dialect
 from crm_graph.graph.errors import (
+    READ_ONLY_MESSAGE,
     QueryError,
     ReadOnlyViolation,
     StatementTimeout,
@@ -117,7 +118,7 @@ class Neo4jStore:
             if "TransactionTimedOut" in (e.code or ""):
                 raise StatementTimeout(f"the statement ran over its {timeout} s") from e
             if routing is RoutingControl.READ and "AccessMode" in (e.code or ""):
-                raise ReadOnlyViolation(f"the query tries to write: {e.message}") from e
+                raise ReadOnlyViolation(READ_ONLY_MESSAGE) from e
             raise QueryError(e.message or str(e)) from e
         except (ServiceUnavailable, OSError) as e:
             raise StoreUnavailable(f"{self.description}: {e}") from e

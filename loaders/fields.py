@@ -75,6 +75,17 @@ def normalise_email(raw: str) -> str:
     return text.lower()
 
 
+_PHONE_PROBLEMS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code is not one",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "it has too few digits, or letters",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too few digits after the 00 or +",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too few digits",
+    phonenumbers.NumberParseException.TOO_LONG: "too many digits",
+}
+"""Why phonenumbers could not read a number, in our words (its own say "(1) The string supplied
+did not seem to be a phone number.")."""
+
+
 def normalise_phone(raw: str, region: str | None) -> str:
     """The phone number in E.164 (+441234567890).
 
@@ -91,7 +102,8 @@ def normalise_phone(raw: str, region: str | None) -> str:
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else region)
     except phonenumbers.NumberParseException as e:
-        raise FieldError(f"{raw!r} is not a phone number: {e}") from e
+        why = _PHONE_PROBLEMS.get(e.error_type, "it could not be read")
+        raise FieldError(f"{raw!r} is not a phone number: {why}") from e
     if not phonenumbers.is_possible_number(number):
         raise FieldError(f"{raw!r} is not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

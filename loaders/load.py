@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import os
 import queue
 import threading
 import time
@@ -38,6 +37,7 @@ from crm_graph.loaders.reading import (
     RejectCode,
     SourceFile,
     find_files,
+    ignored_files,
     iter_rows,
     read_header,
 )
@@ -47,16 +47,28 @@ IDENTITY_ATTEMPTS = 50
 """How many times a batch of customers is resolved again when other writers keep storing the
 same people between its resolution and its write (each retry means another writer succeeded)."""
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DUPLICATE_EXAMPLES = 5
 
 
 @dataclass
 class FileReport:
+    """What loading one file did. Of the rows loaded: `new` added what was not stored, `updated`
+    changed what was stored before the load, and `duplicates` repeated an id met earlier in the
+    same file (customers, products, interactions; a tie's pair and type), the later row
+    updating the earlier one: loaded = new + updated + duplicates. The lines of one transaction
+    share its id: each counts as its transaction (new or updated), none as a duplicate."""
+
     file: str
     read: int = 0
     loaded: int = 0
     rejected: int = 0
     fields_dropped: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    duplicate_ids: list[str] = field(default_factory=list)
+    """The first few ids met more than once (`DUPLICATE_EXAMPLES`), for the message."""
 
 
 @dataclass
@@ -68,6 +80,8 @@ class LoadReport:
     merges_path: Path
     seconds: float
     load_id: str
+    ignored_files: list[str] = field(default_factory=list)
+    """A line for each file of the folder not read, with a "did you mean" where one is close."""
 
     @property
     def rows_read(self) -> int:
@@ -140,8 +154,9 @@ async def load_folder(
     started = time.perf_counter()
     folder = Path(folder)
     sources = find_files(folder)
+    ignored = ignored_files(folder)
     headers = {kind: read_header(source) for kind, source in sources.items()}
-    region = (default_region or os.environ.get("CRM_GRAPH_DEFAULT_REGION") or "").upper() or None
+    region = (default_region or "").upper() or None
     rejects_path = rejects_path or default_rejects_path(folder)
     merges_path = rejects_path.with_name(rejects_path.name.replace("rejects", "merges"))
     if merges_path == rejects_path:
@@ -160,7 +175,7 @@ async def load_folder(
         _write_merges(merges_path, loader.merges)
     return LoadReport(
         folder, reports, loader.merges, rejects_path, merges_path,
-        time.perf_counter() - started, loader.load_id,
+        time.perf_counter() - started, loader.load_id, ignored,
     )  # fmt: skip
 
 
@@ -187,6 +202,9 @@ class BatchWriter:
         self.region = region
         self.progress = progress
         self.merges: list[Merge] = []
+        self._tally: _Tally | None = None
+        """The file being loaded's new / updated / duplicate counts; None for the API's single
+        records (no lookups spent on counting)."""
 
     async def load_file(self, source: SourceFile, header: list[str], rejects: _RejectsFile
                         ) -> FileReport:  # fmt: skip
@@ -207,6 +225,7 @@ class BatchWriter:
             "social_ties": self.write_ties,
         }
         write = writers[source.kind]
+        self._tally = _Tally(report, repeats_are_duplicates=source.kind != "transactions")
         hidden = None if self.progress is None else not self.progress
         bar = tqdm(
             total=source.size, unit="B", unit_scale=True, desc=source.path.name,
@@ -225,7 +244,37 @@ class BatchWriter:
                 report.fields_dropped += sum(r.action == "field_dropped" for r in batch.rejects)
         finally:
             bar.close()
+            self._tally = None
         return report
+
+    async def count(self, keys: list[Any], stored: Callable[[list[Any]], Awaitable[set[Any]]],
+                    shown: Callable[[Any], str] = str) -> None:  # fmt: skip
+        """Count the rows about to be written (their keys in file order) as new, updated or
+        duplicates; `stored(keys)` says which of the keys not met yet in the file are stored."""
+        tally = self._tally
+        if tally is None:
+            return
+        unmet = list(dict.fromkeys(k for k in keys if k not in tally.seen))
+        found = await stored(unmet) if unmet else set()
+        report = tally.report
+        for key in keys:
+            existed = tally.seen.get(key)
+            if existed is None:
+                existed = tally.seen[key] = key in found
+            elif tally.repeats_are_duplicates:
+                report.duplicates += 1
+                if len(report.duplicate_ids) < DUPLICATE_EXAMPLES:
+                    name = shown(key)
+                    if name not in report.duplicate_ids:
+                        report.duplicate_ids.append(name)
+                continue
+            if existed:
+                report.updated += 1
+            else:
+                report.new += 1
+
+    async def _stored_ids(self, statement: str, ids: list[Any]) -> set[Any]:
+        return {row["id"] for row in await self.store.read(statement, {"ids": ids})}
 
     # -- one writer per file kind: each returns the rows it had to reject after lookups --------
 
@@ -242,6 +291,10 @@ class BatchWriter:
             "emails": params["emails"],
             "phones": params["phones"],
         }
+        await self.count(
+            [r.source_id for r in records],
+            lambda ids: self._stored_ids(cypher.EXISTING_SOURCE_IDS, ids),
+        )
         for _ in range(IDENTITY_ATTEMPTS):
             candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
             resolution = resolve(records, candidates)
@@ -267,6 +320,10 @@ class BatchWriter:
     async def write_products(
         self, file: str, records: list[validate.ProductRecord]
     ) -> list[Reject]:
+        await self.count(
+            [r.product_id for r in records],
+            lambda ids: self._stored_ids(cypher.EXISTING_PRODUCTS, ids),
+        )
         latest = {r.product_id: r for r in records}
         rows = [{"id": r.product_id, "props": r.props, "category": r.category}
                 for r in latest.values()]  # fmt: skip
@@ -281,6 +338,8 @@ class BatchWriter:
         self, file: str, records: list[validate.LineItemRecord]
     ) -> list[Reject]:
         customers = await self.customers_of({r.customer_id for r in records})
+        named = sorted({r.product_id for r in records if r.product_id is not None})
+        products = await self._stored_ids(cypher.EXISTING_PRODUCTS, named) if named else set()
         late: list[Reject] = []
         orders: dict[str, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
@@ -289,6 +348,14 @@ class BatchWriter:
             customer = customers.get(r.customer_id)
             if customer is None:
                 late.append(_unknown_customer(file, r.line, "customer_id", r.customer_id))
+                continue
+            if r.product_id is not None and r.product_id not in products:
+                # never a nameless Product made up from a line: like an unknown customer
+                late.append(Reject(
+                    file, r.line, "product_id",
+                    f"names product {r.product_id!r}, which is not loaded (products.csv)",
+                    r.product_id,
+                ))  # fmt: skip
                 continue
             order = orders.get(r.transaction_id)
             if order is None:
@@ -318,6 +385,11 @@ class BatchWriter:
             else:
                 item["quantity"] += r.quantity
                 item["amount"] = money.add(item["amount"], r.amount)
+        rejected = {reject.line for reject in late}
+        await self.count(
+            [r.transaction_id for r in records if r.line not in rejected],
+            lambda ids: self._stored_ids(cypher.EXISTING_TRANSACTIONS, ids),
+        )
         if orders:
             await self.store.write(
                 cypher.UPSERT_TRANSACTIONS,
@@ -346,6 +418,11 @@ class BatchWriter:
                 "customer": customer,
                 "props": r.props,
             }
+        rejected = {reject.line for reject in late}
+        await self.count(
+            [r.interaction_id for r in records if r.line not in rejected],
+            lambda ids: self._stored_ids(cypher.EXISTING_INTERACTIONS, ids),
+        )
         if rows:
             await self.store.write(cypher.UPSERT_INTERACTIONS, {"rows": list(rows.values())})
         return late
@@ -355,6 +432,7 @@ class BatchWriter:
         customers = await self.customers_of(ids)
         late: list[Reject] = []
         by_type: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
+        written: list[tuple[str, str, str]] = []
         for r in records:
             source, target = customers.get(r.source_id), customers.get(r.target_id)
             if source is None or target is None:
@@ -376,9 +454,29 @@ class BatchWriter:
                 "since": r.since,
                 "weight": r.weight,
             }
+            written.append((r.type, source, target))
+        await self.count(written, self._stored_ties, lambda k: f"{k[1]} {k[0]} {k[2]}")
         for tie_type, rows in sorted(by_type.items()):
             await self.store.write(cypher.upsert_ties(tie_type), {"rows": list(rows.values())})
         return late
+
+    async def _stored_ties(self, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for tie_type, source, target in keys:
+            by_type[tie_type].append({"source": source, "target": target})
+        found: set[tuple[str, str, str]] = set()
+        for tie_type, pairs in sorted(by_type.items()):
+            rows = await self.store.read(cypher.existing_ties(tie_type), {"ids": pairs})
+            found.update((tie_type, row["source"], row["target"]) for row in rows)
+        return found
+
+
+@dataclass
+class _Tally:
+    report: FileReport
+    repeats_are_duplicates: bool
+    seen: dict[Any, bool] = field(default_factory=dict)
+    """Each key met in the file: whether it was stored before the load."""
 
 
 def _unknown_customer(file: str, line: int, column: str, value: str) -> Reject:

@@ -12,6 +12,7 @@ anything is written, with a message naming it; a single row with such bytes is r
 from __future__ import annotations
 
 import csv
+import difflib
 import enum
 import io
 import json
@@ -135,6 +136,33 @@ def find_files(folder: Path) -> dict[Kind, SourceFile]:
     return found
 
 
+def ignored_files(folder: Path) -> list[str]:
+    """What `load` will not read in `folder`, one line per file, with a "did you mean" when the
+    name is close to a contract file's (`transaction.csv`, `Interactions.csv`, `products.xlsx`).
+    Hidden files (`.DS_Store`) are left out."""
+    expected = [f"{kind}{suffix}" for kind in KINDS for suffix in SUFFIXES]
+    notes = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name in expected:
+            continue
+        if path.is_dir():
+            notes.append(f"ignored {path.name}/: load reads the files of the folder only")
+            continue
+        stem, suffix = path.stem.lower(), path.suffix.lower()
+        kinds = difflib.get_close_matches(stem, KINDS, n=1, cutoff=0.75)
+        if not kinds:
+            notes.append(f"ignored {path.name}: not a contract file ({', '.join(KINDS)})")
+            continue
+        meant = f"{kinds[0]}{suffix if suffix in SUFFIXES else '.csv'}"
+        why = ""
+        if suffix not in SUFFIXES:
+            why = f" ({suffix or 'no extension'}: load reads .csv, .jsonl and .ndjson)"
+        elif stem == kinds[0]:
+            why = " (file names are lower case)"
+        notes.append(f"ignored {path.name}: did you mean {meant}?{why}")
+    return notes
+
+
 def read_header(source: SourceFile) -> list[str]:
     """The file's column names, checked against the contract before anything is written.
 
@@ -151,6 +179,8 @@ def read_header(source: SourceFile) -> list[str]:
     columns = [name.strip().lower() for name in header]
     if not any(columns):
         if _is_blank(source.path):
+            if source.kind != "customers":  # an optional file with nothing in it: no rows
+                return []
             raise ContractError(f"{source.path.name} is empty: it needs a header row")
         raise ContractError(
             f"{source.path.name}: the first line is blank; the header must be the first line"

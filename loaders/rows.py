@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
 from crm_graph.graph import money
+from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
 from crm_graph.loaders.fields import (
     FieldError,
     normalise_email,

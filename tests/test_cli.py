@@ -72,6 +72,7 @@ def test_generate_load_query_status(tmp_path: Path) -> None:
 
 def test_errors_are_clear_with_exit_codes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()  # a store where a store is expected (a missing one is refused, exit 4)
     write = crm_graph("query", "CREATE (:Customer {id: 'x'})", data_dir=data_dir, check=False)
     assert write.returncode == 1 and "tries to write" in write.stderr
     assert "Traceback" not in write.stderr

@@ -24,7 +24,8 @@ KEY = re.compile(r"crm_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}")
 
 def crm_graph(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args],
+        # --create: these tests start from no store (a missing one is refused without it)
+        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), "--create", *args],
         capture_output=True,
         text=True,
         timeout=300,

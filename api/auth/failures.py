@@ -17,11 +17,16 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from crm_graph.api.auth.ratelimit import RateDecision, RateLimitSettingsError, _setting
+from crm_graph.api.auth.ratelimit import RateDecision
+from crm_graph.api.settings import default
 
-DEFAULT_FAILURES_PER_MINUTE = 30.0
-DEFAULT_FAILURE_BURST = 20
+if TYPE_CHECKING:
+    from crm_graph.api.settings import Settings
+
+DEFAULT_FAILURES_PER_MINUTE: float = default("auth_failures")
+DEFAULT_FAILURE_BURST: int = default("auth_failure_burst")
 MAX_ADDRESSES = 100_000
 
 
@@ -48,14 +53,22 @@ class FailedAuthLimiter:
     def from_env(cls, env: Mapping[str, str] | None = None) -> FailedAuthLimiter | None:
         """`CRM_GRAPH_AUTH_FAILURES` (failed authentications per minute per address, default
         30; 0: no limit) and `CRM_GRAPH_AUTH_FAILURE_BURST` (default 20)."""
-        env = os.environ if env is None else env
-        rate = _setting(env, "CRM_GRAPH_AUTH_FAILURES", DEFAULT_FAILURES_PER_MINUTE, float)
-        burst = _setting(env, "CRM_GRAPH_AUTH_FAILURE_BURST", DEFAULT_FAILURE_BURST, int)
-        if rate == 0:
-            return None
-        if burst == 0:
-            raise RateLimitSettingsError("CRM_GRAPH_AUTH_FAILURE_BURST must be at least 1, got '0'")
-        return cls(rate, int(burst))
+        from crm_graph.api.settings import read
+
+        values = read(os.environ if env is None else env, ("auth_failures", "auth_failure_burst"))
+        return cls.from_limits(
+            values.get("auth_failures", DEFAULT_FAILURES_PER_MINUTE),
+            values.get("auth_failure_burst", DEFAULT_FAILURE_BURST),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FailedAuthLimiter | None:
+        """The limiter the settings describe; None when the failures per minute are 0."""
+        return cls.from_limits(settings.auth_failures, settings.auth_failure_burst)
+
+    @classmethod
+    def from_limits(cls, per_minute: float, burst: int) -> FailedAuthLimiter | None:
+        return None if per_minute == 0 else cls(per_minute, burst)
 
     def _tokens(self, address: str) -> float:
         now = self._clock()

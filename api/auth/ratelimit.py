@@ -11,13 +11,19 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-DEFAULT_RATE_PER_SECOND = 50.0
-DEFAULT_BURST = 100
+from crm_graph.api.settings import SettingsError, default
+
+if TYPE_CHECKING:
+    from crm_graph.api.settings import Settings
+
+DEFAULT_RATE_PER_SECOND: float = default("rate_limit")
+DEFAULT_BURST: int = default("rate_burst")
 
 
-class RateLimitSettingsError(ValueError):
-    """`CRM_GRAPH_RATE_LIMIT` or `CRM_GRAPH_RATE_BURST` is malformed; the message names it."""
+RateLimitSettingsError = SettingsError
+"""`CRM_GRAPH_RATE_LIMIT` or `CRM_GRAPH_RATE_BURST` is malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +68,23 @@ class RateLimiter:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RateLimiter | None:
         """The limiter `CRM_GRAPH_RATE_LIMIT` (requests per second per key, default 50) and
         `CRM_GRAPH_RATE_BURST` (default 100) describe; None when either is 0 (no limit)."""
-        env = os.environ if env is None else env
-        rate = _setting(env, "CRM_GRAPH_RATE_LIMIT", DEFAULT_RATE_PER_SECOND, float)
-        burst = _setting(env, "CRM_GRAPH_RATE_BURST", DEFAULT_BURST, int)
-        if rate == 0 or burst == 0:
+        from crm_graph.api.settings import read
+
+        values = read(os.environ if env is None else env, ("rate_limit", "rate_burst"))
+        rate = values.get("rate_limit", DEFAULT_RATE_PER_SECOND)
+        burst = values.get("rate_burst", DEFAULT_BURST)
+        return cls.from_limits(rate, burst)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimiter | None:
+        """The limiter the settings describe; None when either limit is 0 (no limit)."""
+        return cls.from_limits(settings.rate_limit, settings.rate_burst)
+
+    @classmethod
+    def from_limits(cls, rate_per_second: float, burst: int) -> RateLimiter | None:
+        if rate_per_second == 0 or burst == 0:
             return None
-        return cls(rate, int(burst))
+        return cls(rate_per_second, burst)
 
     def take(self, key: str) -> RateDecision:
         """Spend one of `key`'s tokens if it has one; nothing is spent when refused."""
@@ -85,24 +102,8 @@ class RateLimiter:
         return RateDecision(allowed=False, retry_after=(1.0 - bucket.tokens) / self.rate_per_second)
 
 
-def _setting(
-    env: Mapping[str, str], name: str, default: float, kind: type[int] | type[float]
-) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value < 0 or math.isnan(value) or math.isinf(value):
-        noun = "a whole number" if kind is int else "a number"
-        raise RateLimitSettingsError(f"{name} must be {noun} ≥ 0 (0: no limit), got {raw!r}")
-    return value
-
-
-DEFAULT_POINTS = 1_000_000
-DEFAULT_WINDOW_SECONDS = 60.0
+DEFAULT_POINTS: int = default("rate_points")
+DEFAULT_WINDOW_SECONDS: float = default("rate_window")
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,22 @@ class PointsLimiter:
     def from_env(cls, env: Mapping[str, str] | None = None) -> PointsLimiter | None:
         """`CRM_GRAPH_RATE_POINTS` (points per window per key, default 1,000,000; 0: no limit)
         and `CRM_GRAPH_RATE_WINDOW` (seconds, default 60)."""
-        env = os.environ if env is None else env
-        points = _setting(env, "CRM_GRAPH_RATE_POINTS", DEFAULT_POINTS, int)
-        window = _setting(env, "CRM_GRAPH_RATE_WINDOW", DEFAULT_WINDOW_SECONDS, float)
-        if points == 0:
-            return None
-        if window == 0:
-            raise RateLimitSettingsError("CRM_GRAPH_RATE_WINDOW must be a number > 0, got '0'")
-        return cls(int(points), window)
+        from crm_graph.api.settings import read
+
+        values = read(os.environ if env is None else env, ("rate_points", "rate_window"))
+        return cls.from_limits(
+            values.get("rate_points", DEFAULT_POINTS),
+            values.get("rate_window", DEFAULT_WINDOW_SECONDS),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PointsLimiter | None:
+        """The limiter the settings describe; None when the points are 0 (no limit)."""
+        return cls.from_limits(settings.rate_points, settings.rate_window)
+
+    @classmethod
+    def from_limits(cls, points: int, window_seconds: float) -> PointsLimiter | None:
+        return None if points == 0 else cls(points, window_seconds)
 
     def _refilled(self, key: str) -> _Bucket:
         now = self._clock()

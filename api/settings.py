@@ -1,0 +1,207 @@
+"""The app's settings: one typed, frozen object, read once at start-up, every malformed value a
+one-line error naming the setting and the value.
+
+`Settings.from_env()` reads the environment once; the command line reads it in `main` and hands
+it to every command, and `create_app` takes it (or reads it once itself when given only the
+store's settings). Nothing else in the app reads `os.environ`. The store's own settings
+(`CRM_GRAPH_STORE`, `CRM_GRAPH_DATA_DIR`, `CRM_GRAPH_APPENDFSYNC`, `CRM_GRAPH_GRAPH`, `NEO4J_*`)
+are parsed by `crm_graph.graph.settings.parse_store` into `Settings.store`.
+
+Adding a setting is a one-place change: one field on `Settings`, declared with `setting(NAME,
+default, parser)`; a parser takes the stripped text and returns the value or raises
+ValueError with what was expected ("a whole number from 1 to 65535"), which becomes
+"NAME must be <that>, got 'text'". An unset or blank variable takes the default. Then add the
+variable to the settings table in the README's command-line section.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from crm_graph.graph.errors import ConfigurationError
+from crm_graph.graph.settings import StoreSettings, parse_store
+
+T = TypeVar("T")
+Parser = Callable[[str], Any]
+EnvMode = Literal["development", "production"]
+
+
+class SettingsError(ConfigurationError, ValueError):
+    """A setting is malformed; the message names it and the value it had."""
+
+
+def setting(name: str, default: T, parse: Parser) -> T:
+    """A field of `Settings` read from the environment variable `name` with `parse`."""
+    return field(default=default, metadata={"env": name, "parse": parse})  # type: ignore[no-any-return]
+
+
+# -- parsers: text in, value out, ValueError("what was expected") otherwise ----------------------
+
+
+def whole(low: int, high: int | None = None) -> Parser:
+    """A whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        expected = f"a whole number from {low} to {high}" if high else f"a whole number ≥ {low}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(expected) from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(expected)
+        return value
+
+    return parse
+
+
+def non_negative(text: str) -> float:
+    """A finite number ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0 or math.isnan(value) or math.isinf(value):
+        raise ValueError("a number ≥ 0")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or math.isinf(value):
+        raise ValueError("a number > 0")
+    return value
+
+
+def switch(text: str) -> bool:
+    """On or off."""
+    word = text.lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("1/true/on or 0/false/off")
+
+
+def env_mode(text: str) -> EnvMode:
+    mode = text.lower()
+    if mode not in ("development", "production"):
+        raise ValueError("'production' or 'development'")
+    return "production" if mode == "production" else "development"
+
+
+def region(text: str) -> str:
+    code = text.upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise ValueError("a two-letter ISO country code such as GB")
+    return code
+
+
+def text_value(text: str) -> str:
+    return text
+
+
+def path(text: str) -> Path:
+    return Path(text)
+
+
+# -- the settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app and the command line are configured with. Defaults are the documented
+    ones; `Settings()` is the default app on the default embedded store."""
+
+    store: StoreSettings = field(default_factory=StoreSettings)
+    host: str = setting("CRM_GRAPH_HOST", "127.0.0.1", text_value)
+    port: int = setting("CRM_GRAPH_PORT", 8000, whole(0, 65535))
+    env: EnvMode = setting("CRM_GRAPH_ENV", "development", env_mode)  # noqa: RUF009 (a field)
+    max_depth: int = setting("CRM_GRAPH_MAX_DEPTH", 10, whole(1))
+    max_tokens: int = setting("CRM_GRAPH_MAX_TOKENS", 2000, whole(1))
+    max_aliases: int = setting("CRM_GRAPH_MAX_ALIASES", 30, whole(1))
+    max_body: int = setting("CRM_GRAPH_MAX_BODY", 64 * 1024, whole(1))
+    max_cost: int = setting("CRM_GRAPH_MAX_COST", 100_000, whole(1))
+    """The most a query may cost (`crm_graph.api.cost`); over it, refused before it runs."""
+    statement_timeout: float = setting("CRM_GRAPH_STATEMENT_TIMEOUT", 5.0, non_negative)
+    """Seconds a statement sent for a GraphQL request may run in the store; 0: no timeout."""
+    introspection: bool | None = setting("CRM_GRAPH_INTROSPECTION", None, switch)
+    """Introspection and "Did you mean" suggestions; unset: on, but off in production."""
+    rate_limit: float = setting("CRM_GRAPH_RATE_LIMIT", 50.0, non_negative)
+    """Requests per second per key; 0 turns the limit off."""
+    rate_burst: int = setting("CRM_GRAPH_RATE_BURST", 100, whole(0))
+    """Requests a key may make at once; 0 turns the limit off."""
+    rate_points: int = setting("CRM_GRAPH_RATE_POINTS", 1_000_000, whole(0))
+    """Points a key may spend on queries' costs per window; 0 turns the limit off."""
+    rate_window: float = setting("CRM_GRAPH_RATE_WINDOW", 60.0, positive)
+    """Seconds in which a key's points are refilled whole."""
+    auth_failures: float = setting("CRM_GRAPH_AUTH_FAILURES", 30.0, non_negative)
+    """Failed authentications per minute per client address; 0 turns the limit off."""
+    auth_failure_burst: int = setting("CRM_GRAPH_AUTH_FAILURE_BURST", 20, whole(1))
+    """Failed authentications a client address may make at once."""
+    model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
+    default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
+    """Country of phone numbers written without +CC."""
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def model_dir(self) -> Path:
+        """Where fitted models go: CRM_GRAPH_MODEL_DIR, or `models` in the data directory."""
+        return self.model_dir_setting or self.store.data_dir / "models"
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        store: str | StoreSettings | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> Settings:
+        """Read every setting from `env` (default: the process environment), once. `store` and
+        `data_dir` (the command line's `--store` and `--data-dir`) win over the environment; a
+        `StoreSettings` is taken as it is. Raises `SettingsError` (or the store's
+        `ConfigurationError`) naming the first malformed setting."""
+        env = os.environ if env is None else env
+        if not isinstance(store, StoreSettings):
+            store = parse_store(store, data_dir=data_dir, env=env)
+        return cls(store=store, **read(env))
+
+
+def read(env: Mapping[str, str], names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The `Settings` fields read from `env` (only those named, when `names` is given), parsed;
+    unset or blank variables are left out, so the fields keep their defaults."""
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        if "env" not in spec.metadata or (names is not None and spec.name not in names):
+            continue
+        name, parse = spec.metadata["env"], spec.metadata["parse"]
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[spec.name] = parse(raw)
+        except ValueError as e:
+            raise SettingsError(f"{name} must be {e}, got {raw!r}") from None
+    return values
+
+
+def default(name: str) -> Any:
+    """The default of a `Settings` field, by field name."""
+    spec = next(f for f in fields(Settings) if f.name == name)
+    return None if spec.default is MISSING else spec.default
+
+
+def variables() -> dict[str, str]:
+    """Each environment variable `Settings` reads, with its field's name."""
+    return {f.metadata["env"]: f.name for f in fields(Settings) if "env" in f.metadata}
