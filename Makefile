@@ -2,12 +2,13 @@
 #   make run   - create .venv, install crm-graph, serve a generated demo business on the embedded store
 #   make test  - create .venv, install with the dev extras, run the whole test suite
 #   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
+#   make web   - rebuild GraphiQL's assets (api/static/graphiql) from web/graphiql's lock file (npm)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test fuzz lint bench clean
+.PHONY: run test fuzz lint bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,9 @@ test: $(VENV)/.installed-dev
 
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest tests/security tests/loaders/test_fuzz.py
+
+web:
+	cd web/graphiql && npm ci --no-audit --no-fund && npm run build
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench load --customers 100000

@@ -4,6 +4,10 @@ opened and closed in the lifespan.
 `CRM_GRAPH_ENV=production` turns GraphiQL off and masks unexpected errors (they are logged with
 the request id); requests larger than `CRM_GRAPH_MAX_BODY` bytes (default 64 KiB) are refused
 with 413 before anything is parsed.
+
+Middleware, outermost first: the access log (request id, one line per request), CORS for the
+origins of `CRM_GRAPH_CORS_ORIGINS` (a preflight carries no key, so it is answered before
+authentication), the body limit, authentication and rate limits.
 """
 
 from __future__ import annotations
@@ -19,17 +23,27 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from crm_graph.api.access_log import AccessLog, AccessLogFormat, access_log_format, operation_name
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import RateLimiter
 from crm_graph.api.context import Context
+from crm_graph.api.cors import cors_middleware, cors_origins
+from crm_graph.api.graphiql import (
+    ASSETS_DIR,
+    ASSETS_PATH,
+    CONTENT_SECURITY_POLICY,
+    assets_missing,
+    graphiql_page,
+)
 from crm_graph.api.schema import build_schema
 from crm_graph.graph import __version__
-from crm_graph.graph.errors import StoreError
+from crm_graph.graph.errors import ConfigurationError, StoreError
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
 
@@ -47,6 +61,44 @@ class CrmGraphQL(GraphQL[Context, None]):
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", ""),
         )
+
+    async def render_graphql_ide(self, request: Any) -> Response:
+        """Our GraphiQL page (`api.graphiql`): its assets served by this app, no CDN."""
+        return HTMLResponse(
+            graphiql_page(request.url.path),
+            headers={"content-security-policy": CONTENT_SECURITY_POLICY},
+        )
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        """Run the request, its operation's name noted for the access log (`state["access"]`)."""
+        access = _access(request)
+        if access is not None and not isinstance(request_data, list):
+            access["operation"] = operation_name(request_data.operation_name, request_data.query)
+        return await super().execute_operation(
+            request=request,
+            request_adapter=request_adapter,
+            request_data=request_data,
+            context=context,
+            root_value=root_value,
+            sub_response=sub_response,
+        )
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        """The answer, its `extensions.cost` noted for the access log when it has one."""
+        processed = await super().process_result(request, result)
+        access = _access(request)
+        extensions = processed.get("extensions") if isinstance(processed, dict) else None
+        if access is not None and isinstance(extensions, dict) and "cost" in extensions:
+            access["cost"] = extensions["cost"]
+        return processed
 
     def decode_json(self, data: str | bytes) -> object:
         """A body that is not a JSON object (or list, a batch), nests deeper than Python
@@ -72,6 +124,13 @@ class CrmGraphQL(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)  # type: ignore[return-value]
+
+
+def _access(request: Any) -> dict[str, Any] | None:
+    """The access log's notes on this request (None when the app runs without `AccessLog`)."""
+    scope = getattr(request, "scope", None)
+    notes = scope.get("state", {}).get("access") if isinstance(scope, dict) else None
+    return notes if isinstance(notes, dict) else None
 
 
 class BodyLimit:
@@ -125,12 +184,25 @@ def create_app(
     store: GraphStore | None = None,
     production: bool | None = None,
     rate_limiter: RateLimiter | bool | None = True,
+    cors: tuple[str, ...] | None = None,
+    access_log: AccessLogFormat | None = None,
 ) -> Starlette:
     """The ASGI app. A given `store` is used as is (and not closed); otherwise the app opens the
     store the settings name at startup and closes it at shutdown. `rate_limiter=True` reads the
-    limits from the environment; None or False turns them off."""
+    limits from the environment; None or False turns them off. `cors` (the origins allowed to
+    call from a browser) and `access_log` (`text`, `json`, `off`) default to
+    `CRM_GRAPH_CORS_ORIGINS` and `CRM_GRAPH_ACCESS_LOG`; a malformed one raises a
+    `ConfigurationError` naming it."""
     if production is None:
         production = os.environ.get("CRM_GRAPH_ENV", "").lower() == "production"
+    origins = cors_origins() if cors is None else cors
+    log_format = access_log_format() if access_log is None else access_log
+    graphiql = not production
+    if graphiql and assets_missing():
+        raise ConfigurationError(
+            f"GraphiQL's built files {', '.join(assets_missing())} are missing from "
+            f"{ASSETS_DIR} (run `make web`), or set CRM_GRAPH_ENV=production to serve without it"
+        )
     limiter = RateLimiter.from_env() if rate_limiter is True else (rate_limiter or None)
     max_body = int(os.environ.get("CRM_GRAPH_MAX_BODY", DEFAULT_MAX_BODY))
 
@@ -165,17 +237,22 @@ def create_app(
 
     graphql_app = CrmGraphQL(
         build_schema(production=production),
-        graphql_ide=None if production else "graphiql",
+        graphql_ide="graphiql" if graphiql else None,
         allow_queries_via_get=False,
     )
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/schema.graphql", schema_sdl),
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+    ]
+    if graphiql:
+        routes.append(Mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="graphiql"))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/schema.graphql", schema_sdl),
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
-        ],
+        routes=routes,
         middleware=[
+            Middleware(AccessLog, format=log_format),
+            *cors_middleware(origins),
             Middleware(BodyLimit, limit=max_body),
             Middleware(AuthMiddleware, rate_limiter=limiter),
         ],

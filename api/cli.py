@@ -341,16 +341,19 @@ def _query(args: argparse.Namespace, settings: StoreSettings) -> int:
 def _serve(args: argparse.Namespace, settings: StoreSettings) -> int:
     import uvicorn
 
+    from crm_graph.api.access_log import access_log_format, configure_handler
     from crm_graph.api.app import create_app
 
+    app = create_app(settings)  # a malformed setting stops here, before anything is prepared
     if args.demo:
         _prepare_demo(settings)
+    configure_handler(access_log_format())
     print(
         f"crm-graph {__version__} serving {settings.description} on "
         f"http://{args.host}:{args.port} (GraphQL: /graphql, health: /healthz, /readyz)",
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
 
