@@ -7,6 +7,7 @@
 #   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
 #   make lock  - pin every dependency again after pyproject.toml's ranges changed
 #   make canary - the whole suite on the newest releases pyproject.toml's ranges allow
+#   make web   - rebuild GraphiQL's assets (api/static/graphiql) from web/graphiql's lock file (npm)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ PIP := $(BIN)/python -m pip
 # The versions `make run` and `make test` install: every dependency pinned, tested together.
 LOCK := requirements-lock.txt
 
-.PHONY: run test test-all typecheck fuzz lint bench clean lock canary
+.PHONY: run test test-all typecheck fuzz lint bench clean lock canary web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ typecheck: $(VENV)/.installed-dev
 
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest tests/security tests/loaders/test_fuzz.py
+
+web:
+	cd web/graphiql && npm ci --no-audit --no-fund && npm run build
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench load --customers 100000

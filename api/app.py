@@ -4,6 +4,10 @@ opened and closed in the lifespan.
 `CRM_GRAPH_ENV=production` turns GraphiQL off and masks unexpected errors (they are logged with
 the request id); requests larger than `CRM_GRAPH_MAX_BODY` bytes (default 64 KiB) are refused
 with 413 before anything is parsed.
+
+Middleware, outermost first: the access log (request id, one line per request), CORS for the
+origins of `CRM_GRAPH_CORS_ORIGINS` (a preflight carries no key, so it is answered before
+authentication), the body limit, authentication and rate limits.
 """
 
 from __future__ import annotations
@@ -18,19 +22,29 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter
 from crm_graph.api.context import Context
+from crm_graph.api.cors import cors_middleware
+from crm_graph.api.graphiql import (
+    ASSETS_DIR,
+    ASSETS_PATH,
+    CONTENT_SECURITY_POLICY,
+    assets_missing,
+    graphiql_page,
+)
 from crm_graph.api.schema import build_schema
 from crm_graph.api.settings import Settings, default
 from crm_graph.graph import __version__
-from crm_graph.graph.errors import StoreError
+from crm_graph.graph.errors import ConfigurationError, StoreError
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
 from crm_graph.graph.timeouts import statement_timeout
@@ -51,14 +65,48 @@ class CrmGraphQL(GraphQL[Context, None]):
             scope_state=request.scope.get("state"),
         )
 
+    async def render_graphql_ide(self, request: Any) -> Response:
+        """Our GraphiQL page (`api.graphiql`): its assets served by this app, no CDN."""
+        return HTMLResponse(
+            graphiql_page(request.url.path),
+            headers={"content-security-policy": CONTENT_SECURITY_POLICY},
+        )
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        """Run the request, its operation's name noted for the access log (`state["access"]`)."""
+        access = _access(request)
+        if access is not None and not isinstance(request_data, list):
+            access["operation"] = operation_name(request_data.operation_name, request_data.query)
+        return await super().execute_operation(
+            request=request,
+            request_adapter=request_adapter,
+            request_data=request_data,
+            context=context,
+            root_value=root_value,
+            sub_response=sub_response,
+        )
+
     async def process_result(self, request: Any, result: Any) -> Any:
-        """The answer, with what the request cost in `extensions.cost` (`CostReport`)."""
-        answer = await super().process_result(request, result)
+        """The answer, with what the request cost in `extensions.cost` (`CostReport`), noted for
+        the access log too."""
+        processed = await super().process_result(request, result)
         report = (request.scope.get("state") or {}).get("cost")
-        if report is not None:
-            extensions = answer.get("extensions") or {}
-            answer["extensions"] = {**extensions, "cost": report.as_extension()}
-        return answer
+        if report is not None and isinstance(processed, dict):
+            extensions = processed.get("extensions") or {}
+            processed["extensions"] = {**extensions, "cost": report.as_extension()}
+        access = _access(request)
+        extensions = processed.get("extensions") if isinstance(processed, dict) else None
+        if access is not None and isinstance(extensions, dict) and "cost" in extensions:
+            access["cost"] = extensions["cost"]
+        return processed
 
     def decode_json(self, data: str | bytes) -> object:
         """A body that is not a JSON object (or list, a batch), nests deeper than Python
@@ -103,6 +151,13 @@ class _Timed:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with statement_timeout(self.seconds):
             await self.app(scope, receive, send)
+
+
+def _access(request: Any) -> dict[str, Any] | None:
+    """The access log's notes on this request (None when the app runs without `AccessLog`)."""
+    scope = getattr(request, "scope", None)
+    notes = scope.get("state", {}).get("access") if isinstance(scope, dict) else None
+    return notes if isinstance(notes, dict) else None
 
 
 class BodyLimit:
@@ -160,6 +215,8 @@ def create_app(
     failed_auth_limiter: FailedAuthLimiter | bool | None = True,
     introspection: bool | None = None,
     close_store: bool = False,
+    cors: tuple[str, ...] | None = None,
+    access_log: AccessLogFormat | None = None,
 ) -> Starlette:
     """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
     from the environment once, here. A given `store` is used as is (and closed at shutdown only
@@ -168,7 +225,8 @@ def create_app(
     `production` None follows `CRM_GRAPH_ENV`; `introspection` None follows
     `CRM_GRAPH_INTROSPECTION` (or production). The limiters (`rate_limiter`, `points_limiter`,
     `failed_auth_limiter`) True take their limits from the settings; None or False turns them
-    off."""
+    off. `cors` (the origins allowed to call from a browser) and `access_log` (`text`, `json`,
+    `off`) default to the settings' (`CRM_GRAPH_CORS_ORIGINS`, `CRM_GRAPH_ACCESS_LOG`)."""
     app_settings = settings if isinstance(settings, Settings) else Settings.from_env(store=settings)
     settings = app_settings.store
     if production is None:
@@ -188,6 +246,14 @@ def create_app(
     )
     timeout = app_settings.statement_timeout
     max_body = app_settings.max_body
+    origins = app_settings.cors_origins if cors is None else cors
+    log_format = app_settings.access_log if access_log is None else access_log
+    graphiql = not production
+    if graphiql and assets_missing():
+        raise ConfigurationError(
+            f"GraphiQL's built files {', '.join(assets_missing())} are missing from "
+            f"{ASSETS_DIR} (run `make web`), or set CRM_GRAPH_ENV=production to serve without it"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -224,17 +290,22 @@ def create_app(
 
     graphql_app = CrmGraphQL(
         build_schema(production=production, introspection=introspection, settings=app_settings),
-        graphql_ide=None if production else "graphiql",
+        graphql_ide="graphiql" if graphiql else None,
         allow_queries_via_get=False,
     )
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/schema.graphql", schema_sdl),
+        Route("/graphql", _Timed(graphql_app, timeout or None), methods=["GET", "POST"]),
+    ]
+    if graphiql:
+        routes.append(Mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="graphiql"))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/schema.graphql", schema_sdl),
-            Route("/graphql", _Timed(graphql_app, timeout or None), methods=["GET", "POST"]),
-        ],
+        routes=routes,
         middleware=[
+            Middleware(AccessLog, format=log_format),
+            *cors_middleware(origins),
             Middleware(BodyLimit, limit=max_body),
             Middleware(
                 AuthMiddleware,

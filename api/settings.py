@@ -91,6 +91,26 @@ def switch(text: str) -> bool:
     raise ValueError("1/true/on or 0/false/off")
 
 
+def cors(text: str) -> tuple[str, ...]:
+    """Origins, comma-separated (`crm_graph.api.cors`, whose messages name the entry)."""
+    from crm_graph.api.cors import SETTING, cors_origins
+
+    try:
+        return cors_origins({SETTING: text})
+    except ConfigurationError as e:
+        raise SettingsError(str(e)) from None
+
+
+def access_log(text: str) -> str:
+    """`text`, `json` or `off` (`crm_graph.api.access_log`)."""
+    from crm_graph.api.access_log import SETTING, access_log_format
+
+    try:
+        return access_log_format({SETTING: text})
+    except ConfigurationError as e:
+        raise SettingsError(str(e)) from None
+
+
 def env_mode(text: str) -> EnvMode:
     mode = text.lower()
     if mode not in ("development", "production"):
@@ -129,6 +149,10 @@ class Settings:
     max_tokens: int = setting("CRM_GRAPH_MAX_TOKENS", 2000, whole(1))
     max_aliases: int = setting("CRM_GRAPH_MAX_ALIASES", 30, whole(1))
     max_body: int = setting("CRM_GRAPH_MAX_BODY", 64 * 1024, whole(1))
+    cors_origins: tuple[str, ...] = setting("CRM_GRAPH_CORS_ORIGINS", (), cors)
+    """Origins a browser may call the API from; none by default."""
+    access_log: Literal["text", "json", "off"] = setting("CRM_GRAPH_ACCESS_LOG", "text", access_log)
+    """The access log's form when serving."""
     max_cost: int = setting("CRM_GRAPH_MAX_COST", 100_000, whole(1))
     """The most a query may cost (`crm_graph.api.cost`); over it, refused before it runs."""
     statement_timeout: float = setting("CRM_GRAPH_STATEMENT_TIMEOUT", 5.0, non_negative)
@@ -191,6 +215,8 @@ def read(env: Mapping[str, str], names: tuple[str, ...] | None = None) -> dict[s
             continue
         try:
             values[spec.name] = parse(raw)
+        except SettingsError:  # a parser that words its own message, naming the setting
+            raise
         except ValueError as e:
             raise SettingsError(f"{name} must be {e}, got {raw!r}") from None
     return values

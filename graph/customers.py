@@ -310,6 +310,7 @@ class CustomerPage:
     customers: list[dict[str, Any]]
     sort_keys: list[Any]
     has_next: bool
+    """Whether more customers come after the page (read backwards: before it)."""
 
 
 def _page_query(
@@ -350,14 +351,20 @@ async def customer_page(
     descending: bool = False,
     after: tuple[Any, str] | None = None,
     first: int = 20,
+    backwards: bool = False,
 ) -> CustomerPage:
     """One page of customers matching `spec`, ordered by `order` then id (so ties are stable),
-    starting after the (sort key, id) cursor."""
-    query, params = _page_query(spec, order, descending, after, first + 1)
+    starting after the (sort key, id) cursor `after`. `backwards`: the `first` customers that
+    come before `after` (or the last ones) instead, still in the page's order; `has_next` then
+    says whether more come before them. One statement either way (read in the opposite order)."""
+    query, params = _page_query(spec, order, descending != backwards, after, first + 1)
     rows = await store.read(query, params)
+    kept = rows[:first]
+    if backwards:
+        kept.reverse()
     return CustomerPage(
-        [r["customer"] for r in rows[:first]],
-        [r["sortKey"] for r in rows[:first]],
+        [r["customer"] for r in kept],
+        [r["sortKey"] for r in kept],
         len(rows) > first,
     )
 

@@ -12,8 +12,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crm_graph.api.auth.keys import ID_LENGTH, KEY_PREFIX
 from crm_graph.graph.embedded import EmbeddedServer, _pid_alive
 from crm_graph.loaders.reading import COLUMNS
+
+
+def secret_of(key: str) -> str:
+    """The secret part of an API key `crm_<id>_<secret>`. The secret is url-safe base64, which
+    may itself hold `_` (about one key in seven) or end with one, and the id never does: split
+    after the id, never on the last `_`."""
+    prefix, key_id, secret = key.split("_", 2)
+    assert f"{prefix}_" == KEY_PREFIX and len(key_id) == ID_LENGTH, "not a crm-graph key"
+    return secret
 
 
 def write_csv(

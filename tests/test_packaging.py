@@ -63,6 +63,9 @@ def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: P
     for package in ("api", "graph", "loaders", "analytics"):
         assert f"crm_graph/{package}/__init__.py" in names
     assert "crm_graph/loaders/reference/people.json" in names  # the generator's data files
+    # GraphiQL's built assets ship in the wheel: the page needs no npm and no CDN
+    for asset in ("graphiql.js", "graphiql.css"):
+        assert f"crm_graph/api/static/graphiql/{asset}" in names
     assert b"crm-graph = crm_graph.api.cli:main" in entry_points
 
 

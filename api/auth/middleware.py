@@ -8,23 +8,19 @@ The one exception is the GraphiQL page: a GET asking for `text/html` with no que
 header too, or is closed before it is accepted. Paths outside the prefix are open, with
 `request.state.principal` None.
 
-Every HTTP request gets a request id (the caller's `X-Request-ID` when it is short and plain,
-else a new one) in `request.state.request_id` and the `X-Request-ID` response header, and one
-log line: method, path (no query string), status, milliseconds, key id, request id. Never the
-key, never the query or its variables.
+The request id and the log line of every request are the access log's (`api.access_log`, the
+middleware around this one); the principal this middleware sets is what names the key there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import time
-import uuid
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_graph.api.access_log import request_id_of
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import AuthError, Principal
@@ -34,14 +30,12 @@ from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _WEBSOCKET_POLICY_VIOLATION = 1008
 
 
 class AuthMiddleware:
-    """Authenticate requests under `protected_prefix`, rate-limit them per key, tag and log
-    every request. The store is the app's: `scope["app"].state.store`."""
+    """Authenticate requests under `protected_prefix` and rate-limit them per key. The store is
+    the app's: `scope["app"].state.store`."""
 
     def __init__(
         self,
@@ -71,12 +65,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        headers = _headers(scope)
-        request_id = _request_id(headers.get(REQUEST_ID_HEADER))
         state = scope.setdefault("state", {})
-        state["request_id"] = request_id
         state["principal"] = None
+        headers = _headers(scope)
         status = 500
         principal: Principal | None = None
 
@@ -84,7 +75,7 @@ class AuthMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode("latin-1"))]
+                extra: list[tuple[bytes, bytes]] = []
                 if principal is not None and self.points_limiter is not None:
                     points: PointsStatus | None = state.get("rate_status")
                     if points is None:
@@ -100,58 +91,47 @@ class AuthMiddleware:
                 }
             await send(message)
 
-        try:
-            if self._protected(scope["path"]) and not _is_graphiql_page(scope, headers):
-                refusal: tuple[int, str, str, dict[str, str]] | None = None
-                address = _client_address(scope)
-                failures = self.failed_auth_limiter
-                credential = headers.get("authorization")
-                blocked = failures.check(address) if failures is not None else None
-                vouched = failures is not None and failures.vouched(credential)
-                if blocked is not None and not blocked.allowed and not vouched:
-                    await _refuse(send_tagged, 429, "RATE_LIMITED",
-                                  "too many failed authentications from this address; retry in "
-                                  f"{blocked.retry_after_header}s",
-                                  {"retry-after": blocked.retry_after_header})  # fmt: skip
-                    return
-                try:
-                    principal = await authenticate(_store(scope), credential)
-                    if failures is not None and credential:
-                        failures.vouch(credential)
-                except AuthError as e:
-                    if failures is not None:
-                        failures.failed(address)
-                    refusal = (401, e.code, e.message, {"www-authenticate": "Bearer"})
-                except StoreError as e:
-                    log.warning("cannot authenticate request %s: %s", request_id, e)
-                    refusal = (503, "STORE_UNAVAILABLE", "the store is unavailable", {})
-                if principal is not None and self.rate_limiter is not None:
-                    decision = self.rate_limiter.take(principal.key_id)
-                    if not decision.allowed:
-                        refusal = (
-                            429,
-                            "RATE_LIMITED",
-                            f"too many requests for this key; retry in "
-                            f"{decision.retry_after_header}s",
-                            {"retry-after": decision.retry_after_header},
-                        )
-                if refusal is not None:
-                    await _refuse(send_tagged, *refusal)
-                    return
-                state["principal"] = principal
-                if principal is not None and self.points_limiter is not None:
-                    state["points"] = (self.points_limiter, principal.key_id)
-            await self.app(scope, receive, send_tagged)
-        finally:
-            log.info(
-                "%s %s %d %.1fms key=%s request=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                principal.key_id if principal else "-",
-                request_id,
-            )
+        if self._protected(scope["path"]) and not _is_graphiql_page(scope, headers):
+            refusal: tuple[int, str, str, dict[str, str]] | None = None
+            address = _client_address(scope)
+            failures = self.failed_auth_limiter
+            credential = headers.get("authorization")
+            blocked = failures.check(address) if failures is not None else None
+            vouched = failures is not None and failures.vouched(credential)
+            if blocked is not None and not blocked.allowed and not vouched:
+                await _refuse(send_tagged, 429, "RATE_LIMITED",
+                              "too many failed authentications from this address; retry in "
+                              f"{blocked.retry_after_header}s",
+                              {"retry-after": blocked.retry_after_header})  # fmt: skip
+                return
+            try:
+                principal = await authenticate(_store(scope), credential)
+                if failures is not None and credential:
+                    failures.vouch(credential)
+            except AuthError as e:
+                if failures is not None:
+                    failures.failed(address)
+                refusal = (401, e.code, e.message, {"www-authenticate": "Bearer"})
+            except StoreError as e:
+                log.warning("cannot authenticate request %s: %s", request_id_of(scope), e)
+                refusal = (503, "STORE_UNAVAILABLE", "the store is unavailable", {})
+            # the key is named in the access log even when its request is refused for its rate
+            state["principal"] = principal
+            if principal is not None and self.rate_limiter is not None:
+                decision = self.rate_limiter.take(principal.key_id)
+                if not decision.allowed:
+                    refusal = (
+                        429,
+                        "RATE_LIMITED",
+                        f"too many requests for this key; retry in {decision.retry_after_header}s",
+                        {"retry-after": decision.retry_after_header},
+                    )
+            if refusal is not None:
+                await _refuse(send_tagged, *refusal)
+                return
+            if principal is not None and self.points_limiter is not None:
+                state["points"] = (self.points_limiter, principal.key_id)
+        await self.app(scope, receive, send_tagged)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
@@ -182,12 +162,6 @@ def _client_address(scope: Scope) -> str:
     is the client's)."""
     client = scope.get("client")
     return str(client[0]) if client else "-"
-
-
-def _request_id(given: str | None) -> str:
-    if given is not None and _REQUEST_ID_PATTERN.fullmatch(given):
-        return given
-    return uuid.uuid4().hex
 
 
 def _is_graphiql_page(scope: Scope, headers: Mapping[str, str]) -> bool:

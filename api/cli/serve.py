@@ -68,6 +68,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     prepare the demo on it if asked, print "serving" and serve until interrupted."""
     import uvicorn
 
+    from crm_graph.api.access_log import configure_handler
     from crm_graph.api.app import create_app
     from crm_graph.graph.store import open_store
 
@@ -87,6 +88,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
         except BaseException:
             await store.close()
             raise
+        configure_handler(settings.access_log)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         # "serving" once it is: uvicorn then handles SIGINT and SIGTERM (shutting down cleanly,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import strawberry
@@ -12,31 +10,10 @@ from strawberry.types import Info
 from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
 from crm_graph.api.customers.types import Customer, check_first, customer_view
 from crm_graph.api.errors import user_error
+from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
 from crm_graph.api.permissions import CanAggregate, CanFilterOnPersonalData
 from crm_graph.graph import customers as queries
 from crm_graph.graph.filters import FilterError
-
-
-def encode_cursor(sort_key: Any, customer_id: str) -> str:
-    raw = json.dumps([sort_key, customer_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[Any, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        sort_key, customer_id = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(customer_id, str) or isinstance(sort_key, dict | list):
-            raise ValueError
-    except (ValueError, TypeError, UnicodeDecodeError) as e:
-        raise user_error("after is not a cursor this API returned", field="after") from e
-    return sort_key, customer_id
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type
@@ -73,30 +50,35 @@ class CustomerQueries:
         rows = await info.context.loaders.customer_view(view).load(str(id))
         return Customer.from_view_row(rows[0], view) if rows else None
 
-    @strawberry.field(description="Customers matching a filter, sorted, a page at a time.",
+    @strawberry.field(description="Customers matching a filter, sorted, a page at a time: "
+                      "forwards with first/after, backwards with last/before (at most 100; "
+                      "20 when neither first nor last is given).",
                       permission_classes=[CanFilterOnPersonalData])  # fmt: skip
     async def customers(
         self, info: Info, where: CustomerFilter | None = None,
-        order_by: CustomerOrder | None = None, first: int = 20, after: str | None = None,
+        order_by: CustomerOrder | None = None, first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> CustomerConnection:  # fmt: skip
-        check_first(first, "customers.first")
         order = order_by or CustomerOrder()
-        cursor = decode_cursor(after) if after else None
+        request = page_request("customers", order.field.value, first, after, last, before)
         spec = to_spec(where) if where else None
         try:
             page = await queries.customer_page(
                 info.context.store, spec, order=order.field.value,
-                descending=order.direction is SortDirection.DESC, after=cursor, first=first,
+                descending=order.direction is SortDirection.DESC, after=request.cursor,
+                first=request.size, backwards=request.backwards,
             )  # fmt: skip
         except FilterError as e:
             raise user_error(str(e), field="customers.where") from e
         edges = [
-            CustomerEdge(cursor=encode_cursor(key, props["id"]), node=Customer.from_props(props))
+            CustomerEdge(
+                cursor=encode_cursor(order.field.value, key, props["id"]),
+                node=Customer.from_props(props),
+            )
             for props, key in zip(page.customers, page.sort_keys, strict=True)
         ]
-        end = edges[-1].cursor if edges else None
-        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_next,
-                                  end_cursor=end), spec=spec)  # fmt: skip
+        info_ = page_info([edge.cursor for edge in edges], request, page.has_next)
+        return CustomerConnection(edges=edges, page_info=info_, spec=spec)
 
     @strawberry.field(description="Customers whose name, email or phone contains the text "
                       "(case-insensitive); for partner keys, whose name does.")  # fmt: skip

@@ -35,6 +35,7 @@ from crm_graph.api.insights.types import (
     stored_number,
 )
 from crm_graph.api.masking import mask_email, mask_phone
+from crm_graph.api.pagination import MAX_PAGE
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
 from crm_graph.graph.customers import (
     PROFILE_PROPERTIES,
@@ -46,8 +47,8 @@ from crm_graph.graph.store import Row
 
 T = TypeVar("T")
 
-MAX_PAGE = 100
-"""The largest `first` any list field accepts; larger asks are refused before the store."""
+# MAX_PAGE (api.pagination): the largest `first` any list field accepts; larger asks are refused
+# before the store.
 TRANSACTIONS_PAGE = 10
 INTERACTIONS_PAGE = 50
 """`Customer.transactions` and `Customer.interactions`' page sizes when `first` is not given."""

@@ -134,3 +134,98 @@ async def test_a_nested_query_costs_the_same_round_trips_for_1_or_50_customers(
     one, fifty = await round_trips(1), await round_trips(50)
     assert one == fifty
     assert fifty <= 16
+
+
+BACKWARDS = """
+query Back($order: CustomerOrder, $last: Int, $before: String) {
+  customers(orderBy: $order, last: $last, before: $before) {
+    edges { cursor node { id name country totalSpend } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "direction"),
+    [("ID", "ASC"), ("NAME", "DESC"), ("TOTAL_SPEND", "DESC"), ("COUNTRY", "ASC")],
+)
+@pytest.mark.parametrize("last", [1, 5])
+async def test_pages_read_backwards_are_the_same_list_even_with_ties(
+    shop: None, admin: Api, field: str, direction: str, last: int
+) -> None:
+    # given the whole list read forwards
+    order = {"field": field, "direction": direction}
+    forwards = [n["id"] for n in await all_pages(admin, 100, order=order)]
+    # when it is read backwards from the end, a page at a time with last/before
+    backwards: list[str] = []
+    before = None
+    for _ in range(50):
+        page = (await admin.data(BACKWARDS, order=order, last=last, before=before))["customers"]
+        ids = [edge["node"]["id"] for edge in page["edges"]]
+        info = page["pageInfo"]
+        # each page is in the list's order, its cursors at its ends
+        assert ids and info["startCursor"] == page["edges"][0]["cursor"]
+        assert info["endCursor"] == page["edges"][-1]["cursor"]
+        assert info["hasNextPage"] == (before is not None)
+        backwards = ids + backwards
+        if not info["hasPreviousPage"]:
+            break
+        before = info["startCursor"]
+    # then it is the same list: no gap, no duplicate
+    assert backwards == forwards
+
+
+async def test_a_page_back_from_a_page_is_the_page_before_it(shop: None, admin: Api) -> None:
+    order = {"field": "NAME", "direction": "ASC"}
+    first = (await admin.data(PAGE, first=4, order=order))["customers"]
+    assert first["pageInfo"]["hasNextPage"]
+    second = (await admin.data(PAGE, first=4, order=order,
+                               after=first["pageInfo"]["endCursor"]))["customers"]  # fmt: skip
+    back = (await admin.data(BACKWARDS, order=order, last=4,
+                             before=second["edges"][0]["cursor"]))["customers"]  # fmt: skip
+    assert [e["node"]["id"] for e in back["edges"]] == [e["node"]["id"] for e in first["edges"]]
+    assert back["pageInfo"]["hasPreviousPage"] is False and back["pageInfo"]["hasNextPage"]
+    # the last customers, with no cursor
+    tail = (await admin.data(BACKWARDS, order=order, last=3))["customers"]
+    everyone = [n["id"] for n in await all_pages(admin, 100, order=order)]
+    assert [e["node"]["id"] for e in tail["edges"]] == everyone[-3:]
+    assert tail["pageInfo"]["hasNextPage"] is False and tail["pageInfo"]["hasPreviousPage"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field", "message"),
+    [
+        ("first: 2, last: 2", "customers.last", "first or last"),
+        ("first: 2, before: $cursor", "customers.before", "before goes with last"),
+        ("last: 2, after: $cursor", "customers.after", "after goes with first"),
+        ("last: 101", "customers.last", "between 0 and 100"),
+        ("last: -1", "customers.last", "between 0 and 100"),
+    ],
+)
+async def test_page_arguments_that_do_not_go_together_are_refused(
+    shop: None, admin: Api, arguments: str, field: str, message: str
+) -> None:
+    cursor = (await admin.data(PAGE, first=1))["customers"]["pageInfo"]["endCursor"]
+    declared, given = ("($cursor: String)", {"cursor": cursor}) if "$" in arguments else ("", {})
+    query = f"query{declared} {{ customers({arguments}) {{ nodes {{ id }} }} }}"
+    [error] = await admin.errors(query, **given)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == field and message in error["message"]
+
+
+async def test_a_cursor_of_another_ordering_or_forged_is_refused(shop: None, admin: Api) -> None:
+    # given a cursor of the list by name
+    by_name = {"field": "NAME", "direction": "ASC"}
+    cursor = (await admin.data(PAGE, first=2, order=by_name))["customers"]["pageInfo"]["endCursor"]
+    # then it is refused for the list by spend, forwards or backwards
+    by_spend = {"field": "TOTAL_SPEND", "direction": "ASC"}
+    [error] = await admin.errors(PAGE, first=2, order=by_spend, after=cursor)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+    assert "another ordering" in error["message"]
+    [error] = await admin.errors(BACKWARDS, order=by_spend, last=2, before=cursor)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "before"}
+    # and cursors that are not this API's are refused, naming the argument
+    for forged in ("", "e30", "WyJJRCIsW10sImMwMSJd", "WyJJRCIsIngiLDFd", cursor[:-3] + "@@@"):
+        [error] = await admin.errors(BACKWARDS, order=by_name, last=2, before=forged)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "before"}, forged

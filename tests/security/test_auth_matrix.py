@@ -23,10 +23,11 @@ import pytest
 from graphql import GraphQLObjectType, get_named_type
 
 from crm_graph.api.auth import keys as api_keys
-from crm_graph.api.auth.keys import create_key, revoke_key
+from crm_graph.api.auth.keys import ID_LENGTH, KEY_PREFIX, create_key, revoke_key
 from crm_graph.api.auth.principal import Role
 from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
+from tests.helpers import secret_of
 from tests.security.conftest import graph_state
 from tests.security.documents import (
     MUTATION,
@@ -319,10 +320,20 @@ async def test_no_key_is_kept_in_plaintext_anywhere_in_the_graph(
     stored = repr([row["p"] for row in rows])
     # then no key, and no key's secret, is there; the key nodes hold SHA-256 digests
     for key in keys:
-        secret = key.rsplit("_", 1)[1]
+        secret = secret_of(key)
         assert key not in stored and secret not in stored
     hashes = [r["h"] for r in await store.read("MATCH (k:ApiKey) RETURN k.hash AS h")]
     assert len(hashes) == 3 and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes)
+
+
+@pytest.mark.parametrize(
+    "secret", ["A" * 43, "_" + "A" * 42, "A" * 20 + "__" + "A" * 21, "A" * 42 + "_"]
+)
+def test_the_secret_is_everything_after_the_id_even_with_underscores(secret: str) -> None:
+    # given a key whose secret holds underscores, as token_urlsafe can draw
+    key = f"{KEY_PREFIX}{'k' * ID_LENGTH}_{secret}"
+    # then the tests look for the whole secret, not its last piece (which may be empty)
+    assert secret_of(key) == secret
 
 
 def test_secrets_are_compared_in_constant_time() -> None:

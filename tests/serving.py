@@ -1,0 +1,108 @@
+"""A real `crm-graph serve` in a subprocess, on a free 127.0.0.1 port, on its own embedded store:
+for the tests of what only a running server shows (its access log, a browser calling it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import stop_embedded_server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def crm_graph(*args: str, data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run a crm-graph command on `data_dir`; its standard output (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Served:
+    url: str
+    """http://127.0.0.1:PORT"""
+    data_dir: Path
+    log: Path
+    """The server's standard error (where the access log goes)."""
+    process: subprocess.Popen[bytes]
+
+    def create_key(self, role: str = "admin") -> str:
+        return crm_graph("keys", "create", "--role", role, data_dir=self.data_dir).split()[-1]
+
+    def stop(self) -> None:
+        """Stop the server as an operator would (Ctrl-C), and wait for it to finish."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(
+    tmp_path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    customers: int = 0,
+) -> Iterator[Served]:
+    """`crm-graph serve` on a fresh data directory under `tmp_path` (with a generated business
+    of `customers` loaded first when asked), stopped, with its embedded store, afterwards."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data_dir = tmp_path / "data"
+    if customers:
+        crm_graph(
+            "generate", str(tmp_path / "business"), "--customers", str(customers),
+            "--seed", "1", data_dir=data_dir,
+        )  # fmt: skip
+        crm_graph("load", str(tmp_path / "business"), data_dir=data_dir)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir),
+             "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+    served = Served(f"http://127.0.0.1:{port}", data_dir, log, process)
+    try:
+        _wait_until_ready(served)
+        yield served
+    finally:
+        served.stop()
+        stop_embedded_server(data_dir)
+
+
+def _wait_until_ready(served: Served, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise AssertionError(f"crm-graph serve exited: {served.log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{served.url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"crm-graph serve not ready in {timeout}s: {served.log.read_text()}")
