@@ -81,7 +81,7 @@ def serving(
     log = tmp_path / "serve.log"
     with open(log, "wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), "--create",
              "serve", "--host", "127.0.0.1", "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=err,
