@@ -7,7 +7,7 @@ id (the caller's `X-Request-ID` when it is short and plain, else a new one) in
 `crm_graph.access` logger at INFO:
 
     method, path (no query string), status, milliseconds, key id, request id,
-    operation name, cost
+    operation name, cost (the points the query asked for)
 
 The key id is the public part of the key (set by the auth middleware in `state["principal"]`);
 the operation name is the document's own name or `operationName` (a GraphQL name, nothing a

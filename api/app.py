@@ -105,7 +105,8 @@ class CrmGraphQL(GraphQL[Context, None]):
         access = _access(request)
         extensions = processed.get("extensions") if isinstance(processed, dict) else None
         if access is not None and isinstance(extensions, dict) and "cost" in extensions:
-            access["cost"] = extensions["cost"]
+            cost = extensions["cost"]  # the access log gives the points the request asked for
+            access["cost"] = cost.get("requested") if isinstance(cost, dict) else cost
         return processed
 
     def decode_json(self, data: str | bytes) -> object:
