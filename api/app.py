@@ -8,6 +8,7 @@ with 413 before anything is parsed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from crm_graph.api.audit import prune_every_hour
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import RateLimiter
 from crm_graph.api.context import Context
@@ -143,9 +145,13 @@ def create_app(
         opened = await open_store(settings)
         app.state.store = opened
         log.info("serving %s", opened.description)
+        pruning = asyncio.create_task(prune_every_hour(opened))
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await opened.close()
 
     async def healthz(request: Request) -> JSONResponse:

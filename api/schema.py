@@ -11,7 +11,15 @@ from importlib.metadata import version
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, GraphQLSyntaxError
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+)
 from graphql import parse as parse_document
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -20,6 +28,8 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from crm_graph.api import audit
+from crm_graph.api.auth.scopes import scope_rule
 from crm_graph.api.catalog.queries import CatalogQueries
 from crm_graph.api.customers.mutations.customer_erase import EraseCustomerMutation
 from crm_graph.api.customers.mutations.customers_link import LinkCustomersMutation
@@ -154,6 +164,9 @@ class CrmSchema(strawberry.Schema):
         )
         context.parse_options = {"max_tokens": MAX_TOKENS}
         context.validation_rules = (*context.validation_rules, *LIMIT_RULES)
+        principal = getattr(context_value, "principal", None)
+        if principal is not None:  # what the key's scopes do not grant is refused whole
+            context.validation_rules = (*context.validation_rules, scope_rule(principal.scopes))
         if query:
             try:
                 context.graphql_document = _parsed(query)
@@ -170,7 +183,21 @@ class CrmSchema(strawberry.Schema):
     Strawberry's MaskErrors extension does, without an extension's hooks on every request."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        return self._answer(await super().execute(*args, **kwargs))
+        trail = audit.AuditTrail()
+        token = audit.current.set(trail)
+        try:
+            result = await super().execute(*args, **kwargs)
+        finally:
+            audit.current.reset(token)
+        context = kwargs.get("context_value")
+        principal = getattr(context, "principal", None)
+        if trail.customers and principal is not None:
+            await audit.flush(
+                context.store, trail, key_id=principal.key_id,
+                operation=_operation(args[0] if args else kwargs.get("query")),
+                request_id=context.request_id,
+            )  # fmt: skip
+        return self._answer(result)
 
     def execute_sync(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         return self._answer(super().execute_sync(*args, **kwargs))
@@ -200,6 +227,24 @@ class CrmSchema(strawberry.Schema):
                 error.message,
                 exc_info=error.original_error,
             )
+
+
+def _operation(query: str | None) -> str:
+    """What an audit entry says was done: the operation type and its root fields, e.g.
+    `query customer,path` (never arguments: they may hold personal values)."""
+    try:
+        document = _parsed(query or "")
+    except GraphQLError:
+        return "unparsed"
+    names: list[str] = []
+    kind = "query"
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            kind = definition.operation.value
+            for selection in definition.selection_set.selections:
+                if isinstance(selection, FieldNode) and selection.name.value not in names:
+                    names.append(selection.name.value)
+    return f"{kind} {','.join(names)}"
 
 
 def _masked(error: GraphQLError) -> GraphQLError:

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -57,6 +58,7 @@ class LinkCustomersMutation:
         permission_classes=[CanWrite],
     )
     async def link_customers(self, info: Info, input: LinkCustomersInput) -> LinkCustomersResult:
+        audit.wrote([str(input.source_id), str(input.target_id)])
         row = raw_row(
             {
                 "source_customer_id": input.source_id,

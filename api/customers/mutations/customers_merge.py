@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from crm_graph.api.customers.types import Customer
 from crm_graph.api.permissions import CanWrite
@@ -56,6 +57,7 @@ class MergeCustomersMutation:
         self, info: Info, ids: list[strawberry.ID], dry_run: bool = True
     ) -> MergeCustomersResult:
         wanted = [str(i) for i in dict.fromkeys(ids)]
+        audit.wrote(wanted)
         if not 2 <= len(wanted) <= MAX_MERGE:
             return MergeCustomersError(
                 code=ErrorCode.INVALID,

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -60,6 +61,7 @@ class RecordInteractionMutation:
     async def record_interaction(
         self, info: Info, input: InteractionInput
     ) -> RecordInteractionResult:
+        audit.wrote([str(input.customer_id)])
         row = raw_row(
             {
                 "interaction_id": input.id,

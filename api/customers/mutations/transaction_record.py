@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -84,6 +85,7 @@ class RecordTransactionMutation:
                 message=f"send 1 to {MAX_LINES} lines",
             )
         records, found = [], []
+        audit.wrote([str(input.customer_id)])
         for index, line in enumerate(input.lines):
             row = raw_row(
                 {
