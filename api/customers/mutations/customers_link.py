@@ -58,7 +58,6 @@ class LinkCustomersMutation:
         permission_classes=[CanWrite],
     )
     async def link_customers(self, info: Info, input: LinkCustomersInput) -> LinkCustomersResult:
-        audit.wrote([str(input.source_id), str(input.target_id)])
         row = raw_row(
             {
                 "source_customer_id": input.source_id,
@@ -81,5 +80,6 @@ class LinkCustomersMutation:
             network.expand_ties([record.type]), {"ids": [resolved[record.source_id]]}
         )
         target = resolved[record.target_id]
+        audit.wrote([resolved[record.source_id], target])  # written: the ids exist
         tie = next(network.tie_of(r) for r in rows if r["to"] == target and r["outgoing"])
         return LinkCustomersSuccess(tie=Tie.of(tie))

@@ -57,7 +57,6 @@ class MergeCustomersMutation:
         self, info: Info, ids: list[strawberry.ID], dry_run: bool = True
     ) -> MergeCustomersResult:
         wanted = [str(i) for i in dict.fromkeys(ids)]
-        audit.wrote(wanted)
         if not 2 <= len(wanted) <= MAX_MERGE:
             return MergeCustomersError(
                 code=ErrorCode.INVALID,
@@ -90,6 +89,7 @@ class MergeCustomersMutation:
             )
             for i in wanted
         ]
+        audit.wrote(wanted)  # found: the ids exist
         return MergeCustomersSuccess(
             dry_run=dry_run,
             kept_id=strawberry.ID(keep),

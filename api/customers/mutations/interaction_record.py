@@ -61,7 +61,6 @@ class RecordInteractionMutation:
     async def record_interaction(
         self, info: Info, input: InteractionInput
     ) -> RecordInteractionResult:
-        audit.wrote([str(input.customer_id)])
         row = raw_row(
             {
                 "interaction_id": input.id,
@@ -81,5 +80,6 @@ class RecordInteractionMutation:
         late = await writer(info.context.store).write_interactions("input", [record])
         if late:
             return late_failure(RecordInteractionError, late, FIELDS)
+        audit.wrote([str(input.customer_id)])  # written: the id exists
         rows = await info.context.store.read(queries.INTERACTION_BY_ID, {"id": str(input.id)})
         return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["interaction"]))

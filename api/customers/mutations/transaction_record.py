@@ -85,7 +85,6 @@ class RecordTransactionMutation:
                 message=f"send 1 to {MAX_LINES} lines",
             )
         records, found = [], []
-        audit.wrote([str(input.customer_id)])
         for index, line in enumerate(input.lines):
             row = raw_row(
                 {
@@ -113,5 +112,6 @@ class RecordTransactionMutation:
         late = await batch.write_transactions("input", records)
         if late:
             return late_failure(RecordTransactionError, late, FIELDS)
+        audit.wrote([str(input.customer_id)])  # written: the id exists
         rows = await info.context.store.read(queries.TRANSACTION_BY_ID, {"id": str(input.id)})
         return RecordTransactionSuccess(transaction=Transaction.from_props(rows[0]["transaction"]))
