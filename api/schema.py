@@ -29,6 +29,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from crm_graph.api import audit
+from crm_graph.api.admin.queries import AdminMutations, AdminQueries
 from crm_graph.api.auth.scopes import scope_rule
 from crm_graph.api.catalog.queries import CatalogQueries
 from crm_graph.api.customers.mutations.customer_erase import EraseCustomerMutation
@@ -74,10 +75,13 @@ def _validation_errors(
     return validate_document(schema, _parsed(query), rules)
 
 
-Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
+Query = merge_types(
+    "Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries, AdminQueries)
+)
 Mutation = merge_types(
     "Mutation",
     (
+        AdminMutations,
         UpsertCustomersMutation,
         RecordTransactionMutation,
         RecordInteractionMutation,

@@ -79,6 +79,7 @@ FIELD_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("Query", "modelCards"): Scope.AGGREGATES,
     ("Query", "auditLog"): Scope.ADMIN,
     ("Query", "customerExport"): Scope.ADMIN,
+    ("Mutation", "setKeyCustomers"): Scope.ADMIN,
     ("CustomerConnection", "totalCount"): Scope.AGGREGATES,
     ("CatalogProduct", "buyers"): Scope.LIST,
     # the parts of a customer
@@ -130,9 +131,9 @@ def parse_scopes(given: Iterable[str]) -> frozenset[Scope]:
 
 
 def needed(type_name: str, field_name: str, *, mutation: bool = False) -> Scope | None:
-    if mutation:
-        return Scope.WRITE
-    return FIELD_SCOPES.get((type_name, field_name))
+    if (type_name, field_name) in FIELD_SCOPES:
+        return FIELD_SCOPES[(type_name, field_name)]
+    return Scope.WRITE if mutation else None
 
 
 @functools.lru_cache(maxsize=64)
