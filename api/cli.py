@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from crm_graph.api import access_commands
 from crm_graph.api.auth.ratelimit import RateLimitSettingsError
 from crm_graph.graph import __version__
 from crm_graph.graph.errors import ConfigurationError, DataDirError, QueryError, StoreError
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "partner: no personal data, no aggregates over all customers",
     )
     key_create.add_argument("--name", help="who or what the key is for (default: the role)")
+    access_commands.add_key_rights(key_create)
     key_list = key_commands.add_parser(
         "list",
         help="list keys (never their secrets)",
@@ -154,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Revoke a key: the next request that uses it is refused.",
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
+    access_commands.register(commands, key_commands)
 
     train = commands.add_parser(
         "train",
@@ -218,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": _serve,
             "status": _status,
             "keys": _keys,
+            "customers": _customers,
+            "audit": _audit,
             "schema": _schema,
             "train": _train,
             "score": _score,
@@ -517,8 +522,10 @@ def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
 
     if args.keys_command == "create":
         try:
+            rights = access_commands.create_rights(args)
             info, key = _on_store(
-                settings, lambda store: keys.create_key(store, args.role, args.name or args.role)
+                settings,
+                lambda store: keys.create_key(store, args.role, args.name or args.role, **rights),
             )
         except ValueError as e:
             raise CommandError(str(e), EXIT_USAGE) from e
@@ -526,8 +533,22 @@ def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
         print(f"name     {info.name}")
         print(f"role     {info.role}")
         print(f"created  {_instant(info.created_at)}")
+        for column, value in access_commands.key_columns(info).items():
+            print(f"{column:<8} {value or 'never'}")
         print("the key, shown only now (send it as Authorization: Bearer KEY):")
         print(key)
+        return EXIT_OK
+
+    if args.keys_command in ("rotate", "customers"):
+        try:
+            if args.keys_command == "rotate":
+                print("\n".join(access_commands.rotate_key(args, settings)))
+            else:
+                print(access_commands.set_customers(args, settings))
+        except LookupError as e:
+            raise CommandError(str(e)) from e
+        except ValueError as e:
+            raise CommandError(str(e), EXIT_USAGE) from e
         return EXIT_OK
 
     if args.keys_command == "revoke":
@@ -546,20 +567,42 @@ def _keys(args: argparse.Namespace, settings: StoreSettings) -> int:
                 "created_at": _instant(k.created_at),
                 "revoked_at": _instant(k.revoked_at),
                 "last_used_at": _instant(k.last_used_at),
+                **access_commands.key_columns(k),
             }
             for k in listed
         ]
         print(json.dumps(objects, ensure_ascii=False, indent=2))
         return EXIT_OK
-    columns = ["id", "name", "role", "created", "revoked", "last used"]
+    columns = ["id", "name", "role", "created", "revoked", "last used", "scopes", "customers",
+               "expires"]  # fmt: skip
     rows = [
         [k.id, k.name, k.role.value]
         + [_instant(t) or "" for t in (k.created_at, k.revoked_at, k.last_used_at)]
+        + list(access_commands.key_columns(k).values())
         for k in listed
     ]
     print(_table(columns, rows))
     active = sum(not k.revoked for k in listed)
     print(f"({len(listed)} key{'s' if len(listed) != 1 else ''}, {active} active)")
+    return EXIT_OK
+
+
+def _customers(args: argparse.Namespace, settings: StoreSettings) -> int:
+    text = access_commands.export_customer(args, settings)
+    if text is None:
+        raise CommandError(f"no customer has the id {args.customer_id!r}")
+    if args.output is None:
+        print(text)
+    else:
+        print(f"wrote the export of {args.customer_id} to {args.output}")
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace, settings: StoreSettings) -> int:
+    try:
+        print("\n".join(access_commands.audit_lines(args, settings)))
+    except ValueError as e:
+        raise CommandError(str(e), EXIT_USAGE) from e
     return EXIT_OK
 
 

@@ -42,16 +42,19 @@ from tests.security.documents import (
 
 READ, AGGREGATE, WRITE = "read", "aggregate over all customers", "write"
 LIST, TIES = "find customers without their id", "walk the social graph"
+ADMINISTER = "administer (audit log, exports, keys)"
 POLICY = {
     "query": {
         "customer": READ, "customers": LIST, "searchCustomers": LIST, "neighbourhood": TIES,
         "path": TIES, "products": READ, "product": READ, "categories": READ,
         "revenue": AGGREGATE, "segments": AGGREGATE, "influencers": AGGREGATE,
-        "communities": AGGREGATE, "modelCards": AGGREGATE,
+        "communities": AGGREGATE, "modelCards": AGGREGATE, "auditLog": ADMINISTER,
+        "customerExport": ADMINISTER,
     },
     "mutation": {
         "upsertCustomers": WRITE, "recordTransaction": WRITE, "recordInteraction": WRITE,
         "linkCustomers": WRITE, "mergeCustomers": WRITE, "eraseCustomer": WRITE,
+        "setKeyCustomers": ADMINISTER,
     },
 }  # fmt: skip
 ALLOWED = {
@@ -60,6 +63,7 @@ ALLOWED = {
     TIES: {Role.ADMIN, Role.ANALYST},
     AGGREGATE: {Role.ADMIN, Role.ANALYST},
     WRITE: {Role.ADMIN},
+    ADMINISTER: {Role.ADMIN},
 }
 NO_ACCESS = ("no key", "malformed key", "unknown key", "revoked key")
 
