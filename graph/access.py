@@ -4,9 +4,10 @@ A key may be limited to some customers: those with a source record of given syst
 (`(:Customer)-[:HAS_SOURCE]->(:SourceRecord {system})`), those in given segments (by segment id
 or name), and an explicit list of customer ids. A customer is in scope when any of them says
 so. Outside its scope a customer does not exist for the key: every statement that can return a
-customer, or walk through one, takes the predicate (`CustomerScope.where`) on the customer
-variable, in the same statement, so that pages, cursors, counts, paths and neighbourhoods are
-computed over the customers in scope only, never filtered after the store answered.
+customer, or walk through one, keeps only the customers in scope (`CustomerScope.keep`, or
+`CustomerScope.expression` inside a projection) in the same statement, so that pages, cursors,
+counts, paths and neighbourhoods are computed over the customers in scope only, never filtered
+after the store answered.
 
 The predicate's text depends only on which kinds of limits a scope has (never on their values,
 which are parameters), so the statements stay few and their plans cached.
@@ -58,10 +59,12 @@ class CustomerScope:
             ids=("",) if self.ids else (),
         )
 
-    def where(self, var: str) -> str:
+    def expression(self, var: str) -> str:
         """A boolean expression: the customer bound to `var` is in scope ("true" for everyone).
-        Pattern comprehensions, not pattern predicates or `EXISTS {}`: the common subset of
-        FalkorDB 4.16 and Neo4j 5."""
+        For a projection (WITH, RETURN, CASE inside them) only: FalkorDB 4.16 refuses the
+        pattern comprehensions it uses in a WHERE ("Unable to resolve filtered alias"), and
+        neither pattern predicates with a list of values nor `EXISTS {}` are in the common
+        subset of FalkorDB and Neo4j. A null `var` is out of scope (empty comprehensions)."""
         if not _VARIABLE.fullmatch(var):
             raise ValueError(f"not a variable name: {var!r}")
         terms = []
@@ -69,20 +72,23 @@ class CustomerScope:
             terms.append(f"{var}.id IN $scopeIds")
         if self.systems:
             terms.append(
-                f"size([({var})-[:HAS_SOURCE]->({var}ScopeSrc:SourceRecord) "
-                f"WHERE {var}ScopeSrc.system IN $scopeSystems | 1]) > 0"
+                f"any(x IN [({var})-[:HAS_SOURCE]->({var}ScopeSrc:SourceRecord) "
+                f"| {var}ScopeSrc.system] WHERE x IN $scopeSystems)"
             )
         if self.segments:
             terms.append(
-                f"size([({var})-[:IN_SEGMENT]->({var}ScopeSeg:Segment) "
-                f"WHERE {var}ScopeSeg.id IN $scopeSegments OR {var}ScopeSeg.name IN "
-                "$scopeSegments | 1]) > 0"
+                f"any(x IN [({var})-[:IN_SEGMENT]->({var}ScopeSeg:Segment) "
+                f"| {var}ScopeSeg.id] + [({var})-[:IN_SEGMENT]->({var}ScopeSeg2:Segment) "
+                f"| {var}ScopeSeg2.name] WHERE x IN $scopeSegments)"
             )
         return "(" + " OR ".join(terms) + ")" if terms else "true"
 
-    def and_where(self, var: str) -> str:
-        """`where(var)` as a clause to append to a WHERE (empty for everyone)."""
-        return "" if self.everyone else f" AND {self.where(var)}"
+    def keep(self, var: str, carried: str) -> str:
+        """A clause keeping the rows whose customer `var` is in scope, carrying `carried` (the
+        variables the statement needs after it, `var` among them); empty for everyone."""
+        if self.everyone:
+            return ""
+        return f"WITH {carried}, {self.expression(var)} AS {var}InScope WHERE {var}InScope\n"
 
     def describe(self) -> str:
         """One line for `keys list`: `all`, or the limits."""

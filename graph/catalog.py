@@ -32,7 +32,7 @@ def buyers_by_product(scope: CustomerScope = EVERYONE) -> str:
     if scope.everyone:
         return BUYERS_BY_PRODUCT
     return BUYERS_BY_PRODUCT.replace(
-        "(p:Product {id: id})\n", f"(p:Product {{id: id}})\nWHERE {scope.where('c')}\n"
+        "(p:Product {id: id})\n", f"(p:Product {{id: id}})\n{scope.keep('c', 'id, c, t, e')}"
     )
 
 

@@ -25,8 +25,8 @@ def customers_by_id(scope: CustomerScope = EVERYONE) -> str:
     if scope.everyone:
         return CUSTOMERS_BY_ID
     return (
-        f"UNWIND $ids AS id MATCH (c:Customer {{id: id}}) WHERE {scope.where('c')} "
-        "RETURN id, properties(c) AS customer"
+        "UNWIND $ids AS id MATCH (c:Customer {id: id})\n"
+        f"{scope.keep('c', 'id, c')}RETURN id, properties(c) AS customer"
     )
 
 
@@ -106,7 +106,9 @@ def ties_by_customer(scope: CustomerScope = EVERYONE) -> str:
     not there for the key."""
     if scope.everyone:
         return TIES_BY_CUSTOMER
-    return TIES_BY_CUSTOMER.replace("-(o:Customer)\n", f"-(o:Customer)\nWHERE {scope.where('o')}\n")
+    return TIES_BY_CUSTOMER.replace(
+        "-(o:Customer)\n", f"-(o:Customer)\n{scope.keep('o', 'id, c, r, o')}"
+    )
 
 
 SEGMENTS_BY_CUSTOMER = """
@@ -257,7 +259,7 @@ def _view_statement(view: CustomerView, scope: CustomerScope) -> tuple[str, dict
     the parameters)."""
     lines = ["UNWIND $ids AS id", "MATCH (c:Customer {id: id})"]
     if not scope.everyone:
-        lines.append(f"WHERE {scope.where('c')}")
+        lines.append(scope.keep("c", "id, c").strip())
     carried = ["id", "c"]
     params: dict[str, Any] = {}
 
@@ -302,7 +304,9 @@ def _view_statement(view: CustomerView, scope: CustomerScope) -> tuple[str, dict
     if view.ties:
         ties = _VIEW_TIES
         if not scope.everyone:
-            ties = ties.replace("(vo:Customer)\n", f"(vo:Customer) WHERE {scope.where('vo')}\n")
+            # a tie to a customer out of scope is no tie: null, as when there is none
+            out_of_scope = f"vr IS NULL OR NOT {scope.expression('vo')}"
+            ties = ties.replace("CASE WHEN vr IS NULL THEN", f"CASE WHEN {out_of_scope} THEN")
         add(ties, "ties", customer=node_properties("vo", view.tie_customer_properties))
     columns = ["properties(c) AS customer" if name == "c" else name for name in carried]
     lines.append("RETURN " + ", ".join(columns))
@@ -396,7 +400,7 @@ async def customer_page(
 
 def _scoped(var: str, scope: CustomerScope) -> list[str]:
     """A WITH ... WHERE keeping the customers of `var` in `scope` (nothing for everyone)."""
-    return [] if scope.everyone else [f"WITH {var} WHERE {scope.where(var)}"]
+    return [] if scope.everyone else [scope.keep(var, var).strip()]
 
 
 async def count_customers(
@@ -420,9 +424,9 @@ async def count_customers(
 
 SEARCH_CUSTOMERS = """
 MATCH (c:Customer)
-WHERE (toLower(c.name) CONTAINS $text
+{scope}WITH c WHERE (toLower(c.name) CONTAINS $text
    OR ($personal AND (toLower(c.email) CONTAINS $text
-                      OR (size($digits) >= 4 AND c.phone CONTAINS $digits)))){scope}
+                      OR (size($digits) >= 4 AND c.phone CONTAINS $digits))))
 RETURN properties(c) AS customer
 ORDER BY customer.name, customer.id
 LIMIT $first
@@ -442,7 +446,7 @@ async def search_customers(
     and phones, who could otherwise find out who has one)."""
     digits = "".join(ch for ch in text if ch.isdigit())
     params = {"text": text.strip().lower(), "digits": digits, "first": first, "personal": personal}
-    query = SEARCH_CUSTOMERS.replace("{scope}", scope.and_where("c"))
+    query = SEARCH_CUSTOMERS.replace("{scope}", scope.keep("c", "c"))
     rows = await store.read(query, {**params, **scope.params})
     return [r["customer"] for r in rows]
 

@@ -164,8 +164,8 @@ class FilterBuilder:
         carried = ", ".join([var, other, *inner.carried])
         out.calls.append(
             f"CALL {{ WITH {var} OPTIONAL MATCH ({var})-[:{TIES}]-({other}:Customer) "
-            f"{' '.join(inner.calls)} WITH {carried} WHERE {other} IS NOT NULL AND ({where})"
-            f"{self.scope.and_where(other)} "
+            f"{' '.join(inner.calls)} {self.scope.keep(other, carried).strip()} "
+            f"WITH {carried} WHERE {other} IS NOT NULL AND ({where}) "
             f"RETURN count({other}) > 0 AS {name} }}"
         )
         out.carried.append(name)

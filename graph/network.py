@@ -30,7 +30,8 @@ def expand_ties(types: Iterable[str] | None = None, scope: CustomerScope = EVERY
     return (
         "UNWIND $ids AS id "
         f"MATCH (c:Customer {{id: id}})-[r:{'|'.join(chosen)}]-(o:Customer) "
-        + ("" if scope.everyone else f"WHERE {scope.where('c')} AND {scope.where('o')} ")
+        + scope.keep("c", "id, c, r, o")
+        + scope.keep("o", "id, c, r, o")
         + "RETURN id AS from, o.id AS to, type(r) AS type, startNode(r) = c AS outgoing, "
         "r.since AS since, r.weight AS weight"
     )
