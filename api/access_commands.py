@@ -185,7 +185,7 @@ def _run(settings: StoreSettings, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _when(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%dT%H:%MZ")
+    return "" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rotate_key(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
