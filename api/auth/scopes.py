@@ -33,20 +33,30 @@ class Scope(StrEnum):
 
 SCOPES: dict[Scope, str] = {
     Scope.PROFILE: "name, city, country, signup date of the customers in the key's customer scope",
-    Scope.CONTACT_DETAILS: "email and phone unmasked, extra input columns (`attributes`); "
-    "filtering and searching on email and phone",
-    Scope.ORDERS: "orders with their lines, spend and order figures, products bought; a "
-    "product's buyers (with `list`)",
+    Scope.CONTACT_DETAILS: (
+        "email and phone unmasked, extra input columns (`attributes`); filtering and "
+        "searching on email and phone"
+    ),
+    Scope.ORDERS: "orders with their lines, spend and order figures, products bought",
     Scope.CONTACTS: "interactions (calls, emails, tickets...: subjects, sentiment, satisfaction)",
-    Scope.TIES: "social ties, neighbourhoods, paths between customers",
-    Scope.SCORES: "model outputs: RFM, CLV, churn risk, demand, recommendations, PageRank, "
-    "community, segments",
-    Scope.LIST: "finding customers without knowing their id: `customers` pages, "
-    "`searchCustomers`, a product's buyers",
-    Scope.AGGREGATES: "figures over all customers: `revenue`, `segments`, `totalCount`, "
-    "`influencers`, `communities`, `modelCards` (only for keys that see every customer)",
-    Scope.WRITE: "the mutations (only for keys that see every customer)",
-    Scope.ADMIN: "API keys, the audit log, customer exports (GDPR access and portability)",
+    Scope.TIES: "social ties, `neighbourhood`, `path`",
+    Scope.SCORES: (
+        "model outputs: RFM, CLV, churn risk, demand, recommendations, PageRank, community, "
+        "segments"
+    ),
+    Scope.LIST: (
+        "finding customers without knowing their id: `customers` pages, `searchCustomers`, a "
+        "product's buyers"
+    ),
+    Scope.AGGREGATES: (
+        "figures over all customers: `revenue`, `segments`, `totalCount`, `influencers`, "
+        "`communities`, `modelCards`"
+    ),
+    Scope.WRITE: "the mutations",
+    Scope.ADMIN: (
+        "the audit log, customer exports, keys' customer lists (`auditLog`, `customerExport`,"
+        " `setKeyCustomers`)"
+    ),
 }
 """Each scope and what it grants: the README's scope table."""
 

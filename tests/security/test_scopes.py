@@ -10,15 +10,17 @@ product's buyers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
-from crm_graph.api.auth.scopes import PRESETS, Scope
+from crm_graph.api.auth.scopes import PRESETS, SCOPES, Scope
 from crm_graph.graph.access import CustomerScope
 from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
@@ -328,3 +330,9 @@ async def test_per_customer_figures_of_a_limited_key_add_up_to_its_scope_only(
     assert {n["id"] for n in nodes} == IN_SCOPE
     assert rebuilt != {k: v for k, v in real.items() if v}
     assert sum(rebuilt.values()) < sum(real.values())
+
+
+def test_the_readme_scope_table_is_the_one_in_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", readme, re.MULTILINE))
+    assert rows == {scope.value: text for scope, text in SCOPES.items()}
