@@ -213,3 +213,20 @@ def test_customers_export_holds_every_stored_property(tmp_path: Path) -> None:
     assert exported["sourceRecords"][0]["system"] == "acme"
     unknown = cli(data_dir, "customers", "export", "nobody", check=False)
     assert unknown.returncode == 1 and "no customer" in unknown.stderr
+
+
+def test_bad_key_rights_are_refused_with_what_was_wrong(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    cases = {
+        ("--scope", "profile,everything"): "unknown scope 'everything'",
+        ("--customers", "region:eu"): "expected source:SYSTEM",
+        ("--customers", "source:"): "names nothing after source:",
+        ("--expires", "2001-01-01"): "expiry must be in the future",
+        ("--expires", "soon"): "neither an ISO 8601 date or time nor a duration",
+        ("--scope", "partner,write", "--customers", "source:acme"): "write reach every customer",
+    }
+    for args, message in cases.items():
+        done = cli(data_dir, "keys", "create", "--role", "partner", *args, check=False)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+    assert json.loads(cli(data_dir, "keys", "list", "--json").stdout) == []
