@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from crm_graph.api.auth.keys import create_key
+from crm_graph.api.auth.keys import create_key, list_keys
 from crm_graph.api.auth.principal import Role
 from crm_graph.api.auth.scopes import PRESETS, SCOPES, Scope
 from crm_graph.graph.access import CustomerScope
@@ -336,3 +336,35 @@ def test_the_readme_scope_table_is_the_one_in_the_code() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", readme, re.MULTILINE))
     assert rows == {scope.value: text for scope, text in SCOPES.items()}
+
+
+async def test_segment_and_explicit_list_scopes_add_up(
+    acme_shop: None, store: GraphStore, api_for: Callable[..., Any], admin: Api
+) -> None:
+    # given a segment holding c08, and a key limited to it and to an explicit list
+    await store.write(
+        "CREATE (s:Segment {id: 'seg-vip', name: 'vip'}) WITH s "
+        "MATCH (c:Customer {id: 'c08'}) CREATE (c)-[:IN_SEGMENT]->(s)"
+    )
+    reader = await api_for(
+        Role.PARTNER,
+        scopes=broad_partner_scopes(),
+        customers=CustomerScope(segments=("vip",), ids=("c10",)),
+    )
+    query = "{ customers(first: 100) { nodes { id } } }"
+
+    async def listed() -> set[str]:
+        return {n["id"] for n in (await reader.data(query))["customers"]["nodes"]}
+
+    assert await listed() == {"c08", "c10"}
+    # when an admin replaces the key's explicit list through the API
+    [key_id] = [k.id for k in await list_keys(store) if k.role is Role.PARTNER]
+    set_ids = (
+        "mutation($k: String!, $ids: [ID!]!) { setKeyCustomers(keyId: $k, customerIds: $ids) }"
+    )
+    assert (await admin.data(set_ids, k=key_id, ids=["c11", "c09"]))["setKeyCustomers"] is True
+    # then the next request sees the new list (and the segment still)
+    assert await listed() == {"c08", "c09", "c11"}
+    # and a partner cannot manage lists
+    [error] = await reader.errors(set_ids, k=key_id, ids=["c00"])
+    assert error["extensions"] == {"code": "FORBIDDEN", "field": "setKeyCustomers"}
