@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         required=True,
         choices=ROLES,
-        help="admin: everything; analyst: reads all, writes nothing; "
-        "partner: no personal data, no aggregates over all customers",
+        help="the preset of scopes: admin: everything; analyst: reads all, writes nothing; "
+        "partner: profile and orders of customers whose id it knows, email and phone masked "
+        "(see --scope)",
     )
     key_create.add_argument("--name", help="who or what the key is for (default: the role)")
     access_commands.add_key_rights(key_create)
