@@ -12,6 +12,7 @@ authentication), the body limit, authentication and rate limits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
+from crm_graph.api.audit import prune_every_hour
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter
@@ -269,9 +271,13 @@ def create_app(
         opened = await open_store(settings)
         app.state.store = opened
         log.info("serving %s", opened.description)
+        pruning = asyncio.create_task(prune_every_hour(opened))
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await opened.close()
 
     async def healthz(request: Request) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.store import GraphStore
 
 if TYPE_CHECKING:
@@ -32,4 +33,10 @@ class Context:
     def __post_init__(self) -> None:
         from crm_graph.api.customers.loaders import CustomerLoaders
 
-        self.loaders = CustomerLoaders(self.store)
+        self.loaders = CustomerLoaders(self.store, self.customer_scope)
+
+    @property
+    def customer_scope(self) -> CustomerScope:
+        """The customers the caller may see (every one without a principal: the limits apply
+        to keys, and a request without one runs nothing)."""
+        return self.principal.customers if self.principal is not None else EVERYONE

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from crm_graph.api.auth.scopes import Scope
 from crm_graph.api.customers.filters import to_spec
 
 
@@ -75,6 +76,15 @@ def _personal_condition(spec: Any) -> str | None:
         if key in ("AND", "OR", "NOT", "knows") and (found := _personal_condition(value)):
             return found
     return None
+
+
+class CanAdminister(_RoleRule):
+    """Keys, the audit log, customer exports: the `admin` scope (admin keys)."""
+
+    requirement = "is for administrators and needs the admin scope"
+
+    def allowed(self, principal: Any) -> bool:
+        return Scope.ADMIN in principal.scopes
 
 
 class CanAggregate(_RoleRule):

@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
@@ -30,7 +31,10 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from crm_graph.api import audit
+from crm_graph.api.admin.queries import AdminMutations, AdminQueries
 from crm_graph.api.auth.queries import RateLimitQueries
+from crm_graph.api.auth.scopes import Scope, scope_rule
 from crm_graph.api.catalog.queries import CatalogQueries
 from crm_graph.api.context import Context
 from crm_graph.api.cost import CostReport, analyse, cost_of
@@ -74,12 +78,19 @@ def _refusal(message: str, code: str, **extensions: Any) -> GraphQLError:
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
 def _validation_errors(
-    schema: GraphQLSchema, query: str, max_tokens: int, hide_suggestions: bool
+    schema: GraphQLSchema,
+    query: str,
+    max_tokens: int,
+    hide_suggestions: bool,
+    scopes: frozenset[Scope] | None = None,
 ) -> list[GraphQLError]:
     """What validating a query text's document finds (introspection refused where the schema's
-    `NoSchemaIntrospectionCustomRule` is in its rules). Keyed by the text, not by the document:
-    hashing a syntax tree hashes every node of it, each request."""
+    `NoSchemaIntrospectionCustomRule` is in its rules; with `scopes`, every field they do not
+    grant). Keyed by the text, not by the document: hashing a syntax tree hashes every node of
+    it, each request."""
     rules = NO_INTROSPECTION_RULES if _introspection_off(schema) else VALIDATION_RULES
+    if scopes is not None:
+        rules = (*rules, scope_rule(scopes))
     errors = validate(schema, _parsed(query, max_tokens), rules, max_errors=MAX_ERRORS,
                       hide_suggestions=hide_suggestions)  # fmt: skip
     return [
@@ -115,11 +126,19 @@ def _introspection_off(schema: GraphQLSchema) -> bool:
 
 Query = merge_types(
     "Query",
-    (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries, RateLimitQueries),
+    (
+        CustomerQueries,
+        NetworkQueries,
+        CatalogQueries,
+        InsightQueries,
+        RateLimitQueries,
+        AdminQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
     (
+        AdminMutations,
         UpsertCustomersMutation,
         RecordTransactionMutation,
         RecordInteractionMutation,
@@ -208,6 +227,9 @@ class CrmSchema(strawberry.Schema):
         )
         limits = self.limits
         context.parse_options = {"max_tokens": limits.max_tokens}
+        principal = getattr(context_value, "principal", None)
+        # what the key's scopes do not grant is refused whole, at validation
+        scopes = principal.scopes if principal is not None else None
         if query:
             try:
                 document = _parsed(query, limits.max_tokens)
@@ -220,7 +242,7 @@ class CrmSchema(strawberry.Schema):
                 refused
                 if refused is not None
                 else _validation_errors(
-                    self._schema, query, limits.max_tokens, self.hide_suggestions
+                    self._schema, query, limits.max_tokens, self.hide_suggestions, scopes
                 )
             )
         return context
@@ -296,7 +318,21 @@ class CrmSchema(strawberry.Schema):
     Strawberry's MaskErrors extension does, without an extension's hooks on every request."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        return self._answer(await super().execute(*args, **kwargs))
+        trail = audit.AuditTrail()
+        token = audit.current.set(trail)
+        try:
+            result = await super().execute(*args, **kwargs)
+        finally:
+            audit.current.reset(token)
+        context = kwargs.get("context_value")
+        principal = getattr(context, "principal", None)
+        if trail.customers and principal is not None:
+            await audit.flush(
+                context.store, trail, key_id=principal.key_id,
+                operation=_operation(args[0] if args else kwargs.get("query")),
+                request_id=context.request_id,
+            )  # fmt: skip
+        return self._answer(result)
 
     def execute_sync(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         return self._answer(super().execute_sync(*args, **kwargs))
@@ -335,6 +371,24 @@ class CrmSchema(strawberry.Schema):
                 error.message,
                 exc_info=error.original_error,
             )
+
+
+def _operation(query: str | None) -> str:
+    """What an audit entry says was done: the operation type and its root fields, e.g.
+    `query customer,path` (never arguments: they may hold personal values)."""
+    try:
+        document = _parsed(query or "")
+    except GraphQLError:
+        return "unparsed"
+    names: list[str] = []
+    kind = "query"
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            kind = definition.operation.value
+            for selection in definition.selection_set.selections:
+                if isinstance(selection, FieldNode) and selection.name.value not in names:
+                    names.append(selection.name.value)
+    return f"{kind} {','.join(names)}"
 
 
 def _masked(error: GraphQLError) -> GraphQLError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.money import exact_sums
 from crm_graph.graph.store import GraphStore
 
@@ -25,6 +26,16 @@ WITH id, collect({customer: properties(c), quantity: quantity, orders: orders, s
      AS buyers
 RETURN id, buyers[0..$first] AS buyers, size(buyers) AS total
 """)
+
+
+def buyers_by_product(scope: CustomerScope = EVERYONE) -> str:
+    """`BUYERS_BY_PRODUCT` among the customers in `scope` (its `params` go with the query's)."""
+    if scope.everyone:
+        return BUYERS_BY_PRODUCT
+    return BUYERS_BY_PRODUCT.replace(
+        "(p:Product {id: id})\n", f"(p:Product {{id: id}})\n{scope.keep('c', 'id, c, t, e')}"
+    )
+
 
 CATEGORIES = """
 MATCH (k:Category)

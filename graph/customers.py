@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.filters import TIES, FilterBuilder
 from crm_graph.graph.money import exact_sums, money_sum
 from crm_graph.graph.store import GraphStore, Row
@@ -18,6 +19,17 @@ from crm_graph.graph.store import GraphStore, Row
 CUSTOMERS_BY_ID = (
     "UNWIND $ids AS id MATCH (c:Customer {id: id}) RETURN id, properties(c) AS customer"
 )
+
+
+def customers_by_id(scope: CustomerScope = EVERYONE) -> str:
+    """`CUSTOMERS_BY_ID` of the customers in `scope` (its `params` go with `$ids`)."""
+    if scope.everyone:
+        return CUSTOMERS_BY_ID
+    return (
+        "UNWIND $ids AS id MATCH (c:Customer {id: id})\n"
+        f"{scope.keep('c', 'id, c')}RETURN id, properties(c) AS customer"
+    )
+
 
 _ORDER_FIGURES = exact_sums("""
 OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
@@ -88,6 +100,17 @@ RETURN id, type(r) AS type, startNode(r) = c AS outgoing, r.since AS since, r.we
        properties(o) AS customer
 ORDER BY id, type, customer.id
 """
+
+
+def ties_by_customer(scope: CustomerScope = EVERYONE) -> str:
+    """`TIES_BY_CUSTOMER` to the customers in `scope` only: a tie to a customer outside it is
+    not there for the key."""
+    if scope.everyone:
+        return TIES_BY_CUSTOMER
+    return TIES_BY_CUSTOMER.replace(
+        "-(o:Customer)\n", f"-(o:Customer)\n{scope.keep('o', 'id, c, r, o')}"
+    )
+
 
 SEGMENTS_BY_CUSTOMER = """
 UNWIND $ids AS id
@@ -207,7 +230,9 @@ def node_properties(node: str, keys: Iterable[str] | None, *, optional: bool = F
     return f"CASE WHEN {node} IS NULL THEN null ELSE {projection} END" if optional else projection
 
 
-def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
+def customer_view_query(
+    view: CustomerView, scope: CustomerScope = EVERYONE
+) -> tuple[str, dict[str, Any]]:
     """The statement reading the profiles of customers `$ids` with the parts of `view`, and its
     parameters other than `ids`: one row per customer found, with the columns `id`, `customer`
     (its properties), then per part asked for: `orders`, `spend`, `first`, `last`
@@ -222,15 +247,20 @@ def customer_view_query(view: CustomerView) -> tuple[str, dict[str, Any]]:
     them, never a product of two parts). The figures and a page of orders without a date range
     come from one pass over the orders. Ties are read with OPTIONAL MATCH, never a pattern
     comprehension: FalkorDB 4.16 names a tie of a type created after the plan was cached with
-    the wrong type in a cached pattern comprehension (tests/graph/test_customers.py)."""
-    query, params = _view_statement(view)
-    return query, dict(params)
+    the wrong type in a cached pattern comprehension (tests/graph/test_customers.py).
+
+    `scope`: only customers in it are found, and only ties to customers in it come back."""
+    query, params = _view_statement(view, scope.shape)
+    return query, {**params, **scope.params}
 
 
 @functools.lru_cache(maxsize=512)
-def _view_statement(view: CustomerView) -> tuple[str, dict[str, Any]]:
-    """`customer_view_query`, built once per view (the caller gets a copy of the parameters)."""
+def _view_statement(view: CustomerView, scope: CustomerScope) -> tuple[str, dict[str, Any]]:
+    """`customer_view_query`, built once per view and shape of scope (the caller gets a copy of
+    the parameters)."""
     lines = ["UNWIND $ids AS id", "MATCH (c:Customer {id: id})"]
+    if not scope.everyone:
+        lines.append(scope.keep("c", "id, c").strip())
     carried = ["id", "c"]
     params: dict[str, Any] = {}
 
@@ -273,7 +303,12 @@ def _view_statement(view: CustomerView) -> tuple[str, dict[str, Any]]:
         params.update(ixFirst=contacts.first, ixTypes=types, ixFrom=contacts.since,
                       ixTo=contacts.until)  # fmt: skip
     if view.ties:
-        add(_VIEW_TIES, "ties", customer=node_properties("vo", view.tie_customer_properties))
+        ties = _VIEW_TIES
+        if not scope.everyone:
+            # a tie to a customer out of scope is no tie: null, as when there is none
+            out_of_scope = f"vr IS NULL OR NOT {scope.expression('vo')}"
+            ties = ties.replace("CASE WHEN vr IS NULL THEN", f"CASE WHEN {out_of_scope} THEN")
+        add(ties, "ties", customer=node_properties("vo", view.tie_customer_properties))
     columns = ["properties(c) AS customer" if name == "c" else name for name in carried]
     lines.append("RETURN " + ", ".join(columns))
     return "\n".join(lines), params
@@ -319,16 +354,17 @@ def _page_query(
     descending: bool,
     after: tuple[Any, str] | None,
     limit: int,
+    scope: CustomerScope = EVERYONE,
 ) -> tuple[str, dict[str, Any]]:
-    builder = FilterBuilder()
+    builder = FilterBuilder(scope)
     fragment = builder.build(spec, "c")
     key_expr, key_call = SORT_KEYS[order]
-    lines = ["MATCH (c:Customer)", *fragment.calls]
+    lines = ["MATCH (c:Customer)", *_scoped("c", scope), *fragment.calls]
     if key_call:
         lines.append(f"CALL {{ WITH c {key_call} }}")
     carried = ", ".join(["c", *fragment.carried])
     lines.append(f"WITH {carried}, {key_expr} AS sortKey WHERE {fragment.where}")
-    params = dict(builder.params)
+    params = {**builder.params, **scope.params}
     if after is not None:
         comparison = "<" if descending else ">"
         lines.append(
@@ -352,12 +388,14 @@ async def customer_page(
     after: tuple[Any, str] | None = None,
     first: int = 20,
     backwards: bool = False,
+    scope: CustomerScope = EVERYONE,
 ) -> CustomerPage:
-    """One page of customers matching `spec`, ordered by `order` then id (so ties are stable),
-    starting after the (sort key, id) cursor `after`. `backwards`: the `first` customers that
-    come before `after` (or the last ones) instead, still in the page's order; `has_next` then
-    says whether more come before them. One statement either way (read in the opposite order)."""
-    query, params = _page_query(spec, order, descending != backwards, after, first + 1)
+    """One page of customers in `scope` matching `spec`, ordered by `order` then id (so ties
+    are stable), starting after the (sort key, id) cursor `after`. `backwards`: the `first`
+    customers that come before `after` (or the last ones) instead, still in the page's order;
+    `has_next` then says whether more come before them. One statement either way (read in the
+    opposite order)."""
+    query, params = _page_query(spec, order, descending != backwards, after, first + 1, scope)
     rows = await store.read(query, params)
     kept = rows[:first]
     if backwards:
@@ -369,27 +407,35 @@ async def customer_page(
     )
 
 
-async def count_customers(store: GraphStore, spec: Mapping[str, Any] | None) -> int:
-    builder = FilterBuilder()
+def _scoped(var: str, scope: CustomerScope) -> list[str]:
+    """A WITH ... WHERE keeping the customers of `var` in `scope` (nothing for everyone)."""
+    return [] if scope.everyone else [scope.keep(var, var).strip()]
+
+
+async def count_customers(
+    store: GraphStore, spec: Mapping[str, Any] | None, scope: CustomerScope = EVERYONE
+) -> int:
+    builder = FilterBuilder(scope)
     fragment = builder.build(spec, "c")
     carried = ", ".join(["c", *fragment.carried])
     query = "\n".join(
         [
             "MATCH (c:Customer)",
+            *_scoped("c", scope),
             *fragment.calls,
             f"WITH {carried} WHERE {fragment.where}",
             "RETURN count(c) AS n",
         ]
     )
-    rows = await store.read(query, builder.params)
+    rows = await store.read(query, {**builder.params, **scope.params})
     return int(rows[0]["n"]) if rows else 0
 
 
 SEARCH_CUSTOMERS = """
 MATCH (c:Customer)
-WHERE toLower(c.name) CONTAINS $text
+{scope}WITH c WHERE (toLower(c.name) CONTAINS $text
    OR ($personal AND (toLower(c.email) CONTAINS $text
-                      OR (size($digits) >= 4 AND c.phone CONTAINS $digits)))
+                      OR (size($digits) >= 4 AND c.phone CONTAINS $digits))))
 RETURN properties(c) AS customer
 ORDER BY customer.name, customer.id
 LIMIT $first
@@ -397,14 +443,20 @@ LIMIT $first
 
 
 async def search_customers(
-    store: GraphStore, text: str, first: int, *, personal: bool = True
+    store: GraphStore,
+    text: str,
+    first: int,
+    *,
+    personal: bool = True,
+    scope: CustomerScope = EVERYONE,
 ) -> list[dict[str, Any]]:
     """Customers whose name or email contains `text` (case-insensitive), or whose phone contains
     its digits (four or more). `personal=False`: names only (for callers who may not see emails
     and phones, who could otherwise find out who has one)."""
     digits = "".join(ch for ch in text if ch.isdigit())
     params = {"text": text.strip().lower(), "digits": digits, "first": first, "personal": personal}
-    rows = await store.read(SEARCH_CUSTOMERS, params)
+    query = SEARCH_CUSTOMERS.replace("{scope}", scope.keep("c", "c"))
+    rows = await store.read(query, {**params, **scope.params})
     return [r["customer"] for r in rows]
 
 

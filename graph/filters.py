@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.money import money_sum
 from crm_graph.graph.schema import TIE_TYPES
 
@@ -68,7 +69,9 @@ class Fragment:
 
 
 class FilterBuilder:
-    def __init__(self) -> None:
+    def __init__(self, scope: CustomerScope = EVERYONE) -> None:
+        self.scope = scope
+        """`knows` conditions look at customers in this scope only."""
         self.params: dict[str, Any] = {}
         self._names = itertools.count()
         self._conditions = 0
@@ -164,7 +167,8 @@ class FilterBuilder:
         carried = ", ".join([var, other, *inner.carried])
         out.calls.append(
             f"CALL {{ WITH {var} OPTIONAL MATCH ({var})-[:{TIES}]-({other}:Customer) "
-            f"{' '.join(inner.calls)} WITH {carried} WHERE {other} IS NOT NULL AND ({where}) "
+            f"{' '.join(inner.calls)} {self.scope.keep(other, carried).strip()} "
+            f"WITH {carried} WHERE {other} IS NOT NULL AND ({where}) "
             f"RETURN count({other}) > 0 AS {name} }}"
         )
         out.carried.append(name)

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_graph.graph.customers import CUSTOMERS_BY_ID
+from crm_graph.graph.access import EVERYONE, CustomerScope
+from crm_graph.graph.customers import customers_by_id
 from crm_graph.graph.schema import TIE_TYPES
 from crm_graph.graph.store import GraphStore
 
@@ -18,8 +19,10 @@ MAX_PATH_LENGTH = 6
 DEFAULT_NODE_LIMIT = 500
 
 
-def expand_ties(types: Iterable[str] | None = None) -> str:
-    """One breadth-first level: every tie of the given types touching the frontier."""
+def expand_ties(types: Iterable[str] | None = None, scope: CustomerScope = EVERYONE) -> str:
+    """One breadth-first level: every tie of the given types touching the frontier, between
+    customers in `scope` (a walk never passes through a customer outside it: that would show
+    it exists)."""
     chosen = sorted(set(types)) if types else list(TIE_TYPES)
     unknown = [t for t in chosen if t not in TIE_TYPES]
     if unknown:
@@ -27,7 +30,9 @@ def expand_ties(types: Iterable[str] | None = None) -> str:
     return (
         "UNWIND $ids AS id "
         f"MATCH (c:Customer {{id: id}})-[r:{'|'.join(chosen)}]-(o:Customer) "
-        "RETURN id AS from, o.id AS to, type(r) AS type, startNode(r) = c AS outgoing, "
+        + scope.keep("c", "id, c, r, o")
+        + scope.keep("o", "id, c, r, o")
+        + "RETURN id AS from, o.id AS to, type(r) AS type, startNode(r) = c AS outgoing, "
         "r.since AS since, r.weight AS weight"
     )
 
@@ -55,8 +60,10 @@ class Neighbourhood:
     truncated: bool = False
 
 
-async def profiles(store: GraphStore, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    rows = await store.read(CUSTOMERS_BY_ID, {"ids": list(ids)})
+async def profiles(
+    store: GraphStore, ids: Iterable[str], scope: CustomerScope = EVERYONE
+) -> dict[str, dict[str, Any]]:
+    rows = await store.read(customers_by_id(scope), {"ids": list(ids), **scope.params})
     return {row["id"]: row["customer"] for row in rows}
 
 
@@ -66,12 +73,13 @@ async def neighbourhood(
     depth: int,
     types: Iterable[str] | None = None,
     limit: int = DEFAULT_NODE_LIMIT,
+    scope: CustomerScope = EVERYONE,
 ) -> Neighbourhood | None:
     """Customers within `depth` ties of `customer_id` (1..3), with their distance, and every tie
     between two of them. Stops adding customers at `limit` (and says so)."""
     if not 1 <= depth <= MAX_DEPTH:
         raise ValueError(f"depth must be between 1 and {MAX_DEPTH}")
-    query = expand_ties(types)
+    query = expand_ties(types, scope)
     distance = {customer_id: 0}
     frontier = [customer_id]
     ties: dict[tuple[str, str, str], Tie] = {}
@@ -79,7 +87,7 @@ async def neighbourhood(
     for level in range(1, depth + 1):
         if not frontier:
             break
-        rows = await store.read(query, {"ids": frontier})
+        rows = await store.read(query, {"ids": frontier, **scope.params})
         next_frontier = []
         for row in rows:
             other = row["to"]
@@ -94,12 +102,12 @@ async def neighbourhood(
         frontier = next_frontier
     if frontier and not truncated:
         # ties among the outermost ring (both ends already inside) are part of the picture
-        rows = await store.read(query, {"ids": frontier})
+        rows = await store.read(query, {"ids": frontier, **scope.params})
         for row in rows:
             if row["to"] in distance:
                 tie = tie_of(row)
                 ties[(tie.source, tie.target, tie.type)] = tie
-    found = await profiles(store, distance)
+    found = await profiles(store, distance, scope)
     if customer_id not in found:
         return None
     kept = [t for t in ties.values() if t.source in distance and t.target in distance]
@@ -113,19 +121,24 @@ class Path:
 
 
 async def shortest_path(
-    store: GraphStore, source: str, target: str, max_length: int, types: Iterable[str] | None = None
+    store: GraphStore,
+    source: str,
+    target: str,
+    max_length: int,
+    types: Iterable[str] | None = None,
+    scope: CustomerScope = EVERYONE,
 ) -> Path | None:
     """A shortest chain of ties (either direction) from `source` to `target`, at most
     `max_length` ties long, or None. Bidirectional breadth-first search: each step expands the
     smaller frontier with one statement."""
     if not 1 <= max_length <= MAX_PATH_LENGTH:
         raise ValueError(f"maxLength must be between 1 and {MAX_PATH_LENGTH}")
-    found = await profiles(store, {source, target})
+    found = await profiles(store, {source, target}, scope)
     if source not in found or target not in found:
         return None
     if source == target:
         return Path([found[source]], [])
-    query = expand_ties(types)
+    query = expand_ties(types, scope)
     parents: list[dict[str, tuple[str, Tie] | None]] = [{source: None}, {target: None}]
     frontiers = [[source], [target]]
     meeting: str | None = None
@@ -133,7 +146,7 @@ async def shortest_path(
         side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
         if not frontiers[side]:
             return None
-        rows = await store.read(query, {"ids": frontiers[side]})
+        rows = await store.read(query, {"ids": frontiers[side], **scope.params})
         next_frontier = []
         for row in sorted(rows, key=lambda r: (r["from"], r["to"], r["type"])):
             other = row["to"]
@@ -161,5 +174,5 @@ async def shortest_path(
         node, tie = step
         chain.append(node)
         chain_ties.append(tie)
-    found.update(await profiles(store, set(chain) - set(found)))
+    found.update(await profiles(store, set(chain) - set(found), scope))
     return Path([found[c] for c in chain], chain_ties)

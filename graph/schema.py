@@ -29,6 +29,8 @@ CRM_SCHEMA = GraphSchema(
         ("Transaction", "at"),
         ("Interaction", "at"),
         ("Customer", "country"),
+        ("AuditEntry", "at"),
+        ("AuditEntry", "keyId"),
     ),
 )
 """Unique ids for every entity; look-up indexes for identity resolution and time ranges."""

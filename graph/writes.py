@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from crm_graph.graph import audit
 from crm_graph.graph.filters import TIES
 from crm_graph.graph.schema import TIE_TYPES
 from crm_graph.graph.store import GraphStore
@@ -111,4 +112,5 @@ async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> st
     params = {"id": customer_id, "anonymous": anonymous, "now": now_ms}
     for statement in ERASE_STATEMENTS:
         await store.write(statement, params)
+    await audit.anonymise(store, customer_id, anonymous)  # the trail keeps no link to them
     return anonymous

@@ -159,8 +159,9 @@ async def api_for(store: GraphStore) -> AsyncIterator[Callable[[Role], Any]]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
 
-        async def make(role: Role) -> Api:
-            _, key = await create_key(store, role, f"test {role.value}")
+        async def make(role: Role, **rights: Any) -> Api:
+            """`rights`: `scopes=`, `customers=`, `expires_at=` of `create_key`."""
+            _, key = await create_key(store, role, f"test {role.value}", **rights)
             return Api(client, key)
 
         yield make

@@ -65,3 +65,16 @@ def stop_embedded_server(data_dir: Path) -> None:
     if record is not None and _pid_alive(record.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signal.SIGKILL)
+
+
+AUDIT = 1
+"""The statement writing a request's audit entry (api/audit.py), in round-trip counts of
+requests that read or write customers."""
+
+
+def broad_partner_scopes() -> frozenset[Any]:
+    """A partner key given every read scope but contact details and aggregates: what the
+    partner role could read before scopes, to test masking on every path."""
+    from crm_graph.api.auth.scopes import PRESETS, Scope
+
+    return PRESETS["partner"] | {Scope.LIST, Scope.TIES, Scope.CONTACTS, Scope.SCORES}

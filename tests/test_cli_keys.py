@@ -89,7 +89,8 @@ def test_list_shows_the_keys_but_never_their_secrets(tmp_path: Path) -> None:
         ("ops", "admin", None),
         ("acme", "partner", None),
     ]
-    assert set(listed[0]) == {"id", "name", "role", "created_at", "revoked_at", "last_used_at"}
+    assert set(listed[0]) == {"id", "name", "role", "created_at", "revoked_at", "last_used_at",
+                              "scopes", "customers", "expires"}  # fmt: skip
     header = table.splitlines()[0].split()
     assert header[:5] == ["id", "name", "role", "created", "revoked"]
     assert all(k["id"] in table for k in listed) and "(2 keys, 2 active)" in table

@@ -7,8 +7,10 @@ secret has 256 bits of entropy, so nothing can be guessed faster than by brute f
 2**256, and a slow hash (scrypt, argon2) would only add its cost to every request. Digests are
 compared with `hmac.compare_digest`.
 
-Keys are looked up on every request (one indexed read by id), never cached: a revoke takes
-effect on the very next request.
+Keys are looked up on every request (one indexed read by id), never cached: a revoke or an
+expiry takes effect on the very next request. A key carries scopes (api/auth/scopes.py), a
+customer scope (graph/access.py) and an optional expiry; rotating a key makes a new one with
+the same rights and lets the old one work for an overlap window, then expire.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_graph.api.auth.principal import AuthError, Principal, Role
+from crm_graph.api.auth.scopes import PRESETS, UNRESTRICTED_ONLY, Scope
 from crm_graph.graph import api_keys as cypher
+from crm_graph.graph.access import EVERYONE, MAX_SCOPE_IDS, CustomerScope, scope_of
 from crm_graph.graph.store import GraphStore
 
 KEY_PREFIX = "crm_"
@@ -51,32 +55,109 @@ class ApiKeyInfo:
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    scopes: frozenset[Scope] = frozenset()
+    customers: CustomerScope = EVERYONE
+    expires_at: datetime | None = None
+    replaces: str | None = None
+    replaced_by: str | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
+
 
 async def create_key(
-    store: GraphStore, role: Role | str, name: str, *, now: datetime | None = None
+    store: GraphStore,
+    role: Role | str,
+    name: str,
+    *,
+    scopes: frozenset[Scope] | None = None,
+    customers: CustomerScope = EVERYONE,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+    replaces: str | None = None,
 ) -> tuple[ApiKeyInfo, str]:
     """Create a key; return what describes it and the full key, which is shown only now.
 
-    Raises `ValueError` for an unknown role or an empty, too long or multi-line name.
+    `scopes`: what it may read and write (default: the role's preset); `customers`: which
+    customers it sees (default: all); `expires_at`: when it stops working (default: never).
+    Raises `ValueError` for an unknown role, an empty, too long or multi-line name, no scopes,
+    a scope only keys seeing every customer may hold on a key with a customer scope, a customer
+    scope too long, or an expiry not in the future.
     """
     role = _role(role)
     name = _checked_name(name)
+    chosen = PRESETS[role.value] if scopes is None else frozenset(scopes)
+    _check_scopes(chosen, customers)
     at = _epoch_ms(now)
+    expires = None if expires_at is None else _epoch_ms(expires_at)
+    if expires is not None and expires <= at:
+        raise ValueError("a key's expiry must be in the future")
     for _ in range(_ID_ATTEMPTS):
         key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
         secret = secrets.token_urlsafe(SECRET_BYTES)
         rows = await store.write(
             cypher.CREATE_API_KEY,
-            {"id": key_id, "name": name, "role": role.value, "hash": _digest(secret), "at": at},
-        )
+            {
+                "id": key_id, "name": name, "role": role.value, "hash": _digest(secret),
+                "at": at, "scopes": sorted(s.value for s in chosen),
+                "systems": list(customers.systems), "segments": list(customers.segments),
+                "customerIds": list(customers.ids), "expiresAt": expires, "replaces": replaces,
+            },
+        )  # fmt: skip
         if rows:
             return _info(rows[0]), f"{KEY_PREFIX}{key_id}_{secret}"
     raise RuntimeError(f"no free key id after {_ID_ATTEMPTS} draws")
+
+
+def _check_scopes(scopes: frozenset[Scope], customers: CustomerScope) -> None:
+    if not scopes:
+        raise ValueError("a key needs at least one scope")
+    if not customers.everyone and (broad := sorted(scopes & UNRESTRICTED_ONLY)):
+        raise ValueError(
+            f"the scope(s) {', '.join(broad)} reach every customer: a key limited to some "
+            "customers cannot have them"
+        )
+    if len(customers.ids) > MAX_SCOPE_IDS:
+        raise ValueError(f"a customer scope lists at most {MAX_SCOPE_IDS} customer ids")
+
+
+async def rotate_key(
+    store: GraphStore, key_id: str, *, overlap: timedelta, now: datetime | None = None
+) -> tuple[ApiKeyInfo, str] | None:
+    """A new key with the same name, role, scopes, customers and expiry as `key_id`; the old
+    one keeps working for `overlap` (0: stops at once), then expires. None: no such key, or it
+    is revoked or expired already (nothing to rotate)."""
+    if overlap < timedelta(0):
+        raise ValueError("the overlap of a rotation cannot be negative")
+    when = now or datetime.now(UTC)
+    old = next((k for k in await list_keys(store) if k.id == key_id), None)
+    if old is None or old.revoked or old.expired(when):
+        return None
+    info, key = await create_key(
+        store, old.role, old.name, scopes=old.scopes, customers=old.customers,
+        expires_at=old.expires_at, now=when, replaces=old.id,
+    )  # fmt: skip
+    await store.write(
+        cypher.EXPIRE_API_KEY,
+        {"id": old.id, "at": _epoch_ms(when + overlap), "replacedBy": info.id},
+    )
+    return info, key
+
+
+async def set_customer_ids(store: GraphStore, key_id: str, ids: list[str]) -> bool:
+    """Replace the explicit list of customers of a key's customer scope; False: unknown key.
+    A key holding `aggregates`, `write` or `admin` cannot be limited (`ValueError`)."""
+    found = next((k for k in await list_keys(store) if k.id == key_id), None)
+    if found is None:
+        return False
+    ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    customers = CustomerScope(found.customers.systems, found.customers.segments, tuple(ids))
+    _check_scopes(found.scopes, customers)
+    return bool(await store.write(cypher.SET_CUSTOMER_IDS, {"id": key_id, "customerIds": ids}))
 
 
 async def list_keys(store: GraphStore) -> list[ApiKeyInfo]:
@@ -109,15 +190,20 @@ async def authenticate(
     stored = rows[0]
     if stored["revokedAt"] is not None:
         raise AuthError("UNAUTHENTICATED", "this API key has been revoked")
-    try:
-        role = Role(stored["role"])
-    except ValueError:
-        raise AuthError("UNAUTHENTICATED", "this API key has no valid role") from None
     at = _epoch_ms(now)
+    if stored.get("expiresAt") is not None and stored["expiresAt"] <= at:
+        raise AuthError("UNAUTHENTICATED", "this API key has expired")
+    try:
+        info = _info({**stored, "createdAt": stored.get("createdAt") or 0})
+    except ValueError:
+        raise AuthError("UNAUTHENTICATED", "this API key has no valid role or scopes") from None
     last_used = stored["lastUsedAt"]
     if last_used is None or at - last_used >= LAST_USED_RESOLUTION_MS:
         await store.write(cypher.TOUCH_API_KEY, {"id": key_id, "at": at})
-    return Principal(key_id=key_id, name=stored["name"], role=role)
+    return Principal(
+        key_id=key_id, name=info.name, role=info.role, scopes=info.scopes,
+        customers=info.customers,
+    )  # fmt: skip
 
 
 def _bearer_token(header: str | None) -> str:
@@ -169,11 +255,23 @@ def _instant(epoch_ms: Any) -> datetime | None:
 def _info(row: dict[str, Any]) -> ApiKeyInfo:
     created = _instant(row["createdAt"])
     assert created is not None, "an ApiKey without createdAt"
+    role = Role(row["role"])
+    stored_scopes = row.get("scopes")
+    scopes = (
+        frozenset(Scope(s) for s in stored_scopes) if stored_scopes else PRESETS[role.value]
+    )  # keys made before scopes have their role's preset
     return ApiKeyInfo(
         id=row["id"],
         name=row["name"],
-        role=Role(row["role"]),
+        role=role,
         created_at=created,
         revoked_at=_instant(row["revokedAt"]),
         last_used_at=_instant(row["lastUsedAt"]),
+        scopes=scopes,
+        customers=scope_of(
+            row.get("customerSystems"), row.get("customerSegments"), row.get("customerIds")
+        ),
+        expires_at=_instant(row.get("expiresAt")),
+        replaces=row.get("replaces"),
+        replaced_by=row.get("replacedBy"),
     )

@@ -11,9 +11,12 @@ Roles, from most to least trusted:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
+
+from crm_graph.api.auth.scopes import PRESETS, Scope
+from crm_graph.graph.access import EVERYONE, CustomerScope
 
 AuthErrorCode = Literal["UNAUTHENTICATED", "FORBIDDEN"]
 
@@ -26,26 +29,34 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller of one request, as its API key says."""
+    """The caller of one request, as its API key says: the role it was made with, its scopes
+    (the role's preset unless chosen) and the customers it may see."""
 
     key_id: str
     name: str
     role: Role
+    scopes: frozenset[Scope] = field(default=frozenset())
+    customers: CustomerScope = EVERYONE
+
+    def __post_init__(self) -> None:
+        if not self.scopes:
+            object.__setattr__(self, "scopes", PRESETS[self.role.value])
 
     @property
     def can_write(self) -> bool:
-        """Mutations: admins only."""
-        return self.role is Role.ADMIN
+        """Mutations: the `write` scope (admins)."""
+        return Scope.WRITE in self.scopes
 
     @property
     def sees_personal_data(self) -> bool:
-        """Names, emails, phones, addresses: admins and analysts, not partners."""
-        return self.role in (Role.ADMIN, Role.ANALYST)
+        """Emails, phones, extra columns: the `contact_details` scope (admins and analysts)."""
+        return Scope.CONTACT_DETAILS in self.scopes
 
     @property
     def can_aggregate(self) -> bool:
-        """Aggregates over all customers (totals, distributions, rankings): not partners."""
-        return self.role in (Role.ADMIN, Role.ANALYST)
+        """Aggregates over all customers (totals, distributions, rankings): the `aggregates`
+        scope (admins and analysts)."""
+        return Scope.AGGREGATES in self.scopes
 
 
 class AuthError(Exception):

@@ -28,8 +28,9 @@ class CatalogProduct(Product):
         if key not in loaders:
 
             async def load(ids: list[str]) -> list[list[dict[str, object]]]:
+                scope = info.context.customer_scope
                 rows = await info.context.store.read(
-                    catalog.BUYERS_BY_PRODUCT, {"ids": ids, "first": first}
+                    catalog.buyers_by_product(scope), {"ids": ids, "first": first, **scope.params}
                 )
                 found = {r["id"]: r["buyers"] for r in rows}
                 return [found.get(i, []) for i in ids]

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from crm_graph.api import access_commands
+from crm_graph.api.cli import access
 from crm_graph.api.cli._common import EXIT_OK, EXIT_USAGE, CommandError, instant, on_store, table
 from crm_graph.api.settings import Settings
 
@@ -30,10 +32,12 @@ def register(commands: Any) -> None:
         "--role",
         required=True,
         choices=ROLES,
-        help="admin: everything; analyst: reads all, writes nothing; "
-        "partner: no personal data, no aggregates over all customers",
+        help="the preset of scopes: admin: everything; analyst: reads all, writes nothing; "
+        "partner: profile and orders of customers whose id it knows, email and phone masked "
+        "(see --scope)",
     )
     key_create.add_argument("--name", help="who or what the key is for (default: the role)")
+    access_commands.add_key_rights(key_create)
     key_create.set_defaults(handler=create, store_use="opens")
     key_list = key_commands.add_parser(
         "list",
@@ -50,14 +54,17 @@ def register(commands: Any) -> None:
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows")
     key_revoke.set_defaults(handler=revoke, store_use="opens")
+    access.register(commands, key_commands)
 
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
     from crm_graph.api.auth import keys
 
     try:
+        rights = access_commands.create_rights(args)
         info, key = on_store(
-            settings, lambda store: keys.create_key(store, args.role, args.name or args.role)
+            settings,
+            lambda store: keys.create_key(store, args.role, args.name or args.role, **rights),
         )
     except ValueError as e:
         raise CommandError(str(e), EXIT_USAGE) from e
@@ -65,6 +72,8 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
     print(f"name     {info.name}")
     print(f"role     {info.role}")
     print(f"created  {instant(info.created_at)}")
+    for column, value in access_commands.key_columns(info).items():
+        print(f"{column:<8} {value or 'never'}")
     print("the key, shown only now (send it as Authorization: Bearer KEY):")
     print(key)
     return EXIT_OK
@@ -92,15 +101,18 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
                 "created_at": instant(k.created_at),
                 "revoked_at": instant(k.revoked_at),
                 "last_used_at": instant(k.last_used_at),
+                **access_commands.key_columns(k),
             }
             for k in listed
         ]
         print(json.dumps(objects, ensure_ascii=False, indent=2))
         return EXIT_OK
-    columns = ["id", "name", "role", "created", "revoked", "last used"]
+    columns = ["id", "name", "role", "created", "revoked", "last used", "scopes", "customers",
+               "expires"]  # fmt: skip
     rows = [
         [k.id, k.name, k.role.value]
         + [instant(t) or "" for t in (k.created_at, k.revoked_at, k.last_used_at)]
+        + list(access_commands.key_columns(k).values())
         for k in listed
     ]
     print(table(columns, rows))

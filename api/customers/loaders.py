@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from crm_graph.graph import catalog
 from crm_graph.graph import customers as queries
+from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.store import GraphStore, Row
 
 
@@ -69,7 +70,6 @@ class CustomerLoaders:
 
     stats = _by_id(queries.STATS_BY_CUSTOMER)
     products_bought = _by_id(queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
-    ties = _by_id(queries.TIES_BY_CUSTOMER)
     segments = _by_id(queries.SEGMENTS_BY_CUSTOMER)
     lines = _by_id(queries.LINES_BY_TRANSACTION)
     products = _by_id(catalog.PRODUCTS_BY_ID)
@@ -79,13 +79,21 @@ class CustomerLoaders:
     )
     interactions = _by_id_and(queries.INTERACTIONS_BY_CUSTOMER, "first", "types", "from", "to")
 
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, scope: CustomerScope = EVERYONE) -> None:
         self._store = store
+        self._scope = scope
         self._views: dict[queries.CustomerView, DataLoader[str, list[Row]]] = {}
+
+    @cached_property
+    def ties(self) -> DataLoader[str, list[Row]]:
+        """Ties to the customers in the caller's scope only."""
+        return _rows_loader(self._store, queries.ties_by_customer(self._scope), self._scope.params)
 
     def customer_view(self, view: queries.CustomerView) -> DataLoader[str, list[Row]]:
         """Profiles with the parts of the 360 view `view` asks for (`customer_view_query`): one
         statement for the customers asked for with the same view."""
         if view not in self._views:
-            self._views[view] = _rows_loader(self._store, *queries.customer_view_query(view))
+            self._views[view] = _rows_loader(
+                self._store, *queries.customer_view_query(view, self._scope)
+            )
         return self._views[view]

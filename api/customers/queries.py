@@ -38,7 +38,9 @@ class CustomerConnection:
         permission_classes=[CanAggregate],
     )
     async def total_count(self, info: Info) -> int | None:
-        return await queries.count_customers(info.context.store, self.spec)
+        return await queries.count_customers(
+            info.context.store, self.spec, info.context.customer_scope
+        )
 
 
 @strawberry.type
@@ -67,6 +69,7 @@ class CustomerQueries:
                 info.context.store, spec, order=order.field.value,
                 descending=order.direction is SortDirection.DESC, after=request.cursor,
                 first=request.size, backwards=request.backwards,
+                scope=info.context.customer_scope,
             )  # fmt: skip
         except FilterError as e:
             raise user_error(str(e), field="customers.where") from e
@@ -88,5 +91,7 @@ class CustomerQueries:
             raise user_error("text needs at least 2 characters", field="searchCustomers.text")
         principal = info.context.principal
         personal = principal is not None and principal.sees_personal_data  # partners: names only
-        found = await queries.search_customers(info.context.store, text, first, personal=personal)
+        found = await queries.search_customers(
+            info.context.store, text, first, personal=personal, scope=info.context.customer_scope
+        )
         return [Customer.from_props(props) for props in found]

@@ -22,6 +22,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from crm_graph.analytics import scores
+from crm_graph.api import audit
 from crm_graph.api.errors import user_error
 from crm_graph.api.insights.types import (
     CategoryDemand,
@@ -299,6 +300,7 @@ class Customer:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Customer:
+        audit.saw(props["id"])  # every customer an answer can show is in the request's audit
         return cls(
             id=strawberry.ID(props["id"]),
             name=props.get("name"),

@@ -81,7 +81,7 @@ class NetworkQueries:
                 field="neighbourhood.limit",
             )
         found = await network.neighbourhood(
-            info.context.store, str(id), depth, _types(types), limit
+            info.context.store, str(id), depth, _types(types), limit, info.context.customer_scope
         )
         if found is None:
             return None
@@ -117,8 +117,9 @@ class NetworkQueries:
                 f"maxLength must be between 1 and {network.MAX_PATH_LENGTH}", field="path.maxLength"
             )
         found = await network.shortest_path(
-            info.context.store, str(source), str(target), max_length, _types(types)
-        )
+            info.context.store, str(source), str(target), max_length, _types(types),
+            info.context.customer_scope,
+        )  # fmt: skip
         if found is None:
             return None
         return CustomerPath(

@@ -230,7 +230,19 @@ async def test_a_taken_id_creates_nothing(store: GraphStore) -> None:
     # when another key is created with the same id
     rows = await store.write(
         cypher.CREATE_API_KEY,
-        {"id": info.id, "name": "other", "role": "admin", "hash": "sha256:0", "at": 0},
+        {
+            "id": info.id,
+            "name": "other",
+            "role": "admin",
+            "hash": "sha256:0",
+            "at": 0,
+            "scopes": ["admin"],
+            "systems": [],
+            "segments": [],
+            "customerIds": [],
+            "expiresAt": None,
+            "replaces": None,
+        },
     )
     # then nothing is created (create_key would draw another id)
     assert rows == []

@@ -48,7 +48,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @dataclass(frozen=True)
 class GraphState:
-    """Every node (but API keys, whose `lastUsedAt` moves with use) and every relationship with
+    """Every node (but API keys, whose `lastUsedAt` moves with use, and audit entries, which
+    every request reading customers adds) and every relationship with
     all their properties, as canonical JSON lines; and who they are (labels and id; type and
     ends), to tell a change from a deletion."""
 
@@ -68,7 +69,8 @@ def _canonical(row: Any) -> str:
 
 async def graph_state(store: GraphStore) -> GraphState:
     nodes = await store.read(
-        "MATCH (n) WHERE NOT n:ApiKey RETURN labels(n) AS labels, properties(n) AS props"
+        "MATCH (n) WHERE NOT n:ApiKey AND NOT n:AuditEntry "
+        "RETURN labels(n) AS labels, properties(n) AS props"
     )
     relationships = await store.read(
         "MATCH (a)-[r]->(b) RETURN type(r) AS type, labels(a) AS fromLabels, a.id AS fromId, "

@@ -266,6 +266,8 @@ def test_the_cases_reach_every_text_argument() -> None:
         "neighbourhood.id", "path.from", "path.to", "products.category", "products.after",
         "product.id", "upsertCustomers.input", "recordTransaction.input",
         "recordInteraction.input", "linkCustomers.input", "mergeCustomers.ids", "eraseCustomer.id",
+        "auditLog.customerId", "auditLog.keyId", "customerExport.id", "setKeyCustomers.keyId",
+        "setKeyCustomers.customerIds",
     }  # fmt: skip
     where = [path for arg, path in QUERY_TEXTS["customers"] if arg == "where"]
     assert ("knows", "name", "contains") in where and ("NOT", "city", "in", 0) in where

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from crm_graph.api.auth.principal import Role
 from crm_graph.graph.store import GraphStore
 from tests.conftest import Api
+from tests.helpers import broad_partner_scopes
 from tests.security.conftest import assert_safe_answer, graph_state
 
 CASES = 200
@@ -191,8 +192,14 @@ roles = st.sampled_from([Role.ADMIN, Role.ANALYST, Role.PARTNER])
 
 
 @pytest.fixture
-async def callers(api_for: Callable[[Role], Any]) -> dict[Role, Api]:
-    return {role: await api_for(role) for role in Role}
+async def callers(api_for: Callable[..., Any]) -> dict[Role, Api]:
+    """A key of each role; the partner's given every read scope but contact details and
+    aggregates, so that the fuzz reaches the store on its paths (the partner preset is refused
+    lists and the social graph before anything runs)."""
+    return {
+        role: await api_for(role, scopes=broad_partner_scopes() if role is Role.PARTNER else None)
+        for role in Role
+    }
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
 from crm_graph.api.customers.types import MAX_PAGE
 from crm_graph.api.schema import sdl
-from crm_graph.graph import network
+from crm_graph.graph import audit, network
 from crm_graph.graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
@@ -181,6 +181,7 @@ ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
     ("products", "first"): ("{ products(first: %d) { hasNextPage } }", MAX_PAGE),
     ("influencers", "first"): ("{ influencers(first: %d) { id } }", MAX_PAGE),
     ("communities", "first"): ("{ communities(first: %d) { id } }", MAX_PAGE),
+    ("auditLog", "first"): ("{ auditLog(first: %d) { keyId } }", audit.MAX_ENTRIES),
     ("neighbourhood", "depth"):
         ('{ neighbourhood(id: "c00", depth: %d) { truncated } }', network.MAX_DEPTH),
     ("neighbourhood", "limit"):

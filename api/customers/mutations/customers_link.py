@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -79,5 +80,6 @@ class LinkCustomersMutation:
             network.expand_ties([record.type]), {"ids": [resolved[record.source_id]]}
         )
         target = resolved[record.target_id]
+        audit.wrote([resolved[record.source_id], target])  # written: the ids exist
         tie = next(network.tie_of(r) for r in rows if r["to"] == target and r["outgoing"])
         return LinkCustomersSuccess(tie=Tie.of(tie))

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -79,5 +80,6 @@ class RecordInteractionMutation:
         late = await writer(info.context.store).write_interactions("input", [record])
         if late:
             return late_failure(RecordInteractionError, late, FIELDS)
+        audit.wrote([str(input.customer_id)])  # written: the id exists
         rows = await info.context.store.read(queries.INTERACTION_BY_ID, {"id": str(input.id)})
         return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["interaction"]))

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from crm_graph.api import audit
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -111,5 +112,6 @@ class RecordTransactionMutation:
         late = await batch.write_transactions("input", records)
         if late:
             return late_failure(RecordTransactionError, late, FIELDS)
+        audit.wrote([str(input.customer_id)])  # written: the id exists
         rows = await info.context.store.read(queries.TRANSACTION_BY_ID, {"id": str(input.id)})
         return RecordTransactionSuccess(transaction=Transaction.from_props(rows[0]["transaction"]))

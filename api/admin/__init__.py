@@ -1,0 +1,1 @@
+"""Administration through the API: the audit log, customer exports, keys' customer lists."""

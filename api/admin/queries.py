@@ -1,0 +1,91 @@
+"""Root fields for administrators (the `admin` scope): the audit trail, and a customer's export
+(GDPR access and portability). Mutation: replace a key's explicit list of customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from crm_graph.api import audit as trail
+from crm_graph.api.auth.keys import set_customer_ids
+from crm_graph.api.errors import user_error
+from crm_graph.api.permissions import CanAdminister
+from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
+from crm_graph.graph import audit, export
+
+
+@strawberry.type(description="Who read or wrote which customers, when (ids only, never values).")
+class AuditEntry:
+    key_id: str
+    operation: str = strawberry.field(description="`query customer,path`, `mutation ...`.")
+    customer_ids: list[strawberry.ID]
+    at: datetime
+    request_id: str
+
+
+@strawberry.type
+class AdminQueries:
+    @strawberry.field(
+        description="Audit entries, newest first, of one key and/or about one customer.",
+        permission_classes=[CanAdminister],
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        customer_id: strawberry.ID | None = None,
+        key_id: str | None = None,
+        since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
+        first: int = 100,
+    ) -> list[AuditEntry]:
+        if not 1 <= first <= audit.MAX_ENTRIES:
+            raise user_error(f"first must be between 1 and {audit.MAX_ENTRIES}",
+                             field="auditLog.first")  # fmt: skip
+        found = await audit.entries(
+            info.context.store, key_id=key_id,
+            customer_id=str(customer_id) if customer_id is not None else None,
+            since=to_epoch_ms(since), until=to_epoch_ms(until), first=first,
+        )  # fmt: skip
+        return [
+            AuditEntry(
+                key_id=e.key_id,
+                operation=e.operation,
+                customer_ids=[strawberry.ID(c) for c in e.customers],
+                at=from_epoch_ms(e.at) or datetime.min,
+                request_id=e.request_id,
+            )
+            for e in found
+        ]
+
+    @strawberry.field(
+        description="Everything held about one customer as one JSON document (GDPR Articles "
+        "15 and 20), or null if there is no such id.",
+        permission_classes=[CanAdminister],
+    )
+    async def customer_export(self, info: Info, id: strawberry.ID) -> JSON | None:
+        found = await export.customer_export(info.context.store, str(id))
+        if found is not None:
+            trail.wrote([str(id)])  # the export is a read of personal data
+        return found
+
+
+@strawberry.type
+class AdminMutations:
+    @strawberry.mutation(
+        description="Replace the explicit list of customers a key may see (its customer scope "
+        "also takes its source systems and segments). False: no such key.",
+        permission_classes=[CanAdminister],
+    )
+    async def set_key_customers(
+        self, info: Info, key_id: str, customer_ids: list[strawberry.ID]
+    ) -> bool:
+        try:
+            return await set_customer_ids(
+                info.context.store, key_id, [str(i) for i in customer_ids]
+            )
+        except ValueError as e:
+            raise user_error(str(e), field="setKeyCustomers.customerIds") from e
