@@ -329,7 +329,9 @@ class CrmSchema(strawberry.Schema):
         if trail.customers and principal is not None:
             await audit.flush(
                 context.store, trail, key_id=principal.key_id,
-                operation=_operation(args[0] if args else kwargs.get("query")),
+                operation=_operation(
+                    args[0] if args else kwargs.get("query"), self.limits.max_tokens
+                ),
                 request_id=context.request_id,
             )  # fmt: skip
         return self._answer(result)
@@ -373,11 +375,11 @@ class CrmSchema(strawberry.Schema):
             )
 
 
-def _operation(query: str | None) -> str:
+def _operation(query: str | None, max_tokens: int) -> str:
     """What an audit entry says was done: the operation type and its root fields, e.g.
     `query customer,path` (never arguments: they may hold personal values)."""
     try:
-        document = _parsed(query or "")
+        document = _parsed(query or "", max_tokens)
     except GraphQLError:
         return "unparsed"
     names: list[str] = []
