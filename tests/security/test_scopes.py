@@ -126,6 +126,7 @@ PROBES = {
         frozenset({Scope.ADMIN}),
         reveals=False,
     ),
+    "rateLimit": Probe("{ rateLimit { cost limit remaining } }", reveals=False),
     "customerExport": Probe(
         "query($id: ID!) { customerExport(id: $id) }", frozenset({Scope.ADMIN}), by_id=True
     ),
@@ -334,7 +335,7 @@ async def test_per_customer_figures_of_a_limited_key_add_up_to_its_scope_only(
 
 def test_the_readme_scope_table_is_the_one_in_the_code() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", readme, re.MULTILINE))
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", readme, re.MULTILINE))
     assert rows == {scope.value: text for scope, text in SCOPES.items()}
 
 
