@@ -32,6 +32,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from crm_graph.api.auth.queries import RateLimitQueries
+from crm_graph.api.auth.ratelimit import RateLimitSettingsError
 from crm_graph.api.catalog.queries import CatalogQueries
 from crm_graph.api.context import Context
 from crm_graph.api.cost import CostReport, analyse, cost_of
@@ -47,10 +48,23 @@ from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
 from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
-MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
-MAX_TOKENS = int(os.environ.get("CRM_GRAPH_MAX_TOKENS", "2000"))
-MAX_ALIASES = int(os.environ.get("CRM_GRAPH_MAX_ALIASES", "30"))
-MAX_COST = int(os.environ.get("CRM_GRAPH_MAX_COST", "100000"))
+
+def _limit(name: str, default: int) -> int:
+    """A whole-number limit from the environment; a malformed one stops with its name (the
+    command line answers it as a usage error)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise RateLimitSettingsError(f"{name} must be a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
+MAX_DEPTH = _limit("CRM_GRAPH_MAX_DEPTH", 10)
+MAX_TOKENS = _limit("CRM_GRAPH_MAX_TOKENS", 2000)
+MAX_ALIASES = _limit("CRM_GRAPH_MAX_ALIASES", 30)
+MAX_COST = _limit("CRM_GRAPH_MAX_COST", 100_000)
+"""The most points one request may cost (`api.cost`)."""
 CACHED_DOCUMENTS = 512
 """Query texts whose parsed document and validation errors are kept (least recently used
 go first): parsing and validating are most of a request's CPU when not cached."""
