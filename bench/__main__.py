@@ -239,7 +239,11 @@ def _hostile(args: argparse.Namespace) -> int:
     print(text)
     out = work / f"hostile-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
     out.write_text(text + "\n")
-    print(f"results: {out}")
+    with open(HERE / "hostile.log", "a") as log:  # the runs' record, kept with the code
+        log.write(f"\n## {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, python -m bench hostile "
+                  f"--customers {args.customers} --clients {args.clients} --seconds "
+                  f"{args.seconds:g}\n{text}\n")  # fmt: skip
+    print(f"results: {out} (and appended to {HERE / 'hostile.log'})")
     return 1 if result.alone.errors or result.attacked.errors else 0
 
 

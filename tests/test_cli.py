@@ -121,3 +121,22 @@ def test_train_with_a_worker_process_reports_held_out_metrics(tmp_path: Path) ->
     # and a process count other than 1 or 2 is refused by name
     refused = crm_graph("train", "--processes", "3", data_dir=data_dir, check=False)
     assert refused.returncode == 2 and "--processes" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["CRM_GRAPH_MAX_COST=lots", "CRM_GRAPH_STATEMENT_TIMEOUT=soon", "CRM_GRAPH_INTROSPECTION=maybe",
+     "CRM_GRAPH_RATE_POINTS=-3", "CRM_GRAPH_AUTH_FAILURES=x"],
+)  # fmt: skip
+def test_a_malformed_limit_setting_stops_serve_naming_it(tmp_path: Path, setting: str) -> None:
+    import os
+
+    name = setting.split("=")[0]
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(tmp_path), "serve",
+         "--port", "0"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, name: setting.split("=")[1]},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert name in done.stderr and "Traceback" not in done.stderr

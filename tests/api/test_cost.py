@@ -154,3 +154,13 @@ async def test_the_rate_limit_field_says_what_the_headers_say(
     assert found["cost"] == 1 and found["maximumCost"] == MAX_COST and found["limit"] == 250
     assert found["remaining"] == int(response.headers["x-ratelimit-remaining"]) == 249
     assert found["resetAt"].endswith("Z") or "+00:00" in found["resetAt"]
+
+
+def test_a_cost_that_reads_no_variable_is_worked_out_once() -> None:
+    by_id = "query($id: ID!) { customer(id: $id) { transactions(first: 5) { id } } }"
+    assert cost.analyse(GRAPHQL, by_id, parse(by_id), None).fixed_cost == 1 + 5
+    nested = "query($k: CustomerFilter) { customers(where: {knows: $k}) { nodes { id } } }"
+    analysis = cost.analyse(GRAPHQL, nested, parse(nested), None)
+    assert analysis.fixed_cost is None  # the filter inside the variable decides
+    deep = {"knows": {"knows": {"name": {"eq": "x"}}}}
+    assert cost.cost_of(GRAPHQL, parse(nested), analysis, {"k": deep}) == 10 + 100 + 1000 + 1 + 20
