@@ -53,6 +53,7 @@ from graphql import (
 from graphql.pyutils import Undefined
 
 from crm_graph.api.customers.types import MAX_SOCIAL_TIES
+from crm_graph.api.pagination import DEFAULT_PAGE
 
 SIZE_ARGUMENTS = {"first": 100, "last": 100, "limit": 500}
 """Arguments that bound how many items a list field answers, with the most any field takes (a
@@ -296,14 +297,15 @@ class _Cost:
         while isinstance(returned, GraphQLNonNull | GraphQLList):
             is_list = is_list or isinstance(returned, GraphQLList)
             returned = returned.of_type
-        size = next(
-            (
-                self.size(node, definition.args, argument)
-                for argument in SIZE_ARGUMENTS
-                if argument in definition.args
-            ),
-            None,
-        )
+        given = [
+            found
+            for argument in SIZE_ARGUMENTS
+            if argument in definition.args
+            and (found := self.size(node, definition.args, argument)) is not None
+        ]
+        size: int | None = max(given) if given else None
+        if size is None and "first" in definition.args and "last" in definition.args:
+            size = DEFAULT_PAGE  # a connection asked with neither: its default page
         work = self.store_work(node, definition.args, size)
         if is_leaf_type(returned):
             return work
