@@ -190,6 +190,19 @@ EXISTING_TRANSACTIONS = "UNWIND $ids AS id MATCH (t:Transaction {id: id}) RETURN
 EXISTING_INTERACTIONS = "UNWIND $ids AS id MATCH (i:Interaction {id: id}) RETURN i.id AS id"
 
 
+ANY_STORED = {
+    "customers": "MATCH (s:SourceRecord) RETURN s.id AS id LIMIT 1",
+    "products": "MATCH (p:Product) RETURN p.id AS id LIMIT 1",
+    "transactions": "MATCH (t:Transaction) RETURN t.id AS id LIMIT 1",
+    "interactions": "MATCH (i:Interaction) RETURN i.id AS id LIMIT 1",
+    "social_ties": (
+        f"MATCH (:Customer)-[r:{'|'.join(TIE_TYPES)}]->(:Customer) RETURN 1 AS id LIMIT 1"
+    ),
+}
+"""Whether anything of a file's kind is stored yet: when nothing is, a load's rows are new or
+duplicates without a lookup per batch."""
+
+
 def existing_ties(tie_type: str) -> str:
     """Which of the (source, target) pairs `$ids` (maps with `source`, `target`) are already
     tied by a relationship of this type."""

@@ -225,7 +225,11 @@ class BatchWriter:
             "social_ties": self.write_ties,
         }
         write = writers[source.kind]
-        self._tally = _Tally(report, repeats_are_duplicates=source.kind != "transactions")
+        self._tally = _Tally(
+            report,
+            repeats_are_duplicates=source.kind != "transactions",
+            none_stored=not await self.store.read(cypher.ANY_STORED[source.kind]),
+        )
         hidden = None if self.progress is None else not self.progress
         bar = tqdm(
             total=source.size, unit="B", unit_scale=True, desc=source.path.name,
@@ -255,7 +259,7 @@ class BatchWriter:
         if tally is None:
             return
         unmet = list(dict.fromkeys(k for k in keys if k not in tally.seen))
-        found = await stored(unmet) if unmet else set()
+        found = await stored(unmet) if unmet and not tally.none_stored else set()
         report = tally.report
         for key in keys:
             existed = tally.seen.get(key)
@@ -475,6 +479,9 @@ class BatchWriter:
 class _Tally:
     report: FileReport
     repeats_are_duplicates: bool
+    none_stored: bool = False
+    """Nothing of the file's kind was stored when it started (each kind is written by its own
+    file only): every key not met yet in the file is new, no lookup needed."""
     seen: dict[Any, bool] = field(default_factory=dict)
     """Each key met in the file: whether it was stored before the load."""
 

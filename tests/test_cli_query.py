@@ -106,3 +106,9 @@ def test_the_readme_query_examples_find_what_they_show(tmp_path: Path) -> None:
             assert len(out.splitlines()) > 1, line
         else:
             assert "(5 rows)" in out, line
+
+
+def test_csv_of_no_rows_is_empty(data_dir: Path) -> None:
+    out = crm_graph("query", "MATCH (c:Customer {id: 'nobody'}) RETURN c.id AS id", "--csv",
+                    data_dir=data_dir)  # fmt: skip
+    assert out == ""

@@ -86,6 +86,8 @@ def query_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.csv:
         from crm_graph.loaders.load import neutralise
 
+        if not rows:  # no row: no columns to name either (the store gives none), no output
+            return EXIT_OK
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
         writer.writerow(columns)
         writer.writerows([csv_cell(value, neutralise) for value in row] for row in shown)
