@@ -392,7 +392,10 @@ def preloaded_business(folder: Path) -> Path:
 
 
 async def counts(store: GraphStore) -> dict[str, int]:
-    nodes = await store.read("MATCH (n) RETURN labels(n)[0] AS key, count(n) AS n")
+    """Nodes by label and relationships by type; not audit entries, which the reads add."""
+    nodes = await store.read(
+        "MATCH (n) WHERE NOT n:AuditEntry RETURN labels(n)[0] AS key, count(n) AS n"
+    )
     rels = await store.read("MATCH ()-[r]->() RETURN type(r) AS key, count(r) AS n")
     return {row["key"]: row["n"] for row in [*nodes, *rels]}
 
