@@ -1,13 +1,14 @@
 # The two commands of the README's quick start:
 #   make run   - create .venv, install crm-graph, serve a generated demo business on the embedded store
 #   make test  - create .venv, install with the dev extras, run the whole test suite
+#   make web   - rebuild the explore page (api/static/explore) from web/explore's lock file
 #   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test fuzz lint bench clean
+.PHONY: run test fuzz lint bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +38,6 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+web:
+	cd web/explore && npm ci --no-audit --no-fund && node build.mjs

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,7 +21,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -35,6 +37,9 @@ from crm_graph.graph.store import GraphStore, open_store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 64 * 1024
+EXPLORE_PAGE = Path(__file__).parent / "static" / "explore"
+"""The analyst's workbench (built from web/explore by `make web`), served at /explore: static
+files only, the page asks for the key and sends it to /graphql."""
 
 
 class CrmGraphQL(GraphQL[Context, None]):
@@ -174,6 +179,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/schema.graphql", schema_sdl),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Mount("/explore", StaticFiles(directory=EXPLORE_PAGE, html=True), name="explore"),
         ],
         middleware=[
             Middleware(BodyLimit, limit=max_body),

@@ -31,6 +31,9 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
+from crm_graph.api.saved_views.mutations.view_delete import DeleteViewMutation
+from crm_graph.api.saved_views.mutations.view_save import SaveViewMutation
+from crm_graph.api.saved_views.queries import SavedViewQueries
 from crm_graph.graph.errors import UnsupportedValue
 
 MAX_DEPTH = int(os.environ.get("CRM_GRAPH_MAX_DEPTH", "10"))
@@ -64,7 +67,10 @@ def _validation_errors(
     return validate_document(schema, _parsed(query), rules)
 
 
-Query = merge_types("Query", (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries))
+Query = merge_types(
+    "Query",
+    (CustomerQueries, NetworkQueries, CatalogQueries, InsightQueries, SavedViewQueries),
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -74,6 +80,8 @@ Mutation = merge_types(
         LinkCustomersMutation,
         MergeCustomersMutation,
         EraseCustomerMutation,
+        SaveViewMutation,
+        DeleteViewMutation,
     ),
 )
 

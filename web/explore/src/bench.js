@@ -1,0 +1,87 @@
+// The render bench (python -m bench explore): a seeded network of `n` customers drawn by the
+// network page's own code (graph.js), timed to its first frame, then panned to count frames.
+
+import { h } from "./dom.js";
+import { addCustomer, addTie, draw, layout, newGraph, styleNodes } from "./graph.js";
+
+function seeded(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const TYPES = ["KNOWS", "KNOWS", "KNOWS", "COLLEAGUE", "FAMILY", "REFERRED"];
+
+/** Nodes and ties like a neighbourhood's: a tree from the centre (so every node is reached),
+ * plus ~1 extra tie per node, communities by subtree. */
+export function syntheticNetwork(n, seed = 7) {
+  const random = seeded(seed);
+  const customers = [{ id: "c0", name: "Centre", totalSpend: 1000, pagerank: 0.01, community: 0, distance: 0 }];
+  const ties = [];
+  for (let i = 1; i < n; i++) {
+    const parent = customers[Math.floor(random() * i)];
+    customers.push({ id: `c${i}`, name: `Customer ${i}`, totalSpend: Math.round(random() * 5000),
+      pagerank: random() / n, community: i < 16 ? i : parent.community, distance: Math.min(3, parent.distance + 1) });
+    ties.push({ sourceId: parent.id, targetId: `c${i}`, type: TYPES[Math.floor(random() * TYPES.length)] });
+  }
+  for (let i = 0; i < n; i++) {
+    const a = Math.floor(random() * n);
+    const b = Math.floor(random() * n);
+    if (a !== b) ties.push({ sourceId: `c${a}`, targetId: `c${b}`, type: TYPES[Math.floor(random() * TYPES.length)] });
+  }
+  return { customers, ties };
+}
+
+const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+
+export async function benchNetwork(n = 2000, panSeconds = 3) {
+  const { customers, ties } = syntheticNetwork(n);
+  const main = document.getElementById("main");
+  const stage = h("div#sigma.stage");
+  main.replaceChildren(h("h1", `Render bench: ${n} customers`), stage);
+  await frame();
+  const started = performance.now();
+  const graph = newGraph();
+  for (const c of customers) addCustomer(graph, c, { distance: c.distance, center: c.distance === 0 });
+  for (const t of ties) addTie(graph, t);
+  const built = performance.now();
+  layout(graph);
+  const laidOut = performance.now();
+  styleNodes(graph);
+  const renderer = draw(stage, graph);
+  const rendered = new Promise((resolve) => renderer.once("afterRender", resolve));
+  renderer.refresh();
+  await rendered;
+  await frame();
+  const firstFrame = performance.now();
+  // pan: move the camera every animation frame for `panSeconds`, count the frames drawn
+  const camera = renderer.getCamera();
+  let frames = 0;
+  renderer.on("afterRender", () => { frames += 1; });
+  const panStart = performance.now();
+  let longest = 0;
+  let previous = panStart;
+  while (performance.now() - panStart < panSeconds * 1000) {
+    const t = (performance.now() - panStart) / 1000;
+    camera.setState({ x: 0.5 + 0.3 * Math.sin(t * 2), y: 0.5 + 0.3 * Math.cos(t * 2) });
+    await frame();
+    const now = performance.now();
+    longest = Math.max(longest, now - previous);
+    previous = now;
+  }
+  const panned = (performance.now() - panStart) / 1000;
+  const result = {
+    nodes: graph.order, edges: graph.size,
+    buildMs: built - started, layoutMs: laidOut - built, drawMs: firstFrame - laidOut,
+    firstFrameMs: firstFrame - started, fps: frames / panned, longestFrameMs: longest,
+    renderer: (() => {
+      const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+      const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+      return info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl ? "webgl" : "none";
+    })(),
+  };
+  renderer.kill();
+  return result;
+}
