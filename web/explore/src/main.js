@@ -70,6 +70,8 @@ async function render() {
     } }, "Forget key") : null);
   if (!storedKey()) {
     main.replaceChildren(keyForm(main));
+    document.body.dataset.page = "key";
+    document.body.dataset.ready = "true";
     return;
   }
   main.replaceChildren(h("div.loading", "Loading…"));

@@ -3,7 +3,7 @@
 import { gql } from "./api.js";
 import { NEIGHBOURHOOD, PATH } from "./documents.js";
 import { deniedNotice, h } from "./dom.js";
-import { addCustomer, addTie, draw, layout, newGraph, placeAround, styleNodes, TIE_STYLES } from "./graph.js";
+import { addCustomer, addTie, draw, layout, newGraph, placesAround, settle, styleNodes, TIE_STYLES } from "./graph.js";
 
 const LIMIT = 500;
 
@@ -68,6 +68,7 @@ export async function showNetwork(main, id) {
         `${graph.order} customers, ${graph.size} ties within depth ${depth.value} of ${id}`
         + (n.truncated ? ` (limited to ${LIMIT})` : "")));
     window.exploreNetwork = { graph, renderer };
+    await settle(graph);
   }
 
   function nodeReducer(node, attrs) {
@@ -99,8 +100,9 @@ export async function showNetwork(main, id) {
     const n = data.neighbourhood;
     if (!n) return;
     const fresh = n.members.map((m) => m.customer).filter((c) => !graph.hasNode(c.id));
-    for (const c of fresh) addCustomer(graph, c, { distance: (graph.getNodeAttribute(node, "distance") ?? 0) + 1 });
-    placeAround(graph, node, fresh.map((c) => c.id));
+    const distance = (graph.getNodeAttribute(node, "distance") ?? 0) + 1;
+    const places = placesAround(graph, node, fresh.length);
+    fresh.forEach((c, i) => addCustomer(graph, c, { distance, ...places[i] }));
     for (const t of n.ties) addTie(graph, t);
     styleNodes(graph, { colourBy: colourBy.value, sizeBy: sizeBy.value });
     renderer.refresh();
@@ -123,9 +125,9 @@ export async function showNetwork(main, id) {
       renderer.refresh();
       return;
     }
-    const added = [];
-    for (const c of p.customers) if (!graph.hasNode(c.id)) { addCustomer(graph, c); added.push(c.id); }
-    if (added.length) placeAround(graph, center, added);
+    const missing = p.customers.filter((c) => !graph.hasNode(c.id));
+    const places = placesAround(graph, center, missing.length);
+    missing.forEach((c, i) => addCustomer(graph, c, places[i]));
     for (const t of p.ties) addTie(graph, t);
     styleNodes(graph, { colourBy: colourBy.value, sizeBy: sizeBy.value });
     highlight = {
