@@ -5,7 +5,7 @@ every field of `Customer`, on every path that reaches one; keys: revocation at o
 plaintext at rest, constant-time comparison.
 
 Policy (README, "Errors, roles and limits"): admin reads and writes everything; analyst reads
-everything and writes nothing; partner reads without personal data (email, phone masked;
+everything and writes nothing but saved views (named filters, no customer data); partner reads without personal data (email, phone masked;
 attributes hidden; no filtering or searching on them) and without aggregates over all customers;
 no key, a malformed, unknown or revoked key: HTTP 401 and nothing executed.
 """
@@ -37,22 +37,26 @@ from tests.security.documents import (
 )
 
 READ, AGGREGATE, WRITE = "read", "aggregate over all customers", "write"
+VIEWS = "saved views: analysts' named filters, no customer data"
 POLICY = {
     "query": {
         "customer": READ, "customers": READ, "searchCustomers": READ, "neighbourhood": READ,
         "path": READ, "products": READ, "product": READ, "categories": READ,
         "revenue": AGGREGATE, "segments": AGGREGATE, "influencers": AGGREGATE,
-        "communities": AGGREGATE, "modelCards": AGGREGATE,
+        "communities": AGGREGATE, "modelCards": AGGREGATE, "churnRiskDistribution": AGGREGATE,
+        "mostAtRisk": AGGREGATE, "segmentMap": AGGREGATE, "savedViews": VIEWS, "savedView": VIEWS,
     },
     "mutation": {
         "upsertCustomers": WRITE, "recordTransaction": WRITE, "recordInteraction": WRITE,
         "linkCustomers": WRITE, "mergeCustomers": WRITE, "eraseCustomer": WRITE,
+        "saveView": VIEWS, "deleteView": VIEWS,
     },
 }  # fmt: skip
 ALLOWED = {
     READ: {Role.ADMIN, Role.ANALYST, Role.PARTNER},
     AGGREGATE: {Role.ADMIN, Role.ANALYST},
     WRITE: {Role.ADMIN},
+    VIEWS: {Role.ADMIN, Role.ANALYST},
 }
 NO_ACCESS = ("no key", "malformed key", "unknown key", "revoked key")
 
