@@ -5,8 +5,9 @@ every field of `Customer`, on every path that reaches one; keys: revocation at o
 plaintext at rest, constant-time comparison.
 
 Policy (README, "Errors, roles and limits"): admin reads and writes everything; analyst reads
-everything and writes nothing but saved views (named filters, no customer data); partner reads without personal data (email, phone masked;
-attributes hidden; no filtering or searching on them) and without aggregates over all customers;
+everything and writes nothing but saved views (named filters, no customer data); partner reads
+without personal data (email, phone masked; attributes hidden; no filtering or searching on
+them) and without aggregates over all customers or saved views;
 no key, a malformed, unknown or revoked key: HTTP 401 and nothing executed.
 """
 
