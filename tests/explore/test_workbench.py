@@ -41,8 +41,13 @@ def percent(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def words(text: str) -> list[str]:
+    return text.split()
+
+
 async def sign_in(tab: Page, key: str) -> None:
     await tab.open()
+    assert "null" not in words(await tab.page.inner_text("body"))  # no absent value written out
     await tab.page.fill("#key", key)
     await tab.page.click("form.keyform button[type=submit]")
     await tab.page.wait_for_selector("#search")
@@ -77,6 +82,7 @@ async def test_an_analyst_walks_through_the_workbench(
     shown = await tab.page.locator("#results tr[data-customer]").evaluate_all(
         "rows => rows.map(r => r.dataset.customer)"
     )
+    assert "null" not in words(await tab.page.inner_text("#results"))
     assert shown == [c["id"] for c in found["searchCustomers"]] and top["id"] in shown
     await tab.shot("search")
 
@@ -219,6 +225,7 @@ async def test_an_analyst_walks_through_the_workbench(
     listed = tab.page.locator("main tr[data-customer]")
     ids = await listed.evaluate_all("rows => rows.map(r => r.dataset.customer)")
     assert ids == [c["id"] for c in answer["nodes"]] and answer["totalCount"] > 0
+    assert "null" not in words(await tab.page.inner_text("main"))
     await tab.shot("view")
     assert tab.problems == []
 

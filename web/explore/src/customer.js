@@ -2,7 +2,7 @@
 
 import { gql } from "./api.js";
 import { CUSTOMER_360, SEARCH } from "./documents.js";
-import { deniedNotice, fmtDate, fmtInstant, fmtMoney, fmtNumber, fmtPercent, h, table } from "./dom.js";
+import { deniedNotice, fill, fmtDate, fmtInstant, fmtMoney, fmtNumber, fmtPercent, h, table } from "./dom.js";
 
 export const CUSTOMER_COLUMNS = [
   { label: "Id", cell: (c) => h("a", { href: `#customer=${encodeURIComponent(c.id)}` }, c.id) },
@@ -32,7 +32,7 @@ export async function showSearch(main, text) {
   const { data, denied } = await gql(SEARCH, { text: text.trim(), id: text.trim() });
   const found = [...(data.byId ? [data.byId] : []),
     ...(data.searchCustomers || []).filter((c) => !data.byId || c.id !== data.byId.id)];
-  results.append(
+  fill(results,
     Object.keys(denied).length ? deniedNotice("Part of the search", Object.values(denied).join("; ")) : null,
     h("p.count", `${found.length} customer${found.length === 1 ? "" : "s"} found`),
     found.length ? table(CUSTOMER_COLUMNS, found, (c) => ({ "data-customer": c.id })) : null,

@@ -21,6 +21,14 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Replace an element's children; null, undefined and false are skipped (the DOM's own
+ * replaceChildren would write them out as text). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;

@@ -3,7 +3,7 @@
 
 import { ApiError, forgetKey, gql, storedKey, storeKey } from "./api.js";
 import { PING } from "./documents.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { showCustomer, showSearch } from "./customer.js";
 import { showNetwork } from "./network.js";
 import { showSegments } from "./segments.js";
@@ -61,7 +61,7 @@ async function render() {
   if (current && current.dispose) current.dispose();
   current = null;
   const { name, arg } = route();
-  nav.replaceChildren(
+  fill(nav,
     ...PAGES.map(([page, label]) => h("a", { href: `#${page}`, class: page === name ||
       (page === "search" && name === "customer") || (page === "views" && name === "view")
       ? "active" : "" }, label)),

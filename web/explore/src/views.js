@@ -3,7 +3,7 @@
 import { gql } from "./api.js";
 import { CUSTOMER_COLUMNS } from "./customer.js";
 import { CUSTOMERS, CUSTOMERS_COUNT, DELETE_VIEW, SAVE_VIEW, SAVED_VIEW, SAVED_VIEWS } from "./documents.js";
-import { deniedNotice, fmtInstant, h, table } from "./dom.js";
+import { deniedNotice, fill, fmtInstant, h, table } from "./dom.js";
 
 const SIMPLE = [
   ["country", "Country is", (v) => ({ country: { eq: v } })],
@@ -126,7 +126,7 @@ export async function showView(main, name) {
     return null;
   }
   const body = h("div");
-  main.replaceChildren(h("h1", { "data-view": found.name }, `View: ${found.name}`),
+  fill(main, h("h1", { "data-view": found.name }, `View: ${found.name}`),
     found.description ? h("p", found.description) : null,
     h("p.muted", "Filter ", h("code#view-filter", JSON.stringify(found.filter)),
       ` · saved by ${found.updatedBy || found.createdBy || "–"} on ${fmtInstant(found.updatedAt)}`),
