@@ -61,7 +61,7 @@ export async function showCustomer(main, id) {
     return;
   }
   const deniedParts = Object.entries(denied).map(([field, message]) => deniedNotice(field, message));
-  const orders = c.transactions.map((t) => h("details.order", { "data-order": t.id },
+  const orders = c.transactions.map((t, i) => h("details.order", { "data-order": t.id, open: i === 0 },
     h("summary", `${fmtInstant(t.at)} · ${t.id} · ${fmtMoney(t.total)} · ${t.channel || "–"}`),
     table([
       { label: "Product", cell: (l) => `${l.product.name || l.product.id} (${l.product.category || "–"})` },
