@@ -84,3 +84,12 @@ class CanAggregate(_RoleRule):
 
     def allowed(self, principal: Any) -> bool:
         return bool(principal.can_aggregate)
+
+
+class CanUseSavedViews(_RoleRule):
+    """Saved views (named filters of customers, shared by analysts): admin and analyst keys."""
+
+    requirement = "is for saved views, which need an admin or analyst key"
+
+    def allowed(self, principal: Any) -> bool:
+        return bool(principal.can_aggregate)

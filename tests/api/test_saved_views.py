@@ -132,3 +132,4 @@ async def test_partner_keys_cannot_save_or_delete_views(api_for: Any, document: 
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert error["extensions"]["field"] in ("saveView", "deleteView")
+    assert "saved views" in error["message"] and "aggregate" not in error["message"]

@@ -260,4 +260,7 @@ async def test_a_partner_key_sees_what_its_role_allows_and_is_told_what_it_does_
     assert "not available for this key" in await tab.page.locator(".denied").inner_text()
     await tab.open("views")
     assert "not available for this key" in await tab.page.locator("#view-list .denied").inner_text()
+    await tab.open("view=anything")
+    denied = await tab.page.locator("main .denied").inner_text()
+    assert denied.startswith("Saved views: not available for this key.") and "partner" in denied
     assert tab.problems == []

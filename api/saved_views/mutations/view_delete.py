@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
-from crm_graph.api.permissions import CanAggregate
+from crm_graph.api.permissions import CanUseSavedViews
 from crm_graph.graph import saved_views
 
 
@@ -31,7 +31,7 @@ DeleteViewResult = Annotated[
 class DeleteViewMutation:
     @strawberry.mutation(
         description="Remove a saved view (admin and analyst keys).",
-        permission_classes=[CanAggregate],
+        permission_classes=[CanUseSavedViews],
     )
     async def delete_view(self, info: Info, name: str) -> DeleteViewResult:
         if not await saved_views.delete_view(info.context.store, name):

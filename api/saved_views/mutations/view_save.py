@@ -11,7 +11,7 @@ from strawberry.types import Info
 from crm_graph.analytics import scores
 from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, to_input, to_spec
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
-from crm_graph.api.permissions import CanAggregate, personal_condition
+from crm_graph.api.permissions import CanUseSavedViews, personal_condition
 from crm_graph.api.saved_views.types import SavedView
 from crm_graph.graph import saved_views
 from crm_graph.graph.filters import FilterBuilder, FilterError
@@ -73,7 +73,7 @@ class SaveViewMutation:
     @strawberry.mutation(
         description="Save a filter of the `customers` query under a name (admin and analyst "
         "keys); saving under an existing name replaces its filter, order and description.",
-        permission_classes=[CanAggregate],
+        permission_classes=[CanUseSavedViews],
     )
     async def save_view(self, info: Info, input: SaveViewInput) -> SaveViewResult:
         found = _problems(input)

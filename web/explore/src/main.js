@@ -3,7 +3,7 @@
 
 import { ApiError, forgetKey, gql, storedKey, storeKey } from "./api.js";
 import { PING } from "./documents.js";
-import { fill, h } from "./dom.js";
+import { deniedNotice, fill, h } from "./dom.js";
 import { showCustomer, showSearch } from "./customer.js";
 import { showNetwork } from "./network.js";
 import { showSegments } from "./segments.js";
@@ -90,7 +90,11 @@ async function render() {
   try {
     current = await show();
   } catch (e) {
-    main.replaceChildren(h("div.notice.error", `Error: ${e.message}`));
+    const label = name === "view" ? "Saved views"
+      : (PAGES.find(([page]) => page === name) || [name, "This page"])[1];
+    main.replaceChildren(e instanceof ApiError && e.forbidden
+      ? deniedNotice(label, e.message)
+      : h("div.notice.error", `Error: ${e.message}`));
     if (e instanceof ApiError && e.code === "UNAUTHENTICATED") {
       forgetKey();
       main.replaceChildren(keyForm(main, `Key refused: ${e.message}`));
