@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -133,3 +134,21 @@ async def test_partner_keys_cannot_save_or_delete_views(api_for: Any, document: 
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert error["extensions"]["field"] in ("saveView", "deleteView")
     assert "saved views" in error["message"] and "aggregate" not in error["message"]
+
+
+@pytest.mark.usefixtures("shop")
+async def test_concurrent_saves_under_one_name_make_one_view(
+    store: GraphStore, api_for: Any
+) -> None:
+    # given six analysts saving a view of the same name at once, each with their own filter
+    clients: list[Api] = [await api_for(Role.ANALYST) for _ in range(6)]
+    countries = ["GB", "FR", "DE", "US", "GB", "FR"]
+    answers = await asyncio.gather(*(
+        api.data(SAVE, input={"name": "shared", "filter": {"country": {"eq": country}}})
+        for api, country in zip(clients, countries, strict=True)
+    ))  # fmt: skip
+    # then every save succeeded and one view remains, holding one of the filters
+    assert {a["saveView"]["__typename"] for a in answers} == {"SaveViewSuccess"}
+    rows = await store.read("MATCH (v:SavedView {name: 'shared'}) RETURN v.filter AS f")
+    assert len(rows) == 1
+    assert rows[0]["f"] in {f'{{"country":{{"eq":"{c}"}}}}' for c in countries}
