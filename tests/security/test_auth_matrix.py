@@ -173,6 +173,7 @@ PATHS_TO_CUSTOMERS = {
     ("Buyer", "customer"): f'product(id: "p2") {{ buyers {{ customer {{ {PROFILE} }} }} }}',
     # aggregates over all customers: partners are refused them (test above), analysts see them
     ("Query", "influencers"): None,
+    ("Query", "mostAtRisk"): None,
     ("Community", "members"): None,
     # mutations: admins only
     ("UpsertCustomersSuccess", "customers"): None,
