@@ -7,7 +7,8 @@
 #   make fuzz  - the property tests of hostile input with new random cases (make test repeats)
 #   make lock  - pin every dependency again after pyproject.toml's ranges changed
 #   make canary - the whole suite on the newest releases pyproject.toml's ranges allow
-#   make web   - rebuild GraphiQL's assets (api/static/graphiql) from web/graphiql's lock file (npm)
+#   make web   - rebuild the browser pages' assets (api/static/graphiql, api/static/explore)
+#                from web/graphiql's and web/explore's lock files (npm)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -54,6 +55,7 @@ fuzz: $(VENV)/.installed-dev
 
 web:
 	cd web/graphiql && npm ci --no-audit --no-fund && npm run build
+	cd web/explore && npm ci --no-audit --no-fund && node build.mjs
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench load --customers 100000

@@ -108,6 +108,10 @@ async def score_customers(
             customers, orders, lines, interactions, as_of, levels=levels
         )
         labels = models["segmentation"].predict(table.loc[wanted])
+        # and their place in the segments map, as training gives it
+        picture = models["segmentation"].pca_2d(table.loc[wanted])
+        scored[names.SEGMENT_X] = picture["pc1"]
+        scored[names.SEGMENT_Y] = picture["pc2"]
     scored[names.MODEL_VERSION] = bundle["version"]
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)

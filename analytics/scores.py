@@ -34,11 +34,16 @@ RECOMMENDATIONS = "mlRecommendations"
 MODEL_VERSION = "mlModelVersion"
 AS_OF = "mlAsOf"
 SCORED_AT = "mlScoredAt"
+SEGMENT_X = "mlSegmentX"
+SEGMENT_Y = "mlSegmentY"
+"""The customer's place in the segments map: the first two principal components of the scaled
+features the segmentation was fitted on (`SegmentationModel.pca_2d`)."""
 
 PROPERTIES = (
     RFM_RECENCY_DAYS, RFM_FREQUENCY, RFM_MONETARY, RFM_SCORE, RFM_SEGMENT,
     CLV_PURCHASES, CLV_VALUE, CLV_ALIVE, CLV_HORIZON_DAYS, CHURN_RISK, CHURN_DRIVERS,
     PAGERANK, COMMUNITY, DEGREE, DEMAND, RECOMMENDATIONS, MODEL_VERSION, AS_OF, SCORED_AT,
+    SEGMENT_X, SEGMENT_Y,
 )  # fmt: skip
 """Every score property, in the order they are written. A training writes them all on every
 customer, removing (null) the ones it has no value for: a score left by an older training would

@@ -472,9 +472,14 @@ async def train(
             segment_names = segmentation.segment_names()
             fitted["segmentation"] = segmentation
             profiles = segmentation.profiles(table)
+            # the segments map (the explore page): each customer's place in the 2-D picture
+            picture = segmentation.pca_2d(table)
+            scored[names.SEGMENT_X] = picture["pc1"]
+            scored[names.SEGMENT_Y] = picture["pc2"]
             report.metrics["segments"] = {
                 "k": int(segmentation.k_),
                 "silhouette": float(segmentation.silhouette_),
+                "explainedVariance": [float(v) for v in segmentation.explained_variance_ratio_],
                 "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
             }
             done()

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -44,7 +45,7 @@ from crm_graph.api.graphiql import (
     graphiql_page,
 )
 from crm_graph.api.schema import build_schema
-from crm_graph.api.settings import Settings, default
+from crm_graph.api.settings import Settings
 from crm_graph.graph import __version__
 from crm_graph.graph.errors import ConfigurationError, StoreError
 from crm_graph.graph.settings import StoreSettings
@@ -52,7 +53,9 @@ from crm_graph.graph.store import GraphStore, open_store
 from crm_graph.graph.timeouts import statement_timeout
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_BODY: int = default("max_body")
+EXPLORE_PAGE = Path(__file__).parent / "static" / "explore"
+"""The analyst's workbench (built from web/explore by `make web`), served at /explore: static
+files only, the page asks for the key and sends it to /graphql."""
 
 
 class CrmGraphQL(GraphQL[Context, None]):
@@ -308,6 +311,7 @@ def create_app(
     ]
     if graphiql:
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="graphiql"))
+    routes.append(Mount("/explore", StaticFiles(directory=EXPLORE_PAGE, html=True), name="explore"))
     app = Starlette(
         routes=routes,
         middleware=[

@@ -51,7 +51,7 @@ class CanFilterOnPersonalData(BasePermission):
         principal = info.context.principal
         if principal is not None and principal.sees_personal_data:
             return True
-        found = _personal_condition(to_spec(kwargs.get("where")))
+        found = personal_condition(to_spec(kwargs.get("where")))
         if found is None:
             return True
         role = principal.role.value if principal is not None else "none"
@@ -64,16 +64,16 @@ class CanFilterOnPersonalData(BasePermission):
 PERSONAL_FILTER_FIELDS = ("email", "phone")
 
 
-def _personal_condition(spec: Any) -> str | None:
+def personal_condition(spec: Any) -> str | None:
     """The first personal field a filter spec has a condition on, through AND/OR/NOT/knows."""
     if isinstance(spec, list):
-        return next((found for item in spec if (found := _personal_condition(item))), None)
+        return next((found for item in spec if (found := personal_condition(item))), None)
     if not isinstance(spec, dict):
         return None
     for key, value in spec.items():
         if key in PERSONAL_FILTER_FIELDS and value is not None:
             return str(key)
-        if key in ("AND", "OR", "NOT", "knows") and (found := _personal_condition(value)):
+        if key in ("AND", "OR", "NOT", "knows") and (found := personal_condition(value)):
             return found
     return None
 
@@ -91,6 +91,15 @@ class CanAggregate(_RoleRule):
     """Aggregates over all customers: admin and analyst keys, not partners."""
 
     requirement = "aggregates over all customers and needs an admin or analyst key"
+
+    def allowed(self, principal: Any) -> bool:
+        return bool(principal.can_aggregate)
+
+
+class CanUseSavedViews(_RoleRule):
+    """Saved views (named filters of customers, shared by analysts): admin and analyst keys."""
+
+    requirement = "is for saved views, which need an admin or analyst key"
 
     def allowed(self, principal: Any) -> bool:
         return bool(principal.can_aggregate)

@@ -48,6 +48,8 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
+from crm_graph.api.saved_views.mutations.view_delete import DeleteViewMutation
+from crm_graph.api.saved_views.mutations.view_save import SaveViewMutation
 from crm_graph.api.settings import Settings, default
 from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
@@ -145,6 +147,8 @@ Mutation = merge_types(
         LinkCustomersMutation,
         MergeCustomersMutation,
         EraseCustomerMutation,
+        SaveViewMutation,
+        DeleteViewMutation,
     ),
 )
 

@@ -1,6 +1,6 @@
-"""`python -m bench load --customers 100000`, `python -m bench api --customers 100000` and
-`python -m bench soak --customers 100000 --minutes 3`: see bench/load.py, bench/api.py and
-bench/soak.py for what is measured."""
+"""`python -m bench load --customers 100000`, `python -m bench api --customers 100000`,
+`python -m bench soak --customers 100000 --minutes 3` and `python -m bench explore --nodes 2000`:
+see bench/load.py, bench/api.py, bench/soak.py and bench/explore.py for what is measured."""
 
 from __future__ import annotations
 
@@ -66,9 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     hostile.add_argument("--warmup", type=int, default=300, help="unmeasured requests first")
     hostile.add_argument("--work", type=Path, default=HERE / "results",
                          help="where generated data, the store and results go")  # fmt: skip
+    explore = commands.add_parser(
+        "explore", help="the network picture in Chromium: first frame, fps"
+    )
+    explore.add_argument("--nodes", type=int, default=2000)
+    explore.add_argument("--runs", type=int, default=3, help="renders in the same page")
+    explore.add_argument("--pan-seconds", type=float, default=3.0, help="length of the pan")
+    explore.add_argument(
+        "--work",
+        type=Path,
+        default=HERE / "results",
+        help="where the server's empty store and the results go",
+    )
     args = parser.parse_args(argv)
     if args.command == "hostile":
         return _hostile(args)
+    if args.command == "explore":
+        return _explore(args)
     if args.command == "api":
         return _api(args)
     if args.command == "soak":
@@ -245,6 +259,48 @@ def _hostile(args: argparse.Namespace) -> int:
                   f"{args.seconds:g}\n{text}\n")  # fmt: skip
     print(f"results: {out} (and appended to {HERE / 'hostile.log'})")
     return 1 if result.alone.errors or result.attacked.errors else 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.explore import run
+
+    if args.nodes < 2 or args.runs < 1 or args.pan_seconds <= 0:
+        print("--nodes must be at least 2, --runs at least 1, --pan-seconds positive",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    load_before = os.getloadavg()
+    result = asyncio.run(run(args.work, args.nodes, args.runs, args.pan_seconds))
+    load_after = os.getloadavg()
+    print(f"\n{args.nodes:,} customers, {result.runs[0]['edges']:,} ties; "
+          f"WebGL: {result.runs[0]['renderer']}")  # fmt: skip
+    print(f"{'run':<5}{'build ms':>10}{'layout ms':>11}{'draw ms':>9}{'first frame ms':>16}"
+          f"{'settled ms':>12}{'pan fps':>9}{'longest frame ms':>18}")  # fmt: skip
+    for i, r in enumerate(result.runs, 1):
+        times = f"{r['buildMs']:>10.0f}{r['layoutMs']:>11.0f}{r['drawMs']:>9.0f}"
+        frames = f"{r['settledMs']:>12.0f}{r['fps']:>9.1f}{r['longestFrameMs']:>18.0f}"
+        print(f"{i:<5}{times}{r['firstFrameMs']:>16.0f}{frames}")
+    first = result.median("firstFrameMs")
+    print(f"\nmedian time to first frame {first:.0f} ms (target < 2000 ms), "
+          f"median pan {result.median('fps'):.1f} frames/s")  # fmt: skip
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    summary = {
+        "bench": "explore",
+        "nodes": args.nodes,
+        "pan_seconds": args.pan_seconds,
+        "machine": _machine(),
+        "runs": result.runs,
+        "median_first_frame_ms": round(first),
+        "median_fps": round(result.median("fps"), 2),
+        "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+    }
+    args.work.mkdir(parents=True, exist_ok=True)
+    out = args.work / f"explore-{args.nodes}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"results: {out}")
+    return 0
 
 
 def _soak(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_graph.graph.analytics import CHURN_RISK_BUCKETS, LAST_MODEL_CARD, SEGMENT_MAP
 from crm_graph.graph.money import exact_sums
 from crm_graph.graph.store import GraphStore
 
@@ -62,3 +63,30 @@ async def revenue(
     store: GraphStore, by: str, since: int | None, until: int | None
 ) -> list[dict[str, Any]]:
     return await store.read(REVENUE[by], {"from": since, "to": until})
+
+
+async def churn_risk_distribution(store: GraphStore, buckets: int) -> list[dict[str, Any]]:
+    """Every one of `buckets` equal slices of churn risk over [0, 1], lowest first, with how many
+    customers the last training put in it (empty slices included, with 0)."""
+    counts = {
+        int(r["bucket"]): int(r["customers"])
+        for r in await store.read(CHURN_RISK_BUCKETS, {"buckets": buckets})
+    }
+    return [
+        {"low": i / buckets, "high": (i + 1) / buckets, "customers": counts.get(i, 0)}
+        for i in range(buckets)
+    ]
+
+
+async def segment_map(store: GraphStore, model: str, sample: int) -> dict[str, Any]:
+    """The segments map of the last segmentation: at most `sample` customers' points, every
+    n-th by id when there are more (the same customers on every call), how many there are in
+    all, and the share of variance each axis explains (from the segmentation's model card)."""
+    rows = await store.read(SEGMENT_MAP, {"model": model})
+    step = max(1, -(-len(rows) // sample)) if rows else 1
+    cards = await store.read(LAST_MODEL_CARD, {"name": model})
+    return {
+        "points": rows[::step],
+        "total": len(rows),
+        "card": dict(cards[0]["card"]) if cards else None,
+    }

@@ -122,11 +122,18 @@ RETURN properties(c) AS customer
 COMMUNITIES = """
 MATCH (c:Customer)
 WHERE c.mlCommunity IS NOT NULL
-WITH c.mlCommunity AS community, count(c) AS size, avg(c.mlChurnRisk) AS churnRisk
-RETURN community, size, churnRisk
+WITH c.mlCommunity AS community, count(c) AS size, avg(c.mlChurnRisk) AS churnRisk,
+     collect(c) AS members
 ORDER BY size DESC, community
 LIMIT $first
+UNWIND members AS c
+OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
+WITH community, size, churnRisk, sum(t.total) AS revenue
+RETURN community, size, churnRisk, revenue
+ORDER BY size DESC, community
 """
+"""The largest communities, with the mean churn risk and the revenue (every order's total) of
+their members; the orders are read for the `$first` communities only."""
 
 COMMUNITY_MEMBERS = """
 UNWIND $ids AS id
@@ -141,4 +148,38 @@ CLEAR_CUSTOMER_SEGMENT = """
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})-[m:IN_SEGMENT]->(g:Segment {model: $model})
 DELETE m
+"""
+
+CHURN_RISK_BUCKETS = """
+MATCH (c:Customer)
+WHERE c.mlChurnRisk IS NOT NULL
+WITH CASE WHEN c.mlChurnRisk >= 1.0 THEN $buckets - 1
+          WHEN c.mlChurnRisk <= 0.0 THEN 0
+          ELSE toInteger(floor(c.mlChurnRisk * $buckets)) END AS bucket
+RETURN bucket, count(*) AS customers
+ORDER BY bucket
+"""
+"""How many customers' churn risk falls in each of `$buckets` equal slices of [0, 1] (a risk of
+exactly 1 counts in the last); slices nobody falls in are absent."""
+
+MOST_AT_RISK = """
+MATCH (c:Customer)
+WHERE c.mlChurnRisk IS NOT NULL
+WITH c ORDER BY c.mlChurnRisk DESC, c.id LIMIT $first
+RETURN properties(c) AS customer
+"""
+
+SEGMENT_MAP = """
+MATCH (c:Customer)-[:IN_SEGMENT]->(g:Segment {model: $model})
+WHERE c.mlSegmentX IS NOT NULL AND c.mlSegmentY IS NOT NULL
+RETURN c.id AS id, c.name AS name, c.mlSegmentX AS x, c.mlSegmentY AS y, g.id AS segment
+ORDER BY id
+"""
+"""Every segmented customer's place in the 2-D picture of the last segmentation, by id."""
+
+LAST_MODEL_CARD = """
+MATCH (m:ModelCard {name: $name})
+RETURN properties(m) AS card
+ORDER BY card.trainedAt DESC, card.id
+LIMIT 1
 """

@@ -22,6 +22,7 @@ CRM_SCHEMA = GraphSchema(
         ("Segment", "id"),
         ("ApiKey", "id"),
         ("ModelCard", "id"),
+        ("SavedView", "name"),
     ),
     indexed=(
         ("SourceRecord", "emailKey"),
@@ -33,10 +34,11 @@ CRM_SCHEMA = GraphSchema(
         ("AuditEntry", "keyId"),
     ),
 )
-"""Unique ids for every entity; look-up indexes for identity resolution and time ranges."""
+"""Unique ids for every entity (a saved view's is its name: Neo4j's MERGE of concurrent saves
+under one name then makes one view); look-up indexes for identity resolution and time ranges."""
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
-               "Segment", "ApiKey", "ModelCard")  # fmt: skip
+               "Segment", "ApiKey", "ModelCard", "SavedView")  # fmt: skip
 TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
 """The relationship types of social ties between customers: the one list of them."""
 INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")

@@ -67,6 +67,9 @@ def test_the_wheel_installs_everything_under_one_crm_graph_namespace(tmp_path: P
     for asset in ("graphiql.js", "graphiql.css"):
         assert f"crm_graph/api/static/graphiql/{asset}" in names
     assert b"crm-graph = crm_graph.api.cli:main" in entry_points
+    # the built explore page is package data: serving it needs no npm
+    for page_file in ("index.html", "explore.js", "explore.css"):
+        assert f"crm_graph/api/static/explore/{page_file}" in names
 
 
 def _name(requirement: str) -> str:

@@ -29,6 +29,7 @@ class Scope(StrEnum):
     AGGREGATES = "aggregates"
     WRITE = "write"
     ADMIN = "admin"
+    SAVED_VIEWS = "saved_views"
 
 
 SCOPES: dict[Scope, str] = {
@@ -50,12 +51,16 @@ SCOPES: dict[Scope, str] = {
     ),
     Scope.AGGREGATES: (
         "figures over all customers: `revenue`, `segments`, `totalCount`, `influencers`, "
-        "`communities`, `modelCards`"
+        "`communities`, `modelCards`, `churnRiskDistribution`, `mostAtRisk`, `segmentMap`"
     ),
     Scope.WRITE: "the mutations",
     Scope.ADMIN: (
         "the audit log, customer exports, keys' customer lists (`auditLog`, `customerExport`,"
         " `setKeyCustomers`)"
+    ),
+    Scope.SAVED_VIEWS: (
+        "named filters of `customers` shared by link (`savedViews`, `savedView`, `saveView`, "
+        "`deleteView`)"
     ),
 }
 """Each scope and what it grants: the README's scope table."""
@@ -68,7 +73,7 @@ PRESETS: dict[str, frozenset[Scope]] = {
 """The roles, as sets of scopes. A partner reads the profile and orders of customers whose id it
 knows, within its customer scope; email and phone masked; it cannot list customers."""
 
-UNRESTRICTED_ONLY = frozenset({Scope.AGGREGATES, Scope.WRITE, Scope.ADMIN})
+UNRESTRICTED_ONLY = frozenset({Scope.AGGREGATES, Scope.WRITE, Scope.ADMIN, Scope.SAVED_VIEWS})
 """Scopes only a key that sees every customer may hold: an aggregate over all customers, a
 write or an export would otherwise reach customers outside its scope."""
 
@@ -87,6 +92,13 @@ FIELD_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("Query", "influencers"): Scope.AGGREGATES,
     ("Query", "communities"): Scope.AGGREGATES,
     ("Query", "modelCards"): Scope.AGGREGATES,
+    ("Query", "churnRiskDistribution"): Scope.AGGREGATES,
+    ("Query", "mostAtRisk"): Scope.AGGREGATES,
+    ("Query", "segmentMap"): Scope.AGGREGATES,
+    ("Query", "savedViews"): Scope.SAVED_VIEWS,
+    ("Query", "savedView"): Scope.SAVED_VIEWS,
+    ("Mutation", "saveView"): Scope.SAVED_VIEWS,
+    ("Mutation", "deleteView"): Scope.SAVED_VIEWS,
     ("Query", "auditLog"): Scope.ADMIN,
     ("Query", "customerExport"): Scope.ADMIN,
     ("Mutation", "setKeyCustomers"): Scope.ADMIN,

@@ -131,3 +131,25 @@ def to_spec(value: Any) -> Any:
             ops[_OPS.get(name, name)] = to_epoch_ms(item) if isinstance(item, datetime) else item
         return ops
     return value
+
+
+def to_input(value: Any) -> Any:
+    """An input object as the JSON a client sends for it (GraphQL names, instants in ISO 8601,
+    enums by name): what a saved view keeps, and gives back to be sent as `where` again."""
+    if isinstance(value, CustomerFilter | CustomerOrder):
+        out: dict[str, Any] = {}
+        for name in value.__dataclass_fields__:
+            item = getattr(value, name)
+            if item is None:
+                continue
+            key = _FIELDS.get(name, name)
+            out[key] = [to_input(v) for v in item] if isinstance(item, list) else to_input(item)
+        return out
+    if isinstance(value, StringFilter | IDFilter | FloatFilter | IntFilter | DateTimeFilter):
+        present = [n for n in value.__dataclass_fields__ if getattr(value, n) is not None]
+        return {_OPS.get(n, n): to_input(getattr(value, n)) for n in present}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from crm_graph.analytics import scores
 from crm_graph.api.customers.types import Customer, Segment, check_first
+from crm_graph.api.errors import user_error
 from crm_graph.api.permissions import CanAggregate
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
 from crm_graph.graph import aggregates, analytics
@@ -47,6 +48,7 @@ class Community:
     id: int
     size: int
     churn_risk: float | None = strawberry.field(description="Mean churn risk of its members.")
+    revenue: float = strawberry.field(description="Sum of its members' orders' totals.")
 
     @strawberry.field(description="Members, most influential first.")
     async def members(self, info: Info, first: int = 10) -> list[Customer]:
@@ -55,6 +57,37 @@ class Community:
             analytics.COMMUNITY_MEMBERS, {"ids": [self.id], "first": first}
         )
         return [Customer.from_props(m) for r in rows for m in r["members"]]
+
+
+@strawberry.type(description="How many customers' churn risk lies in [low, high).")
+class RiskBucket:
+    low: float
+    high: float
+    customers: int
+
+
+@strawberry.type(description="One customer in the segments map.")
+class SegmentPoint:
+    customer_id: strawberry.ID
+    name: str | None
+    x: float = strawberry.field(description="First principal component.")
+    y: float = strawberry.field(description="Second principal component.")
+    segment_id: strawberry.ID
+
+
+MAX_MAP_POINTS = 20_000
+
+
+@strawberry.type(description="The 2-D picture of the last segmentation.")
+class SegmentMap:
+    points: list[SegmentPoint] = strawberry.field(
+        description="At most `sample` customers, every n-th by id when there are more."
+    )
+    total: int = strawberry.field(description="Customers in the picture in all.")
+    explained_variance: list[float] = strawberry.field(
+        description="Share of the variance each axis explains."
+    )
+    model_version: str | None
 
 
 @strawberry.type(description="A trained model: what it is, when, on what, how well.")
@@ -139,9 +172,66 @@ class InsightQueries:
         check_first(first, "communities.first")
         rows = await info.context.store.read(analytics.COMMUNITIES, {"first": first})
         return [
-            Community(id=int(r["community"]), size=int(r["size"]), churn_risk=r["churnRisk"])
+            Community(
+                id=int(r["community"]),
+                size=int(r["size"]),
+                churn_risk=r["churnRisk"],
+                revenue=float(r["revenue"] or 0.0),
+            )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="How many customers fall in each equal slice of churn risk over [0, 1] "
+        "(from the last training), lowest first.",
+        permission_classes=[CanAggregate],
+    )
+    async def churn_risk_distribution(self, info: Info, buckets: int = 10) -> list[RiskBucket]:
+        if not 1 <= buckets <= 100:
+            raise user_error(
+                "buckets must be between 1 and 100", field="churnRiskDistribution.buckets"
+            )
+        rows = await aggregates.churn_risk_distribution(info.context.store, buckets)
+        return [RiskBucket(low=r["low"], high=r["high"], customers=r["customers"]) for r in rows]
+
+    @strawberry.field(
+        description="The customers most likely to stop buying (churn risk of the last "
+        "training), highest first.",
+        permission_classes=[CanAggregate],
+    )
+    async def most_at_risk(self, info: Info, first: int = 10) -> list[Customer]:
+        check_first(first, "mostAtRisk.first")
+        rows = await info.context.store.read(analytics.MOST_AT_RISK, {"first": first})
+        return [Customer.from_props(r["customer"]) for r in rows]
+
+    @strawberry.field(
+        description="The segments map: each segmented customer's place in the 2-D picture "
+        "(principal components) of the last segmentation, at most `sample` of them.",
+        permission_classes=[CanAggregate],
+    )
+    async def segment_map(self, info: Info, sample: int = 2000) -> SegmentMap:
+        if not 1 <= sample <= MAX_MAP_POINTS:
+            raise user_error(
+                f"sample must be between 1 and {MAX_MAP_POINTS}", field="segmentMap.sample"
+            )
+        found = await aggregates.segment_map(info.context.store, scores.SEGMENT_MODEL, sample)
+        card = found["card"] or {}
+        variance = scores.decode(card.get("metrics"), {}).get("explainedVariance") or []
+        return SegmentMap(
+            points=[
+                SegmentPoint(
+                    customer_id=strawberry.ID(r["id"]),
+                    name=r["name"],
+                    x=float(r["x"]),
+                    y=float(r["y"]),
+                    segment_id=strawberry.ID(r["segment"]),
+                )
+                for r in found["points"]
+            ],
+            total=found["total"],
+            explained_variance=[float(v) for v in variance],
+            model_version=card.get("version"),
+        )
 
     @strawberry.field(
         description="The trained models, newest first, with their metrics (counts and "

@@ -5,11 +5,11 @@ every field of `Customer`, on every path that reaches one; keys: revocation at o
 plaintext at rest, constant-time comparison.
 
 Policy (README, "Errors, roles and limits"): admin reads and writes everything; analyst reads
-everything and writes nothing; partner reads without personal data (email, phone masked;
-attributes hidden; no filtering or searching on them), only customers whose id it knows (no
-`list` scope) and no social graph (no `ties` scope), and without aggregates over all customers;
-the tests of masking use a partner key given every read scope but contact details and
-aggregates;
+everything and writes nothing but saved views (named filters, no customer data); partner reads
+without personal data (email, phone masked; attributes hidden; no filtering or searching on
+them), only customers whose id it knows (no `list` scope) and no social graph (no `ties`
+scope), and without aggregates over all customers or saved views; the tests of masking use a
+partner key given every read scope but contact details and aggregates;
 no key, a malformed, unknown or revoked key: HTTP 401 and nothing executed.
 """
 
@@ -43,6 +43,7 @@ from tests.security.documents import (
 READ, AGGREGATE, WRITE = "read", "aggregate over all customers", "write"
 LIST, TIES = "find customers without their id", "walk the social graph"
 ADMINISTER = "administer (audit log, exports, keys)"
+VIEWS = "saved views: analysts' named filters, no customer data"
 POLICY = {
     "query": {
         "customer": READ, "customers": LIST, "searchCustomers": LIST, "neighbourhood": TIES,
@@ -50,11 +51,13 @@ POLICY = {
         "revenue": AGGREGATE, "segments": AGGREGATE, "influencers": AGGREGATE,
         "communities": AGGREGATE, "modelCards": AGGREGATE, "rateLimit": READ,
         "auditLog": ADMINISTER, "customerExport": ADMINISTER,
+        "churnRiskDistribution": AGGREGATE, "mostAtRisk": AGGREGATE, "segmentMap": AGGREGATE,
+        "savedViews": VIEWS, "savedView": VIEWS,
     },
     "mutation": {
         "upsertCustomers": WRITE, "recordTransaction": WRITE, "recordInteraction": WRITE,
         "linkCustomers": WRITE, "mergeCustomers": WRITE, "eraseCustomer": WRITE,
-        "setKeyCustomers": ADMINISTER,
+        "setKeyCustomers": ADMINISTER, "saveView": VIEWS, "deleteView": VIEWS,
     },
 }  # fmt: skip
 ALLOWED = {
@@ -64,6 +67,7 @@ ALLOWED = {
     AGGREGATE: {Role.ADMIN, Role.ANALYST},
     WRITE: {Role.ADMIN},
     ADMINISTER: {Role.ADMIN},
+    VIEWS: {Role.ADMIN, Role.ANALYST},
 }
 NO_ACCESS = ("no key", "malformed key", "unknown key", "revoked key")
 
@@ -180,6 +184,7 @@ PATHS_TO_CUSTOMERS = {
     ("Buyer", "customer"): f'product(id: "p2") {{ buyers {{ customer {{ {PROFILE} }} }} }}',
     # aggregates over all customers: partners are refused them (test above), analysts see them
     ("Query", "influencers"): None,
+    ("Query", "mostAtRisk"): None,
     ("Community", "members"): None,
     # mutations: admins only
     ("UpsertCustomersSuccess", "customers"): None,

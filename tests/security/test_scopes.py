@@ -127,6 +127,21 @@ PROBES = {
         reveals=False,
     ),
     "rateLimit": Probe("{ rateLimit { cost limit remaining } }", reveals=False),
+    "churnRiskDistribution": Probe(
+        "{ churnRiskDistribution { customers } }", frozenset({Scope.AGGREGATES}), reveals=False
+    ),
+    "mostAtRisk": Probe(
+        "{ mostAtRisk(first: 5) { id } }",
+        frozenset({Scope.AGGREGATES}),
+        reveals=False,
+    ),
+    "segmentMap": Probe(
+        "{ segmentMap { points { customerId } } }", frozenset({Scope.AGGREGATES}), reveals=False
+    ),
+    "savedViews": Probe("{ savedViews { name } }", frozenset({Scope.SAVED_VIEWS}), reveals=False),
+    "savedView": Probe(
+        '{ savedView(name: "none") { name } }', frozenset({Scope.SAVED_VIEWS}), reveals=False
+    ),
     "customerExport": Probe(
         "query($id: ID!) { customerExport(id: $id) }", frozenset({Scope.ADMIN}), by_id=True
     ),

@@ -1,0 +1,1 @@
+"""Saved views: named filters of the `customers` query, shared by name."""

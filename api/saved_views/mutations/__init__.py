@@ -1,0 +1,1 @@
+"""Mutations of saved views: one file per mutation, typed results."""
