@@ -50,6 +50,7 @@ from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
 from crm_graph.api.saved_views.mutations.view_delete import DeleteViewMutation
 from crm_graph.api.saved_views.mutations.view_save import SaveViewMutation
+from crm_graph.api.saved_views.queries import SavedViewQueries
 from crm_graph.api.settings import Settings, default
 from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
@@ -135,6 +136,7 @@ Query = merge_types(
         InsightQueries,
         RateLimitQueries,
         AdminQueries,
+        SavedViewQueries,
     ),
 )
 Mutation = merge_types(
