@@ -182,8 +182,8 @@ def scope_rule(scopes: frozenset[Scope]) -> type[ValidationRule]:
             self.reported.add(node.name.value)
             self.report_error(
                 GraphQLError(
-                    f"{node.name.value} needs the {scope.value} scope ({scope.value.replace('_', ' ')}"
-                    "), which this key has not",
+                    f"{node.name.value} needs the {scope.value} scope "
+                    f"({scope.value.replace('_', ' ')}), which this key has not",
                     node,
                     extensions={"code": "FORBIDDEN", "field": node.name.value},
                 )

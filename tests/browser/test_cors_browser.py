@@ -68,7 +68,7 @@ def test_a_page_on_a_listed_origin_calls_the_api_and_another_is_blocked(
         static_site(tmp_path / "other") as other,
         serving(tmp_path / "api", {"CRM_GRAPH_CORS_ORIGINS": allowed}, customers=20) as api,
     ):
-        key = api.create_key("partner")
+        key = api.create_key("analyst")  # partners cannot list customers
         page = browser_page.page
         # when the allowed site's page calls the API with the key
         page.goto(f"{allowed}/index.html")
