@@ -389,22 +389,51 @@ MATCH (c:Customer)
 WHERE toLower(c.name) CONTAINS $text
    OR ($personal AND (toLower(c.email) CONTAINS $text
                       OR (size($digits) >= 4 AND c.phone CONTAINS $digits)))
-RETURN properties(c) AS customer
-ORDER BY customer.name, customer.id
-LIMIT $first
+WITH c, coalesce(c.name, '') AS sortKey
 """
+"""The search's matches with their sort key (name, '' for none); `_search_query` pages them."""
+
+
+def _search_query(cursor: tuple[Any, str] | None, backwards: bool) -> str:
+    comparison, direction = ("<", "DESC") if backwards else (">", "ASC")
+    lines = [SEARCH_CUSTOMERS.strip()]
+    if cursor is not None:
+        lines.append(
+            f"WHERE sortKey {comparison} $key OR (sortKey = $key AND c.id {comparison} $id)"
+        )
+    lines += [
+        f"WITH c, sortKey ORDER BY sortKey {direction}, c.id {direction} LIMIT $limit",
+        "RETURN properties(c) AS customer, sortKey",
+    ]
+    return "\n".join(lines)
 
 
 async def search_customers(
-    store: GraphStore, text: str, first: int, *, personal: bool = True
-) -> list[dict[str, Any]]:
-    """Customers whose name or email contains `text` (case-insensitive), or whose phone contains
-    its digits (four or more). `personal=False`: names only (for callers who may not see emails
-    and phones, who could otherwise find out who has one)."""
+    store: GraphStore,
+    text: str,
+    first: int,
+    *,
+    personal: bool = True,
+    after: tuple[Any, str] | None = None,
+    backwards: bool = False,
+) -> CustomerPage:
+    """A page of the customers whose name or email contains `text` (case-insensitive), or
+    whose phone contains its digits (four or more), by name then id, after the (name, id)
+    cursor `after` (`backwards`: the ones before it, as `customer_page`). `personal=False`:
+    names only (for callers who may not see emails and phones, who could otherwise find out
+    who has one)."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    params = {"text": text.strip().lower(), "digits": digits, "first": first, "personal": personal}
-    rows = await store.read(SEARCH_CUSTOMERS, params)
-    return [r["customer"] for r in rows]
+    params: dict[str, Any] = {"text": text.strip().lower(), "digits": digits,
+                              "limit": first + 1, "personal": personal}  # fmt: skip
+    if after is not None:
+        params["key"], params["id"] = after
+    rows = await store.read(_search_query(after, backwards), params)
+    kept = rows[:first]
+    if backwards:
+        kept.reverse()
+    return CustomerPage(
+        [r["customer"] for r in kept], [r["sortKey"] for r in kept], len(rows) > first
+    )
 
 
 PROFILE_PROPERTIES = frozenset({"id", "name", "email", "phone", "city", "country", "signupAt"})

@@ -24,7 +24,7 @@ from crm_graph.graph.errors import ConfigurationError
 from tests.helpers import secret_of
 from tests.serving import serving
 
-SEARCH = "query FindSomeone($t: String!) { searchCustomers(text: $t, first: 3) { id } }"
+SEARCH = "query FindSomeone($t: String!) { searchCustomers(text: $t, first: 3) { nodes { id } } }"
 PERSON = "Zebedee Quackenbush"
 
 
