@@ -15,6 +15,13 @@ WITH p ORDER BY p.id LIMIT $limit
 RETURN properties(p) AS product
 """
 
+PRODUCTS_PAGE_BACKWARDS = """
+MATCH (p:Product)
+WHERE ($category IS NULL OR p.category = $category) AND ($after IS NULL OR p.id < $after)
+WITH p ORDER BY p.id DESC LIMIT $limit
+RETURN properties(p) AS product
+"""
+
 PRODUCTS_BY_ID = "UNWIND $ids AS id MATCH (p:Product {id: id}) RETURN id, properties(p) AS product"
 
 BUYERS_BY_PRODUCT = exact_sums("""
@@ -46,9 +53,18 @@ RETURN name, products ORDER BY name
 
 
 async def product_page(
-    store: GraphStore, category: str | None, after: str | None, first: int
+    store: GraphStore,
+    category: str | None,
+    after: str | None,
+    first: int,
+    *,
+    backwards: bool = False,
 ) -> tuple[list[dict[str, Any]], bool]:
-    rows = await store.read(
-        PRODUCTS_PAGE, {"category": category, "after": after, "limit": first + 1}
-    )
-    return [r["product"] for r in rows[:first]], len(rows) > first
+    """Products by id after the id `after`, and whether more come; `backwards`: the ones
+    before it (or the last ones), still in id order, and whether more come before them."""
+    query = PRODUCTS_PAGE_BACKWARDS if backwards else PRODUCTS_PAGE
+    rows = await store.read(query, {"category": category, "after": after, "limit": first + 1})
+    kept = [r["product"] for r in rows[:first]]
+    if backwards:
+        kept.reverse()
+    return kept, len(rows) > first

@@ -436,10 +436,23 @@ MATCH (c:Customer)
 {scope}WITH c WHERE (toLower(c.name) CONTAINS $text
    OR ($personal AND (toLower(c.email) CONTAINS $text
                       OR (size($digits) >= 4 AND c.phone CONTAINS $digits))))
-RETURN properties(c) AS customer
-ORDER BY customer.name, customer.id
-LIMIT $first
+WITH c, coalesce(c.name, '') AS sortKey
 """
+"""The search's matches with their sort key (name, '' for none); `_search_query` pages them."""
+
+
+def _search_query(cursor: tuple[Any, str] | None, backwards: bool) -> str:
+    comparison, direction = ("<", "DESC") if backwards else (">", "ASC")
+    lines = [SEARCH_CUSTOMERS.strip()]
+    if cursor is not None:
+        lines.append(
+            f"WHERE sortKey {comparison} $key OR (sortKey = $key AND c.id {comparison} $id)"
+        )
+    lines += [
+        f"WITH c, sortKey ORDER BY sortKey {direction}, c.id {direction} LIMIT $limit",
+        "RETURN properties(c) AS customer, sortKey",
+    ]
+    return "\n".join(lines)
 
 
 async def search_customers(
@@ -448,16 +461,28 @@ async def search_customers(
     first: int,
     *,
     personal: bool = True,
+    after: tuple[Any, str] | None = None,
+    backwards: bool = False,
     scope: CustomerScope = EVERYONE,
-) -> list[dict[str, Any]]:
-    """Customers whose name or email contains `text` (case-insensitive), or whose phone contains
-    its digits (four or more). `personal=False`: names only (for callers who may not see emails
-    and phones, who could otherwise find out who has one)."""
+) -> CustomerPage:
+    """A page of the customers whose name or email contains `text` (case-insensitive), or
+    whose phone contains its digits (four or more), by name then id, after the (name, id)
+    cursor `after` (`backwards`: the ones before it, as `customer_page`). `personal=False`:
+    names only (for callers who may not see emails and phones, who could otherwise find out
+    who has one)."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    params = {"text": text.strip().lower(), "digits": digits, "first": first, "personal": personal}
-    query = SEARCH_CUSTOMERS.replace("{scope}", scope.keep("c", "c"))
+    params: dict[str, Any] = {"text": text.strip().lower(), "digits": digits,
+                              "limit": first + 1, "personal": personal}  # fmt: skip
+    if after is not None:
+        params["key"], params["id"] = after
+    query = _search_query(after, backwards).replace("{scope}", scope.keep("c", "c"))
     rows = await store.read(query, {**params, **scope.params})
-    return [r["customer"] for r in rows]
+    kept = rows[:first]
+    if backwards:
+        kept.reverse()
+    return CustomerPage(
+        [r["customer"] for r in kept], [r["sortKey"] for r in kept], len(rows) > first
+    )
 
 
 PROFILE_PROPERTIES = frozenset({"id", "name", "email", "phone", "city", "country", "signupAt"})

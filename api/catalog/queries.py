@@ -7,6 +7,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from crm_graph.api.customers.types import Customer, Product, check_first
+from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
 from crm_graph.graph import catalog
 
 
@@ -48,11 +49,24 @@ class CatalogProduct(Product):
         ]
 
 
+PRODUCT_ORDERING = "PRODUCT_ID"
+"""What product cursors are made for: products come by id."""
+
+
 @strawberry.type
-class ProductPage:
-    products: list[CatalogProduct]
-    has_next_page: bool
-    end_cursor: str | None
+class ProductEdge:
+    cursor: str
+    node: CatalogProduct
+
+
+@strawberry.type(description="A page of products (Relay connection).")
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[CatalogProduct]:
+        return [edge.node for edge in self.edges]
 
 
 @strawberry.type
@@ -68,16 +82,27 @@ def _product(props: dict[str, object]) -> CatalogProduct:
 
 @strawberry.type
 class CatalogQueries:
-    @strawberry.field(description="Products by id, optionally of one category, a page at a time.")
+    @strawberry.field(
+        description="Products by id, optionally of one category, a page at a time (forwards "
+        "with first/after, backwards with last/before)."
+    )
     async def products(
-        self, info: Info, category: str | None = None, first: int = 20, after: str | None = None
-    ) -> ProductPage:
-        check_first(first, "products.first")
-        found, more = await catalog.product_page(info.context.store, category, after, first)
-        return ProductPage(
-            products=[_product(p) for p in found],
-            has_next_page=more,
-            end_cursor=str(found[-1]["id"]) if found else None,
+        self, info: Info, category: str | None = None,
+        first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+    ) -> ProductConnection:  # fmt: skip
+        request = page_request("products", PRODUCT_ORDERING, first, after, last, before)
+        cursor = request.cursor[1] if request.cursor else None
+        found, more = await catalog.product_page(
+            info.context.store, category, cursor, request.size, backwards=request.backwards
+        )
+        edges = [
+            ProductEdge(cursor=encode_cursor(PRODUCT_ORDERING, None, str(p["id"])),
+                        node=_product(p))
+            for p in found
+        ]  # fmt: skip
+        return ProductConnection(
+            edges=edges, page_info=page_info([e.cursor for e in edges], request, more)
         )
 
     @strawberry.field

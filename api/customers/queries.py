@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
-from crm_graph.api.customers.types import Customer, check_first, customer_view
+from crm_graph.api.customers.types import Customer, customer_view
 from crm_graph.api.errors import user_error
 from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
 from crm_graph.api.permissions import CanAggregate, CanFilterOnPersonalData
@@ -41,6 +41,20 @@ class CustomerConnection:
         return await queries.count_customers(
             info.context.store, self.spec, info.context.customer_scope
         )
+
+
+SEARCH_ORDERING = "SEARCH"
+"""What search cursors are made for: matches come by name, then id."""
+
+
+@strawberry.type(description="A page of the customers a search found (Relay connection).")
+class CustomerSearchConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Customer]:
+        return [edge.node for edge in self.edges]
 
 
 @strawberry.type
@@ -84,14 +98,27 @@ class CustomerQueries:
         return CustomerConnection(edges=edges, page_info=info_, spec=spec)
 
     @strawberry.field(description="Customers whose name, email or phone contains the text "
-                      "(case-insensitive); for partner keys, whose name does.")  # fmt: skip
-    async def search_customers(self, info: Info, text: str, first: int = 20) -> list[Customer]:
-        check_first(first, "searchCustomers.first")
+                      "(case-insensitive), by name; for partner keys, whose name does. Paged "
+                      "forwards with first/after, backwards with last/before.")  # fmt: skip
+    async def search_customers(
+        self, info: Info, text: str, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+    ) -> CustomerSearchConnection:  # fmt: skip
+        request = page_request("searchCustomers", SEARCH_ORDERING, first, after, last, before)
         if len(text.strip()) < 2:
             raise user_error("text needs at least 2 characters", field="searchCustomers.text")
         principal = info.context.principal
         personal = principal is not None and principal.sees_personal_data  # partners: names only
-        found = await queries.search_customers(
-            info.context.store, text, first, personal=personal, scope=info.context.customer_scope
-        )
-        return [Customer.from_props(props) for props in found]
+        page = await queries.search_customers(
+            info.context.store, text, request.size, personal=personal,
+            after=request.cursor, backwards=request.backwards, scope=info.context.customer_scope,
+        )  # fmt: skip
+        edges = [
+            CustomerEdge(
+                cursor=encode_cursor(SEARCH_ORDERING, key, props["id"]),
+                node=Customer.from_props(props),
+            )
+            for props, key in zip(page.customers, page.sort_keys, strict=True)
+        ]
+        info_ = page_info([edge.cursor for edge in edges], request, page.has_next)
+        return CustomerSearchConnection(edges=edges, page_info=info_)

@@ -391,12 +391,13 @@ EXPLORING = {
         totalCount pageInfo { hasNextPage endCursor }
         edges { cursor node { id name email phone country totalSpend orderCount
                               lastPurchaseAt socialTies { type customer { id email } } } } } }""",
-    "search": '{ searchCustomers(text: "an", first: 5) { id name email phone city } }',
+    "search": '{ searchCustomers(text: "an", first: 5) { nodes { id name email phone city } } }',
     "neighbourhood": """query($id: ID!) { neighbourhood(id: $id, depth: 2) { truncated
         center { id name } members { distance customer { id name email orderCount } }
         ties { sourceId targetId type since weight } } }""",
-    "products": """{ products(first: 5) { hasNextPage endCursor products { id name category
-        price buyers(first: 3) { quantity orders spend customer { id phone } } } }
+    "products": """{ products(first: 5) { pageInfo { hasNextPage endCursor }
+        nodes { id name category price
+                buyers(first: 3) { quantity orders spend customer { id phone } } } }
         categories { name productCount } }""",
     "revenue": """{ byMonth: revenue(by: MONTH) { key revenue orders customers }
         byCountry: revenue(by: COUNTRY) { key revenue orders customers } }""",

@@ -64,15 +64,28 @@ async def test_path_between_customers(shop: None, admin: Api) -> None:
 
 async def test_products_buyers_and_categories(shop: None, admin: Api) -> None:
     data = await admin.data("""{
-      products(first: 1) { products { id name } hasNextPage endCursor }
+      products(first: 1) { nodes { id name } pageInfo { hasNextPage endCursor } }
       product(id: "p2") { name category buyers { customer { id } quantity orders spend } }
       categories { name productCount }
     }""")
-    assert data["products"] == {
-        "products": [{"id": "p1", "name": "Mug"}],
-        "hasNextPage": True,
-        "endCursor": "p1",
-    }
+    assert data["products"]["nodes"] == [{"id": "p1", "name": "Mug"}]
+    assert data["products"]["pageInfo"]["hasNextPage"] is True
+    after = data["products"]["pageInfo"]["endCursor"]
+    following = await admin.data(
+        "query($a: String) { products(first: 1, after: $a) { nodes { id } } }", a=after
+    )
+    assert following["products"]["nodes"] == [{"id": "p2"}]
+    # and backwards: the last product, then the one before it
+    back = (
+        "query($b: String) { products(last: 1, before: $b) { nodes { id } pageInfo { "
+        "hasNextPage hasPreviousPage startCursor } } }"
+    )
+    last = (await admin.data(back, b=None))["products"]
+    assert last["nodes"] == [{"id": "p2"}] and last["pageInfo"]["hasPreviousPage"]
+    before = (await admin.data(back, b=last["pageInfo"]["startCursor"]))["products"]
+    assert before["nodes"] == [{"id": "p1"}]
+    assert before["pageInfo"] == {**before["pageInfo"], "hasNextPage": True,
+                                  "hasPreviousPage": False}  # fmt: skip
     assert sorted(b["customer"]["id"] for b in data["product"]["buyers"]) == ["c01", "c04", "c08"]
     assert all(b["spend"] == 30 and b["orders"] == 1 for b in data["product"]["buyers"])
     assert data["categories"] == [

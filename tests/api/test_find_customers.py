@@ -81,12 +81,16 @@ async def test_filters(shop: None, admin: Api, where: dict[str, Any], expected: 
 
 
 async def test_search_by_name_email_or_phone(shop: None, admin: Api) -> None:
-    query = "query($t: String!) { searchCustomers(text: $t) { id } }"
-    assert {c["id"] for c in (await admin.data(query, t="ANN"))["searchCustomers"]} == {
+    query = "query($t: String!) { searchCustomers(text: $t) { nodes { id } } }"
+    assert {c["id"] for c in (await admin.data(query, t="ANN"))["searchCustomers"]["nodes"]} == {
         "c00", "c02", "c07"
     }  # fmt: skip
-    assert [c["id"] for c in (await admin.data(query, t="eve6@"))["searchCustomers"]] == ["c06"]
-    assert [c["id"] for c in (await admin.data(query, t="7946 0009"))["searchCustomers"]] == ["c09"]
+    assert [c["id"] for c in (await admin.data(query, t="eve6@"))["searchCustomers"]["nodes"]] == [
+        "c06"
+    ]
+    assert [
+        c["id"] for c in (await admin.data(query, t="7946 0009"))["searchCustomers"]["nodes"]
+    ] == ["c09"]
     errors = await admin.errors(query, t=" ")
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -229,3 +233,45 @@ async def test_a_cursor_of_another_ordering_or_forged_is_refused(shop: None, adm
     for forged in ("", "e30", "WyJJRCIsW10sImMwMSJd", "WyJJRCIsIngiLDFd", cursor[:-3] + "@@@"):
         [error] = await admin.errors(BACKWARDS, order=by_name, last=2, before=forged)
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "before"}, forged
+
+
+SEARCH = """
+query Search($t: String!, $first: Int, $after: String, $last: Int, $before: String) {
+  searchCustomers(text: $t, first: $first, after: $after, last: $last, before: $before) {
+    edges { cursor node { id name } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+async def test_search_pages_both_ways_by_name_ties_broken_by_id(shop: None, admin: Api) -> None:
+    # given a search every customer matches (their emails hold "x.org"), with names repeated
+    everyone = (await admin.data(SEARCH, t="x.org", first=100))["searchCustomers"]
+    ids = [e["node"]["id"] for e in everyone["edges"]]
+    assert len(ids) == 12 and not everyone["pageInfo"]["hasNextPage"]
+    assert [e["node"]["name"] for e in everyone["edges"]][:3] == ["Ann", "Ann", "Ann"]
+    assert ids[:3] == ["c00", "c02", "c07"]  # the tie in names broken by id
+    # when it is read forwards two at a time, then backwards two at a time
+    forwards: list[str] = []
+    after = None
+    while True:
+        page = (await admin.data(SEARCH, t="x.org", first=2, after=after))["searchCustomers"]
+        forwards += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    backwards: list[str] = []
+    before = None
+    while True:
+        page = (await admin.data(SEARCH, t="x.org", last=2, before=before))["searchCustomers"]
+        backwards = [e["node"]["id"] for e in page["edges"]] + backwards
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    # then both are the whole list, in order
+    assert forwards == ids and backwards == ids
+    # and a customers cursor is no search cursor
+    other = (await admin.data(PAGE, first=1))["customers"]["pageInfo"]["endCursor"]
+    [error] = await admin.errors(SEARCH, t="x.org", first=2, after=other)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}

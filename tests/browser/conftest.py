@@ -35,9 +35,12 @@ NOWHERE = "http://127.0.0.1:9"
 """The proxy everything but loopback is sent to: the discard port, closed here."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """The launched browser, one for the session."""
+    """The launched browser, one per test module. Not one per session: Playwright's sync API
+    keeps its own asyncio loop marked running in this thread until it stops, and every async
+    test after it would then fail to start (pytest-asyncio cannot run its loop inside another);
+    the modules here hold sync tests only."""
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     try:

@@ -172,7 +172,8 @@ CUSTOMER_FIELDS = {
 PROFILE = "id name email phone attributes city country pagerank community"
 PATHS_TO_CUSTOMERS = {
     ("Query", "customer"): f'customer(id: "c00") {{ {PROFILE} }}',
-    ("Query", "searchCustomers"): f'searchCustomers(text: "an", first: 50) {{ {PROFILE} }}',
+    ("CustomerSearchConnection", "nodes"):
+        f'searchCustomers(text: "an", first: 50) {{ nodes {{ {PROFILE} }} }}',
     ("CustomerConnection", "nodes"): f"customers(first: 50) {{ nodes {{ {PROFILE} }} }}",
     ("CustomerEdge", "node"): f"c2: customers(first: 50) {{ edges {{ node {{ {PROFILE} }} }} }}",
     ("SocialTie", "customer"):
@@ -292,12 +293,12 @@ async def test_partners_search_names_only(
 ) -> None:  # fmt: skip
     # given text found in emails or phones (a partner could read them out a character at a time),
     # or in names
-    query = "query($t: String!) { searchCustomers(text: $t, first: 50) { id } }"
+    query = "query($t: String!) { searchCustomers(text: $t, first: 50) { nodes { id } } }"
     partner = await api_for(Role.PARTNER, scopes=broad_partner_scopes())
     analyst = await api_for(Role.ANALYST)
     # when an analyst and a partner search it
-    by_analyst = {c["id"] for c in (await analyst.data(query, t=text))["searchCustomers"]}
-    by_partner = {c["id"] for c in (await partner.data(query, t=text))["searchCustomers"]}
+    by_analyst = {c["id"] for c in (await analyst.data(query, t=text))["searchCustomers"]["nodes"]}
+    by_partner = {c["id"] for c in (await partner.data(query, t=text))["searchCustomers"]["nodes"]}
     # then the analyst finds customers by name, email or phone; the partner by name only
     assert by_analyst == analyst_finds
     assert by_partner == partner_finds

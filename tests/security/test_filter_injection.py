@@ -262,8 +262,10 @@ def test_the_cases_reach_every_text_argument() -> None:
     found = {f"{name}.{arg}" for texts in (QUERY_TEXTS, MUTATION_TEXTS)
              for name, places in texts.items() for arg, _ in places}  # fmt: skip
     assert found == {
-        "customer.id", "customers.where", "customers.after", "searchCustomers.text",
+        "customer.id", "customers.where", "customers.after", "customers.before",
+        "searchCustomers.text", "searchCustomers.after", "searchCustomers.before",
         "neighbourhood.id", "path.from", "path.to", "products.category", "products.after",
+        "products.before",
         "product.id", "upsertCustomers.input", "recordTransaction.input",
         "recordInteraction.input", "linkCustomers.input", "mergeCustomers.ids", "eraseCustomer.id",
         "auditLog.customerId", "auditLog.keyId", "customerExport.id", "setKeyCustomers.keyId",

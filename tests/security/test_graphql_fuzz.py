@@ -278,7 +278,8 @@ async def test_search_text(
     search: Any, first: Any, role: Role,
 ) -> None:  # fmt: skip
     fuzz_case()
-    query = "query S($t: String!, $f: Int) { searchCustomers(text: $t, first: $f) { id email } }"
+    query = ("query S($t: String!, $f: Int) "
+             "{ searchCustomers(text: $t, first: $f) { nodes { id email } } }")  # fmt: skip
     await ask(callers[role], query, _drop_none({"t": search, "f": first}))
 
 
@@ -342,7 +343,7 @@ CATALOG_AND_INSIGHTS = """
 query K($category: String, $first: Int, $after: String, $id: ID!, $by: RevenueDimension!,
         $from: DateTime, $to: DateTime) {
   products(category: $category, first: $first, after: $after) {
-    products { id buyers(first: $first) { customer { id email } } } hasNextPage endCursor
+    nodes { id buyers(first: $first) { customer { id email } } } pageInfo { hasNextPage endCursor }
   }
   product(id: $id) { name buyers { quantity } }
   categories { name productCount }
@@ -395,7 +396,7 @@ raw_bodies = st.one_of(
     json_values.map(json.dumps),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
     st.sampled_from([
-        '{"query": "query($t: String!) { searchCustomers(text: $t) { id } }",'
+        '{"query": "query($t: String!) { searchCustomers(text: $t) { nodes { id } } }",'
         ' "variables": {"t": "ab\\ud800"}}',
         '{"query": "query($i: ID!) { customer(id: $i) { id } }", "variables": {"i": "\\udfff"}}',
         '{"query": "{ __typename }", "variables": {"n": NaN, "i": Infinity}}',

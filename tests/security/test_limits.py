@@ -177,8 +177,8 @@ async def test_a_filter_at_the_limits_is_answered(shop: None, warm_admin: Api) -
 ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
     ("customers", "first"): ("{ customers(first: %d) { nodes { id } } }", MAX_PAGE),
     ("searchCustomers", "first"):
-        ('{ searchCustomers(text: "ann", first: %d) { id } }', MAX_PAGE),
-    ("products", "first"): ("{ products(first: %d) { hasNextPage } }", MAX_PAGE),
+        ('{ searchCustomers(text: "ann", first: %d) { nodes { id } } }', MAX_PAGE),
+    ("products", "first"): ("{ products(first: %d) { pageInfo { hasNextPage } } }", MAX_PAGE),
     ("influencers", "first"): ("{ influencers(first: %d) { id } }", MAX_PAGE),
     ("communities", "first"): ("{ communities(first: %d) { id } }", MAX_PAGE),
     ("auditLog", "first"): ("{ auditLog(first: %d) { keyId } }", audit.MAX_ENTRIES),

@@ -84,9 +84,9 @@ async def _requests(store: GraphStore, admin: Api, analyst: Api, partner: Api) -
     for person in PEOPLE:
         for api in (admin, analyst, partner):
             await api.data(VIEW, id=person["id"])
-        await analyst.data("query($t: String!) { searchCustomers(text: $t) { email } }",
+        await analyst.data("query($t: String!) { searchCustomers(text: $t) { nodes { email } } }",
                            t=person["email"])  # fmt: skip
-        await partner.data("query($t: String!) { searchCustomers(text: $t) { name } }",
+        await partner.data("query($t: String!) { searchCustomers(text: $t) { nodes { name } } }",
                            t=person["name"])  # fmt: skip
         where = {"email": {"eq": person["email"]}, "phone": {"contains": person["e164"]}}
         filtered = "query($w: CustomerFilter) { customers(where: $w) { nodes { id } } }"
