@@ -32,7 +32,12 @@ class Neo4jStore:
     async def connect(cls, settings: StoreSettings) -> Neo4jStore:
         assert settings.url and settings.username is not None
         driver = AsyncGraphDatabase.driver(
-            settings.url, auth=(settings.username, settings.password or "")
+            settings.url,
+            auth=(settings.username, settings.password or ""),
+            # The server sends no notifications: the driver logged each as a WARNING with the
+            # whole statement (unknown properties such as `revokedAt`, nulls in aggregations),
+            # 1.5 a request on the 360, which cost 13% of the API's requests/s.
+            notifications_min_severity="OFF",
         )
         store = cls(driver, settings.database, settings.description)
         try:
