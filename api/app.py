@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import RateLimiter
 from crm_graph.api.context import Context
@@ -125,13 +126,18 @@ def create_app(
     store: GraphStore | None = None,
     production: bool | None = None,
     rate_limiter: RateLimiter | bool | None = True,
+    key_cache: KeyCache | bool | None = True,
 ) -> Starlette:
     """The ASGI app. A given `store` is used as is (and not closed); otherwise the app opens the
     store the settings name at startup and closes it at shutdown. `rate_limiter=True` reads the
-    limits from the environment; None or False turns them off."""
+    limits from the environment; None or False turns them off; `key_cache` likewise (see
+    api/auth/cache.py: a revoke takes effect within its ttl, 1 s by default)."""
     if production is None:
         production = os.environ.get("CRM_GRAPH_ENV", "").lower() == "production"
     limiter = RateLimiter.from_env() if rate_limiter is True else (rate_limiter or None)
+    keys = key_cache if isinstance(key_cache, KeyCache) else None  # not `or`: it has a length
+    if key_cache is True:
+        keys = KeyCache.from_env()
     max_body = int(os.environ.get("CRM_GRAPH_MAX_BODY", DEFAULT_MAX_BODY))
 
     @contextlib.asynccontextmanager
@@ -177,7 +183,7 @@ def create_app(
         ],
         middleware=[
             Middleware(BodyLimit, limit=max_body),
-            Middleware(AuthMiddleware, rate_limiter=limiter),
+            Middleware(AuthMiddleware, rate_limiter=limiter, key_cache=keys),
         ],
         lifespan=lifespan,
     )

@@ -7,8 +7,9 @@ secret has 256 bits of entropy, so nothing can be guessed faster than by brute f
 2**256, and a slow hash (scrypt, argon2) would only add its cost to every request. Digests are
 compared with `hmac.compare_digest`.
 
-Keys are looked up on every request (one indexed read by id), never cached: a revoke takes
-effect on the very next request.
+A key is looked up by id (one indexed read). The server remembers a successful look-up for at
+most a second (api/auth/cache.py, `CRM_GRAPH_KEY_CACHE_SECONDS`): a revoke takes effect on every
+server process within that time; `authenticate` itself never caches.
 """
 
 from __future__ import annotations

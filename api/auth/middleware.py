@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import AuthError, Principal
 from crm_graph.api.auth.ratelimit import RateLimiter
@@ -48,6 +49,7 @@ class AuthMiddleware:
         *,
         protected_prefix: str = "/graphql",
         rate_limiter: RateLimiter | None = None,
+        key_cache: KeyCache | None = None,
     ) -> None:
         if not protected_prefix.startswith("/") or protected_prefix.endswith("/"):
             raise ValueError(
@@ -56,6 +58,13 @@ class AuthMiddleware:
         self.app = app
         self.protected_prefix = protected_prefix
         self.rate_limiter = rate_limiter
+        self.key_cache = key_cache
+
+    async def _authenticate(self, scope: Scope, header: str | None) -> Principal:
+        """The key look-up, through the key cache when there is one (see api/auth/cache.py)."""
+        if self.key_cache is not None:
+            return await self.key_cache.authenticate(_store(scope), header)
+        return await authenticate(_store(scope), header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -92,7 +101,7 @@ class AuthMiddleware:
             if self._protected(scope["path"]) and not _is_graphiql_page(scope, headers):
                 refusal: tuple[int, str, str, dict[str, str]] | None = None
                 try:
-                    principal = await authenticate(_store(scope), headers.get("authorization"))
+                    principal = await self._authenticate(scope, headers.get("authorization"))
                 except AuthError as e:
                     refusal = (401, e.code, e.message, {"www-authenticate": "Bearer"})
                 except StoreError as e:
@@ -128,7 +137,7 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = None
         try:
-            principal = await authenticate(_store(scope), _headers(scope).get("authorization"))
+            principal = await self._authenticate(scope, _headers(scope).get("authorization"))
         except (AuthError, StoreError) as e:
             log.info("websocket %s refused: %s", scope["path"], e)
             await send({"type": "websocket.close", "code": _WEBSOCKET_POLICY_VIOLATION})
