@@ -1,10 +1,11 @@
 """`python -m bench peer --store neo4j://...`: crm-graph against the Neo4j GraphQL Library, the
 peer on its own engine, serving the same customer 360 from the same Neo4j database.
 
-- **the peer**: `@neo4j/graphql` 7 on graphql-yoga (Node), `bench/peer/server.mjs`, installed
-  from npm (`bench/peer/package.json`) into `<work>/peer/` on first use (never into the
-  repository), one Node process, authentication on: a JWT (HS256) the library checks on every
-  request with its `@authentication`. The bench signs one token for the run.
+- **the peer**: `@neo4j/graphql` 7 on graphql-yoga (Node), `bench/peer_server/server.mjs`,
+  installed from npm (`bench/peer_server/package.json`) into `<work>/peer/` on first use (never
+  into the repository), one Node process, authentication on: a JWT (HS256) the library checks
+  on every request with its `@authentication`. The bench signs one token for the run, and checks
+  that the peer refuses a request without it and one signed with another secret.
 - **crm-graph**: `crm-graph serve` on the same database, one uvicorn process, an admin API key.
 - **raw Cypher**: the bench's one-statement 360 (bench/api.py), the engine's own round trip.
 
@@ -91,15 +92,15 @@ class PeerError(RuntimeError):
 
 
 def install_peer(folder: Path) -> Path:
-    """`bench/peer/` copied into `folder` and its npm packages installed there (again only when
-    package.json changed). Returns the folder."""
+    """`bench/peer_server/` copied into `folder` and its npm packages installed there (again
+    only when package.json changed). Returns the folder."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise PeerError("the peer needs Node.js 20 or later and npm on the PATH")
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = (HERE / "peer" / "package.json").read_bytes()
+    wanted = (HERE / "peer_server" / "package.json").read_bytes()
     installed = folder / ".installed-package.json"
     for name in PEER_FILES:
-        shutil.copyfile(HERE / "peer" / name, folder / name)
+        shutil.copyfile(HERE / "peer_server" / name, folder / name)
     modules = folder / "node_modules"
     if installed.exists() and installed.read_bytes() == wanted and modules.exists():
         return folder

@@ -121,7 +121,7 @@ async def test_the_peer_bench_finds_the_same_answers_and_measures_both(
         for phase in ("sequential", "concurrent"):
             assert side[phase]["requests"] > 0 and side[phase]["errors"] == 0, side
     assert f"answers identical for {summary['answers_checked']} customers" in done.stdout
-    assert not (REPO / "bench" / "peer" / "node_modules").exists()
+    assert not (REPO / "bench" / "peer_server" / "node_modules").exists()
 
 
 CRM = {
