@@ -32,6 +32,7 @@ from strawberry.asgi import GraphQL
 
 from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
 from crm_graph.api.audit import prune_every_hour
+from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter
@@ -223,6 +224,7 @@ def create_app(
     close_store: bool = False,
     cors: tuple[str, ...] | None = None,
     access_log: AccessLogFormat | None = None,
+    key_cache: KeyCache | bool | None = True,
 ) -> Starlette:
     """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
     from the environment once, here. A given `store` is used as is (and closed at shutdown only
@@ -232,7 +234,9 @@ def create_app(
     `CRM_GRAPH_INTROSPECTION` (or production). The limiters (`rate_limiter`, `points_limiter`,
     `failed_auth_limiter`) True take their limits from the settings; None or False turns them
     off. `cors` (the origins allowed to call from a browser) and `access_log` (`text`, `json`,
-    `off`) default to the settings' (`CRM_GRAPH_CORS_ORIGINS`, `CRM_GRAPH_ACCESS_LOG`)."""
+    `off`) default to the settings' (`CRM_GRAPH_CORS_ORIGINS`, `CRM_GRAPH_ACCESS_LOG`);
+    `key_cache` True too (`CRM_GRAPH_KEY_CACHE_SECONDS`, see api/auth/cache.py: a revoke takes
+    effect within its ttl, 1 s by default), None or False turns it off."""
     app_settings = settings if isinstance(settings, Settings) else Settings.from_env(store=settings)
     settings = app_settings.store
     if production is None:
@@ -250,6 +254,9 @@ def create_app(
         if failed_auth_limiter is True
         else (failed_auth_limiter or None)
     )
+    keys = key_cache if isinstance(key_cache, KeyCache) else None  # not `or`: it has a length
+    if key_cache is True:
+        keys = KeyCache(app_settings.key_cache_seconds)
     timeout = app_settings.statement_timeout
     max_body = app_settings.max_body
     origins = app_settings.cors_origins if cors is None else cors
@@ -323,6 +330,7 @@ def create_app(
                 rate_limiter=limiter,
                 points_limiter=points,
                 failed_auth_limiter=failures,
+                key_cache=keys,
             ),
         ],
         lifespan=lifespan,

@@ -70,6 +70,21 @@ def non_negative(text: str) -> float:
     return value
 
 
+def seconds(most: float) -> Parser:
+    """A number of seconds from 0 to `most`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= most:
+            raise ValueError(f"a number of seconds from 0 to {most:g}")
+        return value
+
+    return parse
+
+
 def positive(text: str) -> float:
     """A finite number > 0."""
     try:
@@ -171,6 +186,8 @@ class Settings:
     """Failed authentications per minute per client address; 0 turns the limit off."""
     auth_failure_burst: int = setting("CRM_GRAPH_AUTH_FAILURE_BURST", 20, whole(1))
     """Failed authentications a client address may make at once."""
+    key_cache_seconds: float = setting("CRM_GRAPH_KEY_CACHE_SECONDS", 1.0, seconds(60))
+    """How long a server reuses a successful key look-up (a revoke waits at most that); 0: off."""
     model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
     default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
     """Country of phone numbers written without +CC."""

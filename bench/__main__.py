@@ -1,6 +1,11 @@
 """`python -m bench load --customers 100000`, `python -m bench api --customers 100000`,
-`python -m bench soak --customers 100000 --minutes 3` and `python -m bench explore --nodes 2000`:
-see bench/load.py, bench/api.py, bench/soak.py and bench/explore.py for what is measured."""
+`python -m bench train --customers 10000`,
+`python -m bench soak --customers 100000 --minutes 3`,
+`python -m bench peer --store neo4j://...`, `python -m bench hostile --customers 10000` and
+`python -m bench explore --nodes 2000`: see bench/load.py, bench/api.py, bench/train.py,
+bench/soak.py, bench/peer.py, bench/hostile.py and bench/explore.py for what is measured.
+`--store` (load, api, train, peer) runs on any CRM_GRAPH_STORE value instead of the embedded
+FalkorDB, e.g. a Neo4j server."""
 
 from __future__ import annotations
 
@@ -13,20 +18,54 @@ import time
 from pathlib import Path
 
 from bench.business import business_folder
-from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.errors import ConfigurationError
 
 HERE = Path(__file__).resolve().parent
 
+STORE_HELP = (
+    "the store to measure: embedded (default: an embedded FalkorDB under --work) or any "
+    "CRM_GRAPH_STORE value, e.g. neo4j://neo4j:pass@127.0.0.1:7687 (a database the bench may "
+    "fill; it refuses to wipe one holding another graph without --wipe)"
+)
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default="embedded", help=STORE_HELP)
+    parser.add_argument(
+        "--wipe",
+        action="store_true",
+        help="let the bench delete a graph it did not load in an external --store",
+    )
+
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["train"]:  # `python -m bench train ...` is `python -m bench.train ...`
+        from bench.train import main as train_main
+
+        return train_main(given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "train", help="how long `crm-graph train` takes (python -m bench train --help)"
+    )
     load = commands.add_parser("load", help="crm-graph load against raw UNWIND, same run")
     load.add_argument("--customers", type=int, default=100_000)
     load.add_argument("--lines-per-customer", type=float, default=10.0)
     load.add_argument("--seed", type=int, default=1)
     load.add_argument("--batch-size", type=int, default=5000)
     load.add_argument("--only", choices=["raw", "loader"])
+    load.add_argument(
+        "--raw-forms",
+        help="raw write forms to try, comma-separated BATCHxWRITERS (e.g. 5000x1,2000x2): the "
+        "best is the reference (default: 5000x1 embedded; a sweep on Neo4j)",
+    )
+    load.add_argument(
+        "--writers",
+        type=int,
+        help="the loader's concurrent writers of disjoint batches (default: the store's)",
+    )
+    _store_arguments(load)
     load.add_argument(
         "--work",
         type=Path,
@@ -38,12 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--clients", type=int, default=8, help="concurrent clients for requests/s")
     api.add_argument("--seconds", type=float, default=20.0, help="length of each measured phase")
     api.add_argument("--warmup", type=int, default=300, help="unmeasured requests per side")
+    _store_arguments(api)
     api.add_argument(
         "--work",
         type=Path,
         default=HERE / "results",
         help="where generated data, the store and results go",
     )
+    peer = commands.add_parser(
+        "peer", help="crm-graph against the Neo4j GraphQL Library on the same Neo4j, same run"
+    )
+    peer.add_argument("--customers", type=int, default=20_000)
+    peer.add_argument("--clients", type=int, default=8, help="concurrent clients for requests/s")
+    peer.add_argument("--seconds", type=float, default=5.0, help="length of each phase of a block")
+    peer.add_argument("--blocks", type=int, default=3, help="alternating blocks (sides rotate)")
+    peer.add_argument("--warmup", type=int, default=300, help="unmeasured requests per side")
+    peer.add_argument("--check", type=int, default=50, help="customers whose answers are compared")
+    peer.add_argument(
+        "--work",
+        type=Path,
+        default=HERE / "results",
+        help="where generated data, the peer's npm packages and results go",
+    )
+    _store_arguments(peer)
     soak = commands.add_parser("soak", help="concurrent 360 reads and writes for minutes")
     soak.add_argument("--customers", type=int, default=100_000)
     soak.add_argument("--minutes", type=float, default=3.0, help="length of the soak")
@@ -78,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         default=HERE / "results",
         help="where the server's empty store and the results go",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     if args.command == "hostile":
         return _hostile(args)
     if args.command == "explore":
@@ -87,18 +143,37 @@ def main(argv: list[str] | None = None) -> int:
         return _api(args)
     if args.command == "soak":
         return _soak(args)
+    if args.command == "peer":
+        return _peer(args)
 
-    from bench.load import peak_rss_mb, run
+    return _load(args)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from bench.business import NotTheBenchsGraph, bench_settings
+    from bench.load import parse_forms, peak_rss_mb, run
 
     work: Path = args.work
+    try:
+        settings = bench_settings(args.store, work / "store")
+        forms = parse_forms(args.raw_forms, settings)
+    except (ConfigurationError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     folder = business_folder(work, args.customers, args.lines_per_customer, args.seed)
-    settings = StoreSettings(kind="embedded", data_dir=work / "store")
-    results = run(settings, folder, args.batch_size, args.only, work / "bench.rejects.csv")
-    print(f"\n{'side':<16}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
+    try:
+        results = run(settings, folder, args.batch_size, args.only, work / "bench.rejects.csv",
+                      forms=forms, writers=args.writers, allow_wipe=args.wipe)  # fmt: skip
+    except NotTheBenchsGraph as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"\n{settings.description}")
+    print(f"{'side':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
     for r in results:
-        print(f"{r.side:<16}{r.rows:>12,}{r.seconds:>10.1f}{r.rows_per_second:>12,.0f}")
+        print(f"{r.side:<34}{r.rows:>12,}{r.seconds:>10.1f}{r.rows_per_second:>12,.0f}")
     summary: dict[str, object] = {
         "bench": "load",
+        "store": settings.description,
         "customers": args.customers,
         "batch_size": args.batch_size,
         "machine": _machine(),
@@ -113,12 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "peak_rss_mb": round(peak_rss_mb()),
     }
-    if len(results) == 2:
-        ratio = results[1].rows_per_second / results[0].rows_per_second
+    raws = [r for r in results if r.side.startswith("raw")]
+    loaders = [r for r in results if not r.side.startswith("raw")]
+    if raws and loaders:
+        best = max(raws, key=lambda r: r.rows_per_second)
+        ratio = loaders[0].rows_per_second / best.rows_per_second
+        summary["best_raw"] = best.side
         summary["ratio_loader_to_raw"] = round(ratio, 3)
-        print(f"\nloader / raw = {ratio:.2f}x (target >= 0.5x)")
+        print(f"\nloader / best raw ({best.side}) = {ratio:.2f}x (target >= 0.5x)")
     print(f"peak RSS of this process: {summary['peak_rss_mb']} MB")
-    out = work / f"load-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out = work / f"load-{settings.kind}-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(summary, indent=2))
     print(f"results: {out}")
     return 0
@@ -135,19 +214,28 @@ def _api(args: argparse.Namespace) -> int:
     import asyncio
 
     from bench.api import run
+    from bench.business import NotTheBenchsGraph, bench_settings
 
     if args.customers < 1 or args.clients < 1 or args.seconds <= 0 or args.warmup < 0:
         print("--customers and --clients must be at least 1, --seconds positive", file=sys.stderr)
         return 2
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        bench_settings(args.store, work)
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     folder = business_folder(work, args.customers, 10.0, 1)
     load_before = os.getloadavg()
     try:
         result = asyncio.run(
             run(work, folder, args.customers, clients=args.clients, seconds=args.seconds,
-                warmup=args.warmup)
+                warmup=args.warmup, store=args.store, allow_wipe=args.wipe)
         )  # fmt: skip
+    except NotTheBenchsGraph as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: the API server and the store are stopped", file=sys.stderr)
         return 130
@@ -165,7 +253,10 @@ def _api(args: argparse.Namespace) -> int:
         for phase in (seq, con):
             if phase.first_error:
                 print(f"  first error: {phase.first_error}")
-    print(f"\n{'CPU ms per request':<24}{'bench':>8}{'API server':>12}{'FalkorDB':>10}")
+    engine = result.engine
+    columns = (("bench", 8), ("api_server", 12), (engine, 10))
+    print(f"\n{'CPU ms per request':<24}{'bench':>8}{'API server':>12}"
+          f"{'Neo4j' if engine == 'neo4j' else 'FalkorDB':>10}")  # fmt: skip
     for side in (result.raw, result.graphql):
         for phase in (side.sequential, side.concurrent):
             cpu = phase.cpu_ms_per_request
@@ -174,12 +265,12 @@ def _api(args: argparse.Namespace) -> int:
             )
             print(f"{label:<24}" + "".join(
                 f"{cpu[k]:>{w}.2f}" if k in cpu else f"{'-':>{w}}"
-                for k, w in (("bench", 8), ("api_server", 12), ("falkordb", 10))
+                for k, w in columns
             ))  # fmt: skip
     floor = result.floor
     print(f"{'GraphQL floor, 1 client':<24}" + "".join(
         f"{floor.cpu_ms_per_request[k]:>{w}.2f}" if k in floor.cpu_ms_per_request else f"{'-':>{w}}"
-        for k, w in (("bench", 8), ("api_server", 12), ("falkordb", 10))
+        for k, w in columns
     ))  # fmt: skip
     load_after = os.getloadavg()
     print(f"\nGraphQL p50 / raw p50 = {result.p50_ratio:.2f}x (target <= 3x)")
@@ -189,9 +280,10 @@ def _api(args: argparse.Namespace) -> int:
     print(f"GraphQL / raw requests/s with {n} clients = {result.throughput_ratio:.2f}x")
     rss = {k: None if v is None else round(v) for k, v in result.rss_mb.items()}
     print(f"API server RSS: {rss['api_start']} MB at start, {rss['api_end']} MB at end "
-          f"(FalkorDB: {rss['falkordb_start']} MB, {rss['falkordb_end']} MB)")  # fmt: skip
+          f"({engine}: {rss['engine_start']} MB, {rss['engine_end']} MB)")  # fmt: skip
     summary: dict[str, object] = {
         "bench": "api",
+        "store": args.store if args.store == "embedded" else engine,
         "customers": args.customers,
         "customers_in_graph": result.customers_in_graph,
         "loaded_this_run": result.loaded,
@@ -209,7 +301,7 @@ def _api(args: argparse.Namespace) -> int:
         "rss_mb": rss,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
     }
-    out = work / f"api-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out = work / f"api-{engine}-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(summary, indent=2))
     print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
           f"{os.cpu_count()} CPUs shared by the bench, the API server, FalkorDB and anything "
@@ -219,6 +311,41 @@ def _api(args: argparse.Namespace) -> int:
         s.sequential.errors + s.concurrent.errors for s in (result.raw, result.graphql)
     )
     return 1 if failed else 0
+
+
+def _peer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.business import NotTheBenchsGraph
+    from bench.peer import PeerError, report, run, summary
+
+    if min(args.customers, args.clients, args.blocks, args.check) < 1 or args.seconds <= 0:
+        print("--customers, --clients, --blocks and --check must be at least 1, --seconds "
+              "positive", file=sys.stderr)  # fmt: skip
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    folder = business_folder(work, args.customers, 10.0, 1)
+    try:
+        result = asyncio.run(
+            run(work, folder, args.customers, store=args.store, clients=args.clients,
+                seconds=args.seconds, blocks=args.blocks, warmup=args.warmup, check=args.check,
+                allow_wipe=args.wipe)
+        )  # fmt: skip
+    except (PeerError, NotTheBenchsGraph, ConfigurationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: both servers are stopped", file=sys.stderr)
+        return 130
+    print()
+    for line in report(result, args.clients):
+        print(line)
+    out = work / f"peer-{args.customers}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps({**summary(result, args), "machine": _machine()}, indent=2))
+    print(f"results: {out}")
+    errors = sum(s.sequential.errors + s.concurrent.errors for s in result.sides)
+    return 1 if errors else 0
 
 
 def _hostile(args: argparse.Namespace) -> int:

@@ -49,8 +49,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from bench.business import customer_ids, ensure_loaded
+from bench.business import bench_settings, customer_ids, ensure_loaded
 from bench.http import HttpClient
 from bench.server import (
     ApiServer,
@@ -59,6 +60,7 @@ from bench.server import (
     cpu_probe,
     create_admin_key,
     falkordb_pid,
+    listening_pid,
     rss_mb,
     wait_ready,
 )
@@ -286,6 +288,8 @@ class ApiBenchResult:
     """`{ __typename }` with the key, one client, after the two sides: the fixed cost of any
     request through the API."""
     rss_mb: dict[str, float | None]
+    engine: str = "falkordb"
+    """The store server's name in `rss_mb` and the CPU figures: falkordb or neo4j."""
 
     @property
     def p50_ratio(self) -> float:
@@ -333,46 +337,73 @@ async def measure_sides(
 
 
 async def run(
-    work: Path, folder: Path, customers: int, *, clients: int, seconds: float, warmup: int
+    work: Path,
+    folder: Path,
+    customers: int,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: int,
+    store: str | None = None,
+    allow_wipe: bool = False,
 ) -> ApiBenchResult:
-    """The whole benchmark on the store `work/api-store-<customers>`, loaded from `folder`
-    unless it already holds it."""
-    store_dir = work / f"api-store-{customers}"
-    store = await open_store(StoreSettings(kind="embedded", data_dir=store_dir))
+    """The whole benchmark on the embedded store `work/api-store-<customers>` (or on `store`, a
+    `CRM_GRAPH_STORE` value such as a Neo4j URI), loaded from `folder` unless it already holds
+    it."""
+    settings = bench_settings(store, work / f"api-store-{customers}")
+    external = settings.kind != "embedded"
+    store_dir = work / f"api-{settings.kind}-{customers}" if external else settings.data_dir
+    graph = await open_store(settings)
     try:
         loaded = await ensure_loaded(
-            store, folder, store_dir, work / f"api-{customers}.rejects.csv"
-        )
-        ids = await customer_ids(store)
+            graph, folder, store_dir, work / f"api-{customers}.rejects.csv",
+            external=external, allow_wipe=allow_wipe,
+        )  # fmt: skip
+        ids = await customer_ids(graph)
         if not ids:
-            raise RuntimeError(f"no customers in {store_dir}")
-        key_id, key = await asyncio.to_thread(create_admin_key, store_dir)
+            raise RuntimeError(f"no customers in {settings.description}")
+        key_id, key = await asyncio.to_thread(create_admin_key, settings.data_dir, store=store)
         try:
-            with api_server(store_dir, work / f"api-{customers}-server.log") as server:
+            with api_server(settings.data_dir, work / f"api-{customers}-server.log",
+                            store=store) as server:  # fmt: skip
                 await wait_ready(server)
-                raw, graphql, floor, rss = await _measure_server(store, store_dir, server, key, ids,
+                raw, graphql, floor, rss = await _measure_server(graph, settings, server, key, ids,
                                                           clients, seconds, warmup)  # fmt: skip
         finally:
             with contextlib.suppress(StoreError):
-                await revoke_key(store, key_id)
-        return ApiBenchResult(len(ids), loaded, raw, graphql, floor, rss)
+                await revoke_key(graph, key_id)
+        return ApiBenchResult(len(ids), loaded, raw, graphql, floor, rss, engine_name(settings))
     finally:
-        await store.close()
+        await graph.close()
+
+
+def engine_name(settings: StoreSettings) -> str:
+    return "neo4j" if settings.kind == "neo4j" else "falkordb"
+
+
+def engine_pid(settings: StoreSettings) -> int | None:
+    """The store server's process (for its CPU time and memory), when it runs on this machine
+    as this user."""
+    if settings.kind == "embedded":
+        return falkordb_pid(settings.data_dir)
+    port = settings.port if settings.kind == "falkordb" else urlsplit(settings.url or "").port
+    return listening_pid(port or 7687)
 
 
 async def _measure_server(
-    store: GraphStore, store_dir: Path, server: ApiServer, key: str, ids: list[str],
+    store: GraphStore, settings: StoreSettings, server: ApiServer, key: str, ids: list[str],
     clients: int, seconds: float, warmup: int,
 ) -> tuple[SideResult, SideResult, Phase, dict[str, float | None]]:  # fmt: skip
-    engine = falkordb_pid(store_dir)
+    engine = engine_pid(settings)
     rss: dict[str, float | None] = {
         "api_start": rss_mb(server.process.pid),
-        "falkordb_start": rss_mb(engine),
+        "engine_start": rss_mb(engine),
     }
     async with HttpClient(server.url, timeout=30) as client:
         cpu = cpu_probe(
-            {"bench": os.getpid(), "api_server": server.process.pid, "falkordb": engine}
-        )
+            {"bench": os.getpid(), "api_server": server.process.pid,
+             engine_name(settings): engine}
+        )  # fmt: skip
         raw, graphql = await measure_sides(
             lambda i: raw_360(store, i),
             lambda i: graphql_360(client, key, i),
@@ -388,7 +419,7 @@ async def _measure_server(
             lambda i: graphql_floor(client, key, i), ids, clients=1, seconds=seconds, cpu=cpu
         )
     rss["api_end"] = rss_mb(server.process.pid)
-    rss["falkordb_end"] = rss_mb(engine)
+    rss["engine_end"] = rss_mb(engine)
     if server.process.poll() is not None:
         raise RuntimeError(f"the API server died during the run:\n{server.log_tail()}")
     return raw, graphql, floor, rss

@@ -8,10 +8,27 @@ import json
 from pathlib import Path
 
 from crm_graph.graph import cypher
+from crm_graph.graph.settings import StoreSettings, parse_store
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 
 LOADED_MARKER = "bench-loaded.json"
+
+
+class NotTheBenchsGraph(RuntimeError):
+    """An external store holds a graph the bench did not load: it is not wiped without --wipe."""
+
+
+def bench_settings(store: str | None, data_dir: Path) -> StoreSettings:
+    """The store a bench runs on: `embedded` (in `data_dir`, the default) or any
+    `CRM_GRAPH_STORE` value, e.g. `neo4j://user:pass@host:7687`."""
+    return parse_store(store or "embedded", data_dir=data_dir)
+
+
+async def wipe(store: GraphStore) -> None:
+    """Delete the whole graph (every node and relationship) and create the schema again."""
+    await store.delete_graph()  # type: ignore[attr-defined]
+    await store.bootstrap()
 
 
 def business_folder(work: Path, customers: int, lines_per_customer: float, seed: int) -> Path:
@@ -26,15 +43,36 @@ def business_folder(work: Path, customers: int, lines_per_customer: float, seed:
     return folder
 
 
-async def ensure_loaded(store: GraphStore, folder: Path, store_dir: Path, rejects: Path) -> bool:
+async def ensure_loaded(
+    store: GraphStore,
+    folder: Path,
+    store_dir: Path,
+    rejects: Path,
+    *,
+    external: bool = False,
+    allow_wipe: bool = False,
+) -> bool:
     """Load `folder` unless the store already holds what a complete load of it gave (the count
-    of customers recorded after the last complete load). True when it loaded."""
+    of customers recorded after the last complete load). True when it loaded.
+
+    An `external` store (Neo4j, or a FalkorDB the bench did not start) is shared by every size
+    and business: one that holds customers of another load is wiped first when `allow_wipe`,
+    else `NotTheBenchsGraph` is raised and nothing is changed."""
+    store_dir.mkdir(parents=True, exist_ok=True)
     marker = store_dir / LOADED_MARKER
     found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
     with contextlib.suppress(OSError, ValueError, KeyError):
         recorded = json.loads(marker.read_text())
         if recorded["folder"] == str(folder.resolve()) and found == recorded["customers"] > 0:
             return False
+    if external and found:
+        if not allow_wipe:
+            raise NotTheBenchsGraph(
+                f"{store.description} holds {found:,} customers that are not the bench's "
+                f"{folder.name}: pass --wipe to let the bench delete that graph and load its own"
+            )
+        print(f"wiping {store.description} ({found:,} customers) ...", flush=True)
+        await wipe(store)
     print(f"loading {folder} into {store_dir} ...", flush=True)
     report = await load_folder(store, folder, rejects_path=rejects, progress=False)
     customers = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]

@@ -1,11 +1,16 @@
 """Load throughput: `crm-graph load` against raw batched UNWIND on the same engine, same run.
 
 Both sides write the same generated business into their own fresh graph on one embedded
-FalkorDB server, with the same batch size and the same write statements (`graph.cypher`):
+FalkorDB server (or, with `--store`, on a Neo4j server: its one database, wiped before each
+side and after the last), with the same write statements (`graph.cypher`):
 
 - **raw**: the files are parsed into parameter batches *before* the clock starts (no
   validation, no identity resolution, no look-ups); only the UNWIND writes are timed. This is
-  the engine's own speed for this graph model.
+  the engine's own speed for this graph model. The raw side can be run in several forms
+  (`--raw-forms BATCHxWRITERS,...`: the batch size, and how many writers send disjoint batches
+  of the same file kind at once; a transaction's lines stay in one batch): the best one is the
+  reference the loader is compared with. FalkorDB runs writes one at a time, so one writer is
+  its best form; Neo4j runs transactions side by side.
 - **loader**: `load_folder` end to end, as `crm-graph load` runs it: reading, validating every
   row, resolving identities, looking up customers, writing, totals, rejects file.
 
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.business import NotTheBenchsGraph, wipe
 from crm_graph.graph import cypher
 from crm_graph.graph.falkordb_store import FalkorStore
 from crm_graph.graph.settings import StoreSettings
@@ -57,9 +63,66 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+Statement = tuple[str, dict[str, Any]]
+Phase = list[list[Statement]]
+"""The writes of one file kind: units of statements, each unit run in order by one writer,
+units of a phase disjoint (they may run side by side), phases one after the other."""
+
+
+@dataclass(frozen=True)
+class RawForm:
+    batch_size: int
+    writers: int
+
+    @property
+    def label(self) -> str:
+        return f"raw UNWIND {self.batch_size}x{self.writers}"
+
+
+NEO4J_RAW_FORMS = "1000x1,5000x1,1000x2,5000x2,10000x2,2000x4"
+"""The raw forms the load bench tries on Neo4j by default (found best: see bench/README.md)."""
+
+
+def parse_forms(text: str | None, settings: StoreSettings) -> list[RawForm]:
+    """`--raw-forms`: comma-separated BATCHxWRITERS; the default depends on the engine."""
+    default = NEO4J_RAW_FORMS if settings.kind == "neo4j" else "5000x1"
+    forms = []
+    for part in (text or default).split(","):
+        size, _, writers = part.strip().lower().partition("x")
+        try:
+            form = RawForm(int(size), int(writers or 1))
+        except ValueError:
+            raise ValueError(f"--raw-forms: {part.strip()!r} is not BATCHxWRITERS") from None
+        if form.batch_size < 1 or form.writers < 1:
+            raise ValueError(f"--raw-forms: {part.strip()!r} needs positive numbers")
+        forms.append(form)
+    return forms
+
+
+def _by_transaction(lines: list[dict[str, str]], size: int) -> Iterator[list[dict[str, str]]]:
+    """Chunks of about `size` lines that never split a transaction (lines of one transaction
+    are contiguous in the generated files)."""
+    chunk: list[dict[str, str]] = []
+    for line in lines:
+        if len(chunk) >= size and line["transaction_id"] != chunk[-1]["transaction_id"]:
+            yield chunk
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        yield chunk
+
+
+def raw_batches(folder: Path, batch_size: int) -> tuple[list[Statement], int]:
     """Every write of the folder as (statement, parameters), prepared up front; the row count."""
-    statements: list[tuple[str, dict[str, Any]]] = []
+    phases, rows = raw_phases(folder, batch_size)
+    return [s for phase in phases for unit in phase for s in unit], rows
+
+
+def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
+    """Every write of the folder as phases of units of (statement, parameters), prepared up
+    front; the row count."""
+    phases: list[Phase] = []
+    statements: Phase = []
     rows = 0
     customers = list(_csv(folder / "customers.csv"))
     rows += len(customers)
@@ -81,7 +144,9 @@ def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str
             }
             for r in chunk
         ]
-        statements.append((cypher.UPSERT_CUSTOMERS, {"customers": people, "sources": sources}))
+        statements.append([(cypher.UPSERT_CUSTOMERS, {"customers": people, "sources": sources})])
+    phases.append(statements)
+    statements = []
     products = list(_csv(folder / "products.csv"))
     rows += len(products)
     for chunk in _chunks(products, batch_size):
@@ -93,11 +158,13 @@ def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str
             }
             for r in chunk
         ]
-        statements.append((cypher.UPSERT_PRODUCTS, {"rows": params}))
+        statements.append([(cypher.UPSERT_PRODUCTS, {"rows": params})])
+    phases.append(statements)
+    statements = []
     lines = list(_csv(folder / "transactions.csv"))
     rows += len(lines)
     load = uuid.uuid4().hex
-    for chunk in _chunks(lines, batch_size):
+    for chunk in _by_transaction(lines, batch_size):
         orders: dict[str, dict[str, Any]] = {}
         items: dict[tuple[str, str], dict[str, Any]] = {}
         for r in chunk:
@@ -124,13 +191,19 @@ def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str
             )
             item["quantity"] += float(r["quantity"])
             item["amount"] += float(r["amount"])
-        statements.append(
+        statements.append([
             (
                 cypher.UPSERT_TRANSACTIONS,
-                {"orders": list(orders.values()), "items": list(items.values()), "load": load},
-            )
-        )
-        statements.append((cypher.TRANSACTION_TOTALS, {"ids": list(orders)}))
+                {
+                    "orders": sorted(orders.values(), key=lambda o: o["customer"]),
+                    "items": sorted(items.values(), key=lambda i: i["product"]),
+                    "load": load,
+                },
+            ),
+            (cypher.TRANSACTION_TOTALS, {"ids": list(orders)}),
+        ])  # fmt: skip
+    phases.append(statements)
+    statements = []
     interactions = list(_csv(folder / "interactions.csv"))
     rows += len(interactions)
     for chunk in _chunks(interactions, batch_size):
@@ -146,7 +219,10 @@ def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str
             }
             for r in chunk
         ]
-        statements.append((cypher.UPSERT_INTERACTIONS, {"rows": params}))
+        params.sort(key=lambda row: row["customer"])  # locks in one order, as the loader's
+        statements.append([(cypher.UPSERT_INTERACTIONS, {"rows": params})])
+    phases.append(statements)
+    statements = []
     ties = list(_csv(folder / "social_ties.csv"))
     rows += len(ties)
     for chunk in _chunks(ties, batch_size):
@@ -161,53 +237,84 @@ def raw_batches(folder: Path, batch_size: int) -> tuple[list[tuple[str, dict[str
                 }
             )
         for tie_type, params in sorted(by_type.items()):
-            statements.append((cypher.upsert_ties(tie_type), {"rows": params}))
-    return statements, rows
+            statements.append([(cypher.upsert_ties(tie_type), {"rows": params})])
+    phases.append(statements)
+    return phases, rows
 
 
-async def _fresh_graph(settings: StoreSettings, name: str) -> FalkorStore:
-    store = await open_store(
-        StoreSettings(
-            kind="embedded",
-            data_dir=settings.data_dir,
-            appendfsync=settings.appendfsync,
-            graph_name=name,
+async def _fresh_graph(settings: StoreSettings, name: str) -> Any:
+    """A store on an empty graph: a new named graph on the embedded FalkorDB, or the whole
+    (wiped) database of an external store."""
+    if settings.kind == "embedded":
+        store = await open_store(
+            StoreSettings(
+                kind="embedded",
+                data_dir=settings.data_dir,
+                appendfsync=settings.appendfsync,
+                graph_name=name,
+            )
         )
-    )
-    assert isinstance(store, FalkorStore)
-    await store.delete_graph()
-    await store.bootstrap()
+        assert isinstance(store, FalkorStore)
+    else:
+        store = await open_store(settings)
+    await wipe(store)
     return store
 
 
-async def run_raw(settings: StoreSettings, folder: Path, batch_size: int) -> LoadResult:
-    statements, rows = raw_batches(folder, batch_size)
+async def _check_empty(settings: StoreSettings, allow_wipe: bool) -> None:
+    """Refuse to wipe an external store that holds a graph, unless allowed."""
+    if settings.kind == "embedded":
+        return
+    store = await open_store(settings)
+    try:
+        found = (await store.read("MATCH (n) RETURN count(n) AS count"))[0]["count"]
+    finally:
+        await store.close()
+    if found and not allow_wipe:
+        raise NotTheBenchsGraph(
+            f"{settings.description} holds {found:,} nodes: the load bench wipes the database "
+            "before each side; pass --wipe to let it"
+        )
+
+
+async def run_raw(settings: StoreSettings, folder: Path, form: RawForm) -> LoadResult:
+    phases, rows = raw_phases(folder, form.batch_size)
     store = await _fresh_graph(settings, f"bench-raw-{uuid.uuid4().hex[:8]}")
     try:
         started = time.perf_counter()
-        for query, params in statements:
-            await store.write(query, params)
+
+        async def writer(units: Iterator[list[Statement]]) -> None:
+            for unit in units:  # the writers share one iterator: each unit is sent once
+                for query, params in unit:
+                    await store.write(query, params)
+
+        for phase in phases:
+            units = iter(phase)
+            await asyncio.gather(*(writer(units) for _ in range(form.writers)))
         seconds = time.perf_counter() - started
     finally:
         await store.delete_graph()
         await store.close()
-    return LoadResult("raw UNWIND", rows, seconds)
+    return LoadResult(form.label, rows, seconds)
 
 
 async def run_loader(
-    settings: StoreSettings, folder: Path, batch_size: int, rejects: Path
-) -> LoadResult:
+    settings: StoreSettings, folder: Path, batch_size: int, rejects: Path,
+    writers: int | None = None,
+) -> LoadResult:  # fmt: skip
     store = await _fresh_graph(settings, f"bench-load-{uuid.uuid4().hex[:8]}")
     try:
         started = time.perf_counter()
         report = await load_folder(
-            store, folder, rejects_path=rejects, batch_size=batch_size, progress=False
-        )
+            store, folder, rejects_path=rejects, batch_size=batch_size, progress=False,
+            writers=writers,
+        )  # fmt: skip
         seconds = time.perf_counter() - started
     finally:
         await store.delete_graph()
         await store.close()
-    return LoadResult("crm-graph load", report.rows_read, seconds)
+    label = f"crm-graph load {batch_size}" + (f" x{writers}" if writers else "")
+    return LoadResult(label, report.rows_read, seconds)
 
 
 def peak_rss_mb() -> float:
@@ -215,14 +322,22 @@ def peak_rss_mb() -> float:
 
 
 def run(
-    settings: StoreSettings, folder: Path, batch_size: int, only: str | None, rejects: Path
-) -> list[LoadResult]:
+    settings: StoreSettings, folder: Path, batch_size: int, only: str | None, rejects: Path,
+    *, forms: list[RawForm] | None = None, writers: int | None = None, allow_wipe: bool = False,
+) -> list[LoadResult]:  # fmt: skip
+    """The raw forms (default: `batch_size` x 1), then the loader; each on a fresh graph."""
+
     async def go() -> list[LoadResult]:
+        await _check_empty(settings, allow_wipe)
         results = []
         if only in (None, "raw"):
-            results.append(await run_raw(settings, folder, batch_size))
+            for form in forms or [RawForm(batch_size, 1)]:
+                print(f"  {form.label} ...", flush=True)
+                results.append(await run_raw(settings, folder, form))
+                print(f"    {results[-1].rows_per_second:,.0f} rows/s", flush=True)
         if only in (None, "loader"):
-            results.append(await run_loader(settings, folder, batch_size, rejects))
+            print("  crm-graph load ...", flush=True)
+            results.append(await run_loader(settings, folder, batch_size, rejects, writers))
         return results
 
     return asyncio.run(go())

@@ -24,14 +24,19 @@ CpuProbe = Callable[[], dict[str, float]]
 """Cumulative CPU seconds of each process of interest, by name."""
 
 
-def _cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args]
+def _cli(data_dir: Path, *args: str, store: str | None = None) -> list[str]:
+    """`crm-graph` on the embedded store in `data_dir`, or on `store` (a CRM_GRAPH_STORE value)
+    when one is given and is not `embedded`."""
+    chosen = [] if store in (None, "embedded") else ["--store", str(store)]
+    return [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *chosen, *args]
 
 
-def create_admin_key(data_dir: Path, name: str = "bench api") -> tuple[str, str]:
+def create_admin_key(
+    data_dir: Path, name: str = "bench api", *, store: str | None = None
+) -> tuple[str, str]:
     """A new admin key from `crm-graph keys create`: its id, and the key (the last line)."""
     done = subprocess.run(
-        _cli(data_dir, "keys", "create", "--role", "admin", "--name", name),
+        _cli(data_dir, "keys", "create", "--role", "admin", "--name", name, store=store),
         capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -66,6 +71,8 @@ def api_server(
     log_path: Path,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    *,
+    store: str | None = None,
 ) -> Iterator[ApiServer]:
     """`crm-graph serve` on 127.0.0.1 as a subprocess (rate limits off unless `env` sets them:
     it is added to the environment), stopped on exit
@@ -76,7 +83,7 @@ def api_server(
     env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0", "CRM_GRAPH_RATE_POINTS": "0", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1"),
+            _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1", store=store),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
             start_new_session=True,
         )  # fmt: skip
@@ -157,3 +164,27 @@ def cpu_probe(pids: dict[str, int | None]) -> CpuProbe:
 def falkordb_pid(data_dir: Path) -> int | None:
     record = EmbeddedServer(data_dir).read_record()
     return record.pid if record else None
+
+
+def listening_pid(port: int) -> int | None:
+    """The process of this user listening on TCP `port` of this machine (an external store's
+    server, for its CPU time), or None when /proc does not say."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        return int(proc.name)
+    return None

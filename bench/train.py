@@ -9,6 +9,10 @@ models: their stage times are the worker's, spent alongside the others, and "wai
 worker" is what the main process then waited for it. Peak RSS is the bench process's (the
 largest size so far) and the worker's. Target: under 2 minutes at 100k customers / 1M order
 lines.
+
+`--store neo4j://user:pass@host:7687` (any `CRM_GRAPH_STORE` value) trains on that store instead:
+its one database holds one size at a time, loaded (and, with `--wipe`, emptied first when it
+holds another graph) as needed; the results name the store.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.business import NotTheBenchsGraph, bench_settings, ensure_loaded
 from crm_graph.analytics.train import train
 from crm_graph.graph import cypher
-from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.errors import ConfigurationError
 from crm_graph.graph.store import open_store
 from crm_graph.loaders.load import load_folder
 from crm_graph.loaders.synthetic import generate
@@ -33,23 +38,29 @@ HERE = Path(__file__).resolve().parent
 
 
 async def measure(
-    customers: int, work: Path, seed: int, *, load_only: bool = False, processes: int | None = None
-) -> dict[str, Any] | None:
+    customers: int, work: Path, seed: int, *, load_only: bool = False, processes: int | None = None,
+    store_spec: str | None = None, allow_wipe: bool = False,
+) -> dict[str, Any] | None:  # fmt: skip
     folder = work / f"business-{customers}-10-{seed}"
     if not (folder / "customers.csv").exists():
         generate(folder, customers, seed)
-    store = await open_store(
-        StoreSettings(kind="embedded", data_dir=work / f"train-store-{customers}")
-    )
+    settings = bench_settings(store_spec, work / f"train-store-{customers}")
+    store = await open_store(settings)
     try:
-        count = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
-        if count == 0:
-            started = time.perf_counter()
-            await load_folder(store, folder, progress=False)
-            print(
-                f"  loaded {customers:,} customers in {time.perf_counter() - started:.0f}s",
-                flush=True,
-            )
+        if settings.kind == "embedded":
+            count = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+            if count == 0:
+                started = time.perf_counter()
+                await load_folder(store, folder, progress=False)
+                print(
+                    f"  loaded {customers:,} customers in {time.perf_counter() - started:.0f}s",
+                    flush=True,
+                )
+        else:
+            await ensure_loaded(
+                store, folder, work / f"train-{settings.kind}-{customers}",
+                work / f"train-{customers}.rejects.csv", external=True, allow_wipe=allow_wipe,
+            )  # fmt: skip
         if load_only:
             return None
         started = time.perf_counter()
@@ -64,6 +75,7 @@ async def measure(
         await store.close()
     return {
         "customers": customers,
+        "store": settings.description if settings.kind != "embedded" else "embedded",
         "seconds": round(seconds, 1),
         "stages": {k: round(v, 1) for k, v in report.seconds.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -99,14 +111,35 @@ def main(argv: list[str] | None = None) -> int:
         choices=(1, 2),
         help="train's processes (default: 2 from 20k customers on two cores or more)",
     )
+    parser.add_argument(
+        "--store",
+        default="embedded",
+        help="embedded (default: one embedded FalkorDB per size under --work) or any "
+        "CRM_GRAPH_STORE value, e.g. neo4j://neo4j:pass@127.0.0.1:7687",
+    )
+    parser.add_argument(
+        "--wipe",
+        action="store_true",
+        help="let the bench delete a graph it did not load in an external --store",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    try:
+        bench_settings(args.store, args.work)
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     results = []
     for n in args.customers:
         print(f"{n:,} customers", flush=True)
-        result = asyncio.run(
-            measure(n, args.work, args.seed, load_only=args.load_only, processes=args.processes)
-        )
+        try:
+            result = asyncio.run(
+                measure(n, args.work, args.seed, load_only=args.load_only,
+                        processes=args.processes, store_spec=args.store, allow_wipe=args.wipe)
+            )  # fmt: skip
+        except NotTheBenchsGraph as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         if result is None:
             continue
         results.append(result)

@@ -112,7 +112,7 @@ SET t.at = CASE WHEN t.loadId = $load AND t.at < o.at THEN t.at ELSE o.at END,
     t.otherAmount = CASE WHEN t.loadId = $load THEN {other} ELSE o.other END,
     t.loadId = $load
 WITH c, t
-OPTIONAL MATCH (prev:Customer)-[placed:PLACED]->(t) WHERE prev.id <> c.id
+OPTIONAL MATCH (t)<-[placed:PLACED]-(prev) WHERE prev.id <> c.id
 DELETE placed
 WITH DISTINCT c, t
 MERGE (c)-[:PLACED]->(t)
@@ -156,7 +156,7 @@ MATCH (c:Customer {id: r.customer})
 MERGE (i:Interaction {id: r.id})
 SET i += r.props
 WITH c, i
-OPTIONAL MATCH (prev:Customer)-[had:HAD]->(i) WHERE prev.id <> c.id
+OPTIONAL MATCH (i)<-[had:HAD]-(prev) WHERE prev.id <> c.id
 DELETE had
 WITH DISTINCT c, i
 MERGE (c)-[:HAD]->(i)

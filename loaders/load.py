@@ -4,11 +4,19 @@ write the graph in batched `UNWIND` statements.
 Every row read is either loaded or rejected with its file, line, column and reason into the
 rejects file: loaded + rejected = read, always. Loading the same folder twice changes nothing.
 Reading and validating run in a worker thread while the store writes the previous batch.
+
+On an engine that runs transactions side by side (Neo4j), transaction and interaction batches
+are written by several writers at once (`writers`, default `DEFAULT_WRITERS` of the engine):
+only batches that share no transaction or interaction id overlap; a batch that shares one waits
+for the earlier one. Customers (identity resolution reads what earlier batches wrote), products
+and social ties are written one batch at a time, in file order. FalkorDB runs one write at a
+time, so it gets one writer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import csv
 import queue
@@ -16,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,6 +51,9 @@ from crm_graph.loaders.reading import (
 )
 
 DEFAULT_BATCH_SIZE = 5000
+DEFAULT_WRITERS = {"neo4j": 2}
+"""Concurrent batch writers per engine (`Dialect.name`); 1 for any other. Measured on Neo4j 5.26
+with the load bench (bench/README.md)."""
 IDENTITY_ATTEMPTS = 50
 """How many times a batch of customers is resolved again when other writers keep storing the
 same people between its resolution and its write (each retry means another writer succeeded)."""
@@ -144,6 +155,7 @@ async def load_folder(
     default_region: str | None = None,
     progress: bool | None = None,
     on_file: Callable[[FileReport], None] | None = None,
+    writers: int | None = None,
 ) -> LoadReport:
     """Load a contract folder into the store; see the module docstring.
 
@@ -161,7 +173,7 @@ async def load_folder(
     merges_path = rejects_path.with_name(rejects_path.name.replace("rejects", "merges"))
     if merges_path == rejects_path:
         merges_path = rejects_path.with_suffix(".merges.csv")
-    loader = BatchWriter(store, uuid.uuid4().hex, batch_size, region, progress)
+    loader = BatchWriter(store, uuid.uuid4().hex, batch_size, region, progress, writers)
     rejects = _RejectsFile(rejects_path)
     reports: list[FileReport] = []
     try:
@@ -193,9 +205,12 @@ class BatchWriter:
     the API's mutations write single records with it, by the same rules."""
 
     def __init__(self, store: GraphStore, load_id: str, batch_size: int, region: str | None,
-                 progress: bool | None) -> None:  # fmt: skip
+                 progress: bool | None, writers: int | None = None) -> None:  # fmt: skip
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if writers is not None and writers < 1:
+            raise ValueError("writers must be at least 1")
+        self.writers = writers or DEFAULT_WRITERS.get(store.dialect.name, 1)
         self.store = store
         self.load_id = load_id
         self.batch_size = batch_size
@@ -235,18 +250,50 @@ class BatchWriter:
             total=source.size, unit="B", unit_scale=True, desc=source.path.name,
             disable=hidden, leave=False,
         )  # fmt: skip
+
+        def account(batch: _Batch, late_rejects: list[Reject]) -> None:
+            rejected_rows = {r.line for r in batch.rejects if r.action == "rejected"}
+            rejected_rows.update(r.line for r in late_rejects)
+            for reject in (*batch.rejects, *late_rejects):
+                rejects.write(reject)
+            report.read += batch.rows
+            report.rejected += len(rejected_rows)
+            report.loaded += batch.rows - len(rejected_rows)
+            report.fields_dropped += sum(r.action == "field_dropped" for r in batch.rejects)
+
+        keys_of = _DISJOINT_KEYS.get(source.kind) if self.writers > 1 else None
+        in_flight: collections.deque[tuple[asyncio.Task[list[Reject]], _Batch, set[str]]] = (
+            collections.deque()
+        )
+
+        async def finish_oldest() -> None:
+            task, batch, _ = in_flight.popleft()
+            account(batch, await task)
+
         try:
             async for batch in _batches_in_thread(source, parse, self.batch_size, bar.update):
-                late_rejects = await write(report.file, batch.records) if batch.records else []
-                rejected_rows = {r.line for r in batch.rejects if r.action == "rejected"}
-                rejected_rows.update(r.line for r in late_rejects)
-                for reject in (*batch.rejects, *late_rejects):
-                    rejects.write(reject)
-                report.read += batch.rows
-                report.rejected += len(rejected_rows)
-                report.loaded += batch.rows - len(rejected_rows)
-                report.fields_dropped += sum(r.action == "field_dropped" for r in batch.rejects)
+                if not batch.records:
+                    while in_flight:  # rejects stay in file order
+                        await finish_oldest()
+                    account(batch, [])
+                elif keys_of is None:
+                    account(batch, await write(report.file, batch.records))
+                else:
+                    keys = keys_of(batch.records)
+                    while in_flight and (
+                        len(in_flight) >= self.writers
+                        or any(not keys.isdisjoint(other) for _, _, other in in_flight)
+                    ):
+                        await finish_oldest()
+                    task = asyncio.create_task(write(report.file, batch.records))
+                    in_flight.append((task, batch, keys))
+            while in_flight:
+                await finish_oldest()
         finally:
+            for task, _, _ in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*(t for t, _, _ in in_flight), return_exceptions=True)
             bar.close()
             self._tally = None
         return report
@@ -398,8 +445,8 @@ class BatchWriter:
             await self.store.write(
                 cypher.UPSERT_TRANSACTIONS,
                 {
-                    "orders": list(orders.values()),
-                    "items": list(items.values()),
+                    "orders": _in_lock_order(orders.values(), "customer"),
+                    "items": _in_lock_order(items.values(), "product"),
                     "load": self.load_id,
                 },
             )
@@ -428,7 +475,9 @@ class BatchWriter:
             lambda ids: self._stored_ids(cypher.EXISTING_INTERACTIONS, ids),
         )
         if rows:
-            await self.store.write(cypher.UPSERT_INTERACTIONS, {"rows": list(rows.values())})
+            await self.store.write(
+                cypher.UPSERT_INTERACTIONS, {"rows": _in_lock_order(rows.values(), "customer")}
+            )
         return late
 
     async def write_ties(self, file: str, records: list[validate.TieRecord]) -> list[Reject]:
@@ -484,6 +533,22 @@ class _Tally:
     file only): every key not met yet in the file is new, no lookup needed."""
     seen: dict[Any, bool] = field(default_factory=dict)
     """Each key met in the file: whether it was stored before the load."""
+
+
+_DISJOINT_KEYS: dict[str, Callable[[list[Any]], set[str]]] = {
+    "transactions": lambda records: {r.transaction_id for r in records},
+    "interactions": lambda records: {r.interaction_id for r in records},
+}
+"""The kinds whose batches may be written side by side, and what two batches written at once
+must not share."""
+
+
+def _in_lock_order(rows: Iterable[dict[str, Any]], shared: str) -> list[dict[str, Any]]:
+    """Rows sorted by the node that batches written side by side share (an order's customer, a
+    line's product): every writer then locks shared nodes in the same order, customers before
+    products, so concurrent batches wait for each other instead of deadlocking (Neo4j detected
+    deadlocks, and the driver's retries waited about a second each, with a warning)."""
+    return sorted(rows, key=lambda row: row[shared])
 
 
 def _unknown_customer(file: str, line: int, column: str, value: str) -> Reject:

@@ -148,13 +148,18 @@ class Api:
 
 @pytest.fixture
 async def api_for(store: GraphStore) -> AsyncIterator[Callable[[Role], Any]]:
-    """`await api_for(Role.ADMIN)`: an `Api` on the real app with a fresh key of that role."""
+    """`await api_for(Role.ADMIN)`: an `Api` on the real app with a fresh key of that role.
+
+    Without the key cache (as with CRM_GRAPH_KEY_CACHE_SECONDS=0): every request looks its key
+    up, so the tests that count store round trips count the same whatever the clock does. The
+    cache has its own tests (tests/api/test_key_cache.py)."""
     app = create_app(
         StoreSettings(),
         store=store,
         rate_limiter=None,
         points_limiter=None,
         failed_auth_limiter=None,
+        key_cache=None,
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -7,10 +7,12 @@ secret has 256 bits of entropy, so nothing can be guessed faster than by brute f
 2**256, and a slow hash (scrypt, argon2) would only add its cost to every request. Digests are
 compared with `hmac.compare_digest`.
 
-Keys are looked up on every request (one indexed read by id), never cached: a revoke or an
-expiry takes effect on the very next request. A key carries scopes (api/auth/scopes.py), a
-customer scope (graph/access.py) and an optional expiry; rotating a key makes a new one with
-the same rights and lets the old one work for an overlap window, then expire.
+A key is looked up by id (one indexed read). The server remembers a successful look-up for at
+most a second (api/auth/cache.py, `CRM_GRAPH_KEY_CACHE_SECONDS`): a revoke or an expiry takes
+effect on every server process within that time; `authenticate` itself never caches. A key
+carries scopes (api/auth/scopes.py), a customer scope (graph/access.py) and an optional expiry;
+rotating a key makes a new one with the same rights and lets the old one work for an overlap
+window, then expire.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_graph.api.access_log import request_id_of
+from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import AuthError, Principal
@@ -45,6 +46,7 @@ class AuthMiddleware:
         rate_limiter: RateLimiter | None = None,
         points_limiter: PointsLimiter | None = None,
         failed_auth_limiter: FailedAuthLimiter | None = None,
+        key_cache: KeyCache | None = None,
     ) -> None:
         if not protected_prefix.startswith("/") or protected_prefix.endswith("/"):
             raise ValueError(
@@ -55,6 +57,13 @@ class AuthMiddleware:
         self.rate_limiter = rate_limiter
         self.points_limiter = points_limiter
         self.failed_auth_limiter = failed_auth_limiter
+        self.key_cache = key_cache
+
+    async def _authenticate(self, scope: Scope, header: str | None) -> Principal:
+        """The key look-up, through the key cache when there is one (see api/auth/cache.py)."""
+        if self.key_cache is not None:
+            return await self.key_cache.authenticate(_store(scope), header)
+        return await authenticate(_store(scope), header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -105,7 +114,7 @@ class AuthMiddleware:
                               {"retry-after": blocked.retry_after_header})  # fmt: skip
                 return
             try:
-                principal = await authenticate(_store(scope), credential)
+                principal = await self._authenticate(scope, credential)
                 if failures is not None and credential:
                     failures.vouch(credential)
             except AuthError as e:
@@ -137,7 +146,7 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = None
         try:
-            principal = await authenticate(_store(scope), _headers(scope).get("authorization"))
+            principal = await self._authenticate(scope, _headers(scope).get("authorization"))
         except (AuthError, StoreError) as e:
             log.info("websocket %s refused: %s", scope["path"], e)
             await send({"type": "websocket.close", "code": _WEBSOCKET_POLICY_VIOLATION})
