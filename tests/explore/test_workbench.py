@@ -78,13 +78,13 @@ async def test_an_analyst_walks_through_the_workbench(
     await tab.page.wait_for_selector("#results p.count")
     await tab.ready()
     found = await ask(
-        served, key, "query($t: String!) { searchCustomers(text: $t) { id } }", t=text
+        served, key, "query($t: String!) { searchCustomers(text: $t) { nodes { id } } }", t=text
     )
     shown = await tab.page.locator("#results tr[data-customer]").evaluate_all(
         "rows => rows.map(r => r.dataset.customer)"
     )
     assert "null" not in words(await tab.page.inner_text("#results"))
-    assert shown == [c["id"] for c in found["searchCustomers"]] and top["id"] in shown
+    assert shown == [c["id"] for c in found["searchCustomers"]["nodes"]] and top["id"] in shown
     await tab.shot("search")
 
     # -- the 360 ------------------------------------------------------------------------------
@@ -243,11 +243,11 @@ async def test_a_partner_key_sees_what_its_role_allows_and_is_told_what_it_does_
     await tab.page.press("#search", "Enter")
     await tab.page.wait_for_selector("#results p.count")
     await tab.ready()
-    found = await ask(served, key, '{ searchCustomers(text: "Ann") { id email } }')
+    found = await ask(served, key, '{ searchCustomers(text: "Ann") { nodes { id email } } }')
     rows = await tab.page.locator("#results tr[data-customer]").evaluate_all(
         "rows => rows.map(r => [r.dataset.customer, r.cells[2].innerText])"
     )
-    assert rows == [[c["id"], c["email"] or "–"] for c in found["searchCustomers"]]
+    assert rows == [[c["id"], c["email"] or "–"] for c in found["searchCustomers"]["nodes"]]
     assert rows and all("•••@x.org" in email for _, email in rows)  # as masking.mask_email
     # then the dashboards say, panel by panel, that aggregates are not for this key
     await tab.open("dashboards")

@@ -31,7 +31,7 @@ export async function showSearch(main, text) {
   }
   const { data, denied } = await gql(SEARCH, { text: text.trim(), id: text.trim() });
   const found = [...(data.byId ? [data.byId] : []),
-    ...(data.searchCustomers || []).filter((c) => !data.byId || c.id !== data.byId.id)];
+    ...(data.searchCustomers?.nodes || []).filter((c) => !data.byId || c.id !== data.byId.id)];
   fill(results,
     Object.keys(denied).length ? deniedNotice("Part of the search", Object.values(denied).join("; ")) : null,
     h("p.count", `${found.length} customer${found.length === 1 ? "" : "s"} found`),

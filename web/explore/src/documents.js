@@ -5,7 +5,7 @@ const CUSTOMER_ROW = `id name email phone city country totalSpend orderCount`;
 
 export const SEARCH = `
 query Search($text: String!, $id: ID!) {
-  searchCustomers(text: $text, first: 20) { ${CUSTOMER_ROW} }
+  searchCustomers(text: $text, first: 20) { nodes { ${CUSTOMER_ROW} } }
   byId: customer(id: $id) { ${CUSTOMER_ROW} }
 }`;
 
