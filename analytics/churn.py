@@ -387,14 +387,21 @@ def evaluate_and_score(
     bins: int = 10,
     top: int = 3,
     seed: int = 0,
+    evaluate_at: pd.Timestamp | str | None = None,
 ) -> tuple[ChurnEvaluation, pd.DataFrame]:
     """`evaluate` and `churn_risk` (fitting `model` in place) in one go: the set at
-    as_of - h, held out by one and learnt from by the other, is built once."""
+    as_of - h, held out by one and learnt from by the other, is built once.
+
+    `evaluate_at` (default `as_of`): the date whose back-test is the evaluation. Given
+    `as_of + h` when the orders hold the real future, the model is fitted on the set at
+    as_of - h, as the scoring one, and measured on the customers active at `as_of` and what they
+    did in [as_of, as_of + h)."""
     datasets = _Datasets((customers, orders, lines, interactions), horizon_days, ties,
                          active_window_days, seed)  # fmt: skip
     as_of = utc(as_of)
     model = model if model is not None else ChurnModel(random_state=seed)
-    evaluation = _evaluate(datasets, as_of, clone(model), bins)
+    at = as_of if evaluate_at is None else utc(evaluate_at)
+    evaluation = _evaluate(datasets, at, clone(model), bins)
     return evaluation, _score(datasets, as_of, model, top)
 
 
