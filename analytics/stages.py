@@ -293,10 +293,12 @@ def churn_stage(data: StageInput) -> StageOutcome:
 def _churn_from_flag(data: StageInput, label: str) -> StageOutcome:
     """Churn learnt from a flag the customers carry (a cancelled contract, say), with or without
     orders. The flag has no date, so the held-out set is 30% of the flagged customers
-    (stratified); the flag is never a feature. Gradient boosting: on attributes alone the risk
-    lies in thresholds and interactions of them (a plan and many service calls) that a
-    logistic model cannot draw; on mlc-churn it matched a plain gradient-boosting model on the
-    same columns (see the README's Analytics section)."""
+    (stratified); the flag is never a feature. Gradient boosting with scikit-learn's defaults,
+    one model fitted on all the training rows and calibrated on out-of-fold predictions: on
+    attributes alone the risk lies in thresholds and interactions of them (a plan and many
+    service calls) that a logistic model cannot draw. On mlc-churn's held-out 30%, AUC 0.931
+    against 0.922 for the average of three fold models and 0.811 for the logistic one, and
+    0.930 for a plain gradient-boosting model on the raw columns (see the README)."""
     from sklearn.model_selection import train_test_split
 
     customers = data.customers
@@ -318,10 +320,12 @@ def _churn_from_flag(data: StageInput, label: str) -> StageOutcome:
         X, y, test_size=0.3, stratify=y, random_state=data.seed
     )
     method = "boosting"
+    options: dict[str, Any] = {"ensemble": False, "boosting_params": {}}
     evaluation = churn.evaluate_model(
-        churn.ChurnModel(method, random_state=data.seed), X_train, y_train, X_test, y_test
-    )
-    model = churn.ChurnModel(method, random_state=data.seed).fit(X, y)
+        churn.ChurnModel(method, random_state=data.seed, **options), X_train, y_train, X_test,
+        y_test,
+    )  # fmt: skip
+    model = churn.ChurnModel(method, random_state=data.seed, **options).fit(X, y)
     risk = pd.concat([model.churn_risk(X_all), model.drivers(X_all, top=3)], axis=1)
     learnt = f"the {label!r} flag and {attributes} attribute{'s' * (attributes != 1)}"
     if len(data.known):
