@@ -91,8 +91,11 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
             customers[column] = None
     customers["signup_at"] = _instants(customers["signup_at"]) if profiles else pd.Series(
         dtype="datetime64[ns, UTC]")  # fmt: skip
-    customers = customers[[*frames.CUSTOMERS, *(c for c in customers.columns
-                                                 if c not in frames.CUSTOMERS)]]  # fmt: skip
+    # the extra properties sorted by name: each engine returns a node's keys in its own order,
+    # and a model's columns must not depend on it (gradient boosting's ties between equally
+    # good splits go to the first column: mlc-churn's AUC moved by 0.002 with the order)
+    customers = customers[[*frames.CUSTOMERS, *sorted(c for c in customers.columns
+                                                      if c not in frames.CUSTOMERS)]]  # fmt: skip
     ids = sorted(customers["customer_id"])
     queries = (
         ("orders", cypher.ORDERS_OF),
