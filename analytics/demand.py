@@ -457,14 +457,20 @@ def evaluate_and_predict(
     max_pairs: int | None = MAX_PAIRS,
     seed: int = 0,
     model: SocialDemandModel | None = None,
+    evaluate_at: pd.Timestamp | str | None = None,
 ) -> tuple[DemandEvaluation, pd.Series]:
     """`evaluate` and `predict_demand` (fitting `model` in place) in one go: the pairs of a
-    cut-off both need (as_of - h, held out by one, learnt from by the other) are built once."""
+    cut-off both need (as_of - h, held out by one, learnt from by the other) are built once.
+
+    `evaluate_at` (default `as_of`): the date whose back-test is the evaluation; `as_of + h`
+    when the lines hold the real future (learnt from the pairs at as_of - h, as the predicting
+    model, measured on the pairs at `as_of` and what was bought in [as_of, as_of + h))."""
     datasets = _Datasets((customers, orders, lines, interactions, ties), horizon_days,
                          active_window_days, seed, max_pairs)  # fmt: skip
     as_of = utc(as_of)
     fitted = model if model is not None else SocialDemandModel(random_state=seed)
-    evaluation = _evaluate(datasets, as_of, training_cutoffs, fitted)
+    at = as_of if evaluate_at is None else utc(evaluate_at)
+    evaluation = _evaluate(datasets, at, training_cutoffs, fitted)
     return evaluation, _predict(datasets, as_of, training_cutoffs, fitted)
 
 

@@ -91,6 +91,9 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
             customers[column] = None
     customers["signup_at"] = _instants(customers["signup_at"]) if profiles else pd.Series(
         dtype="datetime64[ns, UTC]")  # fmt: skip
+    # the extra properties sorted by name: each engine returns a node's keys in its own order,
+    # and a model's columns must not depend on it (gradient boosting's ties between equally
+    # good splits go to the first column: mlc-churn's AUC moved by 0.002 with the order)
     extra = sorted(c for c in customers.columns if c not in frames.CUSTOMERS)
     customers = customers[[*frames.CUSTOMERS, *extra]].sort_values(
         "customer_id", kind="stable", ignore_index=True

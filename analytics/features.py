@@ -270,16 +270,24 @@ def _tenure(
     customers: pd.DataFrame, orders: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp,
     customer_col: str, signup_col: str, at_col: str,
 ) -> pd.Series:  # fmt: skip
+    # Every instant in nanoseconds and UTC: pandas 3 reads a column without any date as
+    # datetime64[s], and `.to_numpy()` of a UTC column drops its zone, either of which made the
+    # comparison with `as_of` raise ("Invalid comparison between dtype=datetime64[s] and
+    # Timestamp") on a customer table without signup dates.
     first_order = orders.groupby(customer_col)[at_col].min().reindex(index)
-    first_order = pd.to_datetime(first_order, utc=True)
+    first_order = _instants(first_order)
     if signup_col in customers.columns:
-        signup = pd.Series(pd.to_datetime(customers[signup_col], utc=True).to_numpy(),
-                           index=index)  # fmt: skip
+        signup = pd.Series(_instants(customers[signup_col]).array, index=index)
         signup = signup.where(signup.lt(as_of))
         start = signup.fillna(first_order)
     else:
         start = first_order
     return ((as_of - start) / _DAY).astype(float).rename("tenure_days")
+
+
+def _instants(values: pd.Series) -> pd.Series:
+    """`values` as UTC instants in nanoseconds (missing: NaT), whatever unit they came in."""
+    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
 # --- Contacts ------------------------------------------------------------------------------

