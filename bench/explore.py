@@ -17,18 +17,13 @@ gives). The page draws a seeded network of `nodes` customers with the network pa
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from bench.server import api_server, wait_ready
 
-CHROMIUM = Path(os.environ.get("CRM_GRAPH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 VIEWPORT = {"width": 1400, "height": 1000}
 
 

@@ -12,7 +12,6 @@ test's tmp_path, never into the repository."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("CRM_GRAPH_CHROMIUM", "/usr/bin/chromium"))
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
+
+LAUNCH_ARGS = CHROMIUM_ARGS
 LOCAL_HOSTS = {"127.0.0.1"}
 NOWHERE = "http://127.0.0.1:9"
 """The proxy everything but loopback is sent to: the discard port, closed here."""

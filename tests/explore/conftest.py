@@ -7,7 +7,6 @@ Skipped, with the reason, where the `playwright` package or the Chromium binary 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,15 +15,11 @@ from typing import Any
 import pytest
 import uvicorn
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from crm_graph.api.app import create_app
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
 
-CHROMIUM = Path(os.environ.get("CRM_GRAPH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
