@@ -83,7 +83,9 @@ def api_server(
     env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0", "CRM_GRAPH_RATE_POINTS": "0", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            _cli(data_dir, "serve", "--port", str(port), "--host", "127.0.0.1", store=store),
+            # --create: a bench may serve a store it has not loaded yet (bench explore's is empty)
+            _cli(data_dir, "--create", "serve", "--port", str(port), "--host", "127.0.0.1",
+                 store=store),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
             start_new_session=True,
         )  # fmt: skip
