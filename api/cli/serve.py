@@ -76,7 +76,10 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     port = settings.port if args.port is None else args.port
     listening = listen(host, port)
 
+    served = False
+
     async def run() -> None:
+        nonlocal served
         # The store is opened here, before "serving" is printed, so that a store that cannot
         # be opened is a one-line error; the app's lifespan closes it at shutdown (before
         # uvicorn re-raises a SIGTERM it caught, which ends the process).
@@ -96,6 +99,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            served = True
             print(
                 f"crm-graph {__version__} serving {settings.store.description} on "
                 f"http://{_url_host(host)}:{listening.getsockname()[1]} (GraphQL: /graphql, "
@@ -106,6 +110,11 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        # Ctrl-C once serving is the way to stop a server: uvicorn shut it down cleanly (the
+        # store let go of), then raised the SIGINT again. Before that, an interruption.
+        if not served:
+            raise
     finally:
         listening.close()
     return EXIT_OK

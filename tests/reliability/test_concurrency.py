@@ -200,6 +200,10 @@ async def write_concurrently(send: Post) -> Acknowledged:
     return done
 
 
+SHARED_PRODUCT = "MERGE (:Product {id: 'p-shared', name: 'Shared'})"
+"""The product every writer's orders name: loaded first, as orders never invent a product."""
+
+
 async def check(store: GraphStore, post: Post, done: Acknowledged) -> None:
     # one node per id, one source record, whoever created it
     counts = await store.read(
@@ -278,6 +282,7 @@ async def test_concurrent_writers_through_the_app_lose_and_double_nothing(
     store: GraphStore, api_for: Callable[[Role], Any]
 ) -> None:
     admin: Api = await api_for(Role.ADMIN)
+    await store.write(SHARED_PRODUCT)
     done = await write_concurrently(asgi_post(admin))
     await check(store, asgi_post(admin), done)
     print(f"{WRITERS} writers, {done.writes} acknowledged writes checked, "
@@ -340,6 +345,11 @@ async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_n
             async with httpx.AsyncClient(
                 base_url=server.url, trust_env=False, timeout=60, limits=limits
             ) as client:
+                store = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
+                try:
+                    await store.write(SHARED_PRODUCT)
+                finally:
+                    await store.close()
                 done = await write_concurrently(http_post(client, key))
                 store = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
                 try:
