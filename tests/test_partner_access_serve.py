@@ -122,7 +122,10 @@ async def test_rotation_keeps_the_old_key_for_the_overlap_then_ends_it(tmp_path:
     data_dir = tmp_path / "data"
     load_business(tmp_path, data_dir)
     old_id, old = new_key(data_dir, "--role", "partner", "--customers", "source:acme")
-    with api_server(data_dir, tmp_path / "serve.log") as server:
+    # (without the key cache: an expiry then takes effect on the very next request; with it,
+    # within its second, which tests/api/test_key_cache.py checks)
+    no_cache = {"CRM_GRAPH_KEY_CACHE_SECONDS": "0"}
+    with api_server(data_dir, tmp_path / "serve.log", env=no_cache) as server:
         await wait_ready(server)
         async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30) as client:
             query = '{ customer(id: "c1") { id } }'
@@ -217,6 +220,7 @@ def test_customers_export_holds_every_stored_property(tmp_path: Path) -> None:
 
 def test_bad_key_rights_are_refused_with_what_was_wrong(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()  # the store's folder: refusing to create one is another test's
     cases = {
         ("--scope", "profile,everything"): "unknown scope 'everything'",
         ("--customers", "region:eu"): "expected source:SYSTEM",

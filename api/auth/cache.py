@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import Principal
@@ -87,7 +88,10 @@ class KeyCache:
         self._entries.pop(digest, None)
         if len(self._entries) >= self.max_entries:
             self._make_room()
-        self._entries[digest] = _Entry(principal, started + self.ttl)
+        ttl = self.ttl
+        if principal.expires_at is not None:  # never past the key's own expiry
+            ttl = min(ttl, (principal.expires_at - datetime.now(UTC)).total_seconds())
+        self._entries[digest] = _Entry(principal, started + ttl)
         return principal
 
     def clear(self) -> None:

@@ -204,7 +204,7 @@ async def authenticate(
         await store.write(cypher.TOUCH_API_KEY, {"id": key_id, "at": at})
     return Principal(
         key_id=key_id, name=info.name, role=info.role, scopes=info.scopes,
-        customers=info.customers,
+        customers=info.customers, expires_at=info.expires_at,
     )  # fmt: skip
 
 

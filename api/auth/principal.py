@@ -12,6 +12,7 @@ Roles, from most to least trusted:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -37,6 +38,8 @@ class Principal:
     role: Role
     scopes: frozenset[Scope] = field(default=frozenset())
     customers: CustomerScope = EVERYONE
+    expires_at: datetime | None = None
+    """When the key stops working (a cache of look-ups must not outlive it)."""
 
     def __post_init__(self) -> None:
         if not self.scopes:

@@ -269,7 +269,7 @@ def test_the_cases_reach_every_text_argument() -> None:
         "product.id", "upsertCustomers.input", "recordTransaction.input",
         "recordInteraction.input", "linkCustomers.input", "mergeCustomers.ids", "eraseCustomer.id",
         "auditLog.customerId", "auditLog.keyId", "customerExport.id", "setKeyCustomers.keyId",
-        "setKeyCustomers.customerIds",
+        "setKeyCustomers.customerIds", "savedView.name", "saveView.input", "deleteView.name",
     }  # fmt: skip
     where = [path for arg, path in QUERY_TEXTS["customers"] if arg == "where"]
     assert ("knows", "name", "contains") in where and ("NOT", "city", "in", 0) in where

@@ -181,6 +181,7 @@ ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
     ("products", "first"): ("{ products(first: %d) { pageInfo { hasNextPage } } }", MAX_PAGE),
     ("influencers", "first"): ("{ influencers(first: %d) { id } }", MAX_PAGE),
     ("communities", "first"): ("{ communities(first: %d) { id } }", MAX_PAGE),
+    ("mostAtRisk", "first"): ("{ mostAtRisk(first: %d) { id } }", MAX_PAGE),
     ("auditLog", "first"): ("{ auditLog(first: %d) { keyId } }", audit.MAX_ENTRIES),
     ("neighbourhood", "depth"):
         ('{ neighbourhood(id: "c00", depth: %d) { truncated } }', network.MAX_DEPTH),

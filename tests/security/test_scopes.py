@@ -76,7 +76,7 @@ PROBES = {
         reveals=False,
     ),
     "searchCustomers": Probe(
-        "query($name: String!) { searchCustomers(text: $name, first: 50) { id } }",
+        "query($name: String!) { searchCustomers(text: $name, first: 50) { nodes { id } } }",
         frozenset({Scope.LIST}),
     ),
     "neighbourhood": Probe(
@@ -104,7 +104,7 @@ PROBES = {
         inside="c04",
         outside="c06",
     ),
-    "products": Probe("{ products { products { id } } }", reveals=False),
+    "products": Probe("{ products { nodes { id } } }", reveals=False),
     "product": Probe('{ product(id: "p1") { id name } }', reveals=False),
     "product.buyers": Probe(
         'query($id: ID!) { product(id: "p1") { buyers(first: 50) { customer { id } } } '
@@ -231,7 +231,7 @@ async def test_a_customer_scope_holds_on_every_path_at_once(callers: dict[str, A
     # given the analyst's answers and the acme reader's to a query reaching customers every way
     query = """{
       customers(first: 100) { nodes { id socialTies { customer { id } } } }
-      searchCustomers(text: "an", first: 100) { id }
+      searchCustomers(text: "an", first: 100) { nodes { id } }
       n: neighbourhood(id: "c03", depth: 3) {
         members { customer { id } } ties { sourceId targetId } }
       p: path(from: "c03", to: "c06") { customers { id } }
@@ -284,7 +284,7 @@ async def test_a_partner_cannot_page_through_the_customer_base(
     assert listed == set()
     assert response["errors"][0]["extensions"] == {"code": "FORBIDDEN", "field": "customers"}
     # and searching letter by letter is refused too
-    [error] = await partner.errors('{ searchCustomers(text: "an") { id } }')
+    [error] = await partner.errors('{ searchCustomers(text: "an") { nodes { id } } }')
     assert error["extensions"] == {"code": "FORBIDDEN", "field": "searchCustomers"}
 
 
