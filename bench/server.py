@@ -36,7 +36,8 @@ def create_admin_key(
 ) -> tuple[str, str]:
     """A new admin key from `crm-graph keys create`: its id, and the key (the last line)."""
     done = subprocess.run(
-        _cli(data_dir, "--create", "keys", "create", "--role", "admin", "--name", name, store=store),
+        _cli(data_dir, "--create", "keys", "create", "--role", "admin", "--name", name,
+             store=store),
         capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
     )  # fmt: skip
     if done.returncode != 0:
