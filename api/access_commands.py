@@ -42,7 +42,9 @@ def duration(text: str) -> timedelta:
 def instant(text: str, *, now: datetime | None = None) -> datetime:
     """An ISO 8601 date or time (UTC unless it says otherwise), or a duration from now."""
     if _DURATION.fullmatch(text.strip()):
-        return (now or datetime.now(UTC)) + duration(text)
+        # a whole second, rounded up: what `keys list` shows is then the instant itself
+        at = (now or datetime.now(UTC)) + duration(text)
+        return at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -185,7 +187,12 @@ def _run(settings: StoreSettings, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _when(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC to the second, or to the millisecond (what the store keeps) when there is one."""
+    if value is None:
+        return ""
+    if value.microsecond // 1000:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rotate_key(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
