@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from crm_graph.analytics import frames
-from crm_graph.graph import analytics as cypher
+from crm_graph.graph import analytics_queries
 from crm_graph.graph.store import GraphStore
 
 NOT_FEATURES = frozenset({"id", "name", "email", "phone", "city", "signupAt", "erased", "erasedAt"})
@@ -75,7 +75,7 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
     customer_ids: dict[str, str] = {}
     kinds: dict[str, str] = {}
     read = await store.read_columns(
-        cypher.CUSTOMER_PROFILES,
+        analytics_queries.CUSTOMER_PROFILES,
         {"skip": sorted(NOT_READ), "scores": SCORE_PREFIX},
         shared={"id": customer_ids},
     )
@@ -100,10 +100,10 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
     )
     ids = sorted(customers["customer_id"])
     queries = (
-        ("orders", cypher.ORDERS_OF),
-        ("lines", cypher.LINES_OF),
-        ("interactions", cypher.INTERACTIONS_OF),
-        ("ties", cypher.TIES_OF),
+        ("orders", analytics_queries.ORDERS_OF),
+        ("lines", analytics_queries.LINES_OF),
+        ("interactions", analytics_queries.INTERACTIONS_OF),
+        ("ties", analytics_queries.TIES_OF),
     )
     collected: dict[str, dict[str, list[Any]]] = {name: {} for name, _ in queries}
     # The four statements of a batch run at once, and READ_AHEAD batches are under way at a
@@ -131,7 +131,7 @@ async def _read_tables(store: GraphStore, before: pd.Timestamp | None, batch_siz
             for column, values in columns.items():
                 collected[name].setdefault(column, []).extend(values)
     orders = _frame(collected["orders"], frames.ORDERS, ("at",))
-    categories = await store.read_columns(cypher.PRODUCT_CATEGORIES)
+    categories = await store.read_columns(analytics_queries.PRODUCT_CATEGORIES)
     # Rows in an order of their own, not the store's: Neo4j and FalkorDB return the same graph's
     # rows in different orders, and the models (KMeans, communities, samples, ties broken by
     # position) then gave other segments and communities for the same business.

@@ -17,13 +17,12 @@ import joblib
 import pandas as pd
 
 from crm_graph.analytics import churn, clv, demand, features, network, rfm
-from crm_graph.analytics import scores as names
 from crm_graph.analytics.extract import read_tables
 from crm_graph.analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
-from crm_graph.graph import analytics as cypher
+from crm_graph.graph import analytics_queries, score_properties
 from crm_graph.graph.store import GraphStore
 
-RESCORED = tuple(p for p in names.PROPERTIES if p != names.RECOMMENDATIONS)
+RESCORED = tuple(p for p in score_properties.PROPERTIES if p != score_properties.RECOMMENDATIONS)
 """The properties `score_customers` writes (sets or removes) on each customer it scores."""
 
 
@@ -58,17 +57,17 @@ async def score_customers(
     scored = pd.DataFrame(index=pd.Index(wanted))
 
     table = rfm.rfm(known, as_of).reindex(wanted)
-    scored[names.RFM_RECENCY_DAYS] = table["recency_days"]
-    scored[names.RFM_FREQUENCY] = table["frequency"]
-    scored[names.RFM_MONETARY] = table["monetary"]
-    scored[names.RFM_SCORE] = table["rfm_score"]
-    scored[names.RFM_SEGMENT] = table["rfm_segment"]
+    scored[score_properties.RFM_RECENCY_DAYS] = table["recency_days"]
+    scored[score_properties.RFM_FREQUENCY] = table["frequency"]
+    scored[score_properties.RFM_MONETARY] = table["monetary"]
+    scored[score_properties.RFM_SCORE] = table["rfm_score"]
+    scored[score_properties.RFM_SEGMENT] = table["rfm_segment"]
     tie_table = ties if len(ties) else None
     if tie_table is not None:
         net = network.network_features(ties, customers.index, lines, as_of, seed=seed)
-        scored[names.PAGERANK] = net["pagerank"].reindex(wanted)
-        scored[names.COMMUNITY] = net["community"].reindex(wanted)
-        scored[names.DEGREE] = net["degree"].reindex(wanted)
+        scored[score_properties.PAGERANK] = net["pagerank"].reindex(wanted)
+        scored[score_properties.COMMUNITY] = net["community"].reindex(wanted)
+        scored[score_properties.DEGREE] = net["degree"].reindex(wanted)
     if "churn" in models:
         # as in training: a churn flag's model scores everyone, a derived one the customers
         # active at as_of (the others' risk is removed: the model says nothing of them)
@@ -84,24 +83,26 @@ async def score_customers(
                 base, orders, lines, interactions, as_of, ties=tie_table, seed=seed, levels=levels
             ).loc[at_risk]
             model: churn.ChurnModel = models["churn"]
-            scored[names.CHURN_RISK] = model.churn_risk(X)
-            scored[names.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3))
+            scored[score_properties.CHURN_RISK] = model.churn_risk(X)
+            scored[score_properties.CHURN_DRIVERS] = encode_drivers(model.drivers(X, top=3))
     if "bgnbd" in models:
         summary = clv.summary(known, as_of).reindex(wanted).dropna()
         if len(summary):
-            scored[names.CLV_PURCHASES] = models["bgnbd"].predict_purchases(summary, horizon)
-            scored[names.CLV_ALIVE] = models["bgnbd"].probability_alive(summary)
+            scored[score_properties.CLV_PURCHASES] = models["bgnbd"].predict_purchases(
+                summary, horizon
+            )
+            scored[score_properties.CLV_ALIVE] = models["bgnbd"].probability_alive(summary)
             if "gamma" in models:
-                scored[names.CLV_VALUE] = clv.clv(
+                scored[score_properties.CLV_VALUE] = clv.clv(
                     summary, models["bgnbd"], models["gamma"], horizon
                 )
-            scored[names.CLV_HORIZON_DAYS] = pd.Series(horizon, index=summary.index)
+            scored[score_properties.CLV_HORIZON_DAYS] = pd.Series(horizon, index=summary.index)
     if "demand" in models and tie_table is not None:
         X = demand.demand_features(customers, orders, lines, interactions, ties, as_of, seed=seed)
         X = X[X.index.get_level_values(0).isin(wanted)]
         if len(X):
             chances = pd.Series(models["demand"].predict_proba(X)[:, 1], index=X.index)
-            scored[names.DEMAND] = names.encode_demand(chances)
+            scored[score_properties.DEMAND] = score_properties.encode_demand(chances)
     labels = None
     if "segmentation" in models:
         table = features.customer_features(
@@ -110,17 +111,20 @@ async def score_customers(
         labels = models["segmentation"].predict(table.loc[wanted])
         # and their place in the segments map, as training gives it
         picture = models["segmentation"].pca_2d(table.loc[wanted])
-        scored[names.SEGMENT_X] = picture["pc1"]
-        scored[names.SEGMENT_Y] = picture["pc2"]
-    scored[names.MODEL_VERSION] = bundle["version"]
-    scored[names.AS_OF] = epoch_ms(as_of)
-    scored[names.SCORED_AT] = int(time.time() * 1000)
+        scored[score_properties.SEGMENT_X] = picture["pc1"]
+        scored[score_properties.SEGMENT_Y] = picture["pc2"]
+    scored[score_properties.MODEL_VERSION] = bundle["version"]
+    scored[score_properties.AS_OF] = epoch_ms(as_of)
+    scored[score_properties.SCORED_AT] = int(time.time() * 1000)
     # every score property but the recommendations (training's, kept): set, or removed when
     # this scoring has no value for it, so no older value passes for this one's
     await write_scores(store, scored.reindex(columns=RESCORED))
     if labels is not None:
         assignments = [
-            {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()
+            {"id": str(c), "segment": f"{score_properties.SEGMENT_MODEL}:{int(k)}"}
+            for c, k in labels.items()
         ]
-        await cypher.reassign_segments(store, names.SEGMENT_MODEL, wanted, assignments)
+        await analytics_queries.reassign_segments(
+            store, score_properties.SEGMENT_MODEL, wanted, assignments
+        )
     return scored

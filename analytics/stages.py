@@ -37,9 +37,9 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from crm_graph.analytics import churn, clv, demand, features, markov, network, rfm
-from crm_graph.analytics import scores as names
 from crm_graph.analytics.frames import NotEnoughData
 from crm_graph.analytics.segments import SegmentationModel
+from crm_graph.graph import score_properties
 
 MIN_ORDERS = 50
 CLV_PENALIZER = 0.001
@@ -183,11 +183,11 @@ def rfm_stage(data: StageInput) -> StageOutcome:
     table = rfm.rfm(data.known, data.as_of)
     return StageOutcome(
         scores={
-            names.RFM_RECENCY_DAYS: table["recency_days"],
-            names.RFM_FREQUENCY: table["frequency"],
-            names.RFM_MONETARY: table["monetary"],
-            names.RFM_SCORE: table["rfm_score"],
-            names.RFM_SEGMENT: table["rfm_segment"],
+            score_properties.RFM_RECENCY_DAYS: table["recency_days"],
+            score_properties.RFM_FREQUENCY: table["frequency"],
+            score_properties.RFM_MONETARY: table["monetary"],
+            score_properties.RFM_SCORE: table["rfm_score"],
+            score_properties.RFM_SEGMENT: table["rfm_segment"],
         },
         metrics={
             "customers": len(table),
@@ -226,7 +226,10 @@ def segments_stage(data: StageInput) -> StageOutcome:
     # the segments map (the explore page): each customer's place in the 2-D picture
     picture = segmentation.pca_2d(table)
     return StageOutcome(
-        scores={names.SEGMENT_X: picture["pc1"], names.SEGMENT_Y: picture["pc2"]},
+        scores={
+            score_properties.SEGMENT_X: picture["pc1"],
+            score_properties.SEGMENT_Y: picture["pc2"],
+        },
         metrics={
             "k": int(segmentation.k_),
             "silhouette": float(segmentation.silhouette_),
@@ -257,9 +260,9 @@ def network_stage(data: StageInput) -> StageOutcome:
     communities = int(net["community"].nunique())
     return StageOutcome(
         scores={
-            names.PAGERANK: net["pagerank"],
-            names.COMMUNITY: net["community"],
-            names.DEGREE: net["degree"],
+            score_properties.PAGERANK: net["pagerank"],
+            score_properties.COMMUNITY: net["community"],
+            score_properties.DEGREE: net["degree"],
         },
         metrics={
             "communities": communities,
@@ -352,7 +355,10 @@ def _churn_outcome(
     described: str,
 ) -> StageOutcome:  # fmt: skip
     return StageOutcome(
-        scores={names.CHURN_RISK: risk["churn_risk"], names.CHURN_DRIVERS: encode_drivers(risk)},
+        scores={
+            score_properties.CHURN_RISK: risk["churn_risk"],
+            score_properties.CHURN_DRIVERS: encode_drivers(risk),
+        },
         metrics={
             "auc": evaluation.auc,
             "brier": evaluation.brier,
@@ -384,7 +390,7 @@ def encode_drivers(frame: pd.DataFrame) -> pd.Series:
     pushes = frame[[c.replace("driver_", "push_") for c in columns]].to_numpy(dtype=object)
     return pd.Series(
         [
-            names.encode(
+            score_properties.encode(
                 [
                     {"feature": d, "contribution": float(p)}
                     for d, p in zip(named, pushed, strict=True)
@@ -421,9 +427,9 @@ def clv_stage(data: StageInput) -> StageOutcome:
     purchases = bgnbd.predict_purchases(summary, data.horizon_days)
     outcome = StageOutcome(
         scores={
-            names.CLV_PURCHASES: purchases,
-            names.CLV_ALIVE: bgnbd.probability_alive(summary),
-            names.CLV_HORIZON_DAYS: pd.Series(
+            score_properties.CLV_PURCHASES: purchases,
+            score_properties.CLV_ALIVE: bgnbd.probability_alive(summary),
+            score_properties.CLV_HORIZON_DAYS: pd.Series(
                 np.where(purchases.notna(), data.horizon_days, np.nan), index=purchases.index
             ),
         },
@@ -446,7 +452,9 @@ def clv_stage(data: StageInput) -> StageOutcome:
     gamma = spend_model(summary, outcome.skipped)
     if gamma is not None:
         outcome.fitted["gamma"] = gamma
-        outcome.scores[names.CLV_VALUE] = clv.clv(summary, bgnbd, gamma, data.horizon_days)
+        outcome.scores[score_properties.CLV_VALUE] = clv.clv(
+            summary, bgnbd, gamma, data.horizon_days
+        )
     return outcome
 
 
@@ -502,7 +510,7 @@ def demand_stage(data: StageInput) -> StageOutcome:
         data.horizon_days, seed=data.seed, model=model, evaluate_at=data.evaluation.end,
     )  # fmt: skip
     return StageOutcome(
-        scores={names.DEMAND: names.encode_demand(chances)},
+        scores={score_properties.DEMAND: score_properties.encode_demand(chances)},
         metrics={
             "auc": found.auc,
             "auc_without_network": found.auc_without_network,

@@ -3,10 +3,10 @@ evaluated on held-out data, written back with its version, summarised in model c
 
 `train` runs the stages of `analytics.stages` (one function per model, each taking the tables,
 `as_of`, the horizon and the evaluation period, returning scores, metrics and fitted models or
-the reason it was skipped) and writes what they made back through `graph.analytics`. Each model
-is trained on what was known before `as_of` and measured on the real future when the graph holds
-it (its events run to the end of the horizon after `as_of`), else on a back-test one horizon
-before `as_of`; the report says which. A model the data cannot support is skipped with the
+the reason it was skipped) and writes what they made back through `graph.analytics_queries`.
+Each model is trained on what was known before `as_of` and measured on the real future when the
+graph holds it (its events run to the end of the horizon after `as_of`), else on a back-test one
+horizon before `as_of`; the report says which. A model the data cannot support is skipped with the
 reason in terms of the data (no ties: no network features or social demand; no order lines with
 products: no rules or recommendations; no categories: no demand; too few orders: no CLV or
 churn, unless churn is learnt from a flag the customers carry).
@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 
 from crm_graph.analytics import clv, features, frames, recommend, rules, stages
-from crm_graph.analytics import scores as names
 from crm_graph.analytics.extract import Tables, read_tables
 from crm_graph.analytics.frames import NotEnoughData, utc
 from crm_graph.analytics.segments import SegmentationModel
 from crm_graph.analytics.stages import MIN_ORDERS, encode_drivers  # noqa: F401 (re-exported)
-from crm_graph.graph import analytics as cypher
+from crm_graph.graph import analytics_queries, score_properties
 from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
@@ -222,7 +221,10 @@ def rules_and_recommendations(
         step = RECOMMEND_SLICE
         parts = [customers[i : i + step] for i in range(0, len(customers), step)] or [customers]
         encoded = pd.concat(
-            [names.encode_recommendations(model.recommend(part, first=10)) for part in parts]
+            [
+                score_properties.encode_recommendations(model.recommend(part, first=10))
+                for part in parts
+            ]
         )
         seconds["recommendations"] = time.perf_counter() - started
     return RulesOutcome(rule_metrics, _scalars(vars(quality)), encoded, seconds, _peak_rss_mb(),
@@ -427,16 +429,18 @@ async def train(
             for metrics in (outcome.rules, outcome.recommendations):
                 metrics["evaluation"] = evaluation.describe()
             report.seconds.update(outcome.seconds)
-            scored[names.RECOMMENDATIONS] = outcome.encoded
+            scored[score_properties.RECOMMENDATIONS] = outcome.encoded
 
         run("markov", stages.markov_stage)
 
     # -- write back -------------------------------------------------------------------------------
     done = timed("write")
-    scored[names.MODEL_VERSION] = version
-    scored[names.AS_OF] = epoch_ms(as_of)
-    scored[names.SCORED_AT] = int(time.time() * 1000)
-    report.customers_scored = await write_scores(store, scored.reindex(columns=names.PROPERTIES))
+    scored[score_properties.MODEL_VERSION] = version
+    scored[score_properties.AS_OF] = epoch_ms(as_of)
+    scored[score_properties.SCORED_AT] = int(time.time() * 1000)
+    report.customers_scored = await write_scores(
+        store, scored.reindex(columns=score_properties.PROPERTIES)
+    )
     await _write_segments(store, segments["labels"], segments["names"], segments["profiles"],
                           version)  # fmt: skip
     await _write_cards(store, report)
@@ -450,10 +454,10 @@ async def train(
 
 async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
     """Set each customer's properties to the values of their row; a missing value (None, NaN)
-    removes the property (`graph.analytics.write_scores`, one property per removal)."""
+    removes the property (`graph.analytics_queries.write_scores`, one property per removal)."""
     names_ = [str(name) for name in scored.columns]
     for name in names_:
-        if not cypher.SCORE_PROPERTY.fullmatch(name):
+        if not analytics_queries.SCORE_PROPERTY.fullmatch(name):
             raise ValueError(f"not a score property name: {name!r}")
     columns = [_clean_column(scored[name]) for name in scored.columns]
     ids = [str(cid) for cid in scored.index]
@@ -465,7 +469,7 @@ async def write_scores(store: GraphStore, scored: pd.DataFrame) -> int:
         name: [cid for cid, value in zip(ids, column, strict=True) if value is None]
         for name, column in zip(names_, columns, strict=True)
     }
-    await cypher.write_scores(store, records, removed)
+    await analytics_queries.write_scores(store, records, removed)
     return len(records)
 
 
@@ -476,7 +480,7 @@ async def _write_segments(
     profiles: pd.DataFrame,
     version: str,
 ) -> None:
-    model = names.SEGMENT_MODEL
+    model = score_properties.SEGMENT_MODEL
     segments = [
         {
             "id": f"{model}:{int(k)}",
@@ -484,13 +488,15 @@ async def _write_segments(
                 "name": str(segment_names[k]),
                 "model": model,
                 "version": version,
-                "profile": names.encode({c: clean_value(v) for c, v in profiles.loc[k].items()}),
+                "profile": score_properties.encode(
+                    {c: clean_value(v) for c, v in profiles.loc[k].items()}
+                ),
             },
         }
         for k in sorted(segment_names.index)
     ]
     members = [{"id": str(c), "segment": f"{model}:{int(k)}"} for c, k in labels.items()]
-    await cypher.write_segments(store, model, segments, members)
+    await analytics_queries.write_segments(store, model, segments, members)
 
 
 async def _write_cards(store: GraphStore, report: TrainReport) -> None:
@@ -504,13 +510,13 @@ async def _write_cards(store: GraphStore, report: TrainReport) -> None:
                 "asOf": epoch_ms(report.as_of),
                 "trainedAt": trained_at,
                 "horizonDays": report.horizon_days,
-                "metrics": names.encode(metrics),
-                "params": names.encode({}),
+                "metrics": score_properties.encode(metrics),
+                "params": score_properties.encode({}),
             },
         }
         for name, metrics in report.metrics.items()
     ]
-    await cypher.save_model_cards(store, cards)
+    await analytics_queries.save_model_cards(store, cards)
 
 
 def save_models(

@@ -247,7 +247,7 @@ def export_customer(args: argparse.Namespace, settings: StoreSettings) -> str | 
 def audit_lines(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
     """`audit`'s output: the entries, or what --prune deleted."""
     if args.prune:
-        from crm_graph.api.audit import RETENTION_DAYS, prune_expired
+        from crm_graph.api.audit_trail import RETENTION_DAYS, prune_expired
 
         days = RETENTION_DAYS if args.days is None else args.days
         if days < 0:

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
-from crm_graph.api.audit import prune_every_hour
+from crm_graph.api.audit_trail import prune_every_hour
 from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware

@@ -31,7 +31,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.admin.queries import AdminMutations, AdminQueries
 from crm_graph.api.auth.queries import RateLimitQueries
 from crm_graph.api.auth.scopes import Scope, scope_rule
@@ -324,16 +324,16 @@ class CrmSchema(strawberry.Schema):
     Strawberry's MaskErrors extension does, without an extension's hooks on every request."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        trail = audit.AuditTrail()
-        token = audit.current.set(trail)
+        trail = audit_trail.AuditTrail()
+        token = audit_trail.current.set(trail)
         try:
             result = await super().execute(*args, **kwargs)
         finally:
-            audit.current.reset(token)
+            audit_trail.current.reset(token)
         context = kwargs.get("context_value")
         principal = getattr(context, "principal", None)
         if trail.customers and principal is not None:
-            await audit.flush(
+            await audit_trail.flush(
                 context.store, trail, key_id=principal.key_id,
                 operation=_operation(
                     args[0] if args else kwargs.get("query"), self.limits.max_tokens

@@ -7,7 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from crm_graph.graph import cypher
+from crm_graph.graph import loader_writes
 from crm_graph.graph.settings import StoreSettings, parse_store
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
@@ -60,7 +60,7 @@ async def ensure_loaded(
     else `NotTheBenchsGraph` is raised and nothing is changed."""
     store_dir.mkdir(parents=True, exist_ok=True)
     marker = store_dir / LOADED_MARKER
-    found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    found = (await store.read(loader_writes.COUNT_CUSTOMERS))[0]["count"]
     with contextlib.suppress(OSError, ValueError, KeyError):
         recorded = json.loads(marker.read_text())
         if recorded["folder"] == str(folder.resolve()) and found == recorded["customers"] > 0:
@@ -75,7 +75,7 @@ async def ensure_loaded(
         await wipe(store)
     print(f"loading {folder} into {store_dir} ...", flush=True)
     report = await load_folder(store, folder, rejects_path=rejects, progress=False)
-    customers = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    customers = (await store.read(loader_writes.COUNT_CUSTOMERS))[0]["count"]
     print(f"  loaded {report.rows_loaded:,} rows in {report.seconds:.1f}s: "
           f"{customers:,} customers", flush=True)  # fmt: skip
     marker.write_text(json.dumps({"folder": str(folder.resolve()), "customers": customers}))

@@ -2,7 +2,7 @@
 
 Both sides write the same generated business into their own fresh graph on one embedded
 FalkorDB server (or, with `--store`, on a Neo4j server: its one database, wiped before each
-side and after the last), with the same write statements (`graph.cypher`):
+side and after the last), with the same write statements (`graph.loader_writes`):
 
 - **raw**: the files are parsed into parameter batches *before* the clock starts (no
   validation, no identity resolution, no look-ups); only the UNWIND writes are timed. This is
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.business import NotTheBenchsGraph, wipe
-from crm_graph.graph import cypher
+from crm_graph.graph import loader_writes
 from crm_graph.graph.falkordb_store import FalkorStore
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import open_store
@@ -144,7 +144,9 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             }
             for r in chunk
         ]
-        statements.append([(cypher.UPSERT_CUSTOMERS, {"customers": people, "sources": sources})])
+        statements.append(
+            [(loader_writes.UPSERT_CUSTOMERS, {"customers": people, "sources": sources})]
+        )
     phases.append(statements)
     statements = []
     products = list(_csv(folder / "products.csv"))
@@ -158,7 +160,7 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             }
             for r in chunk
         ]
-        statements.append([(cypher.UPSERT_PRODUCTS, {"rows": params})])
+        statements.append([(loader_writes.UPSERT_PRODUCTS, {"rows": params})])
     phases.append(statements)
     statements = []
     lines = list(_csv(folder / "transactions.csv"))
@@ -193,14 +195,14 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             item["amount"] += float(r["amount"])
         statements.append([
             (
-                cypher.UPSERT_TRANSACTIONS,
+                loader_writes.UPSERT_TRANSACTIONS,
                 {
                     "orders": sorted(orders.values(), key=lambda o: o["customer"]),
                     "items": sorted(items.values(), key=lambda i: i["product"]),
                     "load": load,
                 },
             ),
-            (cypher.TRANSACTION_TOTALS, {"ids": list(orders)}),
+            (loader_writes.TRANSACTION_TOTALS, {"ids": list(orders)}),
         ])  # fmt: skip
     phases.append(statements)
     statements = []
@@ -220,7 +222,7 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             for r in chunk
         ]
         params.sort(key=lambda row: row["customer"])  # locks in one order, as the loader's
-        statements.append([(cypher.UPSERT_INTERACTIONS, {"rows": params})])
+        statements.append([(loader_writes.UPSERT_INTERACTIONS, {"rows": params})])
     phases.append(statements)
     statements = []
     ties = list(_csv(folder / "social_ties.csv"))
@@ -237,7 +239,7 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
                 }
             )
         for tie_type, params in sorted(by_type.items()):
-            statements.append([(cypher.upsert_ties(tie_type), {"rows": params})])
+            statements.append([(loader_writes.upsert_ties(tie_type), {"rows": params})])
     phases.append(statements)
     return phases, rows
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.business import NotTheBenchsGraph, bench_settings, ensure_loaded
 from crm_graph.analytics.train import train
-from crm_graph.graph import cypher
+from crm_graph.graph import loader_writes
 from crm_graph.graph.errors import ConfigurationError
 from crm_graph.graph.store import open_store
 from crm_graph.loaders.load import load_folder
@@ -48,7 +48,7 @@ async def measure(
     store = await open_store(settings)
     try:
         if settings.kind == "embedded":
-            count = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+            count = (await store.read(loader_writes.COUNT_CUSTOMERS))[0]["count"]
             if count == 0:
                 started = time.perf_counter()
                 await load_folder(store, folder, progress=False)

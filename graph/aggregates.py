@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_graph.graph.analytics import CHURN_RISK_BUCKETS, LAST_MODEL_CARD, SEGMENT_MAP
+from crm_graph.graph.analytics_queries import CHURN_RISK_BUCKETS, LAST_MODEL_CARD, SEGMENT_MAP
 from crm_graph.graph.money import exact_sums
 from crm_graph.graph.store import GraphStore
 

@@ -1,7 +1,7 @@
 """Money: exact to the currency's minor unit on both engines.
 
 Amounts are stored as numbers in the currency's major unit (pounds, not pence), each one rounded
-to the currency's minor unit when it is loaded (`loaders.rows`): a stored amount is the binary
+to the currency's minor unit when it is loaded (`loaders.validate`): a stored amount is the binary
 double nearest to a decimal with at most `MINOR_DIGITS` decimals, which prints as that decimal.
 What goes wrong with binary floats is adding them (0.1 + 0.2 is 0.30000000000000004, and Neo4j
 and FalkorDB add in different orders), so every sum of money in a statement is a sum of whole

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_graph.graph.access import EVERYONE, CustomerScope
-from crm_graph.graph.customers import customers_by_id
+from crm_graph.graph.customer_reads import customers_by_id
 from crm_graph.graph.schema import TIE_TYPES
 from crm_graph.graph.store import GraphStore
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_graph.loaders.rows import CustomerRecord
+from crm_graph.loaders.validate import CustomerRecord
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def resolve(
 ) -> Resolution:
     """Resolve one batch of records (in file order) against the Customers already stored.
 
-    `candidates` are rows of `graph.cypher.IDENTITY_CANDIDATES`: `{rule, key, customer,
+    `candidates` are rows of `graph.loader_writes.IDENTITY_CANDIDATES`: `{rule, key, customer,
     systems, props}` for stored customers matching the batch's source ids, emails and phones.
     """
     clusters: dict[str, _Cluster] = {}
@@ -123,8 +123,8 @@ def resolve(
 
 
 def footprint(candidates: Iterable[Mapping[str, Any]]) -> list[int]:
-    """What `graph.cypher.IDENTITY_FOOTPRINT` finds for the same keys, from the candidate rows:
-    per rule (source, email, phone) the rows, their distinct customers, and the records those
+    """What `graph.loader_writes.IDENTITY_FOOTPRINT` finds for the same keys, from the candidate
+    rows: per rule (source, email, phone) the rows, their distinct customers, and the records those
     customers hold in all. Sent with `UPSERT_CUSTOMERS_IF_UNCHANGED`, it tells whether the records
     a resolution was computed from changed before its write (another writer got there first)."""
     rows = list(candidates)

@@ -31,9 +31,9 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from crm_graph.graph import cypher, money
+from crm_graph.graph import loader_writes, money
 from crm_graph.graph.store import GraphStore
-from crm_graph.loaders import rows as validate
+from crm_graph.loaders import validate
 from crm_graph.loaders.errors import ConcurrentIdentityChange
 from crm_graph.loaders.identity import Merge, footprint, resolve
 from crm_graph.loaders.reading import (
@@ -243,7 +243,7 @@ class BatchWriter:
         self._tally = _Tally(
             report,
             repeats_are_duplicates=source.kind != "transactions",
-            none_stored=not await self.store.read(cypher.ANY_STORED[source.kind]),
+            none_stored=not await self.store.read(loader_writes.ANY_STORED[source.kind]),
         )
         hidden = None if self.progress is None else not self.progress
         bar = tqdm(
@@ -344,13 +344,13 @@ class BatchWriter:
         }
         await self.count(
             [r.source_id for r in records],
-            lambda ids: self._stored_ids(cypher.EXISTING_SOURCE_IDS, ids),
+            lambda ids: self._stored_ids(loader_writes.EXISTING_SOURCE_IDS, ids),
         )
         for _ in range(IDENTITY_ATTEMPTS):
-            candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
+            candidates = await self.store.read(loader_writes.IDENTITY_CANDIDATES, params)
             resolution = resolve(records, candidates)
             done = await self.store.write(
-                self.store.dialect.serialized(cypher.UPSERT_CUSTOMERS_IF_UNCHANGED),
+                self.store.dialect.serialized(loader_writes.UPSERT_CUSTOMERS_IF_UNCHANGED),
                 {
                     "customers": resolution.customers,
                     "sources": resolution.sources,
@@ -373,16 +373,16 @@ class BatchWriter:
     ) -> list[Reject]:
         await self.count(
             [r.product_id for r in records],
-            lambda ids: self._stored_ids(cypher.EXISTING_PRODUCTS, ids),
+            lambda ids: self._stored_ids(loader_writes.EXISTING_PRODUCTS, ids),
         )
         latest = {r.product_id: r for r in records}
         rows = [{"id": r.product_id, "props": r.props, "category": r.category}
                 for r in latest.values()]  # fmt: skip
-        await self.store.write(cypher.UPSERT_PRODUCTS, {"rows": rows})
+        await self.store.write(loader_writes.UPSERT_PRODUCTS, {"rows": rows})
         return []
 
     async def customers_of(self, ids: set[str]) -> dict[str, str]:
-        found = await self.store.read(cypher.CUSTOMERS_BY_SOURCE, {"ids": sorted(ids)})
+        found = await self.store.read(loader_writes.CUSTOMERS_BY_SOURCE, {"ids": sorted(ids)})
         return {row["source"]: row["customer"] for row in found}
 
     async def write_transactions(
@@ -390,7 +390,9 @@ class BatchWriter:
     ) -> list[Reject]:
         customers = await self.customers_of({r.customer_id for r in records})
         named = sorted({r.product_id for r in records if r.product_id is not None})
-        products = await self._stored_ids(cypher.EXISTING_PRODUCTS, named) if named else set()
+        products = (
+            await self._stored_ids(loader_writes.EXISTING_PRODUCTS, named) if named else set()
+        )
         late: list[Reject] = []
         orders: dict[str, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
@@ -439,18 +441,18 @@ class BatchWriter:
         rejected = {reject.line for reject in late}
         await self.count(
             [r.transaction_id for r in records if r.line not in rejected],
-            lambda ids: self._stored_ids(cypher.EXISTING_TRANSACTIONS, ids),
+            lambda ids: self._stored_ids(loader_writes.EXISTING_TRANSACTIONS, ids),
         )
         if orders:
             await self.store.write(
-                cypher.UPSERT_TRANSACTIONS,
+                loader_writes.UPSERT_TRANSACTIONS,
                 {
                     "orders": _in_lock_order(orders.values(), "customer"),
                     "items": _in_lock_order(items.values(), "product"),
                     "load": self.load_id,
                 },
             )
-            await self.store.write(cypher.TRANSACTION_TOTALS, {"ids": list(orders)})
+            await self.store.write(loader_writes.TRANSACTION_TOTALS, {"ids": list(orders)})
         return late
 
     async def write_interactions(
@@ -472,11 +474,12 @@ class BatchWriter:
         rejected = {reject.line for reject in late}
         await self.count(
             [r.interaction_id for r in records if r.line not in rejected],
-            lambda ids: self._stored_ids(cypher.EXISTING_INTERACTIONS, ids),
+            lambda ids: self._stored_ids(loader_writes.EXISTING_INTERACTIONS, ids),
         )
         if rows:
             await self.store.write(
-                cypher.UPSERT_INTERACTIONS, {"rows": _in_lock_order(rows.values(), "customer")}
+                loader_writes.UPSERT_INTERACTIONS,
+                {"rows": _in_lock_order(rows.values(), "customer")},
             )
         return late
 
@@ -510,7 +513,9 @@ class BatchWriter:
             written.append((r.type, source, target))
         await self.count(written, self._stored_ties, lambda k: f"{k[1]} {k[0]} {k[2]}")
         for tie_type, rows in sorted(by_type.items()):
-            await self.store.write(cypher.upsert_ties(tie_type), {"rows": list(rows.values())})
+            await self.store.write(
+                loader_writes.upsert_ties(tie_type), {"rows": list(rows.values())}
+            )
         return late
 
     async def _stored_ties(self, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
@@ -519,7 +524,7 @@ class BatchWriter:
             by_type[tie_type].append({"source": source, "target": target})
         found: set[tuple[str, str, str]] = set()
         for tie_type, pairs in sorted(by_type.items()):
-            rows = await self.store.read(cypher.existing_ties(tie_type), {"ids": pairs})
+            rows = await self.store.read(loader_writes.existing_ties(tie_type), {"ids": pairs})
             found.update((tie_type, row["source"], row["target"]) for row in rows)
         return found
 

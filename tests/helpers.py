@@ -68,7 +68,7 @@ def stop_embedded_server(data_dir: Path) -> None:
 
 
 AUDIT = 1
-"""The statement writing a request's audit entry (api/audit.py), in round-trip counts of
+"""The statement writing a request's audit entry (api/audit_trail.py), in round-trip counts of
 requests that read or write customers."""
 
 

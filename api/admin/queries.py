@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm_graph.api import audit as trail
+from crm_graph.api import audit_trail
 from crm_graph.api.auth.keys import set_customer_ids
 from crm_graph.api.errors import user_error
 from crm_graph.api.permissions import CanAdminister
@@ -69,7 +69,7 @@ class AdminQueries:
     async def customer_export(self, info: Info, id: strawberry.ID) -> JSON | None:
         found = await export.customer_export(info.context.store, str(id))
         if found is not None:
-            trail.wrote([str(id)])  # the export is a read of personal data
+            audit_trail.wrote([str(id)])  # the export is a read of personal data
         return found
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from crm_graph.api.auth.principal import AuthError, Principal, Role
 from crm_graph.api.auth.scopes import PRESETS, UNRESTRICTED_ONLY, Scope
-from crm_graph.graph import api_keys as cypher
+from crm_graph.graph import api_keys
 from crm_graph.graph.access import EVERYONE, MAX_SCOPE_IDS, CustomerScope, scope_of
 from crm_graph.graph.store import GraphStore
 
@@ -102,7 +102,7 @@ async def create_key(
         key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
         secret = secrets.token_urlsafe(SECRET_BYTES)
         rows = await store.write(
-            cypher.CREATE_API_KEY,
+            api_keys.CREATE_API_KEY,
             {
                 "id": key_id, "name": name, "role": role.value, "hash": _digest(secret),
                 "at": at, "scopes": sorted(s.value for s in chosen),
@@ -144,7 +144,7 @@ async def rotate_key(
         expires_at=old.expires_at, now=when, replaces=old.id,
     )  # fmt: skip
     await store.write(
-        cypher.EXPIRE_API_KEY,
+        api_keys.EXPIRE_API_KEY,
         {"id": old.id, "at": _epoch_ms(when + overlap), "replacedBy": info.id},
     )
     return info, key
@@ -159,17 +159,17 @@ async def set_customer_ids(store: GraphStore, key_id: str, ids: list[str]) -> bo
     ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
     customers = CustomerScope(found.customers.systems, found.customers.segments, tuple(ids))
     _check_scopes(found.scopes, customers)
-    return bool(await store.write(cypher.SET_CUSTOMER_IDS, {"id": key_id, "customerIds": ids}))
+    return bool(await store.write(api_keys.SET_CUSTOMER_IDS, {"id": key_id, "customerIds": ids}))
 
 
 async def list_keys(store: GraphStore) -> list[ApiKeyInfo]:
     """Every key, oldest first, revoked ones included."""
-    return [_info(row) for row in await store.read(cypher.LIST_API_KEYS)]
+    return [_info(row) for row in await store.read(api_keys.LIST_API_KEYS)]
 
 
 async def revoke_key(store: GraphStore, key_id: str, *, now: datetime | None = None) -> bool:
     """Revoke a key at once; False when no key has this id. Revoking twice is harmless."""
-    rows = await store.write(cypher.REVOKE_API_KEY, {"id": key_id, "at": _epoch_ms(now)})
+    rows = await store.write(api_keys.REVOKE_API_KEY, {"id": key_id, "at": _epoch_ms(now)})
     return bool(rows)
 
 
@@ -186,7 +186,7 @@ async def authenticate(
     if match is None:
         raise AuthError("UNAUTHENTICATED", "malformed API key: expected crm_<id>_<secret>")
     key_id, secret = match["id"], match["secret"]
-    rows = await store.read(cypher.API_KEY_BY_ID, {"id": key_id})
+    rows = await store.read(api_keys.API_KEY_BY_ID, {"id": key_id})
     if not rows or not _secret_matches(secret, rows[0]["hash"]):
         raise AuthError("UNAUTHENTICATED", "invalid API key")
     stored = rows[0]
@@ -201,7 +201,7 @@ async def authenticate(
         raise AuthError("UNAUTHENTICATED", "this API key has no valid role or scopes") from None
     last_used = stored["lastUsedAt"]
     if last_used is None or at - last_used >= LAST_USED_RESOLUTION_MS:
-        await store.write(cypher.TOUCH_API_KEY, {"id": key_id, "at": at})
+        await store.write(api_keys.TOUCH_API_KEY, {"id": key_id, "at": at})
     return Principal(
         key_id=key_id, name=info.name, role=info.role, scopes=info.scopes,
         customers=info.customers, expires_at=info.expires_at,

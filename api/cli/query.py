@@ -153,12 +153,12 @@ def parameters_of(cypher: str) -> list[str]:
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
-    from crm_graph.graph import cypher
+    from crm_graph.graph import loader_writes
     from crm_graph.graph.store import GraphStore
 
     async def gather(store: GraphStore) -> dict[str, Any]:
-        nodes = await store.read(cypher.COUNT_NODES)
-        rels = await store.read(cypher.COUNT_RELATIONSHIPS)
+        nodes = await store.read(loader_writes.COUNT_NODES)
+        rels = await store.read(loader_writes.COUNT_RELATIONSHIPS)
         return {
             "store": store.description,
             "engine": await store.server_version(),

@@ -159,11 +159,11 @@ async def prepare_demo(store: GraphStore, settings: Settings) -> None:
     """Load the demo business unless the store holds customers, and print an admin key: the
     one kept in the data directory's `demo-key` file (mode 0600) by an earlier run while it
     still works, else a new one, kept there for the next run."""
-    from crm_graph.graph import cypher
+    from crm_graph.graph import loader_writes
     from crm_graph.loaders.load import load_folder
     from crm_graph.loaders.synthetic import generate
 
-    found = (await store.read(cypher.COUNT_CUSTOMERS))[0]["count"]
+    found = (await store.read(loader_writes.COUNT_CUSTOMERS))[0]["count"]
     if found:
         print(f"demo: the store already holds {found:,} customers", flush=True)
     else:

@@ -15,8 +15,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from crm_graph.graph import catalog
-from crm_graph.graph import customers as queries
+from crm_graph.graph import catalog, customer_reads
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.store import GraphStore, Row
 
@@ -25,7 +24,7 @@ def _rows_loader(
     store: GraphStore, query: str, params: dict[str, Any] | None = None
 ) -> DataLoader[str, list[Row]]:
     async def load(ids: list[str]) -> list[list[Row]]:
-        grouped = await queries.by_customer(store, query, ids, **(params or {}))
+        grouped = await customer_reads.by_customer(store, query, ids, **(params or {}))
         return [grouped.get(i, []) for i in ids]
 
     return DataLoader(load_fn=load)
@@ -45,7 +44,7 @@ def _param_loader(store: GraphStore, query: str, names: Sequence[str]
                 name: list(v) if isinstance(v, tuple) else v
                 for name, v in zip(names, args, strict=True)
             }
-            grouped = await queries.by_customer(store, query, ids, **params)
+            grouped = await customer_reads.by_customer(store, query, ids, **params)
             for i in ids:
                 results[(i, *args)] = grouped.get(i, [])
         return [results[key] for key in keys]
@@ -68,32 +67,36 @@ def _by_id_and(
 class CustomerLoaders:
     """The loaders of one request, each made on its first use: a request uses few of them."""
 
-    stats = _by_id(queries.STATS_BY_CUSTOMER)
-    products_bought = _by_id(queries.PRODUCTS_BOUGHT_BY_CUSTOMER)
-    segments = _by_id(queries.SEGMENTS_BY_CUSTOMER)
-    lines = _by_id(queries.LINES_BY_TRANSACTION)
+    stats = _by_id(customer_reads.STATS_BY_CUSTOMER)
+    products_bought = _by_id(customer_reads.PRODUCTS_BOUGHT_BY_CUSTOMER)
+    segments = _by_id(customer_reads.SEGMENTS_BY_CUSTOMER)
+    lines = _by_id(customer_reads.LINES_BY_TRANSACTION)
     products = _by_id(catalog.PRODUCTS_BY_ID)
-    transactions = _by_id_and(queries.TRANSACTIONS_BY_CUSTOMER, "first", "from", "to")
+    transactions = _by_id_and(customer_reads.TRANSACTIONS_BY_CUSTOMER, "first", "from", "to")
     transactions_with_lines = _by_id_and(
-        queries.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, "first", "from", "to"
+        customer_reads.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, "first", "from", "to"
     )
-    interactions = _by_id_and(queries.INTERACTIONS_BY_CUSTOMER, "first", "types", "from", "to")
+    interactions = _by_id_and(
+        customer_reads.INTERACTIONS_BY_CUSTOMER, "first", "types", "from", "to"
+    )
 
     def __init__(self, store: GraphStore, scope: CustomerScope = EVERYONE) -> None:
         self._store = store
         self._scope = scope
-        self._views: dict[queries.CustomerView, DataLoader[str, list[Row]]] = {}
+        self._views: dict[customer_reads.CustomerView, DataLoader[str, list[Row]]] = {}
 
     @cached_property
     def ties(self) -> DataLoader[str, list[Row]]:
         """Ties to the customers in the caller's scope only."""
-        return _rows_loader(self._store, queries.ties_by_customer(self._scope), self._scope.params)
+        return _rows_loader(
+            self._store, customer_reads.ties_by_customer(self._scope), self._scope.params
+        )
 
-    def customer_view(self, view: queries.CustomerView) -> DataLoader[str, list[Row]]:
+    def customer_view(self, view: customer_reads.CustomerView) -> DataLoader[str, list[Row]]:
         """Profiles with the parts of the 360 view `view` asks for (`customer_view_query`): one
         statement for the customers asked for with the same view."""
         if view not in self._views:
             self._views[view] = _rows_loader(
-                self._store, *queries.customer_view_query(view, self._scope)
+                self._store, *customer_reads.customer_view_query(view, self._scope)
             )
         return self._views[view]

@@ -12,7 +12,7 @@ from crm_graph.api.customers.types import Customer, customer_view
 from crm_graph.api.errors import user_error
 from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
 from crm_graph.api.permissions import CanAggregate, CanFilterOnPersonalData
-from crm_graph.graph import customers as queries
+from crm_graph.graph import customer_reads
 from crm_graph.graph.filters import FilterError
 
 
@@ -38,7 +38,7 @@ class CustomerConnection:
         permission_classes=[CanAggregate],
     )
     async def total_count(self, info: Info) -> int | None:
-        return await queries.count_customers(
+        return await customer_reads.count_customers(
             info.context.store, self.spec, info.context.customer_scope
         )
 
@@ -79,7 +79,7 @@ class CustomerQueries:
         request = page_request("customers", order.field.value, first, after, last, before)
         spec = to_spec(where) if where else None
         try:
-            page = await queries.customer_page(
+            page = await customer_reads.customer_page(
                 info.context.store, spec, order=order.field.value,
                 descending=order.direction is SortDirection.DESC, after=request.cursor,
                 first=request.size, backwards=request.backwards,
@@ -109,7 +109,7 @@ class CustomerQueries:
             raise user_error("text needs at least 2 characters", field="searchCustomers.text")
         principal = info.context.principal
         personal = principal is not None and principal.sees_personal_data  # partners: names only
-        page = await queries.search_customers(
+        page = await customer_reads.search_customers(
             info.context.store, text, request.size, personal=personal,
             after=request.cursor, backwards=request.backwards, scope=info.context.customer_scope,
         )  # fmt: skip

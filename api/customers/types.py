@@ -21,8 +21,7 @@ from graphql import (
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm_graph.analytics import scores
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.errors import user_error
 from crm_graph.api.insights.types import (
     CategoryDemand,
@@ -38,7 +37,8 @@ from crm_graph.api.insights.types import (
 from crm_graph.api.masking import mask_email, mask_phone
 from crm_graph.api.pagination import MAX_PAGE
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
-from crm_graph.graph.customers import (
+from crm_graph.graph import score_properties
+from crm_graph.graph.customer_reads import (
     PROFILE_PROPERTIES,
     CustomerView,
     InteractionPage,
@@ -300,7 +300,7 @@ class Customer:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Customer:
-        audit.saw(props["id"])  # every customer an answer can show is in the request's audit
+        audit_trail.saw(props["id"])  # every customer an answer can show is in the request's audit
         return cls(
             id=strawberry.ID(props["id"]),
             name=props.get("name"),
@@ -458,7 +458,11 @@ class Customer:
     @strawberry.field(description="The customer's segment from the segmentation model.")
     async def segment(self, info: Info) -> Segment | None:
         rows = await info.context.loaders.segments.load(str(self.id))
-        found = [r["segment"] for r in rows if r["segment"].get("model") == scores.SEGMENT_MODEL]
+        found = [
+            r["segment"]
+            for r in rows
+            if r["segment"].get("model") == score_properties.SEGMENT_MODEL
+        ]
         return Segment.from_props(found[0]) if found else None
 
     @strawberry.field(description="Probability of buying each category (or one) in the horizon.")
@@ -468,7 +472,9 @@ class Customer:
     @strawberry.field(description="Products to suggest, best first, never ones already bought.")
     async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
         check_first(first, "recommendations.first")
-        items = scores.decode(self.props.get(scores.RECOMMENDATIONS), [])[:first]
+        items = score_properties.decode(self.props.get(score_properties.RECOMMENDATIONS), [])[
+            :first
+        ]
         found = await info.context.loaders.products.load_many([str(i["productId"]) for i in items])
         return [
             Recommendation(
@@ -482,11 +488,11 @@ class Customer:
 
     @strawberry.field(description="PageRank in the social graph (influence).")
     def pagerank(self) -> float | None:
-        return stored_number(self.props.get(scores.PAGERANK))
+        return stored_number(self.props.get(score_properties.PAGERANK))
 
     @strawberry.field(description="Community (Louvain) in the social graph.")
     def community(self) -> int | None:
-        value = stored_number(self.props.get(scores.COMMUNITY))
+        value = stored_number(self.props.get(score_properties.COMMUNITY))
         return None if value is None or not value.is_integer() else int(value)
 
 

@@ -10,13 +10,12 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm_graph.analytics import scores
 from crm_graph.api.customers.types import Customer, Segment, check_first
 from crm_graph.api.errors import user_error
 from crm_graph.api.permissions import CanAggregate
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
-from crm_graph.graph import aggregates, analytics
-from crm_graph.graph.customers import SEGMENTS
+from crm_graph.graph import aggregates, analytics_queries, score_properties
+from crm_graph.graph.customer_reads import SEGMENTS
 
 
 @strawberry.enum
@@ -54,7 +53,7 @@ class Community:
     async def members(self, info: Info, first: int = 10) -> list[Customer]:
         check_first(first, "members.first")
         rows = await info.context.store.read(
-            analytics.COMMUNITY_MEMBERS, {"ids": [self.id], "first": first}
+            analytics_queries.COMMUNITY_MEMBERS, {"ids": [self.id], "first": first}
         )
         return [Customer.from_props(m) for r in rows for m in r["members"]]
 
@@ -109,8 +108,8 @@ def _card(props: dict[str, Any]) -> ModelCard:
         version=props.get("version", ""),
         as_of=from_epoch_ms(props.get("asOf")),
         trained_at=from_epoch_ms(props.get("trainedAt")),
-        metrics=scores.decode(props.get("metrics"), {}),
-        params=scores.decode(props.get("params"), {}),
+        metrics=score_properties.decode(props.get("metrics"), {}),
+        params=score_properties.decode(props.get("params"), {}),
         notes=props.get("notes"),
     )
 
@@ -150,7 +149,7 @@ class InsightQueries:
                 name=r["segment"].get("name"),
                 model=r["segment"].get("model"),
                 size=int(r["size"]),
-                profile=scores.decode(r["segment"].get("profile"), None),
+                profile=score_properties.decode(r["segment"].get("profile"), None),
             )
             for r in rows
         ]
@@ -161,7 +160,7 @@ class InsightQueries:
     )
     async def influencers(self, info: Info, first: int = 10) -> list[Customer]:
         check_first(first, "influencers.first")
-        rows = await info.context.store.read(analytics.INFLUENCERS, {"first": first})
+        rows = await info.context.store.read(analytics_queries.INFLUENCERS, {"first": first})
         return [Customer.from_props(r["customer"]) for r in rows]
 
     @strawberry.field(
@@ -170,7 +169,7 @@ class InsightQueries:
     )
     async def communities(self, info: Info, first: int = 20) -> list[Community]:
         check_first(first, "communities.first")
-        rows = await info.context.store.read(analytics.COMMUNITIES, {"first": first})
+        rows = await info.context.store.read(analytics_queries.COMMUNITIES, {"first": first})
         return [
             Community(
                 id=int(r["community"]),
@@ -201,7 +200,7 @@ class InsightQueries:
     )
     async def most_at_risk(self, info: Info, first: int = 10) -> list[Customer]:
         check_first(first, "mostAtRisk.first")
-        rows = await info.context.store.read(analytics.MOST_AT_RISK, {"first": first})
+        rows = await info.context.store.read(analytics_queries.MOST_AT_RISK, {"first": first})
         return [Customer.from_props(r["customer"]) for r in rows]
 
     @strawberry.field(
@@ -214,9 +213,11 @@ class InsightQueries:
             raise user_error(
                 f"sample must be between 1 and {MAX_MAP_POINTS}", field="segmentMap.sample"
             )
-        found = await aggregates.segment_map(info.context.store, scores.SEGMENT_MODEL, sample)
+        found = await aggregates.segment_map(
+            info.context.store, score_properties.SEGMENT_MODEL, sample
+        )
         card = found["card"] or {}
-        variance = scores.decode(card.get("metrics"), {}).get("explainedVariance") or []
+        variance = score_properties.decode(card.get("metrics"), {}).get("explainedVariance") or []
         return SegmentMap(
             points=[
                 SegmentPoint(
@@ -239,5 +240,5 @@ class InsightQueries:
         permission_classes=[CanAggregate],
     )
     async def model_cards(self, info: Info) -> list[ModelCard]:
-        rows = await info.context.store.read(analytics.MODEL_CARDS)
+        rows = await info.context.store.read(analytics_queries.MODEL_CARDS)
         return [_card(r["card"]) for r in rows]

@@ -8,8 +8,8 @@ from typing import Any
 
 import strawberry
 
-from crm_graph.analytics import scores
 from crm_graph.api.scalars import from_epoch_ms
+from crm_graph.graph import score_properties
 
 
 @strawberry.type(description="Recency, frequency, monetary value as of the last training.")
@@ -52,25 +52,25 @@ class CategoryDemand:
 
 
 def rfm_of(props: dict[str, Any]) -> Rfm | None:
-    if props.get(scores.RFM_SCORE) is None:
+    if props.get(score_properties.RFM_SCORE) is None:
         return None
     return Rfm(
-        recency_days=props.get(scores.RFM_RECENCY_DAYS),
-        frequency=props.get(scores.RFM_FREQUENCY),
-        monetary=props.get(scores.RFM_MONETARY),
-        score=props.get(scores.RFM_SCORE),
-        segment=props.get(scores.RFM_SEGMENT),
+        recency_days=props.get(score_properties.RFM_RECENCY_DAYS),
+        frequency=props.get(score_properties.RFM_FREQUENCY),
+        monetary=props.get(score_properties.RFM_MONETARY),
+        score=props.get(score_properties.RFM_SCORE),
+        segment=props.get(score_properties.RFM_SEGMENT),
     )
 
 
 def clv_of(props: dict[str, Any]) -> Clv | None:
-    if props.get(scores.CLV_PURCHASES) is None:
+    if props.get(score_properties.CLV_PURCHASES) is None:
         return None
     return Clv(
-        expected_purchases=props.get(scores.CLV_PURCHASES),
-        expected_value=props.get(scores.CLV_VALUE),
-        probability_alive=props.get(scores.CLV_ALIVE),
-        horizon_days=props.get(scores.CLV_HORIZON_DAYS),
+        expected_purchases=props.get(score_properties.CLV_PURCHASES),
+        expected_value=props.get(score_properties.CLV_VALUE),
+        probability_alive=props.get(score_properties.CLV_ALIVE),
+        horizon_days=props.get(score_properties.CLV_HORIZON_DAYS),
     )
 
 
@@ -84,7 +84,7 @@ def stored_number(value: Any) -> float | None:
 
 def _drivers(stored: Any) -> list[ChurnDriver]:
     found: list[ChurnDriver] = []
-    decoded = scores.decode(stored, [])
+    decoded = score_properties.decode(stored, [])
     for d in decoded if isinstance(decoded, list) else []:
         contribution = stored_number(d.get("contribution")) if isinstance(d, dict) else None
         if contribution is not None and isinstance(d.get("feature"), str):
@@ -93,20 +93,20 @@ def _drivers(stored: Any) -> list[ChurnDriver]:
 
 
 def churn_of(props: dict[str, Any]) -> ChurnRisk | None:
-    score = stored_number(props.get(scores.CHURN_RISK))
+    score = stored_number(props.get(score_properties.CHURN_RISK))
     if score is None:
         return None
-    as_of = props.get(scores.AS_OF)
+    as_of = props.get(score_properties.AS_OF)
     return ChurnRisk(
         score=score,
-        drivers=_drivers(props.get(scores.CHURN_DRIVERS)),
-        model_version=props.get(scores.MODEL_VERSION),
+        drivers=_drivers(props.get(score_properties.CHURN_DRIVERS)),
+        model_version=props.get(score_properties.MODEL_VERSION),
         as_of=from_epoch_ms(as_of) if stored_number(as_of) is not None else None,
     )
 
 
 def demand_of(props: dict[str, Any], category: str | None) -> list[CategoryDemand]:
-    found = scores.decode(props.get(scores.DEMAND), {})
+    found = score_properties.decode(props.get(score_properties.DEMAND), {})
     items = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
     return [
         CategoryDemand(category=c, probability=float(p))

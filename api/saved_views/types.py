@@ -8,8 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from crm_graph.analytics import scores
 from crm_graph.api.scalars import from_epoch_ms
+from crm_graph.graph import score_properties
 
 
 @strawberry.type(
@@ -31,8 +31,8 @@ class SavedView:
     def from_props(cls, props: dict[str, Any]) -> SavedView:
         return cls(
             name=props["name"],
-            filter=scores.decode(props.get("filter"), {}),
-            order_by=scores.decode(props.get("orderBy"), None),
+            filter=score_properties.decode(props.get("filter"), {}),
+            order_by=score_properties.decode(props.get("orderBy"), None),
             description=props.get("description"),
             created_at=from_epoch_ms(props.get("createdAt")),
             created_by=props.get("createdBy"),

@@ -9,9 +9,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from crm_graph.analytics import scores as names
 from crm_graph.analytics.score import score_customers
 from crm_graph.analytics.train import train
+from crm_graph.graph import score_properties
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from crm_graph.loaders.synthetic import generate
@@ -53,6 +53,6 @@ async def test_training_keeps_each_customers_place_and_scoring_gives_it_again(
     chosen = placed[len(placed) // 2]
     scored = await score_customers(store, [chosen["id"]], report.model_file)
     # then they keep their place (the same model on the same features), in the graph too
-    assert abs(scored.loc[chosen["id"], names.SEGMENT_X] - chosen["x"]) < 1e-9
+    assert abs(scored.loc[chosen["id"], score_properties.SEGMENT_X] - chosen["x"]) < 1e-9
     after = {r["id"]: r for r in await store.read(PLACES)}[chosen["id"]]
     assert abs(after["x"] - chosen["x"]) < 1e-9 and abs(after["y"] - chosen["y"]) < 1e-9

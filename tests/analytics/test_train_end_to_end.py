@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crm_graph.analytics import scores as names
 from crm_graph.analytics.score import score_customers
 from crm_graph.analytics.train import _Worker, train
+from crm_graph.graph import score_properties
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from crm_graph.loaders.synthetic import generate
@@ -315,12 +315,12 @@ async def test_scoring_gives_churn_risk_to_the_customers_training_would_and_remo
     )
     # when the newcomer alone is scored: nobody to give a churn risk, and that is no error
     alone = await score_customers(store, ["NEW1"], report.model_file)
-    assert list(alone.index) == ["NEW1"] and names.CHURN_RISK not in alone.columns
+    assert list(alone.index) == ["NEW1"] and score_properties.CHURN_RISK not in alone.columns
     # when they are scored with the saved models
     scored = await score_customers(store, ["NEW1", lapsed, buyer, "Z00"], report.model_file)
     # then only the active buyer has a churn risk, as training would have it; the others have
     # none, in the answer and in the graph
-    assert scored[names.CHURN_RISK].notna().to_dict() == {
+    assert scored[score_properties.CHURN_RISK].notna().to_dict() == {
         "NEW1": False, lapsed: False, buyer: True, "Z00": False
     }  # fmt: skip
     rows = await store.read(

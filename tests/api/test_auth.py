@@ -24,7 +24,7 @@ from crm_graph.api.auth.keys import authenticate, create_key, list_keys, revoke_
 from crm_graph.api.auth.middleware import AuthMiddleware
 from crm_graph.api.auth.principal import AuthError, Principal, Role
 from crm_graph.api.auth.ratelimit import RateLimiter
-from crm_graph.graph import api_keys as cypher
+from crm_graph.graph import api_keys
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
 from tests.helpers import secret_of
@@ -229,7 +229,7 @@ async def test_a_taken_id_creates_nothing(store: GraphStore) -> None:
     info, _ = await create_key(store, "analyst", "bi")
     # when another key is created with the same id
     rows = await store.write(
-        cypher.CREATE_API_KEY,
+        api_keys.CREATE_API_KEY,
         {
             "id": info.id,
             "name": "other",

@@ -27,7 +27,7 @@ from crm_graph.api.customers.types import (
     NodeReads,
 )
 from crm_graph.api.schema import schema
-from crm_graph.graph import customers
+from crm_graph.graph import customer_reads
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
@@ -239,28 +239,28 @@ BELOW_THE_PROFILE: dict[str, tuple[str, NodeReads, str]] = {
 
 
 @pytest.fixture
-def views(monkeypatch: pytest.MonkeyPatch) -> list[customers.CustomerView]:
+def views(monkeypatch: pytest.MonkeyPatch) -> list[customer_reads.CustomerView]:
     """The views of the 360 statements the app builds, as it builds them."""
-    built: list[customers.CustomerView] = []
-    build = customers.customer_view_query
+    built: list[customer_reads.CustomerView] = []
+    build = customer_reads.customer_view_query
 
     def recorded(
-        view: customers.CustomerView, scope: CustomerScope = EVERYONE
+        view: customer_reads.CustomerView, scope: CustomerScope = EVERYONE
     ) -> tuple[str, dict[str, Any]]:
         built.append(view)
         return build(view, scope)
 
-    monkeypatch.setattr(customers, "customer_view_query", recorded)
+    monkeypatch.setattr(customer_reads, "customer_view_query", recorded)
     return built
 
 
 async def _both_ways(
     admin: Api,
     monkeypatch: pytest.MonkeyPatch,
-    views: list[customers.CustomerView],
+    views: list[customer_reads.CustomerView],
     parts: str,
     ids: list[str],
-) -> tuple[dict[str, Any], dict[str, Any], list[customers.CustomerView]]:
+) -> tuple[dict[str, Any], dict[str, Any], list[customer_reads.CustomerView]]:
     """The 360s of `ids` with `parts` (one request): with the nodes' properties the selection
     needs, then with whole nodes; and the views of the first."""
     declared = ", ".join(f"$c{n}: ID!" for n in range(len(ids)))
@@ -290,7 +290,7 @@ async def test_each_field_below_the_profile_answers_as_with_whole_nodes(
     business: dict[str, Any],
     store: GraphStore,
     admin: Api,
-    views: list[customers.CustomerView],
+    views: list[customer_reads.CustomerView],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Given customers with orders, contacts and ties, when a 360 asks for one field of the
@@ -342,7 +342,7 @@ fragment Order on Transaction { total lines { product { name } } }
 async def test_aliases_and_fragments_read_what_they_ask_for_together(
     business: dict[str, Any],
     admin: Api,
-    views: list[customers.CustomerView],
+    views: list[customer_reads.CustomerView],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Given customers with orders, contacts and ties, when a 360 asks for different fields of
@@ -366,7 +366,7 @@ async def test_aliases_and_fragments_read_what_they_ask_for_together(
 
 
 async def test_the_benchmark_360_reads_the_properties_it_shows(
-    business: dict[str, Any], admin: Api, views: list[customers.CustomerView]
+    business: dict[str, Any], admin: Api, views: list[customer_reads.CustomerView]
 ) -> None:
     """Given a customer, when the benchmark's 360 (bench/api.py) asks for it, then the view
     reads of the orders, products, contacts and ties' customers the properties shown and the
@@ -378,7 +378,7 @@ async def test_the_benchmark_360_reads_the_properties_it_shows(
     assert view.product_properties == ("category", "id", "name")
     assert view.interaction_properties == ("at", "id", "type")
     assert view.tie_customer_properties == ("id", "name")
-    query, _ = customers.customer_view_query(view)
+    query, _ = customer_reads.customer_view_query(view)
     assert "properties(c) AS customer" in query
     assert query.count("properties(") == 1
 

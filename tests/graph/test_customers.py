@@ -1,4 +1,4 @@
-"""The 360 view's batched statements (graph/customers.py) on the real engines."""
+"""The 360 view's batched statements (graph/customer_reads.py) on the real engines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crm_graph.graph import customers
+from crm_graph.graph import customer_reads
 from crm_graph.graph.store import GraphStore
 
 
@@ -26,12 +26,12 @@ async def test_ties_keep_their_type_when_a_new_type_appears(store: GraphStore) -
     await store.write(
         "MATCH (a:Customer {id: 'a'}), (b:Customer {id: 'b'}) CREATE (a)-[:KNOWS]->(b)"
     )
-    read = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ["a"])
+    read = await customer_reads.by_customer(store, customer_reads.TIES_BY_CUSTOMER, ["a"])
     assert [(t["type"], t["customer"]["id"]) for t in read["a"]] == [("KNOWS", "b")]
     await store.write(
         "MATCH (a:Customer {id: 'a'}), (c:Customer {id: 'c'}) CREATE (c)-[:FAMILY]->(a)"
     )
-    read = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ["a"])
+    read = await customer_reads.by_customer(store, customer_reads.TIES_BY_CUSTOMER, ["a"])
     assert [(t["type"], t["outgoing"], t["customer"]["id"]) for t in read["a"]] == [
         ("FAMILY", False, "c"), ("KNOWS", True, "b")
     ]  # fmt: skip
@@ -42,17 +42,17 @@ async def test_ties_with_the_profile_keep_their_type_when_a_new_type_appears(
 ) -> None:
     """The same, for the ties that come with the profile (`customer_view_query`): read once,
     then a tie of a new type added, then both read with their own types."""
-    query, params = customers.customer_view_query(customers.CustomerView(ties=True))
+    query, params = customer_reads.customer_view_query(customer_reads.CustomerView(ties=True))
     await store.write("CREATE (:Customer {id: 'a'}), (:Customer {id: 'b'}), (:Customer {id: 'c'})")
     await store.write(
         "MATCH (a:Customer {id: 'a'}), (b:Customer {id: 'b'}) CREATE (a)-[:KNOWS]->(b)"
     )
-    read = await customers.by_customer(store, query, ["a"], **params)
+    read = await customer_reads.by_customer(store, query, ["a"], **params)
     assert [(t["type"], t["customer"]["id"]) for t in read["a"][0]["ties"]] == [("KNOWS", "b")]
     await store.write(
         "MATCH (a:Customer {id: 'a'}), (c:Customer {id: 'c'}) CREATE (c)-[:FAMILY]->(a)"
     )
-    read = await customers.by_customer(store, query, ["a"], **params)
+    read = await customer_reads.by_customer(store, query, ["a"], **params)
     ties = read["a"][0]["ties"]
     assert sorted((t["type"], t["outgoing"], t["customer"]["id"]) for t in ties) == [
         ("FAMILY", False, "c"), ("KNOWS", True, "b")
@@ -90,24 +90,24 @@ async def test_the_view_with_the_profile_equals_its_parts_own_statements(
     and page come from one pass over the orders)."""
     await store.write(VIEW_GRAPH)
     ids = ["a", "b", "z", "nobody"]
-    tx = customers.TransactionPage(first=2, since=since, lines=True)
-    ix = customers.InteractionPage(first=2, types=("call",))
-    view = customers.CustomerView(figures=True, transactions=tx, interactions=ix, ties=True)
-    query, params = customers.customer_view_query(view)
-    read = await customers.by_customer(store, query, ids, **params)
-    stats = await customers.by_customer(store, customers.STATS_BY_CUSTOMER, ids)
-    pages = await customers.by_customer(
+    tx = customer_reads.TransactionPage(first=2, since=since, lines=True)
+    ix = customer_reads.InteractionPage(first=2, types=("call",))
+    view = customer_reads.CustomerView(figures=True, transactions=tx, interactions=ix, ties=True)
+    query, params = customer_reads.customer_view_query(view)
+    read = await customer_reads.by_customer(store, query, ids, **params)
+    stats = await customer_reads.by_customer(store, customer_reads.STATS_BY_CUSTOMER, ids)
+    pages = await customer_reads.by_customer(
         store,
-        customers.TRANSACTIONS_WITH_LINES_BY_CUSTOMER,
+        customer_reads.TRANSACTIONS_WITH_LINES_BY_CUSTOMER,
         ids,
         first=2,
         **{"from": since, "to": None},
     )
-    contacts = await customers.by_customer(
-        store, customers.INTERACTIONS_BY_CUSTOMER, ids,
+    contacts = await customer_reads.by_customer(
+        store, customer_reads.INTERACTIONS_BY_CUSTOMER, ids,
         first=2, types=["call"], **{"from": None, "to": None},
     )  # fmt: skip
-    ties = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ids)
+    ties = await customer_reads.by_customer(store, customer_reads.TIES_BY_CUSTOMER, ids)
     assert read["nobody"] == []
     for customer_id in ["a", "b", "z"]:
         (row,) = read[customer_id]
@@ -145,30 +145,30 @@ async def test_the_view_reads_only_the_properties_it_names(store: GraphStore) ->
         return sorted(({**line, "product": picked(line["product"], "product")} for line in items),
                       key=canonical)  # fmt: skip
 
-    contacts = await customers.by_customer(
-        store, customers.INTERACTIONS_BY_CUSTOMER, ids,
+    contacts = await customer_reads.by_customer(
+        store, customer_reads.INTERACTIONS_BY_CUSTOMER, ids,
         first=2, types=None, **{"from": None, "to": None},
     )  # fmt: skip
-    ties = await customers.by_customer(store, customers.TIES_BY_CUSTOMER, ids)
+    ties = await customer_reads.by_customer(store, customer_reads.TIES_BY_CUSTOMER, ids)
     for lines in (False, True):
-        view = customers.CustomerView(
+        view = customer_reads.CustomerView(
             figures=True,
-            transactions=customers.TransactionPage(first=2, lines=lines),
-            interactions=customers.InteractionPage(first=2), ties=True,
+            transactions=customer_reads.TransactionPage(first=2, lines=lines),
+            interactions=customer_reads.InteractionPage(first=2), ties=True,
             transaction_properties=pick["transaction"], product_properties=pick["product"],
             interaction_properties=pick["interaction"], tie_customer_properties=pick["customer"],
         )  # fmt: skip
-        query, params = customers.customer_view_query(view)
-        read = await customers.by_customer(store, query, ids, **params)
+        query, params = customer_reads.customer_view_query(view)
+        read = await customer_reads.by_customer(store, query, ids, **params)
         statement = (
-            customers.TRANSACTIONS_WITH_LINES_BY_CUSTOMER
+            customer_reads.TRANSACTIONS_WITH_LINES_BY_CUSTOMER
             if lines
-            else customers.TRANSACTIONS_BY_CUSTOMER
+            else customer_reads.TRANSACTIONS_BY_CUSTOMER
         )
-        pages = await customers.by_customer(
+        pages = await customer_reads.by_customer(
             store, statement, ids, first=2, **{"from": None, "to": None}
         )
-        stats = await customers.by_customer(store, customers.STATS_BY_CUSTOMER, ids)
+        stats = await customer_reads.by_customer(store, customer_reads.STATS_BY_CUSTOMER, ids)
         assert read["nobody"] == []
         for customer_id in ["a", "b", "z"]:
             (row,) = read[customer_id]

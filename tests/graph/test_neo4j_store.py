@@ -11,7 +11,7 @@ import pytest
 from neo4j import RoutingControl
 from neo4j.exceptions import ClientError, ServiceUnavailable
 
-from crm_graph.graph import customers
+from crm_graph.graph import customer_reads
 from crm_graph.graph.dialect import FALKORDB, NEO4J
 from crm_graph.graph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from crm_graph.graph.neo4j_store import Neo4jStore
@@ -131,7 +131,7 @@ async def test_the_server_notifies_nothing_for_what_the_product_sends(
         pytest.skip("server notifications are Neo4j's")
     caplog.set_level(logging.DEBUG)
     spec = {"totalSpend": {"gte": 5}, "knows": {"boughtInCategory": "Toys"}}
-    query, params = customers._page_query(spec, "TOTAL_SPEND", True, None, 10)
+    query, params = customer_reads._page_query(spec, "TOTAL_SPEND", True, None, 10)
     assert await store.read(query, params) == []
     await store.read("MATCH (n:NoSuchLabel) RETURN n.noSuchProperty AS x")
     await store.write("CREATE (:Customer {id: 'a'})")

@@ -9,19 +9,19 @@ from typing import Any
 
 import pytest
 
-from crm_graph.graph import cypher
+from crm_graph.graph import loader_writes
 from crm_graph.graph.store import GraphStore
 
 SCANS = ("AllNodesScan", "NodeByLabelScan", "NodeIndexScan", "DirectedRelationshipTypeScan",
          "UndirectedRelationshipTypeScan")  # fmt: skip
 BATCH_WRITES = {
-    "UPSERT_TRANSACTIONS": cypher.UPSERT_TRANSACTIONS,
-    "TRANSACTION_TOTALS": cypher.TRANSACTION_TOTALS,
-    "UPSERT_INTERACTIONS": cypher.UPSERT_INTERACTIONS,
-    "UPSERT_PRODUCTS": cypher.UPSERT_PRODUCTS,
-    "UPSERT_CUSTOMERS": cypher.UPSERT_CUSTOMERS,
-    "CUSTOMERS_BY_SOURCE": cypher.CUSTOMERS_BY_SOURCE,
-    "upsert_ties(KNOWS)": cypher.upsert_ties("KNOWS"),
+    "UPSERT_TRANSACTIONS": loader_writes.UPSERT_TRANSACTIONS,
+    "TRANSACTION_TOTALS": loader_writes.TRANSACTION_TOTALS,
+    "UPSERT_INTERACTIONS": loader_writes.UPSERT_INTERACTIONS,
+    "UPSERT_PRODUCTS": loader_writes.UPSERT_PRODUCTS,
+    "UPSERT_CUSTOMERS": loader_writes.UPSERT_CUSTOMERS,
+    "CUSTOMERS_BY_SOURCE": loader_writes.CUSTOMERS_BY_SOURCE,
+    "upsert_ties(KNOWS)": loader_writes.upsert_ties("KNOWS"),
 }
 
 

@@ -612,7 +612,7 @@ def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
 
     from crm_graph.loaders.load import _read_batches
     from crm_graph.loaders.reading import SourceFile
-    from crm_graph.loaders.rows import line_item
+    from crm_graph.loaders.validate import line_item
 
     # given 100,000 transaction lines (about 7 MB)
     path = tmp_path / "transactions.csv"

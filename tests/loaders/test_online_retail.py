@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crm_graph.graph import customers
+from crm_graph.graph import customer_reads
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from tests.conftest import DATASETS, Api
@@ -88,7 +88,9 @@ async def test_online_retail_money_is_exact_to_the_penny(
     assert wrong == []
     # and every customer's spend, as the API computes it, is the exact sum of their orders
     spend = lines.groupby("customer_id")["amount"].agg(_cents)
-    figures = await customers.by_customer(store, customers.STATS_BY_CUSTOMER, list(spend.index))
+    figures = await customer_reads.by_customer(
+        store, customer_reads.STATS_BY_CUSTOMER, list(spend.index)
+    )
     wrong = [(c, rows[0]["spend"], spend[c]) for c, rows in figures.items()
              if rows[0]["spend"] != float(spend[c]) or repr(rows[0]["spend"]) != str(
                  float(spend[c]))]  # fmt: skip

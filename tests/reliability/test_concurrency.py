@@ -27,7 +27,7 @@ import httpx
 from bench.api import GRAPHQL_360
 from bench.server import api_server, create_admin_key, wait_ready
 from crm_graph.api.auth.principal import Role
-from crm_graph.graph import cypher
+from crm_graph.graph import loader_writes
 from crm_graph.graph.embedded import EmbeddedServer
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
@@ -293,7 +293,7 @@ async def test_a_resolution_another_writer_made_stale_is_not_written(store: Grap
     # given Ann's web record, resolved while no one else had her: a new customer
     keys = {"sourceIds": ["web-ann"], "emails": ["ann@example.org"], "phones": []}
     candidates = await store.read(
-        cypher.IDENTITY_CANDIDATES, {**keys, "sources": keys["sourceIds"]}
+        loader_writes.IDENTITY_CANDIDATES, {**keys, "sources": keys["sourceIds"]}
     )
     assert candidates == []
     web = {"id": "web-ann", "customer": "web-ann", "system": "web",
@@ -303,11 +303,12 @@ async def test_a_resolution_another_writer_made_stale_is_not_written(store: Grap
     crm = {"id": "crm-ann", "customer": "crm-ann", "system": "crm",
            "emailKey": "ann@example.org", "phoneKey": None}  # fmt: skip
     await store.write(
-        cypher.UPSERT_CUSTOMERS, {"customers": [{"id": "crm-ann", "props": {}}], "sources": [crm]}
+        loader_writes.UPSERT_CUSTOMERS,
+        {"customers": [{"id": "crm-ann", "props": {}}], "sources": [crm]},
     )
     # then the stale resolution writes nothing, and says so
     stale = await store.write(
-        cypher.UPSERT_CUSTOMERS_IF_UNCHANGED,
+        loader_writes.UPSERT_CUSTOMERS_IF_UNCHANGED,
         {**resolved, **keys, "footprint": footprint(candidates)},
     )
     assert stale == [{"written": 0}]
@@ -315,14 +316,14 @@ async def test_a_resolution_another_writer_made_stale_is_not_written(store: Grap
     assert rows == [{"id": "crm-ann"}]
     # and resolved again against what is stored now, it joins her customer
     candidates = await store.read(
-        cypher.IDENTITY_CANDIDATES, {**keys, "sources": keys["sourceIds"]}
+        loader_writes.IDENTITY_CANDIDATES, {**keys, "sources": keys["sourceIds"]}
     )
     joined = {
         "customers": [{"id": "crm-ann", "props": {}}],
         "sources": [{**web, "customer": "crm-ann"}],
     }
     fresh = await store.write(
-        cypher.UPSERT_CUSTOMERS_IF_UNCHANGED,
+        loader_writes.UPSERT_CUSTOMERS_IF_UNCHANGED,
         {**joined, **keys, "footprint": footprint(candidates)},
     )
     assert fresh == [{"written": 1}]

@@ -31,10 +31,10 @@ from graphql import (
     GraphQLScalarType,
 )
 
-from crm_graph.graph import catalog, customers, cypher, network, writes
+from crm_graph.graph import catalog, customer_reads, loader_writes, network, writes
 from crm_graph.graph.filters import PROPERTY_FIELDS, FilterBuilder
 from crm_graph.graph.store import GraphStore, Params, Row
-from crm_graph.loaders.rows import extra_columns
+from crm_graph.loaders.validate import extra_columns
 from tests.conftest import Api
 from tests.security.conftest import assert_safe_answer, graph_state
 from tests.security.documents import (
@@ -119,11 +119,11 @@ def test_relationship_conditions_take_their_value_as_a_parameter(field: str, pay
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-@pytest.mark.parametrize("order", sorted(customers.SORT_KEYS))
+@pytest.mark.parametrize("order", sorted(customer_reads.SORT_KEYS))
 def test_the_page_query_takes_filter_and_cursor_as_parameters(order: str, payload: str) -> None:
     def page(text: str) -> tuple[str, dict[str, Any]]:
         spec = {"name": {"contains": text}, "knows": {"city": {"in": [text]}}}
-        return customers._page_query(spec, order, True, (text, text), 21)
+        return customer_reads._page_query(spec, order, True, (text, text), 21)
 
     statement, _ = page(HARMLESS)
     hostile_statement, params = page(payload)
@@ -136,7 +136,7 @@ def test_names_spelled_into_statements_come_from_fixed_lists(payload: str) -> No
     with pytest.raises(ValueError, match="unknown social tie type"):
         network.expand_ties([payload])
     with pytest.raises(ValueError, match="unknown social tie type"):
-        cypher.upsert_ties(payload)
+        loader_writes.upsert_ties(payload)
     kept, refused = extra_columns("customers", [payload, "loyalty"])
     assert kept == ["loyalty"] and refused == [payload]
 
@@ -164,12 +164,12 @@ class RecordingStore:
 
 
 CALLS: dict[str, Callable[[Any, str], Any]] = {
-    "customer_page": lambda s, t: customers.customer_page(
+    "customer_page": lambda s, t: customer_reads.customer_page(
         s, {"email": {"startsWith": t}, "OR": [{"boughtProduct": t}]}, after=(t, t)
     ),
-    "count_customers": lambda s, t: customers.count_customers(s, {"phone": {"ne": t}}),
-    "search_customers": lambda s, t: customers.search_customers(s, t + "1234", 5),
-    "by_customer": lambda s, t: customers.by_customer(s, customers.CUSTOMERS_BY_ID, [t]),
+    "count_customers": lambda s, t: customer_reads.count_customers(s, {"phone": {"ne": t}}),
+    "search_customers": lambda s, t: customer_reads.search_customers(s, t + "1234", 5),
+    "by_customer": lambda s, t: customer_reads.by_customer(s, customer_reads.CUSTOMERS_BY_ID, [t]),
     "neighbourhood": lambda s, t: network.neighbourhood(s, t, 2, None, 50),
     "shortest_path": lambda s, t: network.shortest_path(s, t, "c00", 4, None),
     "product_page": lambda s, t: catalog.product_page(s, t, t, 5),

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from crm_graph.api.permissions import CanWrite
 from crm_graph.graph import writes
@@ -47,5 +47,7 @@ class EraseCustomerMutation:
         if anonymous is None:
             found = [Problem(field="id", message=f"no customer {str(id)!r}")]
             return failure(EraseCustomerError, ErrorCode.NOT_FOUND, found)
-        audit.erased(str(id), anonymous)  # the erased id is in no audit entry, this one included
+        audit_trail.erased(
+            str(id), anonymous
+        )  # the erased id is in no audit entry, this one included
         return EraseCustomerSuccess(erased_id=id, anonymous_id=strawberry.ID(anonymous))

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -22,7 +22,7 @@ from crm_graph.api.customers.types import TieType
 from crm_graph.api.network.queries import Tie
 from crm_graph.api.permissions import CanWrite
 from crm_graph.graph import network
-from crm_graph.loaders import rows as validate
+from crm_graph.loaders import validate
 
 FIELDS = {"source_customer_id": "sourceId", "target_customer_id": "targetId"}
 
@@ -80,6 +80,6 @@ class LinkCustomersMutation:
             network.expand_ties([record.type]), {"ids": [resolved[record.source_id]]}
         )
         target = resolved[record.target_id]
-        audit.wrote([resolved[record.source_id], target])  # written: the ids exist
+        audit_trail.wrote([resolved[record.source_id], target])  # written: the ids exist
         tie = next(network.tie_of(r) for r in rows if r["to"] == target and r["outgoing"])
         return LinkCustomersSuccess(tie=Tie.of(tie))

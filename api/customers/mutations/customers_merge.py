@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from crm_graph.api.customers.types import Customer
 from crm_graph.api.permissions import CanWrite
@@ -89,7 +89,7 @@ class MergeCustomersMutation:
             )
             for i in wanted
         ]
-        audit.wrote(wanted)  # found: the ids exist
+        audit_trail.wrote(wanted)  # found: the ids exist
         return MergeCustomersSuccess(
             dry_run=dry_run,
             kept_id=strawberry.ID(keep),

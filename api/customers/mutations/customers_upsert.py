@@ -20,8 +20,8 @@ from crm_graph.api.customers.mutations import (
 )
 from crm_graph.api.customers.types import Customer
 from crm_graph.api.permissions import CanWrite
-from crm_graph.graph import customers as queries
-from crm_graph.loaders import rows as validate
+from crm_graph.graph import customer_reads
+from crm_graph.loaders import validate
 
 MAX_BATCH = 1000
 FIELDS = {"customer_id": "id", "signup_date": "signupAt", "source_system": "sourceSystem"}
@@ -119,7 +119,9 @@ class UpsertCustomersMutation:
         await batch.write_customers("input", records)
         resolved = await batch.customers_of({r.source_id for r in records})
         ids = list(dict.fromkeys(resolved[r.source_id] for r in records))
-        rows = await queries.by_customer(info.context.store, queries.CUSTOMERS_BY_ID, ids)
+        rows = await customer_reads.by_customer(
+            info.context.store, customer_reads.CUSTOMERS_BY_ID, ids
+        )
         customers = [Customer.from_props(r[0]["customer"]) for r in rows.values() if r]
         merges = [
             ResolvedMerge(

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -20,8 +20,8 @@ from crm_graph.api.customers.mutations import (
 )
 from crm_graph.api.customers.types import Interaction, InteractionType
 from crm_graph.api.permissions import CanWrite
-from crm_graph.graph import customers as queries
-from crm_graph.loaders import rows as validate
+from crm_graph.graph import customer_reads
+from crm_graph.loaders import validate
 
 FIELDS = {"interaction_id": "id", "customer_id": "customerId", "timestamp": "at"}
 
@@ -80,6 +80,8 @@ class RecordInteractionMutation:
         late = await writer(info.context.store).write_interactions("input", [record])
         if late:
             return late_failure(RecordInteractionError, late, FIELDS)
-        audit.wrote([str(input.customer_id)])  # written: the id exists
-        rows = await info.context.store.read(queries.INTERACTION_BY_ID, {"id": str(input.id)})
+        audit_trail.wrote([str(input.customer_id)])  # written: the id exists
+        rows = await info.context.store.read(
+            customer_reads.INTERACTION_BY_ID, {"id": str(input.id)}
+        )
         return RecordInteractionSuccess(interaction=Interaction.from_props(rows[0]["interaction"]))

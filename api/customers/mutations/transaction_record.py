@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api import audit
+from crm_graph.api import audit_trail
 from crm_graph.api.customers.mutations import (
     ErrorCode,
     MutationError,
@@ -20,8 +20,8 @@ from crm_graph.api.customers.mutations import (
 )
 from crm_graph.api.customers.types import Transaction
 from crm_graph.api.permissions import CanWrite
-from crm_graph.graph import customers as queries
-from crm_graph.loaders import rows as validate
+from crm_graph.graph import customer_reads
+from crm_graph.loaders import validate
 
 MAX_LINES = 500
 FIELDS = {
@@ -112,6 +112,8 @@ class RecordTransactionMutation:
         late = await batch.write_transactions("input", records)
         if late:
             return late_failure(RecordTransactionError, late, FIELDS)
-        audit.wrote([str(input.customer_id)])  # written: the id exists
-        rows = await info.context.store.read(queries.TRANSACTION_BY_ID, {"id": str(input.id)})
+        audit_trail.wrote([str(input.customer_id)])  # written: the id exists
+        rows = await info.context.store.read(
+            customer_reads.TRANSACTION_BY_ID, {"id": str(input.id)}
+        )
         return RecordTransactionSuccess(transaction=Transaction.from_props(rows[0]["transaction"]))

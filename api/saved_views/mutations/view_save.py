@@ -8,12 +8,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.analytics import scores
 from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, to_input, to_spec
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
 from crm_graph.api.permissions import CanUseSavedViews, personal_condition
 from crm_graph.api.saved_views.types import SavedView
-from crm_graph.graph import saved_views
+from crm_graph.graph import saved_views, score_properties
 from crm_graph.graph.filters import FilterBuilder, FilterError
 
 MAX_NAME = 80
@@ -89,11 +88,11 @@ class SaveViewMutation:
             )
         if found:
             return failure(SaveViewError, ErrorCode.INVALID, found)
-        order = scores.encode(to_input(input.order_by)) if input.order_by else None
+        order = score_properties.encode(to_input(input.order_by)) if input.order_by else None
         saved = await saved_views.save_view(
             info.context.store,
             input.name,
-            scores.encode(to_input(input.filter)),
+            score_properties.encode(to_input(input.filter)),
             order,
             input.description,
             principal.name,

@@ -47,7 +47,7 @@ RESERVED_PROPERTIES = frozenset({
 })  # fmt: skip
 """Property names an extra column may not take: the model's own."""
 _INTERNAL_PROPERTY = re.compile(r"ml[A-Z0-9_].*|_.*|erased|erasedAt")
-"""Nor the analytics' outputs (`ml...`: `analytics.scores`; an `mlChurnRisk` in `attributes`
+"""Nor the analytics' outputs (`ml...`: `graph.score_properties`; an `mlChurnRisk` in `attributes`
 would forge a model's output), names starting with `_`, or an erasure's marks."""
 
 

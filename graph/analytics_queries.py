@@ -82,7 +82,8 @@ SET c.{property} = null
 from the customers `$ids`: one property per statement (see `write_scores`)."""
 
 SCORE_PROPERTY = re.compile(r"ml[A-Z][A-Za-z]*")
-"""What a score property's name looks like (`analytics.scores`): safe to write into a statement."""
+"""What a score property's name looks like (`graph.score_properties`): safe to write into a
+statement."""
 
 MERGE_SEGMENTS = """
 UNWIND $segments AS s
