@@ -16,7 +16,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from crm_graph.analytics import churn, clv, demand, features, network, rfm
+from crm_graph.analytics import churn, clv, demand, features, network, rfm, score_encoding
 from crm_graph.analytics.extract import read_tables
 from crm_graph.analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
 from crm_graph.graph import analytics_queries, score_properties
@@ -102,7 +102,7 @@ async def score_customers(
         X = X[X.index.get_level_values(0).isin(wanted)]
         if len(X):
             chances = pd.Series(models["demand"].predict_proba(X)[:, 1], index=X.index)
-            scored[score_properties.DEMAND] = score_properties.encode_demand(chances)
+            scored[score_properties.DEMAND] = score_encoding.encode_demand(chances)
     labels = None
     if "segmentation" in models:
         table = features.customer_features(

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from crm_graph.analytics import churn, clv, demand, features, markov, network, rfm
+from crm_graph.analytics import churn, clv, demand, features, markov, network, rfm, score_encoding
 from crm_graph.analytics.frames import NotEnoughData
 from crm_graph.analytics.segments import SegmentationModel
 from crm_graph.graph import score_properties
@@ -510,7 +510,7 @@ def demand_stage(data: StageInput) -> StageOutcome:
         data.horizon_days, seed=data.seed, model=model, evaluate_at=data.evaluation.end,
     )  # fmt: skip
     return StageOutcome(
-        scores={score_properties.DEMAND: score_properties.encode_demand(chances)},
+        scores={score_properties.DEMAND: score_encoding.encode_demand(chances)},
         metrics={
             "auc": found.auc,
             "auc_without_network": found.auc_without_network,

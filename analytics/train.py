@@ -32,7 +32,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from crm_graph.analytics import clv, features, frames, recommend, rules, stages
+from crm_graph.analytics import clv, features, frames, recommend, rules, score_encoding, stages
 from crm_graph.analytics.extract import Tables, read_tables
 from crm_graph.analytics.frames import NotEnoughData, utc
 from crm_graph.analytics.segments import SegmentationModel
@@ -222,7 +222,7 @@ def rules_and_recommendations(
         parts = [customers[i : i + step] for i in range(0, len(customers), step)] or [customers]
         encoded = pd.concat(
             [
-                score_properties.encode_recommendations(model.recommend(part, first=10))
+                score_encoding.encode_recommendations(model.recommend(part, first=10))
                 for part in parts
             ]
         )

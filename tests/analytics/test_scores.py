@@ -6,13 +6,9 @@ import json
 
 import pandas as pd
 
+from crm_graph.analytics.score_encoding import encode_demand, encode_groups, encode_recommendations
 from crm_graph.analytics.train import encode_drivers
-from crm_graph.graph.score_properties import (
-    encode,
-    encode_demand,
-    encode_groups,
-    encode_recommendations,
-)
+from crm_graph.graph.score_properties import encode
 
 
 def test_grouped_lists_equal_one_encode_per_key_in_first_appearance_order() -> None:
