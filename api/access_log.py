@@ -97,7 +97,8 @@ class AccessLog:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id = _request_id(_header(scope, REQUEST_ID_HEADER))
         state.setdefault("principal", None)
-        state["access"] = access = {}
+        access: dict[str, Any] = {}
+        state["access"] = access
         status = 500
         tag = (REQUEST_ID_HEADER.encode(), request_id.encode("latin-1"))
 

@@ -240,7 +240,7 @@ class _Cost:
         self.operation_node = operation
         self.read_variables = False
         """Whether an argument the cost depends on read a variable."""
-        self.variables = variables
+        self.variables = dict(variables) if variables is not None else None
         """The request's variables (raw JSON values, not yet coerced: a malformed size counts
         as the most the argument takes, and the field refuses it later)."""
         self.memo: dict[tuple[str, int | None], int] = {}

@@ -303,7 +303,7 @@ class CrmSchema(strawberry.Schema):
                 "QUERY_TOO_COSTLY", cost=report.as_extension(),
             )]  # fmt: skip
         points = state.get("points") if state is not None else None
-        if points is not None:
+        if state is not None and points is not None:
             limiter, key = points
             status = limiter.charge(key, report.requested)
             state["rate_status"] = status
@@ -332,7 +332,7 @@ class CrmSchema(strawberry.Schema):
             audit_trail.current.reset(token)
         context = kwargs.get("context_value")
         principal = getattr(context, "principal", None)
-        if trail.customers and principal is not None:
+        if trail.customers and context is not None and principal is not None:
             await audit_trail.flush(
                 context.store, trail, key_id=principal.key_id,
                 operation=_operation(

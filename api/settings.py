@@ -37,7 +37,7 @@ class SettingsError(ConfigurationError, ValueError):
 
 def setting(name: str, default: T, parse: Parser) -> T:
     """A field of `Settings` read from the environment variable `name` with `parse`."""
-    return field(default=default, metadata={"env": name, "parse": parse})  # type: ignore[no-any-return]
+    return field(default=default, metadata={"env": name, "parse": parse})
 
 
 # -- parsers: text in, value out, ValueError("what was expected") otherwise ----------------------

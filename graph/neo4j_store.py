@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import neo4j
 from neo4j import AsyncGraphDatabase, RoutingControl
@@ -30,10 +30,8 @@ DRIVER_LOGGER = "neo4j"
 this one's children. At DEBUG, `neo4j.io` writes every statement with its parameters (names,
 emails, phones), so the parent is held at WARNING whatever level the root logger is set to."""
 
-NOTIFICATIONS = {
-    "notifications_min_severity": "WARNING",
-    "notifications_disabled_classifications": ["UNRECOGNIZED"],
-}
+NOTIFICATIONS_MIN_SEVERITY: Literal["WARNING"] = "WARNING"
+NOTIFICATIONS_DISABLED: list[Literal["UNRECOGNIZED"]] = ["UNRECOGNIZED"]
 """What the server is asked to notify, each notification being logged by the driver as a
 multi-line WARNING with the whole statement: not INFORMATION (performance hints), nor the
 UNRECOGNIZED class (a label or property no node has yet, as on an empty database; an aggregation
@@ -64,7 +62,10 @@ class Neo4jStore:
         assert settings.url and settings.username is not None
         quiet_driver_logs()
         driver = AsyncGraphDatabase.driver(
-            settings.url, auth=(settings.username, settings.password or ""), **NOTIFICATIONS
+            settings.url,
+            auth=(settings.username, settings.password or ""),
+            notifications_min_severity=NOTIFICATIONS_MIN_SEVERITY,
+            notifications_disabled_classifications=NOTIFICATIONS_DISABLED,
         )
         store = cls(driver, settings.database, settings.description)
         try:
@@ -109,7 +110,7 @@ class Neo4jStore:
         self.round_trips += 1
         timeout = current_timeout()
         text = self.dialect.spelled(query)
-        statement = text if timeout is None else neo4j.Query(text, timeout=timeout)  # type: ignore[arg-type]
+        statement = text if timeout is None else neo4j.Query(text, timeout=timeout)
         try:
             records, _, keys = await self._driver.execute_query(
                 statement, dict(params or {}), database_=self._database, routing_=routing

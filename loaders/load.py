@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -232,7 +232,7 @@ class BatchWriter:
             known = set(COLUMNS[source.kind])
             report.ignored_columns = [c for c in header if c not in known]
         parse = _parser(source.kind, extras, self.region)
-        writers: dict[Kind, Callable[[str, list[Any]], Awaitable[list[Reject]]]] = {
+        writers: dict[Kind, Callable[[str, list[Any]], Coroutine[Any, Any, list[Reject]]]] = {
             "customers": self.write_customers,
             "products": self.write_products,
             "transactions": self.write_transactions,

@@ -68,9 +68,10 @@ class AdminQueries:
     )
     async def customer_export(self, info: Info, id: strawberry.ID) -> JSON | None:
         found = await export.customer_export(info.context.store, str(id))
-        if found is not None:
-            audit_trail.wrote([str(id)])  # the export is a read of personal data
-        return found
+        if found is None:
+            return None
+        audit_trail.wrote([str(id)])  # the export is a read of personal data
+        return JSON(found)
 
 
 @strawberry.type
