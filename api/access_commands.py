@@ -244,12 +244,15 @@ def export_customer(args: argparse.Namespace, settings: StoreSettings) -> str | 
     return text
 
 
-def audit_lines(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
-    """`audit`'s output: the entries, or what --prune deleted."""
+def audit_lines(
+    args: argparse.Namespace, settings: StoreSettings, retention_days: float
+) -> list[str]:
+    """`audit`'s output: the entries, or what --prune deleted (older than `--days`, else than
+    `retention_days`: `Settings.audit_days`)."""
     if args.prune:
-        from crm_graph.api.audit_trail import RETENTION_DAYS, prune_expired
+        from crm_graph.api.audit_trail import prune_expired
 
-        days = RETENTION_DAYS if args.days is None else args.days
+        days = retention_days if args.days is None else args.days
         if days < 0:
             raise UsageError("--days cannot be negative")
         deleted = _run(settings, lambda store: prune_expired(store, days))

@@ -109,9 +109,9 @@ class CrmGraphQL(GraphQL[Context, None]):
             extensions = processed.get("extensions") or {}
             processed["extensions"] = {**extensions, "cost": report.as_extension()}
         access = _access(request)
-        extensions = processed.get("extensions") if isinstance(processed, dict) else None
-        if access is not None and isinstance(extensions, dict) and "cost" in extensions:
-            cost = extensions["cost"]  # the access log gives the points the request asked for
+        answered = processed.get("extensions") if isinstance(processed, dict) else None
+        if access is not None and isinstance(answered, dict) and "cost" in answered:
+            cost = answered["cost"]  # the access log gives the points the request asked for
             access["cost"] = cost.get("requested") if isinstance(cost, dict) else cost
         return processed
 
@@ -281,7 +281,7 @@ def create_app(
         opened = await open_store(settings)
         app.state.store = opened
         log.info("serving %s", opened.description)
-        pruning = asyncio.create_task(prune_every_hour(opened))
+        pruning = asyncio.create_task(prune_every_hour(opened, app_settings.audit_days))
         try:
             yield
         finally:

@@ -4,8 +4,8 @@ A `Customer` object is built for every customer an answer can show (`Customer.fr
 mutations name the customers they write (`wrote`): both add the customer's id to the request's
 `AuditTrail`, found through a context variable that `CrmSchema.execute` sets for the request
 (DataLoader batches run in tasks that inherit it). After execution the entry is written in one
-statement (`graph.audit.record`); entries older than `CRM_GRAPH_AUDIT_DAYS` (default 365) are
-pruned at most once an hour by the server.
+statement (`graph.audit.record`); entries older than `Settings.audit_days`
+(`CRM_GRAPH_AUDIT_DAYS`, default 365) are pruned at most once an hour by the server.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 
-RETENTION_DAYS = float(os.environ.get("CRM_GRAPH_AUDIT_DAYS", "365"))
 PRUNE_EVERY_S = 3600.0
 DAY_MS = 86_400_000
 
@@ -76,18 +74,18 @@ async def flush(
         await audit.record(store, [entry])
 
 
-async def prune_expired(store: GraphStore, retention_days: float = RETENTION_DAYS) -> int:
+async def prune_expired(store: GraphStore, retention_days: float) -> int:
     """Delete the entries older than the retention; how many went."""
     return await audit.prune(store, int(time.time() * 1000) - int(retention_days * DAY_MS))
 
 
-async def prune_every_hour(store: GraphStore) -> None:
-    """The server's pruning: at start, then every hour, until cancelled."""
+async def prune_every_hour(store: GraphStore, retention_days: float) -> None:
+    """The server's pruning (`Settings.audit_days`): at start, then every hour, until cancelled."""
     while True:
         try:
-            deleted = await prune_expired(store)
+            deleted = await prune_expired(store, retention_days)
             if deleted:
-                log.info("audit: pruned %d entries older than %s days", deleted, RETENTION_DAYS)
+                log.info("audit: pruned %d entries older than %s days", deleted, retention_days)
         except StoreError as e:
             log.warning("audit: pruning failed, trying again in an hour: %s", e)
         await asyncio.sleep(PRUNE_EVERY_S)

@@ -191,6 +191,9 @@ class Settings:
     model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
     default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
     """Country of phone numbers written without +CC."""
+    audit_days: float = setting("CRM_GRAPH_AUDIT_DAYS", 365.0, non_negative)
+    """Days an audit entry is kept: older ones are pruned by the server (hourly) and by
+    `crm-graph audit --prune` (unless given --days)."""
 
     @property
     def production(self) -> bool:

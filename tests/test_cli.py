@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -140,3 +141,24 @@ def test_a_malformed_limit_setting_stops_serve_naming_it(tmp_path: Path, setting
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert name in done.stderr and "Traceback" not in done.stderr
+
+
+def test_audit_prune_keeps_entries_for_the_days_setting(tmp_path: Path) -> None:
+    # CRM_GRAPH_AUDIT_DAYS is a setting like the others: read once, a malformed value refused in
+    # one line naming it (it was read at import time, a bare float() with a traceback)
+    def audit_prune(days: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(tmp_path / "data"),
+             "--create", "audit", "--prune"],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "CRM_GRAPH_AUDIT_DAYS": days},
+        )  # fmt: skip
+
+    kept = audit_prune("0.5")
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout == "deleted 0 audit entries older than 0.5 days\n"
+    refused = audit_prune("a year")
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "crm-graph audit: CRM_GRAPH_AUDIT_DAYS must be a number ≥ 0, got 'a year'\n"
+    )

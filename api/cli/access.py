@@ -60,5 +60,11 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def audit(args: argparse.Namespace, settings: Settings) -> int:
-    print("\n".join(_refusals(lambda: access_commands.audit_lines(args, settings.store))))
+    print(
+        "\n".join(
+            _refusals(
+                lambda: access_commands.audit_lines(args, settings.store, settings.audit_days)
+            )
+        )
+    )
     return EXIT_OK
