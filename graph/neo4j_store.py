@@ -30,7 +30,7 @@ DRIVER_LOGGER = "neo4j"
 this one's children. At DEBUG, `neo4j.io` writes every statement with its parameters (names,
 emails, phones), so the parent is held at WARNING whatever level the root logger is set to."""
 
-NOTIFICATIONS = {
+NOTIFICATIONS: dict[str, Any] = {
     "notifications_min_severity": "WARNING",
     "notifications_disabled_classifications": ["UNRECOGNIZED"],
 }
