@@ -278,7 +278,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         out = pd.DataFrame(index=X.index)
         for k in range(min(top, push.shape[1])):
             positive = chosen[:, k] > 0
-            out[f"driver_{k + 1}"] = np.where(positive, names[:, k], None)
+            drivers = names[:, k].copy()
+            drivers[~positive] = None
+            out[f"driver_{k + 1}"] = drivers
             out[f"push_{k + 1}"] = np.where(positive, chosen[:, k], np.nan)
         return out
 
@@ -415,11 +417,15 @@ def evaluate_and_score(
     return evaluation, _score(datasets, as_of, model, top)
 
 
+_Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]
+"""customers, orders, lines and interactions."""
+
+
 class _Datasets:
     """`churn_dataset` of one business per cut-off, each built once."""
 
     def __init__(
-        self, tables: tuple[pd.DataFrame, ...], horizon_days: int, ties: pd.DataFrame | None,
+        self, tables: _Tables, horizon_days: int, ties: pd.DataFrame | None,
         active_window_days: int, seed: int,
     ) -> None:  # fmt: skip
         self.tables = tables

@@ -195,7 +195,7 @@ class BetaGeoModel(BaseEstimator):
         x, t_x, age = _bgnbd_columns(summary)
         if len(x) == 0:
             raise ValueError("cannot fit BG/NBD on an empty summary")
-        scale = float(max(np.mean(age), 1.0))
+        scale = max(float(np.mean(age)), 1.0)
         total = _BgnbdTotal(x, t_x, age)
 
         def loss(log_params: Array) -> float:

@@ -158,8 +158,8 @@ def demand_features(
     for name in GENERAL_COLUMNS:
         columns[name] = np.repeat(general[name].to_numpy(), len(categories))
 
-    social = {"categories": categories, "customer_col": customer_col, "at_col": at_col,
-              "category_col": category_col}  # fmt: skip
+    social: dict[str, Any] = {"categories": categories, "customer_col": customer_col,
+                              "at_col": at_col, "category_col": category_col}  # fmt: skip
     for days, weeks in ((30, 0), (90, 8)):
         nbr = neighbour_purchases(ties, everyone, lines, as_of, days, exposure_weeks=weeks,
                                   **social).loc[population]  # fmt: skip
@@ -360,14 +360,18 @@ class DemandEvaluation:
     test_as_of: pd.Timestamp
 
 
+_Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]
+"""customers, orders, lines, interactions and ties."""
+
+
 class _Datasets:
     """`demand_dataset` of one business per (cut-off, categories), each built once."""
 
-    def __init__(self, tables: tuple[pd.DataFrame, ...], horizon_days: int,
+    def __init__(self, tables: _Tables, horizon_days: int,
                  active_window_days: int, seed: int, max_pairs: int | None) -> None:  # fmt: skip
         self.tables = tables
         self.horizon_days = horizon_days
-        self.options = {"active_window_days": active_window_days, "seed": seed}
+        self.options: dict[str, Any] = {"active_window_days": active_window_days, "seed": seed}
         self.max_pairs = max_pairs
         self._built: dict[tuple[pd.Timestamp, tuple[str, ...]], tuple[pd.DataFrame, pd.Series]]
         self._built = {}

@@ -117,7 +117,7 @@ def customer_features(
 
     Inside `reusing_customer_features()`, a repeated call returns a copy of the first answer.
     """
-    arguments = dict(
+    arguments: dict[str, Any] = dict(
         windows=tuple(windows), recent_days=recent_days, max_levels=max_levels,
         levels=None if levels is None else tuple(sorted(levels.items())), ignore=tuple(ignore),
         customer_col=customer_col, signup_col=signup_col, at_col=at_col,

@@ -280,7 +280,7 @@ class Recommender(BaseEstimator):
     def _fit_categories(self, past: pd.DataFrame | None, rows: np.ndarray) -> None:
         """Each item's category, each customer's lines per category, and each item's share of
         its category's buyers."""
-        self._item_category = None
+        self._item_category: np.ndarray | None = None
         if past is None:
             return
         category_col = str(self.category_col)
@@ -526,6 +526,8 @@ class Recommender(BaseEstimator):
             return np.asarray(said, dtype=object)[count]
         if name in ("own_categories", "friends_categories"):
             who = "you buy" if name == "own_categories" else "your friends buy"
+            if self._item_category is None:  # (no category signal is picked without them)
+                return np.full(top_items.shape, "", dtype=object)
             said = [f"popular in {c}, which {who}" for c in self._category_names] or [""]
             return np.asarray(said, dtype=object)[np.maximum(self._item_category[top_items], 0)]
         said = [f"popular: bought by {b} customers" for b in self._buyers]

@@ -22,7 +22,7 @@ def encode_groups(keys: Sequence[Any], fragments: Sequence[str], brackets: str =
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1)).tolist()
     ordered = [fragments[i] for i in order.tolist()]
-    opening, closing = brackets
+    opening, closing = brackets[:1], brackets[1:]
     texts = [opening + ",".join(ordered[a:b]) + closing
              for a, b in itertools.pairwise(bounds)]  # fmt: skip
     return pd.Series(texts, index=pd.Index(uniques), dtype=object)

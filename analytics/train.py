@@ -192,7 +192,7 @@ def rules_and_recommendations(
         started = time.perf_counter()
         # the rules reported are the ones the recommender blends in: mined once each
         miner = recommend.Recommender()
-        thresholds = {
+        thresholds: dict[str, Any] = {
             "min_support": miner.min_support,
             "min_confidence": miner.min_confidence,
             "max_len": miner.max_len,
