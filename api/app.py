@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
-from crm_graph.api.audit_trail import prune_every_hour
+from crm_graph.api.audit_trail import AuditWriter, prune_every_hour
 from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.failures import FailedAuthLimiter
 from crm_graph.api.auth.middleware import AuthMiddleware
@@ -69,6 +69,7 @@ class CrmGraphQL(GraphQL[Context, None]):
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", ""),
             scope_state=request.scope.get("state"),
+            audit_writer=getattr(request.app.state, "audit_writer", None),
         )
 
     async def render_graphql_ide(self, request: Any) -> Response:
@@ -268,12 +269,31 @@ def create_app(
             f"{ASSETS_DIR} (run `make web`), or set CRM_GRAPH_ENV=production to serve without it"
         )
 
+    audit_every = app_settings.audit_flush_seconds
+
+    @contextlib.asynccontextmanager
+    async def auditing(app: Starlette, serving: GraphStore) -> AsyncIterator[None]:
+        """The audit writer, when entries are buffered: its last entries written before the
+        store closes."""
+        if not audit_every:
+            yield
+            return
+        writer = AuditWriter(serving, audit_every)
+        writer.start()
+        app.state.audit_writer = writer
+        try:
+            yield
+        finally:
+            app.state.audit_writer = None
+            await writer.close()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
             try:
-                yield
+                async with auditing(app, store):
+                    yield
             finally:
                 if close_store:
                     await store.close()
@@ -283,7 +303,8 @@ def create_app(
         log.info("serving %s", opened.description)
         pruning = asyncio.create_task(prune_every_hour(opened, app_settings.audit_days))
         try:
-            yield
+            async with auditing(app, opened):
+                yield
         finally:
             pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -9,6 +9,7 @@ from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.store import GraphStore
 
 if TYPE_CHECKING:
+    from crm_graph.api.audit_trail import AuditWriter
     from crm_graph.api.auth.principal import Principal
     from crm_graph.api.cost import CostReport
     from crm_graph.api.customers.loaders import CustomerLoaders
@@ -29,6 +30,8 @@ class Context:
     `X-RateLimit-*` headers and the access log."""
     cost: CostReport | None = None
     """What this request costs (`crm_graph.api.cost`), once the schema has worked it out."""
+    audit_writer: AuditWriter | None = None
+    """The server's audit writer (None: the request's entry is written after it)."""
 
     def __post_init__(self) -> None:
         from crm_graph.api.customers.loaders import CustomerLoaders

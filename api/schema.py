@@ -339,6 +339,7 @@ class CrmSchema(strawberry.Schema):
                     args[0] if args else kwargs.get("query"), self.limits.max_tokens
                 ),
                 request_id=context.request_id,
+                writer=getattr(context, "audit_writer", None),
             )  # fmt: skip
         return self._answer(result)
 

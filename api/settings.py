@@ -188,6 +188,9 @@ class Settings:
     """Failed authentications a client address may make at once."""
     key_cache_seconds: float = setting("CRM_GRAPH_KEY_CACHE_SECONDS", 1.0, seconds(60))
     """How long a server reuses a successful key look-up (a revoke waits at most that); 0: off."""
+    audit_flush_seconds: float = setting("CRM_GRAPH_AUDIT_FLUSH_SECONDS", 1.0, seconds(60))
+    """How often a server writes its buffered audit entries (`crm_graph.api.audit_trail`); 0: each
+    request's entry is written after it, in a statement of its own."""
     model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
     default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
     """Country of phone numbers written without +CC."""

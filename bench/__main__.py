@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--clients", type=int, default=8, help="concurrent clients for requests/s")
     api.add_argument("--seconds", type=float, default=20.0, help="length of each measured phase")
     api.add_argument("--warmup", type=int, default=300, help="unmeasured requests per side")
+    api.add_argument(
+        "--audit-each-request",
+        action="store_true",
+        help="also measure GraphQL on a server writing an audit statement per request",
+    )
     _store_arguments(api)
     api.add_argument(
         "--work",
@@ -231,7 +236,8 @@ def _api(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             run(work, folder, args.customers, clients=args.clients, seconds=args.seconds,
-                warmup=args.warmup, store=args.store, allow_wipe=args.wipe)
+                warmup=args.warmup, store=args.store, allow_wipe=args.wipe,
+                audit_each=args.audit_each_request)
         )  # fmt: skip
     except NotTheBenchsGraph as e:
         print(f"error: {e}", file=sys.stderr)
@@ -243,7 +249,8 @@ def _api(args: argparse.Namespace) -> int:
     print(f"\n{result.customers_in_graph:,} customers in the graph; {args.seconds:g}s per phase")
     print(f"{'side':<18}{'p50 ms':>9}{'p99 ms':>9}{'req/s 1 client':>16}"
           f"{f'req/s {n} clients':>18}{f'p50 ms {n} cl.':>15}{'errors':>8}")  # fmt: skip
-    for side in (result.raw, result.graphql):
+    sides = [result.raw, result.graphql] + ([result.audit_each] if result.audit_each else [])
+    for side in sides:
         seq, con = side.sequential, side.concurrent
         print(
             f"{side.side:<18}{seq.percentile(0.5):>9.2f}{seq.percentile(0.99):>9.2f}"
@@ -257,12 +264,11 @@ def _api(args: argparse.Namespace) -> int:
     columns = (("bench", 8), ("api_server", 12), (engine, 10))
     print(f"\n{'CPU ms per request':<24}{'bench':>8}{'API server':>12}"
           f"{'Neo4j' if engine == 'neo4j' else 'FalkorDB':>10}")  # fmt: skip
-    for side in (result.raw, result.graphql):
+    for side in sides:
         for phase in (side.sequential, side.concurrent):
             cpu = phase.cpu_ms_per_request
-            label = (
-                f"{side.side.split()[0]}, {phase.clients} client{'s' if phase.clients > 1 else ''}"
-            )
+            name = "audit/req" if side is result.audit_each else side.side.split()[0]
+            label = f"{name}, {phase.clients} client{'s' if phase.clients > 1 else ''}"
             print(f"{label:<24}" + "".join(
                 f"{cpu[k]:>{w}.2f}" if k in cpu else f"{'-':>{w}}"
                 for k, w in columns
@@ -278,6 +284,13 @@ def _api(args: argparse.Namespace) -> int:
           f"p99 {floor.percentile(0.99):.2f} ms = {result.floor_ratio:.2f}x the raw p50 "
           f"(errors: {floor.errors})")  # fmt: skip
     print(f"GraphQL / raw requests/s with {n} clients = {result.throughput_ratio:.2f}x")
+    if result.audit_each is not None:
+        each, raw_p50 = result.audit_each, result.raw.sequential.percentile(0.5)
+        each_ratio = each.sequential.percentile(0.5) / raw_p50 if raw_p50 else 0.0
+        each_rps = result.raw.concurrent.per_second
+        print(f"audit statement per request (CRM_GRAPH_AUDIT_FLUSH_SECONDS=0): GraphQL p50 / raw "
+              f"p50 = {each_ratio:.2f}x, requests/s with {n} clients / raw = "
+              f"{each.concurrent.per_second / each_rps if each_rps else 0.0:.2f}x")  # fmt: skip
     rss = {k: None if v is None else round(v) for k, v in result.rss_mb.items()}
     print(f"API server RSS: {rss['api_start']} MB at start, {rss['api_end']} MB at end "
           f"({engine}: {rss['engine_start']} MB, {rss['engine_end']} MB)")  # fmt: skip
@@ -293,7 +306,7 @@ def _api(args: argparse.Namespace) -> int:
         "http_client": "bench.http (HTTP/1.1 on asyncio streams; httpx before 2026-11-22)",
         "machine": _machine(),
         "crm_graph_env": os.environ.get("CRM_GRAPH_ENV") or "(unset: default)",
-        "results": [result.raw.summary(), result.graphql.summary()],
+        "results": [side.summary() for side in sides],
         "floor": {"query": "{ __typename }", **result.floor.summary()},
         "ratio_graphql_to_raw_p50": round(result.p50_ratio, 3),
         "ratio_floor_to_raw_p50": round(result.floor_ratio, 3),

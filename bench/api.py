@@ -290,6 +290,10 @@ class ApiBenchResult:
     rss_mb: dict[str, float | None]
     engine: str = "falkordb"
     """The store server's name in `rss_mb` and the CPU figures: falkordb or neo4j."""
+    audit_each: SideResult | None = None
+    """With `--audit-each-request`: the GraphQL side again, on a second server that writes each
+    request's audit entry after it (`CRM_GRAPH_AUDIT_FLUSH_SECONDS=0`, as before the entries
+    were buffered), measured right after the first server's phases."""
 
     @property
     def p50_ratio(self) -> float:
@@ -346,10 +350,12 @@ async def run(
     warmup: int,
     store: str | None = None,
     allow_wipe: bool = False,
+    audit_each: bool = False,
 ) -> ApiBenchResult:
     """The whole benchmark on the embedded store `work/api-store-<customers>` (or on `store`, a
     `CRM_GRAPH_STORE` value such as a Neo4j URI), loaded from `folder` unless it already holds
-    it."""
+    it. `audit_each`: measure the GraphQL side on a second server writing an audit statement
+    per request too (`ApiBenchResult.audit_each`)."""
     settings = bench_settings(store, work / f"api-store-{customers}")
     external = settings.kind != "embedded"
     store_dir = work / f"api-{settings.kind}-{customers}" if external else settings.data_dir
@@ -369,10 +375,19 @@ async def run(
                 await wait_ready(server)
                 raw, graphql, floor, rss = await _measure_server(graph, settings, server, key, ids,
                                                           clients, seconds, warmup)  # fmt: skip
+            each = None
+            if audit_each:
+                with api_server(settings.data_dir, work / f"api-{customers}-server-audit.log",
+                                env={"CRM_GRAPH_AUDIT_FLUSH_SECONDS": "0"},
+                                store=store) as server:  # fmt: skip
+                    await wait_ready(server)
+                    each = await _measure_graphql(server, settings, key, ids, clients, seconds,
+                                                  warmup)  # fmt: skip
         finally:
             with contextlib.suppress(StoreError):
                 await revoke_key(graph, key_id)
-        return ApiBenchResult(len(ids), loaded, raw, graphql, floor, rss, engine_name(settings))
+        return ApiBenchResult(len(ids), loaded, raw, graphql, floor, rss, engine_name(settings),
+                              each)  # fmt: skip
     finally:
         await graph.close()
 
@@ -388,6 +403,28 @@ def engine_pid(settings: StoreSettings) -> int | None:
         return falkordb_pid(settings.data_dir)
     port = settings.port if settings.kind == "falkordb" else urlsplit(settings.url or "").port
     return listening_pid(port or 7687)
+
+
+async def _measure_graphql(
+    server: ApiServer, settings: StoreSettings, key: str, ids: list[str], clients: int,
+    seconds: float, warmup: int,
+) -> SideResult:  # fmt: skip
+    """The GraphQL side alone (warmed up, then 1 client and `clients` clients), same ids, with
+    the processes' CPU time per request."""
+    cpu = cpu_probe({"bench": os.getpid(), "api_server": server.process.pid,
+                     engine_name(settings): engine_pid(settings)})  # fmt: skip
+    async with HttpClient(server.url, timeout=30) as client:
+        request: Request = lambda i: graphql_360(client, key, i)  # noqa: E731
+        print(f"  second server, an audit statement per request: warming up ({warmup}) ...",
+              flush=True)  # fmt: skip
+        await warm_up(request, ids, warmup)
+        phases = {}
+        for n in sorted({1, clients}):
+            print(f"  graphql, audit per request: {n} client(s), {seconds:g}s ...", flush=True)
+            phases[n] = await measure(request, ids, clients=n, seconds=seconds, cpu=cpu)
+    if server.process.poll() is not None:
+        raise RuntimeError(f"the API server died during the run:\n{server.log_tail()}")
+    return SideResult("GraphQL audit/req", phases[1], phases[clients])
 
 
 async def _measure_server(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Annotated
 
@@ -41,9 +42,13 @@ class EraseCustomerMutation:
         permission_classes=[CanWrite],
     )
     async def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerResult:
-        anonymous = await writes.erase_customer(
-            info.context.store, str(id), int(time.time() * 1000)
-        )
+        writer = info.context.audit_writer
+        async with writer.held if writer is not None else contextlib.nullcontext():
+            anonymous = await writes.erase_customer(
+                info.context.store, str(id), int(time.time() * 1000)
+            )
+            if anonymous is not None and writer is not None:
+                writer.erased(str(id), anonymous)  # nor in an entry waiting to be written
         if anonymous is None:
             found = [Problem(field="id", message=f"no customer {str(id)!r}")]
             return failure(EraseCustomerError, ErrorCode.NOT_FOUND, found)
