@@ -52,7 +52,6 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
-from crm_graph.api.customers.types import MAX_SOCIAL_TIES
 from crm_graph.api.pagination import DEFAULT_PAGE
 
 SIZE_ARGUMENTS = {"first": 100, "last": 100, "limit": 500}
@@ -66,10 +65,8 @@ DEFAULT_LIST_MAXIMUM = 100
 """What a list without a size argument (and not under a field with one) counts for."""
 
 LIST_MAXIMA: Mapping[tuple[str, str], int] = {
-    ("Customer", "socialTies"): MAX_SOCIAL_TIES,
     ("Customer", "segments"): 20,
     ("Customer", "demand"): 50,
-    ("Transaction", "lines"): 100,
     ("ChurnRisk", "drivers"): 10,
     ("CustomerPath", "customers"): 7,
     ("CustomerPath", "ties"): 6,
@@ -78,10 +75,10 @@ LIST_MAXIMA: Mapping[tuple[str, str], int] = {
     ("Query", "modelCards"): 20,
     ("Query", "revenue"): 240,
 }
-"""Documented maxima of lists that have no size argument: a customer's ties (the resolver
-answers at most this many), segments (one per segmentation model), demand (one per category), an
-order's lines, a churn score's drivers, a path (at most 6 ties), and the root lists of
-categories, segments, model cards and revenue buckets (20 years of months)."""
+"""Documented maxima of lists that have no size argument: a customer's segments (one per
+segmentation model), demand (one per category), a churn score's drivers, a path (at most 6
+ties), and the root lists of categories, segments, model cards and revenue buckets (20 years of
+months). Every list that can grow is a connection, charged by its `first`/`last`."""
 
 FILTER_CONDITION_COST = 10
 """Points for a customer filter's condition that the store answers with a subquery per

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
@@ -36,6 +37,33 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+
+Node = TypeVar("Node")
+Item = TypeVar("Item")
+
+
+@strawberry.type(description="An item of a page, with its cursor (Relay).")
+class Edge(Generic[Node]):
+    cursor: str
+    node: Node
+
+
+@strawberry.type(
+    description="A page of a list (Relay connection): forwards with first/after, backwards "
+    "with last/before, at most 100 items (20 when neither first nor last is given)."
+)
+class Connection(Generic[Node]):
+    edges: list[Edge[Node]]
+    page_info: PageInfo
+    total_count: int = strawberry.field(
+        description="Every item the list holds for these arguments (in the key's scope), "
+        "whatever the page."
+    )
+
+    @strawberry.field
+    def nodes(self) -> list[Node]:
+        return [edge.node for edge in self.edges]
 
 
 @dataclass(frozen=True)
@@ -120,3 +148,54 @@ def page_info(cursors: list[str], request: PageRequest, more: bool) -> PageInfo:
         start_cursor=cursors[0] if cursors else None,
         end_cursor=cursors[-1] if cursors else None,
     )
+
+
+def connection(
+    items: Sequence[Item],
+    request: PageRequest,
+    ordering: str,
+    position: Callable[[Item], tuple[Any, str]],
+    node: Callable[[Item], Node],
+    total: int,
+) -> Connection[Node]:
+    """The page of `request` from `items`: what the store cut for it (in the ordering, up to one
+    item more than asked, `graph.pages`), each item's cursor made of its (sort key, id)
+    `position` in `ordering`."""
+    kept, more = _cut(list(items), request)
+    edges = [Edge(cursor=encode_cursor(ordering, *position(i)), node=node(i)) for i in kept]
+    return Connection(
+        edges=edges,
+        page_info=page_info([e.cursor for e in edges], request, more),
+        total_count=total,
+    )
+
+
+def _cut(items: list[Item], request: PageRequest) -> tuple[list[Item], bool]:
+    if len(items) <= request.size:
+        return items, False
+    if request.backwards:
+        return items[len(items) - request.size :], True
+    return items[: request.size], True
+
+
+def page_of(
+    items: Sequence[Item],
+    request: PageRequest,
+    position: Callable[[Item], tuple[Any, str]],
+    *,
+    descending: bool = False,
+) -> list[Item]:
+    """What the store's `keyset_slice` cuts, cut here instead from all of a short list already
+    read (`items`, in the ordering: an order's lines): the items strictly after (backwards:
+    before) the cursor, `request.size + 1` of them at most."""
+    if request.cursor is not None:
+        key, ident = request.cursor
+
+        def beyond(item: Item) -> bool:
+            k, i = position(item)
+            ahead = (k, i) > (key, ident)
+            return ahead != (descending != request.backwards) and (k, i) != (key, ident)
+
+        items = [i for i in items if beyond(i)]
+    take = request.size + 1
+    return list(items[-take:] if request.backwards else items[:take])

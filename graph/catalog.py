@@ -6,6 +6,7 @@ from typing import Any
 
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.money import exact_sums
+from crm_graph.graph.pages import keyset_slice
 from crm_graph.graph.store import GraphStore
 
 PRODUCTS_PAGE = """
@@ -30,9 +31,16 @@ MATCH (c:Customer)-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product {id: id})
 WITH id, c, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
 WITH id, c, quantity, orders, spend ORDER BY quantity DESC, c.id
 WITH id, collect({customer: properties(c), quantity: quantity, orders: orders, spend: spend})
-     AS buyers
-RETURN id, buyers[0..$first] AS buyers, size(buyers) AS total
-""")
+     AS byFound
+RETURN id, BUYERS_PAGE AS buyers, size(byFound) AS total
+""").replace(
+    "BUYERS_PAGE",
+    keyset_slice(
+        "byFound", "x.quantity", "x.customer.id", "by", descending=True, ident_descending=False
+    ),
+)
+"""A page of each product's buyers (`KeysetPage.params("by")`), most units first, then by
+customer id; `total` counts them all."""
 
 
 def buyers_by_product(scope: CustomerScope = EVERYONE) -> str:

@@ -12,7 +12,26 @@ from typing import Any
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.filters import TIES, FilterBuilder
 from crm_graph.graph.money import exact_sums, money_sum
+from crm_graph.graph.pages import KeysetPage, keyset_slice
 from crm_graph.graph.store import GraphStore, Row
+
+# -- the orderings of a customer's relations, as `keyset_slice` cuts pages out of them ---------
+
+_TX_PAGE = keyset_slice("txFound", "x.at", "x.id", "tx", descending=True)
+"""Orders newest first (`at`, then id, descending); of nodes or of their property maps."""
+_IX_PAGE = keyset_slice("ixFound", "x.at", "x.id", "ix", descending=True)
+"""Contacts newest first, as orders."""
+_TIE_PAGE = keyset_slice("tieFound", "x.type", "x.cursorId", "tie", descending=False)
+"""Ties by type, then the other customer's id (`cursorId`: the id and the tie's direction, so
+that two ties of one type between the same customers, one each way, have their own place)."""
+_BOUGHT_PAGE = keyset_slice(
+    "pbFound", "x.quantity", "x.product.id", "pb", descending=True, ident_descending=False
+)
+"""Products bought, most units first, then by product id."""
+
+TIE_CURSOR_ID = "o.id + CASE WHEN startNode(r) = c THEN ' >' ELSE ' <' END"
+"""A tie's id in its ordering (of the tie `r` from `c` to `o`): the other customer's id, then
+its direction (a space sorts before any id character, so ties stay in customer id order)."""
 
 # -- the 360 view, batched by customer id ------------------------------------------------------
 
@@ -43,28 +62,35 @@ MATCH (c:Customer {{id: id}})
 RETURN id, orders, spend, first, last
 """
 
-TRANSACTIONS_BY_CUSTOMER = """
+TRANSACTIONS_BY_CUSTOMER = f"""
 UNWIND $ids AS id
-MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
+MATCH (c:Customer {{id: id}})-[:PLACED]->(t:Transaction)
 WITH id, t WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)
 WITH id, t ORDER BY t.at DESC, t.id DESC
-WITH id, collect(properties(t)) AS transactions
-RETURN id, transactions[0..$first] AS transactions, size(transactions) AS total
+WITH id, collect(properties(t)) AS txFound
+RETURN id, {_TX_PAGE} AS transactions, size(txFound) AS total
 """
+"""A page of each customer's orders (`KeysetPage.params("tx")`, `$from`, `$to`): one row per
+customer with orders in the range, `total` counting them all."""
 
-TRANSACTIONS_WITH_LINES_BY_CUSTOMER = """
+TRANSACTIONS_WITH_LINES_BY_CUSTOMER = f"""
 UNWIND $ids AS id
-MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)
+MATCH (c:Customer {{id: id}})-[:PLACED]->(t:Transaction)
 WITH id, t WHERE ($from IS NULL OR t.at >= $from) AND ($to IS NULL OR t.at < $to)
 WITH id, t ORDER BY t.at DESC, t.id DESC
-WITH id, collect(t)[0..$first] AS page
-UNWIND page AS t
-RETURN id, properties(t) AS transaction,
-       [(t)-[lx:CONTAINS]->(px:Product) | {quantity: lx.quantity, unitPrice: lx.unitPrice,
-        amount: lx.amount, product: properties(px)}] AS lines
+WITH id, collect(t) AS txFound
+WITH id, size(txFound) AS total, {_TX_PAGE} AS page
+UNWIND (CASE WHEN size(page) = 0 THEN [null] ELSE page END) AS t
+WITH id, total, t, CASE WHEN t IS NULL THEN null ELSE {{transaction: properties(t),
+       lines: [(t)-[lx:CONTAINS]->(px:Product) | {{quantity: lx.quantity,
+               unitPrice: lx.unitPrice, amount: lx.amount, product: properties(px)}}]}} END AS tx
+ORDER BY t.at DESC, t.id DESC
+WITH id, total, collect(tx) AS transactions
+RETURN id, transactions, total
 """
-"""The same page of orders with their line items, in one statement: used when the query asks for
-the lines, so that a 360 view costs one round trip less."""
+"""The same page of orders with their line items (maps of `transaction` and `lines`), in one
+statement: used when the query asks for the lines, so that a 360 view costs one round trip
+less."""
 
 LINES_BY_TRANSACTION = """
 UNWIND $ids AS id
@@ -74,37 +100,46 @@ RETURN id, e.quantity AS quantity, e.unitPrice AS unitPrice, e.amount AS amount,
 ORDER BY id, product.id
 """
 
-INTERACTIONS_BY_CUSTOMER = """
+INTERACTIONS_BY_CUSTOMER = f"""
 UNWIND $ids AS id
-MATCH (c:Customer {id: id})-[:HAD]->(i:Interaction)
+MATCH (c:Customer {{id: id}})-[:HAD]->(i:Interaction)
 WITH id, i
 WHERE ($types IS NULL OR i.type IN $types) AND ($from IS NULL OR i.at >= $from)
   AND ($to IS NULL OR i.at < $to)
 WITH id, i ORDER BY i.at DESC, i.id DESC
-WITH id, collect(properties(i)) AS interactions
-RETURN id, interactions[0..$first] AS interactions, size(interactions) AS total
+WITH id, collect(properties(i)) AS ixFound
+RETURN id, {_IX_PAGE} AS interactions, size(ixFound) AS total
 """
+"""A page of each customer's contacts (`KeysetPage.params("ix")`, `$types`, `$from`, `$to`)."""
 
-PRODUCTS_BOUGHT_BY_CUSTOMER = exact_sums("""
+PRODUCTS_BOUGHT_BY_CUSTOMER = exact_sums(f"""
 UNWIND $ids AS id
-MATCH (c:Customer {id: id})-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product)
+MATCH (c:Customer {{id: id}})-[:PLACED]->(t:Transaction)-[e:CONTAINS]->(p:Product)
 WITH id, p, sum(e.quantity) AS quantity, count(DISTINCT t) AS orders, sum(e.amount) AS spend
-RETURN id, properties(p) AS product, quantity, orders, spend
-ORDER BY id, quantity DESC, product.id
+WITH id, p, quantity, orders, spend ORDER BY quantity DESC, p.id
+WITH id, collect({{product: properties(p), quantity: quantity, orders: orders, spend: spend}})
+     AS pbFound
+RETURN id, {_BOUGHT_PAGE} AS products, size(pbFound) AS total
 """)
+"""A page of the products each customer bought (`KeysetPage.params("pb")`), most units first."""
 
 TIES_BY_CUSTOMER = f"""
 UNWIND $ids AS id
 MATCH (c:Customer {{id: id}})-[r:{TIES}]-(o:Customer)
-RETURN id, type(r) AS type, startNode(r) = c AS outgoing, r.since AS since, r.weight AS weight,
-       properties(o) AS customer
-ORDER BY id, type, customer.id
+WITH id, c, r, o WHERE $tieTypes IS NULL OR type(r) IN $tieTypes
+WITH id, {{type: type(r), outgoing: startNode(r) = c, since: r.since, weight: r.weight,
+     customer: properties(o), cursorId: {TIE_CURSOR_ID}}} AS tie
+WITH id, tie ORDER BY tie.type, tie.cursorId
+WITH id, collect(tie) AS tieFound
+RETURN id, {_TIE_PAGE} AS ties, size(tieFound) AS total
 """
+"""A page of each customer's ties of the types `$tieTypes` (null: all), in both directions
+(`KeysetPage.params("tie")`), by type then the other customer's id."""
 
 
 def ties_by_customer(scope: CustomerScope = EVERYONE) -> str:
     """`TIES_BY_CUSTOMER` to the customers in `scope` only: a tie to a customer outside it is
-    not there for the key."""
+    not there for the key (nor in `total`)."""
     if scope.everyone:
         return TIES_BY_CUSTOMER
     return TIES_BY_CUSTOMER.replace(
@@ -127,20 +162,39 @@ ORDER BY id, segment.id
 class TransactionPage:
     """`TRANSACTIONS_BY_CUSTOMER`'s arguments (`lines`: `TRANSACTIONS_WITH_LINES_BY_CUSTOMER`)."""
 
-    first: int
+    page: KeysetPage
     since: int | None = None
     until: int | None = None
     lines: bool = False
+
+    def params(self) -> dict[str, Any]:
+        return {**self.page.params("tx"), "from": self.since, "to": self.until}
 
 
 @dataclass(frozen=True)
 class InteractionPage:
     """`INTERACTIONS_BY_CUSTOMER`'s arguments (`types` sorted)."""
 
-    first: int
+    page: KeysetPage
     types: tuple[str, ...] | None = None
     since: int | None = None
     until: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        types = list(self.types) if self.types is not None else None
+        return {**self.page.params("ix"), "types": types, "from": self.since, "to": self.until}
+
+
+@dataclass(frozen=True)
+class TiePage:
+    """`TIES_BY_CUSTOMER`'s arguments (`types` sorted; None: every type)."""
+
+    page: KeysetPage
+    types: tuple[str, ...] | None = None
+
+    def params(self) -> dict[str, Any]:
+        types = list(self.types) if self.types is not None else None
+        return {**self.page.params("tie"), "tieTypes": types}
 
 
 @dataclass(frozen=True)
@@ -153,7 +207,7 @@ class CustomerView:
     figures: bool = False
     transactions: TransactionPage | None = None
     interactions: InteractionPage | None = None
-    ties: bool = False
+    ties: TiePage | None = None
     transaction_properties: tuple[str, ...] | None = None
     product_properties: tuple[str, ...] | None = None
     interaction_properties: tuple[str, ...] | None = None
@@ -166,20 +220,22 @@ class CustomerView:
 _VIEW_TRANSACTIONS = """
 OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction){where}
 WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, {figures}collect({transaction})[0..$txFirst] AS transactions
+WITH {carried}, {figures}collect({transaction}) AS txFound
+WITH {kept}, {page} AS transactions, size(txFound) AS txTotal
 """
 
 _VIEW_TRANSACTIONS_WITH_LINES = """
 OPTIONAL MATCH (c)-[:PLACED]->(vt:Transaction){where}
 WITH {carried}, vt ORDER BY vt.at DESC, vt.id DESC
-WITH {carried}, {figures}collect(vt)[0..$txFirst] AS txPage
+WITH {carried}, {figures}collect(vt) AS txFound
+WITH {kept}, {page} AS txPage, size(txFound) AS txTotal
 UNWIND (CASE WHEN size(txPage) = 0 THEN [null] ELSE txPage END) AS vt
-WITH {kept}, vt,
+WITH {kept}, txTotal, vt,
      CASE WHEN vt IS NULL THEN null ELSE {{transaction: {transaction},
        lines: [(vt)-[vl:CONTAINS]->(vp:Product) | {{quantity: vl.quantity,
                unitPrice: vl.unitPrice, amount: vl.amount, product: {product}}}]}} END AS vtx
 ORDER BY vt.at DESC, vt.id DESC
-WITH {kept}, collect(vtx) AS transactions
+WITH {kept}, txTotal, collect(vtx) AS transactions
 """
 
 _TRANSACTION_DATES = (
@@ -200,15 +256,19 @@ OPTIONAL MATCH (c)-[:HAD]->(vi:Interaction)
 WHERE ($ixTypes IS NULL OR vi.type IN $ixTypes) AND ($ixFrom IS NULL OR vi.at >= $ixFrom)
   AND ($ixTo IS NULL OR vi.at < $ixTo)
 WITH {carried}, vi ORDER BY vi.at DESC, vi.id DESC
-WITH {carried}, collect({interaction})[0..$ixFirst] AS interactions
+WITH {carried}, collect({interaction}) AS ixFound
+WITH {carried}, {page} AS interactions, size(ixFound) AS ixTotal
 """
 
 _VIEW_TIES = f"""
 OPTIONAL MATCH (c)-[vr:{TIES}]-(vo:Customer)
-WITH {{carried}}, CASE WHEN vr IS NULL THEN null ELSE {{{{type: type(vr),
-     outgoing: startNode(vr) = c, since: vr.since, weight: vr.weight,
-     customer: {{customer}}}}}} END AS vtie
-WITH {{carried}}, collect(vtie) AS ties
+WITH {{carried}}, CASE WHEN vr IS NULL OR NOT ($tieTypes IS NULL OR type(vr) IN $tieTypes)
+     THEN null ELSE {{{{type: type(vr), outgoing: startNode(vr) = c, since: vr.since,
+     weight: vr.weight, customer: {{customer}},
+     cursorId: {TIE_CURSOR_ID.replace("o.", "vo.").replace("(r)", "(vr)")}}}}} END AS vtie
+WITH {{carried}}, vtie ORDER BY vtie.type, vtie.cursorId
+WITH {{carried}}, collect(vtie) AS tieFound
+WITH {{carried}}, {{page}} AS ties, size(tieFound) AS tieTotal
 """
 
 
@@ -238,8 +298,10 @@ def customer_view_query(
     (its properties), then per part asked for: `orders`, `spend`, `first`, `last`
     (`STATS_BY_CUSTOMER`'s); `transactions` (the page, newest first: the orders' properties, or
     with `lines` maps of `transaction` and `lines` as `TRANSACTIONS_WITH_LINES_BY_CUSTOMER`
-    returns them); `interactions` (the page, newest first); `ties` (`TIES_BY_CUSTOMER`'s
-    columns as maps, in no order). The orders, products, interactions and ties' customers hold
+    returns them) and `txTotal`; `interactions` (the page, newest first) and `ixTotal`; `ties`
+    (the page, as `TIES_BY_CUSTOMER` returns it) and `tieTotal`. Each page holds up to one item
+    more than asked (`KeysetPage.cut`); each total counts every item of its part. The orders,
+    products, interactions and ties' customers hold
     the properties `view` names for them (`node_properties`), each a key even where the node
     has no such property (its value then null).
 
@@ -289,26 +351,31 @@ def _view_statement(view: CustomerView, scope: CustomerScope) -> tuple[str, dict
                 figures=_FIGURES_OF_PAGE if one_pass else "",
                 transaction=transaction,
                 product=product,
+                page=_TX_PAGE,
             )
             .strip()
         )
-        carried.append("transactions")
-        params.update(txFirst=page.first)
+        carried += ["transactions", "txTotal"]
+        params.update(page.page.params("tx"))
         if not one_pass:
             params.update(txFrom=page.since, txTo=page.until)
     if (contacts := view.interactions) is not None:
         interaction = node_properties("vi", view.interaction_properties, optional=True)
-        add(_VIEW_INTERACTIONS, "interactions", interaction=interaction)
+        add(_VIEW_INTERACTIONS, "interactions", interaction=interaction, page=_IX_PAGE)
+        carried.append("ixTotal")
         types = list(contacts.types) if contacts.types is not None else None
-        params.update(ixFirst=contacts.first, ixTypes=types, ixFrom=contacts.since,
+        params.update(contacts.page.params("ix"), ixTypes=types, ixFrom=contacts.since,
                       ixTo=contacts.until)  # fmt: skip
-    if view.ties:
+    if (ties_page := view.ties) is not None:
         ties = _VIEW_TIES
         if not scope.everyone:
             # a tie to a customer out of scope is no tie: null, as when there is none
             out_of_scope = f"vr IS NULL OR NOT {scope.expression('vo')}"
-            ties = ties.replace("CASE WHEN vr IS NULL THEN", f"CASE WHEN {out_of_scope} THEN")
-        add(ties, "ties", customer=node_properties("vo", view.tie_customer_properties))
+            ties = ties.replace("CASE WHEN vr IS NULL OR", f"CASE WHEN {out_of_scope} OR")
+        add(ties, "ties", customer=node_properties("vo", view.tie_customer_properties),
+            page=_TIE_PAGE)  # fmt: skip
+        carried.append("tieTotal")
+        params.update(ties_page.params())
     columns = ["properties(c) AS customer" if name == "c" else name for name in carried]
     lines.append("RETURN " + ", ".join(columns))
     return "\n".join(lines), params

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from crm_graph.api.customers.types import Customer, Product, check_first
-from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
+from crm_graph.api.customers.types import Customer, Product, keyset
+from crm_graph.api.pagination import (
+    Connection,
+    PageInfo,
+    connection,
+    encode_cursor,
+    page_info,
+    page_request,
+)
 from crm_graph.graph import catalog
 
 
@@ -19,34 +28,51 @@ class Buyer:
     spend: float
 
 
+BUYER_ORDERING = "BUYERS"
+"""What the cursors of a product's buyers are made for: most units first, then customer id."""
+
+
 @strawberry.type(description="A product and the customers who bought it.")
 class CatalogProduct(Product):
-    @strawberry.field(description="Buyers, most units first.")
-    async def buyers(self, info: Info, first: int = 20) -> list[Buyer]:
-        check_first(first, "buyers.first")
+    @strawberry.field(description="Buyers, most units first (a page).")
+    async def buyers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Buyer]:
+        request = page_request("buyers", BUYER_ORDERING, first, after, last, before)
+        page = keyset(request)
         loaders = info.context.extra
-        key = ("buyers", first)
+        key = ("buyers", page)
         if key not in loaders:
 
-            async def load(ids: list[str]) -> list[list[dict[str, object]]]:
+            async def load(ids: list[str]) -> list[dict[str, Any]]:
                 scope = info.context.customer_scope
                 rows = await info.context.store.read(
-                    catalog.buyers_by_product(scope), {"ids": ids, "first": first, **scope.params}
+                    catalog.buyers_by_product(scope),
+                    {"ids": ids, **page.params("by"), **scope.params},
                 )
-                found = {r["id"]: r["buyers"] for r in rows}
-                return [found.get(i, []) for i in ids]
+                found = {r["id"]: r for r in rows}
+                return [found.get(i, {"buyers": [], "total": 0}) for i in ids]
 
             loaders[key] = DataLoader(load_fn=load)
-        rows = await loaders[key].load(str(self.id))
-        return [
-            Buyer(
+        row = await loaders[key].load(str(self.id))
+        return connection(
+            row["buyers"],
+            request,
+            BUYER_ORDERING,
+            lambda r: (r["quantity"], str(r["customer"]["id"])),
+            lambda r: Buyer(
                 customer=Customer.from_props(r["customer"]),
                 quantity=r["quantity"],
                 orders=r["orders"],
                 spend=r["spend"],
-            )
-            for r in rows
-        ]
+            ),
+            row["total"],
+        )
 
 
 PRODUCT_ORDERING = "PRODUCT_ID"

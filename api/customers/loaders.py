@@ -2,14 +2,14 @@
 
 Each loader turns all the keys asked for while resolving one level of a query into one batched
 statement, so a query costs a bounded number of store round trips whatever the page size.
-Loaders whose statements take arguments (how many transactions, which interaction types) key
-on the customer id and those arguments, and send one statement per distinct set of arguments.
+Loaders of pages (orders, contacts, ties, products bought) key on the customer id and the page
+(its cursor, size and filters), and send one statement per distinct page.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable
 from functools import cached_property
 from typing import Any
 
@@ -30,23 +30,24 @@ def _rows_loader(
     return DataLoader(load_fn=load)
 
 
-def _param_loader(store: GraphStore, query: str, names: Sequence[str]
-                  ) -> DataLoader[tuple[Hashable, ...], list[Row]]:  # fmt: skip
-    """Keys are (id, *arguments): one statement per distinct arguments."""
+def _page_loader(
+    store: GraphStore,
+    query: str,
+    params_of: Callable[[Any], dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> DataLoader[tuple[str, Hashable], list[Row]]:
+    """Keys are (id, page): one statement per distinct page (its `params_of`, with `extra`)."""
 
-    async def load(keys: list[tuple[Hashable, ...]]) -> list[list[Row]]:
-        by_args: dict[tuple[Hashable, ...], list[str]] = defaultdict(list)
-        for key in keys:
-            by_args[key[1:]].append(str(key[0]))
-        results: dict[tuple[Hashable, ...], list[Row]] = {}
-        for args, ids in by_args.items():
-            params: dict[str, Any] = {
-                name: list(v) if isinstance(v, tuple) else v
-                for name, v in zip(names, args, strict=True)
-            }
+    async def load(keys: list[tuple[str, Hashable]]) -> list[list[Row]]:
+        by_page: dict[Hashable, list[str]] = defaultdict(list)
+        for customer_id, page in keys:
+            by_page[page].append(customer_id)
+        results: dict[tuple[str, Hashable], list[Row]] = {}
+        for page, ids in by_page.items():
+            params = {**params_of(page), **(extra or {})}
             grouped = await customer_reads.by_customer(store, query, ids, **params)
             for i in ids:
-                results[(i, *args)] = grouped.get(i, [])
+                results[(i, page)] = grouped.get(i, [])
         return [results[key] for key in keys]
 
     return DataLoader(load_fn=load)
@@ -57,28 +58,24 @@ def _by_id(query: str) -> cached_property[DataLoader[str, list[Row]]]:
     return cached_property(lambda loaders: _rows_loader(loaders._store, query))
 
 
-def _by_id_and(
-    query: str, *names: str
-) -> cached_property[DataLoader[tuple[Hashable, ...], list[Row]]]:
-    """A loader of `query`'s rows by (id, arguments `names`), made on its first use."""
-    return cached_property(lambda loaders: _param_loader(loaders._store, query, names))
+def _by_page(
+    query: str, params_of: Callable[[Any], dict[str, Any]] = lambda page: page.params()
+) -> cached_property[DataLoader[tuple[str, Hashable], list[Row]]]:
+    """A loader of `query`'s rows by (id, page), made on its first use."""
+    return cached_property(lambda loaders: _page_loader(loaders._store, query, params_of))
 
 
 class CustomerLoaders:
     """The loaders of one request, each made on its first use: a request uses few of them."""
 
     stats = _by_id(customer_reads.STATS_BY_CUSTOMER)
-    products_bought = _by_id(customer_reads.PRODUCTS_BOUGHT_BY_CUSTOMER)
+    products_bought = _by_page(customer_reads.PRODUCTS_BOUGHT_BY_CUSTOMER, lambda page: page.params("pb"))
     segments = _by_id(customer_reads.SEGMENTS_BY_CUSTOMER)
     lines = _by_id(customer_reads.LINES_BY_TRANSACTION)
     products = _by_id(catalog.PRODUCTS_BY_ID)
-    transactions = _by_id_and(customer_reads.TRANSACTIONS_BY_CUSTOMER, "first", "from", "to")
-    transactions_with_lines = _by_id_and(
-        customer_reads.TRANSACTIONS_WITH_LINES_BY_CUSTOMER, "first", "from", "to"
-    )
-    interactions = _by_id_and(
-        customer_reads.INTERACTIONS_BY_CUSTOMER, "first", "types", "from", "to"
-    )
+    transactions = _by_page(customer_reads.TRANSACTIONS_BY_CUSTOMER)
+    transactions_with_lines = _by_page(customer_reads.TRANSACTIONS_WITH_LINES_BY_CUSTOMER)
+    interactions = _by_page(customer_reads.INTERACTIONS_BY_CUSTOMER)
 
     def __init__(self, store: GraphStore, scope: CustomerScope = EVERYONE) -> None:
         self._store = store
@@ -86,10 +83,13 @@ class CustomerLoaders:
         self._views: dict[customer_reads.CustomerView, DataLoader[str, list[Row]]] = {}
 
     @cached_property
-    def ties(self) -> DataLoader[str, list[Row]]:
-        """Ties to the customers in the caller's scope only."""
-        return _rows_loader(
-            self._store, customer_reads.ties_by_customer(self._scope), self._scope.params
+    def ties(self) -> DataLoader[tuple[str, Hashable], list[Row]]:
+        """Pages of ties (by `TiePage`) to the customers in the caller's scope only."""
+        return _page_loader(
+            self._store,
+            customer_reads.ties_by_customer(self._scope),
+            lambda page: page.params(),
+            self._scope.params,
         )
 
     def customer_view(self, view: customer_reads.CustomerView) -> DataLoader[str, list[Row]]:

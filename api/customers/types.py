@@ -13,6 +13,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     InlineFragmentNode,
     SelectionSetNode,
     Undefined,
@@ -35,24 +36,37 @@ from crm_graph.api.insights.types import (
     stored_number,
 )
 from crm_graph.api.masking import mask_email, mask_phone
-from crm_graph.api.pagination import MAX_PAGE
+from crm_graph.api.pagination import (
+    MAX_PAGE,
+    Connection,
+    PageRequest,
+    connection,
+    page_of,
+    page_request,
+)
 from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
 from crm_graph.graph import score_properties
 from crm_graph.graph.customer_reads import (
     PROFILE_PROPERTIES,
     CustomerView,
     InteractionPage,
+    TiePage,
     TransactionPage,
 )
+from crm_graph.graph.pages import KeysetPage
 from crm_graph.graph.store import Row
 
 T = TypeVar("T")
 
 # MAX_PAGE (api.pagination): the largest `first` any list field accepts; larger asks are refused
 # before the store.
-TRANSACTIONS_PAGE = 10
-INTERACTIONS_PAGE = 50
-"""`Customer.transactions` and `Customer.interactions`' page sizes when `first` is not given."""
+TRANSACTION_ORDERING = "TRANSACTIONS"
+INTERACTION_ORDERING = "INTERACTIONS"
+TIE_ORDERING = "SOCIAL_TIES"
+PURCHASE_ORDERING = "PRODUCTS_BOUGHT"
+LINE_ORDERING = "LINES"
+"""What the cursors of a customer's orders, contacts, ties and products bought, and of an
+order's lines, are made for (`api.pagination`)."""
 NO_VIEW = CustomerView()
 READ_SELECTED_PROPERTIES = True
 """Whether the 360 view reads of the nodes below the profile only the properties its selection
@@ -188,16 +202,26 @@ class Transaction:
             line_rows=line_rows,
         )
 
-    @strawberry.field(description="Line items, by product id.", graphql_type=list[LineItem])
-    def lines(self, info: Info) -> list[LineItem] | Awaitable[list[LineItem]]:
+    @strawberry.field(
+        description="Line items, by product id (a page).", graphql_type=Connection[LineItem]
+    )
+    def lines(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[LineItem] | Awaitable[Connection[LineItem]]:
+        request = page_request("lines", LINE_ORDERING, first, after, last, before)
         # At once when the lines came with the order (no awaitable for GraphQL to gather), else
         # through the loader: one statement for all the orders it is asked for.
         if self.line_rows is not None:
-            return _line_items(self.line_rows)
-        return self._load_lines(info)
+            return _line_items(self.line_rows, request)
+        return self._load_lines(info, request)
 
-    async def _load_lines(self, info: Info) -> list[LineItem]:
-        return _line_items(await info.context.loaders.lines.load(str(self.id)))
+    async def _load_lines(self, info: Info, request: PageRequest) -> Connection[LineItem]:
+        return _line_items(await info.context.loaders.lines.load(str(self.id)), request)
 
 
 TRANSACTION_READS = NodeReads(
@@ -208,16 +232,27 @@ TRANSACTION_READS = NodeReads(
 the order; the other fields each read their own property."""
 
 
-def _line_items(rows: list[dict[str, Any]]) -> list[LineItem]:
-    return [
-        LineItem(
+def _line_position(row: dict[str, Any]) -> tuple[None, str]:
+    return None, str(row["product"]["id"])
+
+
+def _line_items(rows: list[dict[str, Any]], request: PageRequest) -> Connection[LineItem]:
+    """A page of an order's lines (`rows`, all of them, by product id). An order's lines come
+    whole with it (a few per order), so the page is cut here, with the same keyset rule as the
+    store's (`api.pagination.page_of`)."""
+    return connection(
+        page_of(rows, request, _line_position),
+        request,
+        LINE_ORDERING,
+        _line_position,
+        lambda r: LineItem(
             product=Product.from_props(r["product"]),
             quantity=r["quantity"],
             unit_price=r["unitPrice"],
             amount=r["amount"],
-        )
-        for r in rows
-    ]
+        ),
+        len(rows),
+    )
 
 
 @strawberry.type(description="A contact with the customer: a call, a ticket, a chat...")
@@ -360,81 +395,117 @@ class Customer:
     def last_purchase_at(self, info: Info) -> datetime | Awaitable[datetime | None] | None:
         return self._figure(info, lambda f: from_epoch_ms(f["last"]))
 
-    @strawberry.field(description="Orders, newest first.", graphql_type=list[Transaction])
+    @strawberry.field(
+        description="Orders, newest first (a page); `from`/`to` keep those placed in a range.",
+        graphql_type=Connection[Transaction],
+    )
     def transactions(
         self,
         info: Info,
-        first: int = TRANSACTIONS_PAGE,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Transaction] | Awaitable[list[Transaction]]:
-        check_first(first, "transactions.first")
-        page = transaction_page(first, since, until, lines=asks_for(info, ("lines",)))
-        if self.view.transactions == page and self.view_row is not None:
-            return _transactions(self.view_row["transactions"], page)  # came with the profile
-        return self._load_transactions(info, page)
+    ) -> Connection[Transaction] | Awaitable[Connection[Transaction]]:
+        request, page = transaction_page(
+            first, after, last, before, since, until, lines=_items_ask_for(info, "lines")
+        )
+        if self.view.transactions == page and self.view_row is not None:  # came with the profile
+            row = self.view_row
+            return _transactions(row["transactions"], page, request, row["txTotal"])
+        return self._load_transactions(info, page, request)
 
-    async def _load_transactions(self, info: Info, page: TransactionPage) -> list[Transaction]:
-        key = (str(self.id), page.first, page.since, page.until)
+    async def _load_transactions(
+        self, info: Info, page: TransactionPage, request: PageRequest
+    ) -> Connection[Transaction]:
         loaders = info.context.loaders
-        if page.lines:  # the lines come with the page: no second round trip for them
-            return _transactions(await loaders.transactions_with_lines.load(key), page)
-        rows = await loaders.transactions.load(key)
-        return _transactions([t for r in rows for t in r["transactions"]], page)
+        # with the lines, they come with the page: no second round trip for them
+        loader = loaders.transactions_with_lines if page.lines else loaders.transactions
+        rows = await loader.load((str(self.id), page))
+        row = rows[0] if rows else {"transactions": [], "total": 0}
+        return _transactions(row["transactions"], page, request, row["total"])
 
     @strawberry.field(
-        description="Contacts as a timeline, newest first; filter by type and dates.",
-        graphql_type=list[Interaction],
+        description="Contacts as a timeline, newest first (a page); filter by type and dates.",
+        graphql_type=Connection[Interaction],
     )
     def interactions(
         self,
         info: Info,
         types: list[InteractionType] | None = None,
-        first: int = INTERACTIONS_PAGE,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         since: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
-    ) -> list[Interaction] | Awaitable[list[Interaction]]:
-        check_first(first, "interactions.first")
-        page = interaction_page(types, first, since, until)
+    ) -> Connection[Interaction] | Awaitable[Connection[Interaction]]:
+        request, page = interaction_page(types, first, after, last, before, since, until)
         if self.view.interactions == page and self.view_row is not None:
-            return [Interaction.from_props(i) for i in self.view_row["interactions"]]
-        return self._load_interactions(info, page)
+            row = self.view_row
+            return _interactions(row["interactions"], request, row["ixTotal"])
+        return self._load_interactions(info, page, request)
 
-    async def _load_interactions(self, info: Info, page: InteractionPage) -> list[Interaction]:
-        rows = await info.context.loaders.interactions.load(
-            (str(self.id), page.first, page.types, page.since, page.until)
-        )
-        return [Interaction.from_props(i) for r in rows for i in r["interactions"]]
+    async def _load_interactions(
+        self, info: Info, page: InteractionPage, request: PageRequest
+    ) -> Connection[Interaction]:
+        rows = await info.context.loaders.interactions.load((str(self.id), page))
+        row = rows[0] if rows else {"interactions": [], "total": 0}
+        return _interactions(row["interactions"], request, row["total"])
 
-    @strawberry.field(description="Products bought, most units first.")
-    async def products_bought(self, info: Info, first: int = 20) -> list[ProductPurchase]:
-        check_first(first, "productsBought.first")
-        rows = await info.context.loaders.products_bought.load(str(self.id))
-        return [
-            ProductPurchase(
+    @strawberry.field(description="Products bought, most units first (a page).")
+    async def products_bought(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProductPurchase]:
+        request = page_request("productsBought", PURCHASE_ORDERING, first, after, last, before)
+        rows = await info.context.loaders.products_bought.load((str(self.id), keyset(request)))
+        row = rows[0] if rows else {"products": [], "total": 0}
+        return connection(
+            row["products"],
+            request,
+            PURCHASE_ORDERING,
+            lambda r: (r["quantity"], str(r["product"]["id"])),
+            lambda r: ProductPurchase(
                 product=Product.from_props(r["product"]),
                 quantity=r["quantity"],
                 orders=r["orders"],
                 spend=r["spend"],
-            )
-            for r in rows[:first]
-        ]
+            ),
+            row["total"],
+        )
 
     @strawberry.field(
-        description="Social ties in both directions, with the other customer.",
-        graphql_type=list[SocialTie],
+        description="Social ties in both directions, with the other customer (a page), by type "
+        "then the other customer's id.",
+        graphql_type=Connection[SocialTie],
     )
     def social_ties(
-        self, info: Info, types: list[TieType] | None = None
-    ) -> list[SocialTie] | Awaitable[list[SocialTie]]:
-        wanted = {t.value for t in types} if types else None
-        if self.view.ties and self.view_row is not None:  # came with the profile, in no order
-            ties = sorted(self.view_row["ties"], key=lambda t: (t["type"], t["customer"]["id"]))
-            return _social_ties(ties, wanted)
-        return self._load_social_ties(info, wanted)
+        self,
+        info: Info,
+        types: list[TieType] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[SocialTie] | Awaitable[Connection[SocialTie]]:
+        request, page = tie_page(types, first, after, last, before)
+        if self.view.ties == page and self.view_row is not None:  # came with the profile
+            return _social_ties(self.view_row["ties"], request, self.view_row["tieTotal"])
+        return self._load_social_ties(info, page, request)
 
-    async def _load_social_ties(self, info: Info, wanted: set[str] | None) -> list[SocialTie]:
-        return _social_ties(await info.context.loaders.ties.load(str(self.id)), wanted)
+    async def _load_social_ties(
+        self, info: Info, page: TiePage, request: PageRequest
+    ) -> Connection[SocialTie]:
+        rows = await info.context.loaders.ties.load((str(self.id), page))
+        row = rows[0] if rows else {"ties": [], "total": 0}
+        return _social_ties(row["ties"], request, row["total"])
 
     @strawberry.field
     async def segments(self, info: Info) -> list[Segment]:
@@ -469,7 +540,10 @@ class Customer:
     def demand(self, category: str | None = None) -> list[CategoryDemand]:
         return demand_of(self.props, category)
 
-    @strawberry.field(description="Products to suggest, best first, never ones already bought.")
+    @strawberry.field(
+        description=f"Products to suggest, best first, never ones already bought (at most "
+        f"{MAX_PAGE})."
+    )
     async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
         check_first(first, "recommendations.first")
         items = score_properties.decode(self.props.get(score_properties.RECOMMENDATIONS), [])[
@@ -513,58 +587,107 @@ SOCIAL_TIE_READS = NodeReads(
 profile are ordered by it); the tie's own fields read the relation."""
 
 
-def _transactions(items: list[Row], page: TransactionPage) -> list[Transaction]:
-    """Orders from a page's items: their properties, or with `page.lines` maps of `transaction`
-    and `lines` (each order's lines then in product id order)."""
+def keyset(request: PageRequest) -> KeysetPage:
+    """The page the store cuts (`graph.pages`) for a page's checked arguments."""
+    return KeysetPage(request.size, request.backwards, request.cursor)
+
+
+def _transactions(
+    items: list[Row], page: TransactionPage, request: PageRequest, total: int
+) -> Connection[Transaction]:
+    """A page of orders from the items the store cut: their properties, or with `page.lines`
+    maps of `transaction` and `lines` (each order's lines then in product id order)."""
     if not page.lines:
-        return [Transaction.from_props(t) for t in items]
-    return [
-        Transaction.from_props(
-            i["transaction"], sorted(i["lines"], key=lambda line: line["product"]["id"])
+        return connection(
+            items,
+            request,
+            TRANSACTION_ORDERING,
+            lambda t: (t["at"], str(t["id"])),
+            Transaction.from_props,
+            total,
         )
-        for i in items
-    ]
+    return connection(
+        items,
+        request,
+        TRANSACTION_ORDERING,
+        lambda i: (i["transaction"]["at"], str(i["transaction"]["id"])),
+        lambda i: Transaction.from_props(
+            i["transaction"], sorted(i["lines"], key=lambda line: line["product"]["id"])
+        ),
+        total,
+    )
 
 
-MAX_SOCIAL_TIES = 100
-"""A customer's `socialTies` answers at most this many (the query cost model counts them so):
-nested under a neighbourhood, unbounded ties answered 6.5 MB for a 679-byte request."""
+def _interactions(items: list[Row], request: PageRequest, total: int) -> Connection[Interaction]:
+    return connection(
+        items,
+        request,
+        INTERACTION_ORDERING,
+        lambda i: (i["at"], str(i["id"])),
+        Interaction.from_props,
+        total,
+    )
 
 
-def _social_ties(rows: list[Row], wanted: set[str] | None) -> list[SocialTie]:
-    return [
-        SocialTie(
+def _social_ties(items: list[Row], request: PageRequest, total: int) -> Connection[SocialTie]:
+    return connection(
+        items,
+        request,
+        TIE_ORDERING,
+        lambda r: (r["type"], str(r["cursorId"])),
+        lambda r: SocialTie(
             type=TieType(r["type"]),
             direction=TieDirection.OUTGOING if r["outgoing"] else TieDirection.INCOMING,
             since=from_epoch_ms(r["since"]),
             weight=r["weight"],
             customer=Customer.from_props(r["customer"]),
-        )
-        for r in rows
-        if wanted is None or r["type"] in wanted
-    ][:MAX_SOCIAL_TIES]
+        ),
+        total,
+    )
 
 
 def transaction_page(
-    first: int = TRANSACTIONS_PAGE,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     *,
     lines: bool,
-) -> TransactionPage:
-    """`Customer.transactions`' arguments as the statement takes them."""
-    return TransactionPage(first, to_epoch_ms(since), to_epoch_ms(until), lines)
+) -> tuple[PageRequest, TransactionPage]:
+    """`Customer.transactions`' arguments, checked, and as the statement takes them."""
+    request = page_request("transactions", TRANSACTION_ORDERING, first, after, last, before)
+    return request, TransactionPage(keyset(request), to_epoch_ms(since), to_epoch_ms(until), lines)
 
 
 def interaction_page(
     types: list[InteractionType] | None = None,
-    first: int = INTERACTIONS_PAGE,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> InteractionPage:
-    """`Customer.interactions`' arguments as the statement takes them."""
+) -> tuple[PageRequest, InteractionPage]:
+    """`Customer.interactions`' arguments, checked, and as the statement takes them."""
+    request = page_request("interactions", INTERACTION_ORDERING, first, after, last, before)
     kinds = tuple(sorted(t.value for t in types)) if types else None
-    return InteractionPage(first, kinds, to_epoch_ms(since), to_epoch_ms(until))
+    return request, InteractionPage(keyset(request), kinds, to_epoch_ms(since), to_epoch_ms(until))
+
+
+def tie_page(
+    types: list[TieType] | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> tuple[PageRequest, TiePage]:
+    """`Customer.socialTies`' arguments, checked, and as the statement takes them (no types:
+    every type)."""
+    request = page_request("socialTies", TIE_ORDERING, first, after, last, before)
+    kinds = tuple(sorted(t.value for t in types)) if types else None
+    return request, TiePage(keyset(request), kinds)
 
 
 ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
@@ -586,6 +709,7 @@ class _ViewPlan:
     transactions: FieldNode | None
     lines: bool
     interactions: FieldNode | None
+    ties: FieldNode | None
     selected: CustomerView
     """Every part's properties (`_selected_properties`), taken for the pages that come."""
 
@@ -606,18 +730,21 @@ def _view_plan(raw: Any) -> _ViewPlan:
         return plan
     occurrences = _all_fields(raw.field_nodes, raw.fragments)  # the selection, walked once
     fields = {name: found[0] for name, found in occurrences.items()}
-    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields), ties="socialTies" in fields)
+    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields))
     transactions = fields.get("transactions")
     lines = transactions is not None and bool(
-        _first_fields([transactions], raw.fragments).get("lines")
+        _all_fields(_items([transactions], raw.fragments), raw.fragments).get("lines")
     )
+    ties = fields.get("socialTies")
     selected = NO_VIEW
     if READ_SELECTED_PROPERTIES:  # of every part: each page takes its own when it comes
-        selected = _selected_properties(occurrences, raw.fragments, lines=lines, ties=view.ties)
-        view = replace(view, tie_customer_properties=selected.tie_customer_properties)
+        selected = _selected_properties(
+            occurrences, raw.fragments, lines=lines, ties=ties is not None
+        )
     plan = _ViewPlan(
-        tuple(raw.field_nodes), view, transactions, lines, fields.get("interactions"), selected
-    )
+        tuple(raw.field_nodes), view, transactions, lines, fields.get("interactions"), ties,
+        selected,
+    )  # fmt: skip
     if len(_VIEW_PLANS) >= CACHED_VIEW_PLANS:
         del _VIEW_PLANS[next(iter(_VIEW_PLANS))]
     _VIEW_PLANS[key] = plan
@@ -641,22 +768,39 @@ def customer_view(info: Info) -> CustomerView:
     variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3
     if (node := plan.transactions) is not None:
         arguments = _arguments(definition.fields["transactions"].args, node, variables)
-        if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
+        if arguments is not None and (
+            found := _checked(lambda: transaction_page(**arguments, lines=plan.lines))
+        ):
             view = replace(
                 view,
-                transactions=transaction_page(**arguments, lines=plan.lines),
+                transactions=found[1],
                 transaction_properties=selected.transaction_properties,
                 product_properties=selected.product_properties,
             )
     if (node := plan.interactions) is not None:
         arguments = _arguments(definition.fields["interactions"].args, node, variables)
-        if arguments is not None and 0 <= arguments.get("first", 0) <= MAX_PAGE:
+        if arguments is not None and (found := _checked(lambda: interaction_page(**arguments))):
             view = replace(
                 view,
-                interactions=interaction_page(**arguments),
+                interactions=found[1],
                 interaction_properties=selected.interaction_properties,
             )
+    if (node := plan.ties) is not None:
+        arguments = _arguments(definition.fields["socialTies"].args, node, variables)
+        if arguments is not None and (found := _checked(lambda: tie_page(**arguments))):
+            view = replace(
+                view, ties=found[1], tie_customer_properties=selected.tie_customer_properties
+            )
     return view
+
+
+def _checked(build: Callable[[], T]) -> T | None:
+    """What `build` makes of a page's arguments, or None when it refuses them (a page too
+    large, a cursor that is none): the field then refuses them itself, naming the argument."""
+    try:
+        return build()
+    except GraphQLError:
+        return None
 
 
 def _selected_properties(
@@ -675,14 +819,17 @@ def _selected_properties(
     def needed(reads: NodeReads, occurrences: list[FieldNode]) -> tuple[str, ...] | None:
         return reads.needed_by(occurrences, fragments)
 
-    orders = fields.get("transactions", [])
-    products = _all_fields(orders, fragments).get("lines", []) if lines else None
+    orders = _items(fields.get("transactions", []), fragments)
+    products = _items(_all_fields(orders, fragments).get("lines", []), fragments) if lines else None
+    contacts = _items(fields.get("interactions", []), fragments)
     return CustomerView(
         transaction_properties=needed(TRANSACTION_READS, orders),
         product_properties=None if products is None else needed(LINE_ITEM_READS, products),
-        interaction_properties=needed(INTERACTION_READS, fields.get("interactions", [])),
+        interaction_properties=needed(INTERACTION_READS, contacts),
         tie_customer_properties=(
-            needed(SOCIAL_TIE_READS, fields.get("socialTies", [])) if ties else None
+            needed(SOCIAL_TIE_READS, _items(fields.get("socialTies", []), fragments))
+            if ties
+            else None
         ),
     )
 
@@ -702,12 +849,13 @@ def _arguments(
     return found
 
 
-def _first_fields(
-    nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
-) -> dict[str, FieldNode]:
-    """The fields the selections of `nodes` ask for (through fragments), by GraphQL name: the
-    first node of each."""
-    return {name: found[0] for name, found in _all_fields(nodes, fragments).items()}
+def _items(
+    connections: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """The field nodes whose selections are of the items of the connections `connections` (the
+    `nodes`, and the `node` of the `edges`), through fragments."""
+    fields = _all_fields(connections, fragments)
+    return fields.get("nodes", []) + _all_fields(fields.get("edges", []), fragments).get("node", [])
 
 
 def _all_fields(
@@ -737,12 +885,12 @@ def _all_fields(
     return found
 
 
-def asks_for(info: Info, names: Iterable[str]) -> bool:
-    """Whether the current field's selection asks for any of the fields `names` (GraphQL names,
-    among its own fields, through fragments). Read from the query's syntax tree: Strawberry's
+def _items_ask_for(info: Info, name: str) -> bool:
+    """Whether the items of the current field (a connection) are asked for their field `name`
+    (a GraphQL name, through fragments). Read from the query's syntax tree: Strawberry's
     `selected_fields` converts the whole selection below the field first."""
     raw = info._raw_info
-    return not set(names).isdisjoint(_first_fields(raw.field_nodes, raw.fragments))
+    return name in _all_fields(_items(raw.field_nodes, raw.fragments), raw.fragments)
 
 
 def _sees_personal_data(info: Info) -> bool:
