@@ -19,7 +19,7 @@ import pandas as pd
 from crm_graph.analytics import churn, clv, demand, features, network, rfm, score_encoding
 from crm_graph.analytics.extract import read_tables
 from crm_graph.analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
-from crm_graph.graph import analytics_queries, score_properties
+from crm_graph.graph import analytics_queries, events, score_properties
 from crm_graph.graph.store import GraphStore
 
 RESCORED = tuple(p for p in score_properties.PROPERTIES if p != score_properties.RECOMMENDATIONS)
@@ -124,7 +124,8 @@ async def score_customers(
             {"id": str(c), "segment": f"{score_properties.SEGMENT_MODEL}:{int(k)}"}
             for c, k in labels.items()
         ]
-        await analytics_queries.reassign_segments(
-            store, score_properties.SEGMENT_MODEL, wanted, assignments
-        )
+        await analytics_queries.reassign_segments(store, score_properties.SEGMENT_MODEL, wanted, assignments)
+    await events.record(
+        store, events.SCORES_WRITTEN, [], version=bundle["version"], customers=len(scored)
+    )
     return scored
