@@ -124,7 +124,9 @@ async def score_customers(
             {"id": str(c), "segment": f"{score_properties.SEGMENT_MODEL}:{int(k)}"}
             for c, k in labels.items()
         ]
-        await analytics_queries.reassign_segments(store, score_properties.SEGMENT_MODEL, wanted, assignments)
+        await analytics_queries.reassign_segments(
+            store, score_properties.SEGMENT_MODEL, wanted, assignments
+        )
     await events.record(
         store, events.SCORES_WRITTEN, [], version=bundle["version"], customers=len(scored)
     )

@@ -69,7 +69,9 @@ class CustomerLoaders:
     """The loaders of one request, each made on its first use: a request uses few of them."""
 
     stats = _by_id(customer_reads.STATS_BY_CUSTOMER)
-    products_bought = _by_page(customer_reads.PRODUCTS_BOUGHT_BY_CUSTOMER, lambda page: page.params("pb"))
+    products_bought = _by_page(
+        customer_reads.PRODUCTS_BOUGHT_BY_CUSTOMER, lambda page: page.params("pb")
+    )
     segments = _by_id(customer_reads.SEGMENTS_BY_CUSTOMER)
     lines = _by_id(customer_reads.LINES_BY_TRANSACTION)
     products = _by_id(catalog.PRODUCTS_BY_ID)
