@@ -1,6 +1,7 @@
 """A serving app's audit entries (api/audit_trail.py `AuditWriter`): written in batches, not a
 statement per read; none lost on a clean stop; read back whole by the audit log; an erasure
-reaches the entries still waiting to be written. Through the real app with its lifespan run, on each engine.
+reaches the entries still waiting to be written. Through the real app with its lifespan run, on
+each engine.
 """
 
 from __future__ import annotations
