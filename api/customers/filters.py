@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -104,52 +105,48 @@ class CustomerOrder:
     direction: SortDirection = SortDirection.ASC
 
 
-_OPS = {"in_": "in", "starts_with": "startsWith", "is_null": "isNull"}
-_FIELDS = {"and_": "AND", "or_": "OR", "not_": "NOT", "signup_at": "signupAt",
-           "total_spend": "totalSpend", "order_count": "orderCount",
-           "bought_in_category": "boughtInCategory", "bought_product": "boughtProduct",
-           "in_segment": "inSegment"}  # fmt: skip
+_NAMES = {"and_": "AND", "or_": "OR", "not_": "NOT", "in_": "in", "starts_with": "startsWith",
+          "is_null": "isNull", "signup_at": "signupAt", "total_spend": "totalSpend",
+          "order_count": "orderCount", "bought_in_category": "boughtInCategory",
+          "bought_product": "boughtProduct", "in_segment": "inSegment"}  # fmt: skip
+"""Python field name -> GraphQL name, where they differ."""
+
+_INPUTS = (CustomerFilter, CustomerOrder, StringFilter, IDFilter, FloatFilter, IntFilter,
+           DateTimeFilter)  # fmt: skip
 
 
-def to_spec(value: Any) -> Any:
-    """An input object as the builder's plain spec (GraphQL names, instants as epoch ms)."""
-    if isinstance(value, CustomerFilter):
-        out: dict[str, Any] = {}
-        for name in value.__dataclass_fields__:
-            item = getattr(value, name)
-            if item is None:
-                continue
-            key = _FIELDS.get(name, name)
-            out[key] = [to_spec(v) for v in item] if isinstance(item, list) else to_spec(item)
-        return out
-    if isinstance(value, StringFilter | IDFilter | FloatFilter | IntFilter | DateTimeFilter):
-        ops: dict[str, Any] = {}
-        for name in value.__dataclass_fields__:
-            item = getattr(value, name)
-            if item is None:
-                continue
-            ops[_OPS.get(name, name)] = to_epoch_ms(item) if isinstance(item, datetime) else item
-        return ops
-    return value
+def _walk(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """An input object as plain data under its GraphQL names (unset fields left out), each value
+    that is not an input object (or a list of them) turned into plain data by `leaf`."""
+    if isinstance(value, _INPUTS):
+        return {
+            _NAMES.get(name, name): _walk(item, leaf)
+            for name in value.__dataclass_fields__
+            if (item := getattr(value, name)) is not None
+        }
+    if isinstance(value, list):
+        return [_walk(item, leaf) for item in value]
+    return leaf(value)
 
 
-def to_input(value: Any) -> Any:
-    """An input object as the JSON a client sends for it (GraphQL names, instants in ISO 8601,
-    enums by name): what a saved view keeps, and gives back to be sent as `where` again."""
-    if isinstance(value, CustomerFilter | CustomerOrder):
-        out: dict[str, Any] = {}
-        for name in value.__dataclass_fields__:
-            item = getattr(value, name)
-            if item is None:
-                continue
-            key = _FIELDS.get(name, name)
-            out[key] = [to_input(v) for v in item] if isinstance(item, list) else to_input(item)
-        return out
-    if isinstance(value, StringFilter | IDFilter | FloatFilter | IntFilter | DateTimeFilter):
-        present = [n for n in value.__dataclass_fields__ if getattr(value, n) is not None]
-        return {_OPS.get(n, n): to_input(getattr(value, n)) for n in present}
+def _spec_value(value: Any) -> Any:
+    return to_epoch_ms(value) if isinstance(value, datetime) else value
+
+
+def _input_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def to_spec(value: Any) -> Any:
+    """An input object as the builder's plain spec (GraphQL names, instants as epoch ms)."""
+    return _walk(value, _spec_value)
+
+
+def to_input(value: Any) -> Any:
+    """An input object as the JSON a client sends for it (GraphQL names, instants in ISO 8601,
+    enums by name): what a saved view keeps, and gives back to be sent as `where` again."""
+    return _walk(value, _input_value)
