@@ -38,7 +38,7 @@ beside a popularity baseline (the most-bought items the customer does not own ye
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +61,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 """How much each signal counts (see the module docstring); they sum to 1."""
 _CELLS_PER_BATCH = 2_000_000  # customers x items scored at once
 _DENSE_SIMILARITY_ITEMS = 3_000  # up to this many items, similarities also kept dense
+_PAIRS_PER_BLOCK = 5_000_000  # item pairs counted at once when fitting the similarities
+_TOP_PER_GROUP = 100  # most popular items of each category (and segment) always scored
+_CHUNK = 4_096  # customers whose sparse signals are computed together
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class Recommender(BaseEstimator):
         self._fit_friends(ties, n_customers)
         self._fit_segments(segments, owned)
         self._fit_categories(past if use_categories else None, rows)
+        self._fit_candidates()
         available = {
             "rules": len(self._rule_groups) > 0, "similar_items": True,
             "segment": self._segment_share is not None, "friends": self._friends.nnz > 0,
@@ -198,17 +202,39 @@ class Recommender(BaseEstimator):
         return self
 
     def _fit_similarity(self, owned: sp.csr_matrix) -> None:
-        """Cosine similarity between items over their buyers, best `neighbours` per item."""
-        co = (owned.T @ owned).tocsr().astype(np.float64)
-        co = (co - sp.diags(co.diagonal())).tocsr()
-        co.eliminate_zeros()
+        """Cosine similarity between items over their buyers, best `neighbours` per item.
+
+        Computed for a block of items at a time (their rows against every item), each block cut
+        to its best neighbours before the next is made: all at once, the co-purchases of the
+        Epinions sample (7,000 customers, 139k products, one customer with 5,337) were ~120M
+        pairs, gigabytes before the cut."""
+        n_items = owned.shape[1]
         norms = np.sqrt(np.asarray(owned.sum(axis=0)).ravel())
-        co = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ co
-        co = co @ sp.diags(1.0 / np.where(norms > 0, norms, 1.0))
-        co = co.tocsr()
-        if self.neighbours is not None:
-            co = _keep_top_per_row(co, int(self.neighbours))
-        self._similarity = co.astype(np.float32)
+        inverse = 1.0 / np.where(norms > 0, norms, 1.0)
+        by_item = owned.T.tocsr()
+        # the pairs an item's row can hold: what its buyers bought
+        pairs = by_item @ np.diff(owned.indptr).astype(np.float64)
+        cumulative = np.concatenate([[0.0], np.cumsum(pairs)])
+        blocks, start = [], 0
+        while start < n_items:
+            stop = int(np.searchsorted(cumulative, cumulative[start] + _PAIRS_PER_BLOCK,
+                                       side="right")) - 1  # fmt: skip
+            stop = min(max(stop, start + 1), n_items)
+            co = (by_item[start:stop] @ owned).tocsr().astype(np.float64)
+            co.sort_indices()
+            row = np.repeat(np.arange(stop - start), np.diff(co.indptr))
+            off_diagonal = co.indices != row + start
+            co = sp.csr_matrix(
+                ((inverse[row + start] * co.data * inverse[co.indices])[off_diagonal],
+                 (row[off_diagonal], co.indices[off_diagonal])),
+                shape=(stop - start, n_items),
+            )  # fmt: skip
+            if self.neighbours is not None:
+                co = _keep_top_per_row(co, int(self.neighbours))
+            blocks.append(co.astype(np.float32))
+            start = stop
+        self._similarity = (sp.vstack(blocks).tocsr() if blocks
+                            else sp.csr_matrix((0, 0), dtype=np.float32))  # fmt: skip
         small = self._similarity.shape[0] <= _DENSE_SIMILARITY_ITEMS
         self._similarity_dense = self._similarity.toarray() if small else None
 
@@ -309,9 +335,59 @@ class Recommender(BaseEstimator):
         has = item_category >= 0
         per_category = np.bincount(item_category[has], weights=popularity[has],
                                    minlength=len(self._categories))  # fmt: skip
+        self._category_buyers = per_category
         within = np.zeros(len(self.items_))
         within[has] = popularity[has] / np.maximum(per_category[item_category[has]], 1)
         self._within_category = within.astype(np.float32)
+
+    def _fit_candidates(self) -> None:
+        """What lets a batch of customers be scored on a few candidate items instead of the whole
+        catalogue (see `_scored`): the items always among the candidates (the `_TOP_PER_GROUP`
+        most popular of each category, items without one being a group too, and the most bought
+        by each segment), and, for every item outside them, the most it can have of each signal
+        spread over the whole catalogue (`popular`, `segment`, the category signals)."""
+        n_items = len(self.items_)
+        popularity = self.popularity_.to_numpy()
+        if self._item_category is not None:
+            n_categories = len(self._categories)
+            group = np.where(self._item_category >= 0, self._item_category, n_categories)
+        else:
+            n_categories = 0
+            group = np.zeros(n_items, dtype=np.int64)
+        n_groups = n_categories + 1
+        in_tie_order = group[self._tie_order]
+        order = np.argsort(in_tie_order, kind="stable")
+        starts = np.searchsorted(in_tie_order[order], np.arange(n_groups))
+        rank = np.empty(n_items, dtype=np.int64)
+        rank[order] = np.arange(n_items) - starts[in_tie_order[order]]
+        always = [self._tie_order[rank < _TOP_PER_GROUP]]
+        # the tie order is by buyers: the first item of a group past the top has the most left
+        next_buyers = np.zeros(n_groups)
+        past_top = rank == _TOP_PER_GROUP
+        next_buyers[in_tie_order[past_top]] = popularity[self._tie_order[past_top]]
+        most = max(int(popularity.max(initial=0)), 1)
+        self._next_popular = (next_buyers / most).astype(np.float32)
+        self._next_within = np.zeros(n_groups, dtype=np.float32)
+        if self._item_category is not None:
+            self._next_within[:n_categories] = next_buyers[:n_categories] / np.maximum(
+                self._category_buyers, 1
+            )
+            has = self._item_category >= 0
+            top_within = np.zeros(n_categories, dtype=np.float32)
+            np.maximum.at(top_within, self._item_category[has], self._within_category[has])
+            self._top_within = top_within
+        self._next_share = np.zeros(0, dtype=np.float32)
+        if self._segment_share is not None:
+            share = self._segment_share
+            self._segment_top = share.max(axis=1, initial=0.0)
+            if n_items > _TOP_PER_GROUP:
+                parted = np.argpartition(-share, _TOP_PER_GROUP, axis=1)
+                always.append(parted[:, :_TOP_PER_GROUP].ravel())
+                after = parted[:, _TOP_PER_GROUP : _TOP_PER_GROUP + 1]
+                self._next_share = np.take_along_axis(share, after, axis=1).ravel()
+            else:
+                self._next_share = np.zeros(len(share), dtype=np.float32)
+        self._always = np.unique(np.concatenate(always)).astype(np.int64)
 
     # --- recommending ----------------------------------------------------------------------
 
@@ -333,41 +409,30 @@ class Recommender(BaseEstimator):
         frames = [self._empty_output()]
         if len(self.items_) == 0:
             return frames[0]
-        batch = max(1, _CELLS_PER_BATCH // len(self.items_))
-        for start in range(0, len(wanted), batch):
-            chunk = wanted[start : start + batch]
-            frames.append(self._recommend_batch(chunk, first, exclude_owned, explain))
-        return pd.concat(frames, ignore_index=True)
-
-    def _recommend_batch(self, chunk: list[object], first: int, exclude_owned: bool,
-                         explain: bool) -> pd.DataFrame:  # fmt: skip
-        rows = self.customers_.get_indexer(chunk)
-        signals, best_rule = self._signals(rows)
-        top_items, top_scores = self._pick(self._blend(rows, signals), rows, first, exclude_owned)
-        valid = np.isfinite(top_scores)  # owned items sort last: the valid picks lead each row
-        who, position = np.nonzero(valid)
-        reasons: list[list[str]] = []
-        if explain:
-            per_customer = self._reasons(rows, top_items, signals, best_rule)
-            reasons = [per_customer[b][r] for b, r in zip(who.tolist(), position.tolist(),
-                                                          strict=True)]  # fmt: skip
-        return pd.DataFrame({
-            "customer_id": np.asarray(chunk, dtype=object)[who],
-            self.item_col: np.asarray(self._item_names, dtype=object)[top_items[valid]],
-            "rank": (position + 1).astype(np.int64),
-            "score": top_scores[valid].astype(np.float64),
-            "reasons": reasons if explain else [[] for _ in range(len(who))],
-        })  # fmt: skip
-
-    def _pick(self, scores: np.ndarray, rows: np.ndarray, first: int, exclude_owned: bool
-              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """The `first` best items per customer and their scores (-inf: owned, not to be shown);
-        ties go to the item with more buyers, then the smaller id."""
-        if exclude_owned:
-            scores[self._owned_rows(rows) > 0] = -np.inf
-        ordered = scores[:, self._tie_order]
-        top_items = self._tie_order[_top_per_row(ordered, min(first, len(self.items_)))]
-        return top_items, np.take_along_axis(scores, top_items, axis=1)
+        ids = np.asarray(wanted, dtype=object)
+        places = []
+        for batch in self._scored(self.customers_.get_indexer(ids), first, exclude_owned,
+                                  explain):  # fmt: skip
+            valid = np.isfinite(batch.scores)  # owned items sort last: valid picks lead a row
+            who, position = np.nonzero(valid)
+            reasons: list[list[str]] = [[] for _ in range(len(who))]
+            if batch.reasons is not None:
+                reasons = [batch.reasons[b][r] for b, r in zip(who.tolist(), position.tolist(),
+                                                               strict=True)]  # fmt: skip
+            frames.append(pd.DataFrame({
+                "customer_id": ids[batch.at[who]],
+                self.item_col: np.asarray(self._item_names, dtype=object)[batch.items[valid]],
+                "rank": (position + 1).astype(np.int64),
+                "score": batch.scores[valid].astype(np.float64),
+                "reasons": reasons,
+            }))  # fmt: skip
+            places.append(batch.at[who])
+        table = pd.concat(frames, ignore_index=True)
+        if not places:
+            return table
+        # batches go by the customers' candidates: back to the order asked for, best first
+        order = np.lexsort((table["rank"].to_numpy(), np.concatenate(places)))
+        return table.iloc[order].reset_index(drop=True)
 
     def _empty_output(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -375,14 +440,6 @@ class Recommender(BaseEstimator):
             "rank": pd.Series(dtype="int64"), "score": pd.Series(dtype="float64"),
             "reasons": pd.Series(dtype=object),
         })  # fmt: skip
-
-    def _owned_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Dense owned flags for the customers at `rows` (-1: unknown customer, owns nothing)."""
-        out = np.zeros((len(rows), len(self.items_)), dtype=np.float32)
-        known = rows >= 0
-        if known.any():
-            out[known] = self._owned[rows[known]].toarray()
-        return out
 
     def _sparse_rows(self, matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
         """The rows of a customers x ... matrix, an empty row for unknown customers."""
@@ -393,88 +450,251 @@ class Recommender(BaseEstimator):
         )  # fmt: skip
         return (picker @ matrix).tocsr()
 
-    def _signals(self, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Each signal for the customers at `rows` as a (customers x items) array, before scaling,
-        and the rule behind each `rules` score (-1: none)."""
+    def _scored(self, rows: np.ndarray, first: int, exclude_owned: bool, explain: bool
+                ) -> Iterator[_Picks]:  # fmt: skip
+        """The `first` best items of the customers at `rows` (-1: unknown), a batch at a time.
+
+        A batch is scored on its candidate items only: what any of its customers owns, what the
+        rules, similar items or friends give them (the signals that are zero almost everywhere),
+        and the items always among the candidates (`_fit_candidates`). Every other item scores
+        at most a bound made of the most that item can have of the signals spread over the
+        catalogue; a customer whose `first`-th pick scores above that bound has exactly the
+        list the whole catalogue gives, and any other is scored again on the whole catalogue.
+        So the cost follows the customers' histories, not the catalogue's size."""
+        n_items = len(self.items_)
+        take = min(first, n_items)
+        few = 2 * len(self._always) >= n_items  # a small catalogue: every item, every time
+        whole = max(1, _CELLS_PER_BATCH // n_items)
+        for chunk_start in range(0, len(rows), _CHUNK):
+            chunk = rows[chunk_start : chunk_start + _CHUNK]
+            pieces = self._pieces(chunk)
+            again: list[np.ndarray] = []
+            if few:
+                again.append(np.arange(len(chunk)))
+            else:
+                support = pieces["support"]
+                sizes = np.diff(support.indptr)
+                for batch in _batches(np.argsort(sizes, kind="stable"), sizes,
+                                      len(self._always), n_items):  # fmt: skip
+                    chosen = np.zeros(n_items, dtype=bool)
+                    chosen[self._always] = True
+                    chosen[support[batch].indices] = True
+                    columns = self._tie_order[chosen[self._tie_order]]
+                    picks = self._score(chunk, batch, columns, pieces, take, exclude_owned,
+                                        explain, certify=len(columns) < n_items)  # fmt: skip
+                    sure = picks.certain
+                    yield picks.subset(sure, chunk_start + batch[sure])
+                    again.append(batch[~sure])
+            rest = np.concatenate(again) if again else np.zeros(0, dtype=np.int64)
+            for start in range(0, len(rest), whole):
+                batch = rest[start : start + whole]
+                picks = self._score(chunk, batch, self._tie_order, pieces, take, exclude_owned,
+                                    explain, certify=False)  # fmt: skip
+                yield picks.subset(np.ones(len(batch), dtype=bool), chunk_start + batch)
+
+    def _pieces(self, rows: np.ndarray) -> dict[str, sp.csr_matrix]:
+        """The sparse signals of the customers at `rows` over every item: what they own, their
+        similar items, their friends (customers x customers) and what those bought, the rules'
+        best confidence and rule number + 1, and the support of all these (every item one of
+        these signals, or ownership, gives the customer)."""
         n, n_items = len(rows), len(self.items_)
-        owned_rows = self._sparse_rows(self._owned, rows)
-        owned = owned_rows.toarray()
-        out: dict[str, np.ndarray] = {}
-        best_rule = np.full((n, n_items), -1, dtype=np.int64)
-        rule_score = np.zeros((n, n_items), dtype=np.float32)
+        owned = self._sparse_rows(self._owned, rows)
+        similar = (owned @ self._similarity).tocsr()
+        friends = self._sparse_rows(self._friends, rows)
+        bought = (friends @ self._owned).tocsr()
+        confidence = sp.csr_matrix((n, n_items), dtype=np.float32)
+        number = sp.csr_matrix((n, n_items), dtype=np.float32)
         if self.weights_["rules"] > 0:
-            for antecedent, consequents, confidence, numbers in self._rule_groups:
-                fires = np.flatnonzero(owned[:, antecedent].all(axis=1))
-                if len(fires) == 0:
-                    continue
-                current = rule_score[np.ix_(fires, consequents)]
-                better = confidence[None, :] > current
-                rule_score[np.ix_(fires, consequents)] = np.where(better, confidence, current)
-                chosen = best_rule[np.ix_(fires, consequents)]
-                best_rule[np.ix_(fires, consequents)] = np.where(better, numbers, chosen)
-        out["rules"] = rule_score
-        out["similar_items"] = (owned_rows @ self._similarity).toarray()
+            owned_csc = owned.tocsc()
+            who, what, how, which, seen = [], [], [], [], 0
+            for antecedent, consequents, rule_confidence, numbers in self._rule_groups:
+                fires = np.flatnonzero(np.diff(owned_csc[:, antecedent].tocsr().indptr)
+                                       == len(antecedent))  # fmt: skip
+                if len(fires):
+                    who.append(np.repeat(fires, len(consequents)))
+                    what.append(np.tile(consequents, len(fires)))
+                    how.append(np.tile(rule_confidence, len(fires)))
+                    which.append(np.tile(numbers, len(fires)))
+                    # the first rule of the best confidence wins, as rules are looked at in turn
+                    order = seen + np.arange(len(consequents))
+                    which[-1] = np.stack([which[-1], np.tile(order, len(fires))])
+                seen += len(consequents)
+            if who:
+                row, column = np.concatenate(who), np.concatenate(what)
+                value = np.concatenate(how)
+                rule_number, turn = np.concatenate(which, axis=1)
+                order = np.lexsort((turn, -value, column, row))
+                row, column = row[order], column[order]
+                first = np.ones(len(order), dtype=bool)
+                first[1:] = (row[1:] != row[:-1]) | (column[1:] != column[:-1])
+                best = order[first]
+                confidence = sp.csr_matrix((value[best], (row[first], column[first])),
+                                           shape=(n, n_items))  # fmt: skip
+                number = sp.csr_matrix(
+                    ((rule_number[best] + 1).astype(np.float32), (row[first], column[first])),
+                    shape=(n, n_items))  # fmt: skip
+        support = (abs(owned) + abs(similar) + abs(bought) + abs(confidence)).tocsr()
+        support.sort_indices()
+        return {"owned": owned, "similar": similar, "friends": friends, "bought": bought,
+                "confidence": confidence, "number": number, "support": support}  # fmt: skip
+
+    def _score(
+        self, chunk: np.ndarray, batch: np.ndarray, columns: np.ndarray,
+        pieces: dict[str, sp.csr_matrix], take: int, exclude_owned: bool, explain: bool,
+        certify: bool,
+    ) -> _Picks:  # fmt: skip
+        """The customers at `chunk[batch]` scored on the items `columns` (in tie order); with
+        `certify`, which of them are sure to have the picks of the whole catalogue."""
+        rows = chunk[batch]
+        mine = {name: matrix[batch] for name, matrix in pieces.items()}
+        signals, tops, best_rule, ceilings = self._signals(rows, columns, mine)
+        scores = self._blend(rows, signals, tops)
+        owned = mine["owned"][:, columns].toarray()
+        if exclude_owned:
+            scores[owned > 0] = -np.inf
+        positions = _top_per_row(scores, min(take, len(columns)))
+        top_scores = np.take_along_axis(scores, positions, axis=1)
+        certain = np.ones(len(rows), dtype=bool)
+        if certify:
+            if positions.shape[1] < take:
+                certain[:] = False
+            else:
+                bound = self._bound(rows, tops, ceilings)
+                kth = top_scores[:, take - 1]
+                certain = np.isfinite(kth) & (kth > bound * (1 + 1e-6) + 1e-12)
+        items = columns[positions]
+        reasons: list[list[list[str]]] | None = None
+        if explain and certain.any():
+            keep = np.flatnonzero(certain)
+            said = self._reasons(
+                rows[keep], positions[keep], items[keep],
+                {name: values[keep] for name, values in signals.items()},
+                {name: values[keep] for name, values in tops.items()}, best_rule[keep],
+            )  # fmt: skip
+            reasons = [[] for _ in range(len(rows))]
+            for at, lists in zip(keep.tolist(), said, strict=True):
+                reasons[at] = lists
+        return _Picks(np.zeros(0, dtype=np.int64), items, top_scores, reasons, certain)
+
+    def _signals(
+        self, rows: np.ndarray, columns: np.ndarray, pieces: dict[str, sp.csr_matrix]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+        """Each signal for the customers at `rows` on the items `columns`, (customers x columns),
+        before scaling; each signal's largest value over the whole catalogue per customer (what
+        scales it); the rule behind each `rules` score (-1: none); and, per customer and item
+        group (see `_fit_candidates`), the most the catalogue-wide signals can give an item left
+        out of `_fit_candidates`' picks."""
+        n = len(rows)
+        out: dict[str, np.ndarray] = {}
+        tops: dict[str, np.ndarray] = {}
+        ceilings: dict[str, np.ndarray] = {}
+
+        def row_max(matrix: sp.csr_matrix) -> np.ndarray:
+            if matrix.shape[1] == 0:
+                return np.zeros(matrix.shape[0], dtype=matrix.dtype)
+            return np.asarray(matrix.max(axis=1).toarray()).ravel()
+
+        out["rules"] = pieces["confidence"][:, columns].toarray()
+        tops["rules"] = row_max(pieces["confidence"])
+        best_rule = pieces["number"][:, columns].toarray().astype(np.int64) - 1
+        out["similar_items"] = pieces["similar"][:, columns].toarray()
+        tops["similar_items"] = row_max(pieces["similar"])
         if self._segment_share is not None:
             segment = np.where(rows >= 0, self._segment_of[np.maximum(rows, 0)], -1)
-            share = self._segment_share[np.maximum(segment, 0)]
-            out["segment"] = np.where((segment >= 0)[:, None], share, 0.0)
-        friends = self._sparse_rows(self._friends, rows)
-        weight = np.asarray(friends.sum(axis=1)).ravel()
-        bought = (friends @ self._owned).toarray()
-        out["friends"] = bought / np.maximum(weight, 1e-12)[:, None]
+            known = segment >= 0
+            share = self._segment_share[np.maximum(segment, 0)][:, columns]
+            out["segment"] = np.where(known[:, None], share, 0.0)
+            tops["segment"] = np.where(known, self._segment_top[np.maximum(segment, 0)], 0.0)
+            ceilings["segment"] = np.where(known, self._next_share[np.maximum(segment, 0)],
+                                           0.0)[:, None]  # fmt: skip
+        friends = pieces["friends"]
+        weight = np.maximum(np.asarray(friends.sum(axis=1)).ravel(), 1e-12)
+        out["friends"] = pieces["bought"][:, columns].toarray() / weight[:, None]
+        tops["friends"] = row_max(pieces["bought"]) / weight
         if self._item_category is not None:
-            has = self._item_category >= 0
-            category = np.maximum(self._item_category, 0)
-            own = self._sparse_rows(self._category_lines, rows).toarray()
-            own = own / np.maximum(own.sum(axis=1, keepdims=True), 1e-12)
-            out["own_categories"] = np.where(has, own[:, category] * self._within_category, 0)
-            near = (friends @ self._category_lines).toarray()
-            near = near / np.maximum(near.sum(axis=1, keepdims=True), 1e-12)
-            out["friends_categories"] = np.where(has, near[:, category] * self._within_category,
-                                                 0)  # fmt: skip
-        out["popular"] = np.broadcast_to(self._popular, (n, n_items))
-        return out, best_rule
+            has = self._item_category[columns] >= 0
+            category = np.maximum(self._item_category[columns], 0)
+            for name, counts in (
+                ("own_categories", self._sparse_rows(self._category_lines, rows).toarray()),
+                ("friends_categories", (friends @ self._category_lines).toarray()),
+            ):
+                share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+                out[name] = np.where(has, share[:, category] * self._within_category[columns], 0)
+                tops[name] = (share * self._top_within).max(axis=1, initial=0.0)
+                ceilings[name] = np.concatenate(
+                    [share * self._next_within[:-1], np.zeros((n, 1))], axis=1)  # fmt: skip
+        out["popular"] = np.broadcast_to(self._popular[columns], (n, len(columns)))
+        tops["popular"] = np.full(n, self._popular.max(initial=0.0), dtype=self._popular.dtype)
+        ceilings["popular"] = np.broadcast_to(self._next_popular, (n, len(self._next_popular)))
+        return out, tops, best_rule, ceilings
 
-    def _blend(self, rows: np.ndarray, signals: dict[str, np.ndarray]) -> np.ndarray:
+    def _blend(self, rows: np.ndarray, signals: dict[str, np.ndarray],
+               tops: dict[str, np.ndarray]) -> np.ndarray:  # fmt: skip
         """The weighted blend of the scaled signals; the cold-start rule for customers without
         purchases (see the module docstring)."""
-        n, n_items = len(rows), len(self.items_)
-        scores = np.zeros((n, n_items), dtype=np.float64)
+        n, n_columns = signals["popular"].shape
+        scores = np.zeros((n, n_columns), dtype=np.float64)
         for name, weight in self.weights_.items():
             if weight > 0 and name in signals:
-                scores += weight * _scale_rows(signals[name])
-        history = np.zeros(n, dtype=bool)
-        known = rows >= 0
-        history[known] = np.diff(self._owned.indptr)[rows[known]] > 0
+                scores += weight * _scale(signals[name], tops[name])
+        history = self._history(rows)
         if (~history).any():
             cold = np.flatnonzero(~history)
-            friends = _scale_rows(signals["friends"][cold])
-            fallback_weights = {s: self.weights_[s] for s in ("segment", "popular")
-                                if self.weights_[s] > 0 and s in signals}  # fmt: skip
-            if not fallback_weights:
-                fallback_weights = {"popular": 1.0}
-            total = sum(fallback_weights.values())
-            fallback = sum(w * _scale_rows(signals[s][cold]) for s, w in fallback_weights.items())
+            friends = _scale(signals["friends"][cold], tops["friends"][cold])
+            weights = self._fallback_weights(signals)
+            total = sum(weights.values())
+            fallback = sum(w * _scale(signals[s][cold], tops[s][cold]) for s, w in weights.items())
             fallback = np.asarray(fallback, dtype=np.float64) / total
             scores[cold] = np.where(friends > 0, 1.0 + friends, np.minimum(fallback, 1.0))
         return scores
 
-    def _reasons(self, rows: np.ndarray, top_items: np.ndarray, signals: dict[str, np.ndarray],
+    def _fallback_weights(self, signals: Mapping[str, object]) -> dict[str, float]:
+        weights = {s: self.weights_[s] for s in ("segment", "popular")
+                   if self.weights_[s] > 0 and s in signals}  # fmt: skip
+        return weights or {"popular": 1.0}
+
+    def _history(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each customer bought anything before `as_of_`."""
+        history = np.zeros(len(rows), dtype=bool)
+        known = rows >= 0
+        history[known] = np.diff(self._owned.indptr)[rows[known]] > 0
+        return history
+
+    def _bound(self, rows: np.ndarray, tops: dict[str, np.ndarray],
+               ceilings: dict[str, np.ndarray]) -> np.ndarray:  # fmt: skip
+        """The most any item outside the candidates can score, per customer: such an item has
+        no rule, similar-item or friend signal, and at most the ceilings of the others."""
+        n, n_groups = len(rows), len(self._next_popular)
+        warm = np.zeros((n, n_groups))
+        for name, ceiling in ceilings.items():
+            if self.weights_[name] > 0:
+                warm += self.weights_[name] * _scale(np.broadcast_to(ceiling, (n, n_groups)),
+                                                     tops[name])  # fmt: skip
+        bound = warm.max(axis=1)
+        cold = ~self._history(rows)
+        if cold.any():
+            weights = self._fallback_weights(ceilings)
+            fallback = sum(w * _scale(np.broadcast_to(ceilings[s], (n, n_groups))[cold],
+                                      tops[s][cold]) for s, w in weights.items())  # fmt: skip
+            total = sum(weights.values())
+            bound[cold] = np.minimum(np.asarray(fallback).max(axis=1) / total, 1.0)
+        return bound
+
+    def _reasons(self, rows: np.ndarray, positions: np.ndarray, top_items: np.ndarray,
+                 signals: dict[str, np.ndarray], tops: dict[str, np.ndarray],
                  best_rule: np.ndarray) -> list[list[list[str]]]:  # fmt: skip
         """For each customer and picked item, the strongest contributions to its score in words
         (at most three, strongest first). For a customer without history: friends, then
         segment, then popularity, as the cold-start rule ranks them."""
         n, take = top_items.shape
         strength = np.zeros((n, take, len(SIGNALS)))
-        picked = {name: np.take_along_axis(np.asarray(values), top_items, axis=1)
+        picked = {name: np.take_along_axis(np.asarray(values), positions, axis=1)
                   for name, values in signals.items()}  # fmt: skip
         for k, name in enumerate(SIGNALS):
             if name in picked and self.weights_[name] > 0:
-                top = np.asarray(signals[name]).max(axis=1, initial=0.0)[:, None]
+                top = np.maximum(tops[name], 0)[:, None]
                 strength[:, :, k] = self.weights_[name] * picked[name] / np.where(top > 0, top, 1)
-        cold = np.ones(n, dtype=bool)
-        known = rows >= 0
-        cold[known] = np.diff(self._owned.indptr)[rows[known]] == 0
+        cold = ~self._history(rows)
         if cold.any():
             strength[cold] = 0.0
             for k, name in enumerate(("friends", "segment", "popular")):
@@ -484,10 +704,11 @@ class Recommender(BaseEstimator):
         order = np.argsort(-strength, axis=2, kind="stable")[:, :, :3]
         friend_counts = self._friend_counts(rows, top_items) if "friends" in signals else None
         similar = self._most_similar_owned(rows, top_items)
+        rule_numbers = np.take_along_axis(best_rule, positions, axis=1)
         sentences = np.empty((n, take, len(SIGNALS)), dtype=object)
         for k, name in enumerate(SIGNALS):
             if name in picked:
-                sentences[:, :, k] = self._sentences(name, rows, top_items, picked, best_rule,
+                sentences[:, :, k] = self._sentences(name, rows, top_items, picked, rule_numbers,
                                                      friend_counts, similar)  # fmt: skip
         chosen = np.take_along_axis(sentences, order, axis=2).reshape(n * take, -1).tolist()
         # strengths are never negative: the positive ones lead each item's order
@@ -497,19 +718,20 @@ class Recommender(BaseEstimator):
 
     def _sentences(
         self, name: str, rows: np.ndarray, top_items: np.ndarray, picked: dict[str, np.ndarray],
-        best_rule: np.ndarray, friend_counts: np.ndarray | None, similar: np.ndarray,
+        rule_numbers: np.ndarray, friend_counts: np.ndarray | None, similar: np.ndarray,
     ) -> np.ndarray:  # fmt: skip
         """The sentence of signal `name` for each customer and picked item, (customers x picks)
         objects; only read where the signal contributes. Each distinct sentence is formatted
         once and spread by index."""
         if name == "rules":
-            number = np.take_along_axis(best_rule, top_items, axis=1)
             said = [f"often bought in the same order as {a} (confidence {c:.2f})"
                     for a, c in self._rule_text] or [""]  # fmt: skip
-            return np.asarray(said, dtype=object)[np.maximum(number, 0)]
+            return np.asarray(said, dtype=object)[np.maximum(rule_numbers, 0)]
         if name == "similar_items":
-            said = [f"customers who bought {item} bought it" for item in self._item_names]
-            return np.asarray(said, dtype=object)[similar]
+            distinct, inverse = np.unique(similar, return_inverse=True)
+            said = [f"customers who bought {self._item_names[item]} bought it" if item >= 0
+                    else "" for item in distinct.tolist()]  # fmt: skip
+            return np.asarray(said, dtype=object)[inverse.reshape(similar.shape)]
         if name == "segment":
             label = self._segment_of[rows] if len(self._segment_of) else np.zeros(len(rows), int)
             share = picked["segment"]
@@ -530,8 +752,9 @@ class Recommender(BaseEstimator):
                 return np.full(top_items.shape, "", dtype=object)
             said = [f"popular in {c}, which {who}" for c in self._category_names] or [""]
             return np.asarray(said, dtype=object)[np.maximum(self._item_category[top_items], 0)]
-        said = [f"popular: bought by {b} customers" for b in self._buyers]
-        return np.asarray(said, dtype=object)[top_items]
+        distinct, inverse = np.unique(top_items, return_inverse=True)
+        said = [f"popular: bought by {self._buyers[item]} customers" for item in distinct.tolist()]
+        return np.asarray(said, dtype=object)[inverse.reshape(top_items.shape)]
 
     def _friend_counts(self, rows: np.ndarray, top_items: np.ndarray) -> np.ndarray:
         """How many friends of each customer bought each picked item."""
@@ -596,26 +819,43 @@ class Recommender(BaseEstimator):
             return RecommendationEvaluation(0, first, nan, nan, nan, nan, nan, nan)
         codes, customers = pd.factorize(new["customer_id"], sort=True)
         new_items = np.bincount(codes, minlength=len(customers))
+        n_items = len(self.items_)
         known = new["item_at"].to_numpy() >= 0
-        targets = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=np.float32),
-             (codes[known], new["item_at"].to_numpy()[known])),
-            shape=(len(customers), len(self.items_)),
-        )  # fmt: skip
+        # (customer, item) pairs bought in the period, as one sorted number each
+        targets = np.unique(codes[known].astype(np.int64) * max(n_items, 1)
+                            + new["item_at"].to_numpy()[known])  # fmt: skip
+
+        def hits(at: np.ndarray, picked: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            pairs = at[:, None].astype(np.int64) * n_items + picked
+            return (np.isin(pairs, targets) & np.isfinite(scores)).sum(axis=1)
+
         model_hits = np.zeros(len(customers))
         baseline_hits = np.zeros(len(customers))
-        batch = max(1, _CELLS_PER_BATCH // max(len(self.items_), 1))
-        for start in range(0, len(customers) if len(self.items_) else 0, batch):
-            stop = min(start + batch, len(customers))
-            rows = self.customers_.get_indexer(customers[start:stop])
-            bought_now = targets[start:stop].toarray() > 0
-            signals, _ = self._signals(rows)
-            for hits, scores in ((model_hits, self._blend(rows, signals)),
-                                 (baseline_hits, np.tile(self._popular, (len(rows), 1))
-                                  .astype(np.float64))):  # fmt: skip
-                top_items, top_scores = self._pick(scores, rows, first, exclude_owned=True)
-                hit = np.take_along_axis(bought_now, top_items, axis=1) & np.isfinite(top_scores)
-                hits[start:stop] = hit.sum(axis=1)
+        rows = self.customers_.get_indexer(customers)
+        if n_items:
+            for batch in self._scored(rows, first, exclude_owned=True, explain=False):
+                model_hits[batch.at] = hits(batch.at, batch.items, batch.scores)
+            # the baseline: the most bought items not owned, all among the first `first` +
+            # owned items of the tie order
+            owned_counts = np.where(rows >= 0, np.diff(self._owned.indptr)[np.maximum(rows, 0)], 0)
+            start = 0
+            while start < len(rows):
+                stop, most = start, 0
+                while stop < len(rows):
+                    wider = max(most, int(owned_counts[stop]))
+                    if stop > start and (stop - start + 1) * min(n_items, first + wider) > (
+                            _CELLS_PER_BATCH):  # fmt: skip
+                        break
+                    stop, most = stop + 1, wider
+                width = min(n_items, first + most)
+                columns = self._tie_order[:width]
+                part = rows[start:stop]
+                scores = np.tile(self._popular[columns], (len(part), 1)).astype(np.float64)
+                scores[self._sparse_rows(self._owned, part)[:, columns].toarray() > 0] = -np.inf
+                positions = _top_per_row(scores, min(first, width))
+                top = np.take_along_axis(scores, positions, axis=1)
+                baseline_hits[start:stop] = hits(np.arange(start, stop), columns[positions], top)
+                start = stop
         return RecommendationEvaluation(
             len(customers), first,
             float(np.mean(model_hits > 0)), float(np.mean(model_hits / first)),
@@ -625,7 +865,45 @@ class Recommender(BaseEstimator):
         )  # fmt: skip
 
 
+@dataclass
+class _Picks:
+    """A batch's picks: `at`, the customers' places among those asked for; `items` and
+    `scores`, (customers x picks), best first (-inf: not to be shown); `reasons` per customer and
+    pick (None: not asked for); `certain`, whether each customer's picks are the whole
+    catalogue's (see `Recommender._scored`)."""
+
+    at: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    reasons: list[list[list[str]]] | None
+    certain: np.ndarray
+
+    def subset(self, keep: np.ndarray, at: np.ndarray) -> _Picks:
+        reasons: list[list[list[str]]] | None = None
+        if self.reasons is not None:
+            reasons = [r for r, k in zip(self.reasons, keep.tolist(), strict=True) if k]
+        return _Picks(at, self.items[keep], self.scores[keep], reasons, self.certain[keep])
+
+
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _batches(order: np.ndarray, sizes: np.ndarray, always: int, n_items: int
+             ) -> list[np.ndarray]:  # fmt: skip
+    """Customers (taken in `order`, fewest candidates first) in batches of at most
+    `_CELLS_PER_BATCH` customers x candidate items, counting each batch's candidates as the
+    items always scored plus every customer's own (an overestimate: they overlap)."""
+    batches: list[np.ndarray] = []
+    begin, total = 0, always
+    ordered = sizes[order].tolist()
+    for k, size in enumerate(ordered):
+        if k > begin and (k - begin + 1) * min(n_items, total + size) > _CELLS_PER_BATCH:
+            batches.append(order[begin:k])
+            begin, total = k, always
+        total += size
+    if begin < len(order):
+        batches.append(order[begin:])
+    return batches
 
 
 def _row_indices(matrix: sp.csr_matrix | sp.csc_matrix, at: int) -> np.ndarray:
@@ -651,25 +929,19 @@ def _top_per_row(values: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(columns, order, axis=1)
 
 
-def _scale_rows(values: np.ndarray) -> np.ndarray:
-    """Each row divided by its maximum (rows without a positive value become zeros)."""
-    top = values.max(axis=1, keepdims=True) if values.size else np.zeros((len(values), 1))
+def _scale(values: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Each row of `values` divided by its customer's `top` (zeros where the top is not
+    positive)."""
+    top = np.asarray(top)[:, None]
     return np.where(top > 0, values / np.where(top > 0, top, 1.0), 0.0)
 
 
 def _keep_top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
     """Only the `keep` largest entries of each row (ties: the smaller column)."""
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    rows, cols, values = [], [], []
-    for r in range(matrix.shape[0]):
-        start, stop = indptr[r], indptr[r + 1]
-        if stop == start:
-            continue
-        order = np.lexsort((indices[start:stop], -data[start:stop]))[:keep]
-        rows.append(np.full(len(order), r))
-        cols.append(indices[start:stop][order])
-        values.append(data[start:stop][order])
-    if not rows:
-        return sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
-    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+    matrix = matrix.tocsr()
+    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(len(order)) - matrix.indptr[row[order]]
+    chosen = order[rank < keep]
+    return sp.csr_matrix((matrix.data[chosen], (row[chosen], matrix.indices[chosen])),
                          shape=matrix.shape)  # fmt: skip

@@ -303,3 +303,69 @@ def test_cold_start_on_a_generated_business(
         first = table.loc[table.customer_id == customer, "product_id"].iloc[0]
         bought_by = set(past.loc[past.product_id == first, "customer_id"])
         assert bought_by & friends_of[customer]
+
+
+# --- a long-tail catalogue: candidates instead of every item -----------------------------------
+
+
+def _long_tail(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """400 customers, up to 3,000 products in 6 categories with Zipf-like popularity (most
+    bought once or twice), baskets of 1-3 products, random ties and segments."""
+    rng = np.random.default_rng(seed)
+    n_products = 3_000
+    weights = 1.0 / np.arange(1, n_products + 1) ** 1.1
+    weights /= weights.sum()
+    rows = []
+    for t in range(2_500):
+        customer = f"C{int(rng.integers(0, 400))}"
+        day = int(rng.integers(0, 200))
+        for product in set(rng.choice(n_products, size=int(rng.integers(1, 4)), p=weights)):
+            rows.append({
+                "customer_id": customer, "transaction_id": f"T{t}",
+                "at": AS_OF - 150 * DAY + day * DAY, "product_id": f"P{product:04d}",
+                "category": f"k{product % 6}" if product % 50 else np.nan,
+                "quantity": 1, "amount": 1.0,
+            })  # fmt: skip
+    lines = pd.DataFrame(rows, columns=list(LINES))
+    ties = pd.DataFrame(
+        [(f"C{a}", f"C{b}", "KNOWS", 1.0) for a, b in rng.integers(0, 400, size=(600, 2))],
+        columns=list(TIES),
+    )
+    segments = pd.Series(rng.choice(["s1", "s2", "s3"], size=400),
+                         index=[f"C{i}" for i in range(400)])  # fmt: skip
+    return lines, ties, segments
+
+
+@pytest.mark.parametrize("always", [1, 20])
+def test_scoring_candidates_gives_the_whole_catalogues_picks(
+    monkeypatch: pytest.MonkeyPatch, always: int
+) -> None:
+    # given a long-tail catalogue, recommended from a few candidate items per batch of
+    # customers (1 per category: many customers' picks cannot be proven and are scored again)
+    from crm_graph.analytics import recommend
+
+    lines, ties, segments = _long_tail()
+    as_of = AS_OF - 30 * DAY
+    customers = [*sorted(set(lines.customer_id)), "C999", "nobody"]
+
+    def fitted() -> Recommender:
+        model = Recommender(min_support=0.002, min_confidence=0.1)
+        return model.fit(lines, ties, as_of=as_of, segments=segments)
+
+    monkeypatch.setattr(recommend, "_TOP_PER_GROUP", always)
+    candidates = fitted()
+    assert 2 * len(candidates._always) < len(candidates.items_)  # the candidates path is taken
+    assert len(candidates.rules_) > 0
+    # when the same is scored on every item
+    monkeypatch.setattr(recommend, "_TOP_PER_GROUP", 10**9)
+    whole = fitted()
+    # then the lists, scores and reasons are the same, and so is the evaluation
+    for first in (1, 10):
+        pd.testing.assert_frame_equal(candidates.recommend(customers, first=first),
+                                      whole.recommend(customers, first=first))  # fmt: skip
+    # (one customer at a time too: a batch's candidates are then that customer's alone)
+    for customer in customers[::20]:
+        pd.testing.assert_frame_equal(candidates.recommend([customer], first=10),
+                                      whole.recommend([customer], first=10))  # fmt: skip
+    assert candidates.evaluate(lines, AS_OF) == whole.evaluate(lines, AS_OF)
+    assert candidates.evaluate(lines, AS_OF).customers > 100
