@@ -118,6 +118,7 @@ class CrmGraphQL(GraphQL[Context, None]):
             scope_state={"client": request.scope.get("client")} if websocket else
             request.scope.get("state"),
             events=self.events if websocket else None,
+            credential=request.headers.get("authorization") if websocket else None,
         )  # fmt: skip
 
     async def on_ws_connect(self, context: Context) -> None:
@@ -131,16 +132,15 @@ class CrmGraphQL(GraphQL[Context, None]):
         if principal is None:
             principal = await self._authenticate(context, state)
             context.authenticated(principal)
+            context.credential = _credential(context.connection_params or {})
         if self.points_limiter is not None:
             state["points"] = (self.points_limiter, principal.key_id)
 
     async def _authenticate(self, context: Context, state: dict[str, Any]) -> Principal:
-        params = context.connection_params or {}
-        header = params.get("authorization", params.get("Authorization"))
-        if header is None and params.get("apiKey") is not None:
-            header = f"Bearer {params['apiKey']}"
-        if header is not None and not isinstance(header, str):
-            raise WebSocketRefused(CLOSE_FORBIDDEN, "authorization must be a string")
+        try:
+            header = _credential(context.connection_params or {})
+        except ValueError as e:
+            raise WebSocketRefused(CLOSE_FORBIDDEN, str(e)) from None
         client = state.get("client")
         address = str(client[0]) if client else "-"
         failures = self.failed_auth_limiter
@@ -246,6 +246,19 @@ class CrmGraphQL(GraphQL[Context, None]):
 
 CONNECTION_INIT_WAIT = timedelta(seconds=10)
 """How long a websocket may take to send `connection_init` before it is closed (4408)."""
+
+
+def _credential(params: dict[str, Any]) -> str | None:
+    """The key a `connection_init` payload gives, as an Authorization header's value."""
+    header = params.get("authorization", params.get("Authorization"))
+    if header is None and params.get("apiKey") is not None:
+        header = params["apiKey"]
+        if not isinstance(header, str):
+            raise ValueError("apiKey must be a string")
+        header = f"Bearer {header}"
+    if header is not None and not isinstance(header, str):
+        raise ValueError("authorization must be a string")
+    return header
 
 
 def _engine(store: GraphStore) -> str:
@@ -457,6 +470,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.events = hub
     if store is not None:
         app.state.store = store
     return app

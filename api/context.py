@@ -35,6 +35,9 @@ class Context:
     websocket connection."""
     connection_params: dict[str, Any] | None = None
     """A websocket's `connection_init` payload (Strawberry sets it), where its key is."""
+    credential: str | None = None
+    """A websocket's key (`Bearer <key>`), looked up again while its subscriptions run: a key
+    revoked, expired or narrowed meanwhile stops receiving what it may no longer see."""
 
     def __post_init__(self) -> None:
         from crm_graph.api.customers.loaders import CustomerLoaders

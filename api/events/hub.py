@@ -46,9 +46,9 @@ class SubscriberTooSlow(Exception):
     """A subscription fell `QUEUE_LIMIT` events behind; `resume_from` is the last sequence it
     was given, to resubscribe with `fromSequence`."""
 
-    def __init__(self, resume_from: int) -> None:
+    def __init__(self, resume_from: int, limit: int = QUEUE_LIMIT) -> None:
         super().__init__(
-            f"this subscription fell more than {QUEUE_LIMIT} events behind and was ended; "
+            f"this subscription fell more than {limit} events behind and was ended; "
             f"subscribe again with fromSequence: {resume_from}"
         )
         self.resume_from = resume_from
@@ -67,9 +67,10 @@ class EventHub:
     `per_key`: the most subscriptions one API key may have open at once (over all its
     connections); `interval`: seconds between two reads of the outbox."""
 
-    def __init__(self, *, interval: float, per_key: int) -> None:
+    def __init__(self, *, interval: float, per_key: int, queue_limit: int = QUEUE_LIMIT) -> None:
         self.interval = interval
         self.per_key = per_key
+        self.queue_limit = queue_limit
         self._subscribers: set[_Subscriber] = set()
         self._store: GraphStore | None = None
         self._task: asyncio.Task[None] | None = None
@@ -85,6 +86,12 @@ class EventHub:
 
     def open_for(self, key_id: str) -> int:
         return sum(1 for s in self._subscribers if s.key_id == key_id)
+
+    @property
+    def following(self) -> bool:
+        """Whether the poller knows where the outbox is (a subscription registered from then on
+        receives every event committed after it registered)."""
+        return self.running and self._started.is_set()
 
     @property
     def running(self) -> bool:
@@ -133,7 +140,7 @@ class EventHub:
         while True:
             live = await subscriber.queue.get()
             if live is None:
-                raise SubscriberTooSlow(seen)
+                raise SubscriberTooSlow(seen, self.queue_limit)
             if live.sequence > seen:
                 seen = live.sequence
                 yield live
@@ -160,15 +167,19 @@ class EventHub:
             if not self._subscribers:
                 continue
             try:
-                await self._read(store)
+                await self.poll_once()
             except StoreError as e:  # the next tick tries again from the same position
                 log.warning("event hub cannot read the outbox: %s", e)
 
-    async def _read(self, store: GraphStore) -> None:
-        assert self._position is not None
+    async def poll_once(self) -> None:
+        """Read what the outbox holds after the last event seen and hand it to every open
+        subscription (what the poller does each tick): one statement per `BATCH` events,
+        whatever the number of subscriptions."""
+        if self._store is None or self._position is None:
+            return
         while True:
             self.polls += 1
-            batch = await outbox.events_after(store, self._position, limit=BATCH)
+            batch = await outbox.events_after(self._store, self._position, limit=BATCH)
             for event in batch:
                 self._position = max(self._position, event.sequence)
                 for subscriber in tuple(self._subscribers):
@@ -176,11 +187,10 @@ class EventHub:
             if len(batch) < BATCH:
                 return
 
-    @staticmethod
-    def _hand(subscriber: _Subscriber, event: Event) -> None:
+    def _hand(self, subscriber: _Subscriber, event: Event) -> None:
         if subscriber.overflowed:
             return
-        if subscriber.queue.qsize() >= QUEUE_LIMIT:
+        if subscriber.queue.qsize() >= self.queue_limit:
             subscriber.overflowed = True
             subscriber.queue.put_nowait(None)
             return

@@ -16,14 +16,17 @@ What a key receives is what its queries may see:
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from crm_graph.api.auth.principal import Principal
+from crm_graph.api.auth.keys import authenticate
+from crm_graph.api.auth.principal import AuthError, Principal
 from crm_graph.api.auth.scopes import Scope
 from crm_graph.api.context import Context
 from crm_graph.api.customers.loaders import CustomerLoaders
@@ -47,6 +50,10 @@ PERSONAL_KEYS = frozenset({"email", "phone", "attributes"})
 
 MAX_IDS = 100
 """The most customers one `customerChanged` follows."""
+RECHECK_SECONDS = 1.0
+"""How stale a subscription's view of its key may be when it delivers an event: a key revoked
+(or its scopes or customers changed) stops receiving within this, as the key cache's default
+ttl lets an HTTP request through (api/auth/cache.py)."""
 
 
 def scope_for(event_type: str) -> Scope:
@@ -95,16 +102,44 @@ async def _visible(context: Context, principal: Principal, event: Event) -> bool
     return bool(about) and await customers_in_scope(context.store, about, scope) == about
 
 
+class _Key:
+    """The subscription's key as it is now: looked up again at most every `RECHECK_SECONDS`
+    before an event is delivered (its expiry checked before each one, without the store)."""
+
+    def __init__(self, context: Context, principal: Principal) -> None:
+        self.context = context
+        self.principal = principal
+        self.checked = time.monotonic()
+
+    async def current(self) -> Principal:
+        principal = self.principal
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+            raise _refused("UNAUTHENTICATED", "this API key has expired")
+        credential = self.context.credential
+        if credential is None or time.monotonic() - self.checked < RECHECK_SECONDS:
+            return principal
+        try:
+            self.principal = await authenticate(self.context.store, credential)
+        except AuthError as e:
+            raise _refused(e.code, e.message) from None
+        self.checked = time.monotonic()
+        self.context.principal = self.principal  # what the customer's fields mask by
+        return self.principal
+
+
 async def _followed(
     hub: EventHub, context: Context, principal: Principal, from_sequence: int | None
-) -> AsyncIterator[Event]:
-    """The events `principal` may see, in sequence order; a subscription that fell behind is
-    ended with an error naming where to resume."""
+) -> AsyncIterator[tuple[Principal, Event]]:
+    """The events the key may see, in sequence order, with the key as it is when each is
+    delivered; a subscription that fell behind, or whose key was revoked or expired meanwhile,
+    is ended with an error saying so."""
+    key = _Key(context, principal)
     try:
         async with hub.subscription(context.store, principal.key_id, from_sequence) as feed:
             async for event in feed:
-                if await _visible(context, principal, event):
-                    yield event
+                now = await key.current()
+                if await _visible(context, now, event):
+                    yield now, event
     except SubscriptionRefused as e:
         raise _refused(e.code, e.message) from None
     except SubscriberTooSlow as e:
@@ -118,28 +153,43 @@ async def _events(
     types: frozenset[str] | None,
     from_sequence: int | None,
 ) -> AsyncGenerator[ChangeEvent, None]:
-    async for event in _followed(hub, context, principal, from_sequence):
+    async for now, event in _followed(hub, context, principal, from_sequence):
         if types is None or event.type in types:
-            yield ChangeEvent.of(event, masked(event.data, principal))
+            yield ChangeEvent.of(event, masked(event.data, now))
 
 
 async def _customer_changes(
-    hub: EventHub, context: Context, principal: Principal, ids: tuple[str, ...], info: Info
+    hub: EventHub,
+    context: Context,
+    principal: Principal,
+    ids: tuple[str, ...],
+    from_sequence: int | None,
+    info: Info,
 ) -> AsyncGenerator[Customer, None]:
     view = customer_view(info)
     wanted = set(ids)
-    async for event in _followed(hub, context, principal, None):
+    async for now, event in _followed(hub, context, principal, from_sequence):
         about = [c for c in dict.fromkeys(event.customer_ids) if c in wanted]
         if not about:
             continue
         # read afresh: the connection's loaders would answer what they cached before the change
-        context.loaders = CustomerLoaders(context.store, context.customer_scope)
+        context.loaders = CustomerLoaders(context.store, now.customers)
         context.extra.clear()
         loader = context.loaders.customer_view(view)
         for customer_id in about:
             rows = await loader.load(customer_id)
             if rows:  # erased, or outside the key's customer scope: nothing to show
                 yield Customer.from_view_row(rows[0], view)
+
+
+def _from(from_sequence: int | None) -> int | None:
+    if from_sequence is not None and from_sequence < 0:
+        raise _refused(
+            "BAD_USER_INPUT",
+            f"fromSequence: {from_sequence} is negative; give 0 to replay every event",
+            field="fromSequence",
+        )
+    return from_sequence
 
 
 def _ids(given: Iterable[strawberry.ID]) -> tuple[str, ...]:
@@ -161,13 +211,14 @@ class EventSubscriptions:
         description="The customers given, each time a change about one of them commits "
         "(created, updated, merged, an order, an interaction, a tie, scores), as "
         "`customer(id:)` answers this key; an erased customer, or one outside the key's "
-        "customer scope, is not yielded. At most 100 ids."
+        "customer scope, is not yielded. At most 100 ids. With fromSequence, first once for "
+        "each change after that sequence (the customer as it is now), then live."
     )
     async def customer_changed(
-        self, info: Info, ids: list[strawberry.ID]
+        self, info: Info, ids: list[strawberry.ID], from_sequence: int | None = None
     ) -> AsyncGenerator[Customer, None]:
         context, hub, principal = _subscriber(info)
-        return _customer_changes(hub, context, principal, _ids(ids), info)
+        return _customer_changes(hub, context, principal, _ids(ids), _from(from_sequence), info)
 
     @strawberry.subscription(
         description="Committed changes from the outbox, in sequence order: from now on, or "
@@ -181,11 +232,5 @@ class EventSubscriptions:
         from_sequence: int | None = None,
     ) -> AsyncGenerator[ChangeEvent, None]:
         context, hub, principal = _subscriber(info)
-        if from_sequence is not None and from_sequence < 0:
-            raise _refused(
-                "BAD_USER_INPUT",
-                f"fromSequence: {from_sequence} is negative; give 0 to replay every event",
-                field="fromSequence",
-            )
         wanted = frozenset(t.value for t in types) if types is not None else None
-        return _events(hub, context, principal, wanted, from_sequence)
+        return _events(hub, context, principal, wanted, _from(from_sequence))
