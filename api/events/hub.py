@@ -117,15 +117,17 @@ class EventHub:
         self._subscribers.add(subscriber)
         try:
             await self._ensure_running(store)
-            yield self._feed(store, subscriber, from_sequence)
+            # where a live subscription starts is where the poller is as it registers (no
+            # suspension in between once the poller runs): later events reach its queue
+            assert self._position is not None
+            yield self._feed(store, subscriber, self._position, from_sequence)
         finally:
             self._subscribers.discard(subscriber)
 
     async def _feed(
-        self, store: GraphStore, subscriber: _Subscriber, from_sequence: int | None
+        self, store: GraphStore, subscriber: _Subscriber, live_from: int, from_sequence: int | None
     ) -> AsyncIterator[Event]:
-        seen = self._position if from_sequence is None else from_sequence
-        assert seen is not None
+        seen = live_from if from_sequence is None else from_sequence
         if from_sequence is not None:
             # replay: read the outbox until it has nothing after `seen` (the queue, registered
             # before, holds whatever is committed meanwhile; duplicates are skipped below)
