@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +26,26 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 from crm_graph.api.access_log import AccessLog, AccessLogFormat, operation_name
 from crm_graph.api.audit_trail import AuditWriter, prune_every_hour
 from crm_graph.api.auth.cache import KeyCache
 from crm_graph.api.auth.failures import FailedAuthLimiter
+from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.middleware import AuthMiddleware
+from crm_graph.api.auth.principal import AuthError, Principal
 from crm_graph.api.auth.ratelimit import PointsLimiter, RateLimiter
 from crm_graph.api.context import Context
 from crm_graph.api.cors import cors_middleware
+from crm_graph.api.events.hub import EventHub
 from crm_graph.api.graphiql import (
     ASSETS_DIR,
     ASSETS_PATH,
@@ -59,18 +67,113 @@ EXPLORE_PAGE = Path(__file__).parent / "static" / "explore"
 files only, the page asks for the key and sends it to /graphql."""
 
 
+class WebSocketRefused(Exception):
+    """A websocket's `connection_init` is refused: closed with `code` and `reason` (safe to show:
+    never the key). Not Strawberry's `ConnectionRejectionError`, which it closes with 4403
+    "Forbidden" whatever the cause."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__()
+        self.code = code
+        self.reason = reason
+
+
+CLOSE_FORBIDDEN = 4403
+"""graphql-transport-ws's close code for a `connection_init` refused: no key, a malformed,
+unknown, expired or revoked one."""
+CLOSE_TOO_MANY_FAILURES = 4429
+CLOSE_STORE_UNAVAILABLE = 1013
+"""RFC 6455's "try again later": the key could not be looked up."""
+
+
+class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler, closing a refused `connection_init` with the
+    code and reason `CrmGraphQL.on_ws_connect` gives (Strawberry's own says only "Forbidden")."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except WebSocketRefused as e:
+            await self.websocket.close(code=e.code, reason=e.reason)
+
+
 class CrmGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with our context: the store, the caller, fresh loaders."""
+    """Strawberry's ASGI app with our context: the store, the caller, fresh loaders; and over a
+    websocket (graphql-transport-ws), subscriptions fed by `events`, the key given in
+    `connection_init`."""
+
+    graphql_transport_ws_handler_class = _TransportWS
+    events: EventHub | None = None
+    failed_auth_limiter: FailedAuthLimiter | None = None
+    key_cache: KeyCache | None = None
+    points_limiter: PointsLimiter | None = None
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.state
+        websocket = request.scope.get("type") == "websocket"
         return Context(
             store=request.app.state.store,
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", ""),
-            scope_state=request.scope.get("state"),
+            scope_state={"client": request.scope.get("client")} if websocket else
+            request.scope.get("state"),
             audit_writer=getattr(request.app.state, "audit_writer", None),
-        )
+            events=self.events if websocket else None,
+            credential=request.headers.get("authorization") if websocket else None,
+        )  # fmt: skip
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A websocket's key: the `Authorization` header of its handshake (checked by the auth
+        middleware), else its `connection_init` payload, `{"authorization": "Bearer <key>"}` or
+        `{"apiKey": "<key>"}` (a browser cannot set headers on a websocket). Refused
+        (`WebSocketRefused`) without one, or with a malformed, unknown, expired or revoked one;
+        failed attempts count towards the client address's limit as over HTTP."""
+        state = context.scope_state if context.scope_state is not None else {}
+        principal = context.principal
+        if principal is None:
+            principal = await self._authenticate(context, state)
+            context.authenticated(principal)
+            context.credential = _credential(context.connection_params or {})
+        if self.points_limiter is not None:
+            state["points"] = (self.points_limiter, principal.key_id)
+
+    async def _authenticate(self, context: Context, state: dict[str, Any]) -> Principal:
+        try:
+            header = _credential(context.connection_params or {})
+        except ValueError as e:
+            raise WebSocketRefused(CLOSE_FORBIDDEN, str(e)) from None
+        client = state.get("client")
+        address = str(client[0]) if client else "-"
+        failures = self.failed_auth_limiter
+        if failures is not None and not failures.vouched(header):
+            blocked = failures.check(address)
+            if not blocked.allowed:
+                raise WebSocketRefused(
+                    CLOSE_TOO_MANY_FAILURES,
+                    "too many failed authentications from this address; retry in "
+                    f"{blocked.retry_after_header}s",
+                )
+        try:
+            if self.key_cache is not None:
+                principal = await self.key_cache.authenticate(context.store, header)
+            else:
+                principal = await authenticate(context.store, header)
+        except AuthError as e:
+            if failures is not None:
+                failures.failed(address)
+            message = e.message
+            if header is None:
+                message = (
+                    "no API key: send it in connection_init's payload, "
+                    '{"authorization": "Bearer <key>"} or {"apiKey": "<key>"}'
+                )
+            raise WebSocketRefused(CLOSE_FORBIDDEN, message[:120]) from None
+        except StoreError as e:
+            log.warning("cannot authenticate websocket %s: %s", context.request_id, e)
+            raise WebSocketRefused(CLOSE_STORE_UNAVAILABLE, "the store is unavailable") from None
+        if failures is not None and header:
+            failures.vouch(header)
+        return principal
 
     async def render_graphql_ide(self, request: Any) -> Response:
         """Our GraphiQL page (`api.graphiql`): its assets served by this app, no CDN."""
@@ -140,6 +243,23 @@ class CrmGraphQL(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)  # type: ignore[return-value]
+
+
+CONNECTION_INIT_WAIT = timedelta(seconds=10)
+"""How long a websocket may take to send `connection_init` before it is closed (4408)."""
+
+
+def _credential(params: dict[str, Any]) -> str | None:
+    """The key a `connection_init` payload gives, as an Authorization header's value."""
+    header = params.get("authorization", params.get("Authorization"))
+    if header is None and params.get("apiKey") is not None:
+        header = params["apiKey"]
+        if not isinstance(header, str):
+            raise ValueError("apiKey must be a string")
+        header = f"Bearer {header}"
+    if header is not None and not isinstance(header, str):
+        raise ValueError("authorization must be a string")
+    return header
 
 
 def _engine(store: GraphStore) -> str:
@@ -307,6 +427,9 @@ def create_app(
             await worker.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, 5.0)
+    hub = EventHub(
+        interval=app_settings.event_poll_seconds, per_key=app_settings.subscriptions_per_key
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -316,6 +439,7 @@ def create_app(
                 async with auditing(app, store), delivering(store):
                     yield
             finally:
+                await hub.close()
                 if close_store:
                     await store.close()
             return
@@ -330,6 +454,7 @@ def create_app(
             pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruning
+            await hub.close()
             await opened.close()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -351,12 +476,21 @@ def create_app(
         build_schema(production=production, introspection=introspection, settings=app_settings),
         graphql_ide="graphiql" if graphiql else None,
         allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=CONNECTION_INIT_WAIT,
+        max_subscriptions_per_connection=app_settings.subscriptions_per_key,
+        allowed_origins=origins,
     )
-    routes: list[Route | Mount] = [
+    graphql_app.events = hub
+    graphql_app.failed_auth_limiter = failures
+    graphql_app.key_cache = keys
+    graphql_app.points_limiter = points
+    routes: list[Route | WebSocketRoute | Mount] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/schema.graphql", schema_sdl),
         Route("/graphql", _Timed(graphql_app, timeout or None), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", _Timed(graphql_app, timeout or None)),
     ]
     if graphiql:
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="graphiql"))
@@ -377,6 +511,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.events = hub
     if store is not None:
         app.state.store = store
     return app

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from crm_graph.api.auth.principal import Principal
     from crm_graph.api.cost import CostReport
     from crm_graph.api.customers.loaders import CustomerLoaders
+    from crm_graph.api.events.hub import EventHub
 
 
 @dataclass
@@ -32,11 +33,28 @@ class Context:
     """What this request costs (`crm_graph.api.cost`), once the schema has worked it out."""
     audit_writer: AuditWriter | None = None
     """The server's audit writer (None: the request's entry is written after it)."""
+    events: EventHub | None = None
+    """The server's change events (`crm_graph.api.events.hub`), for subscriptions: only on a
+    websocket connection."""
+    connection_params: dict[str, Any] | None = None
+    """A websocket's `connection_init` payload (Strawberry sets it), where its key is."""
+    credential: str | None = None
+    """A websocket's key (`Bearer <key>`), looked up again while its subscriptions run: a key
+    revoked, expired or narrowed meanwhile stops receiving what it may no longer see."""
 
     def __post_init__(self) -> None:
         from crm_graph.api.customers.loaders import CustomerLoaders
 
         self.loaders = CustomerLoaders(self.store, self.customer_scope)
+
+    def authenticated(self, principal: Principal) -> None:
+        """The caller, once known after the context was made (a websocket's key comes in its
+        `connection_init` message): its customer scope applies to the loaders from now on."""
+        from crm_graph.api.customers.loaders import CustomerLoaders
+
+        self.principal = principal
+        self.loaders = CustomerLoaders(self.store, self.customer_scope)
+        self.extra.clear()
 
     @property
     def customer_scope(self) -> CustomerScope:

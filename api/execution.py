@@ -432,8 +432,8 @@ def _lean_resolver(
     if definition is None or has_handlers:
         return None
     resolver = definition.base_resolver
-    if resolver is None or definition.extensions:
-        return None
+    if resolver is None or definition.extensions or definition.is_subscription:
+        return None  # a subscription's resolver makes its stream; graphql-core's resolve maps
     if resolver.self_parameter is None or resolver.info_parameter is None:
         return None
     if resolver.parent_parameter is not None or resolver.root_parameter is not None:

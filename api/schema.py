@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from importlib.metadata import version
 from typing import Any
 
@@ -25,6 +26,7 @@ from graphql import (
 from graphql import parse as parse_document
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
@@ -45,6 +47,7 @@ from crm_graph.api.customers.mutations.customers_upsert import UpsertCustomersMu
 from crm_graph.api.customers.mutations.interaction_record import RecordInteractionMutation
 from crm_graph.api.customers.mutations.transaction_record import RecordTransactionMutation
 from crm_graph.api.customers.queries import CustomerQueries
+from crm_graph.api.events.subscriptions import EventSubscriptions
 from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
@@ -155,6 +158,14 @@ Mutation = merge_types(
 )
 
 
+Subscription = merge_types("Subscription", (EventSubscriptions,))
+
+
+WEBSOCKET_OPERATIONS = (
+    "only subscriptions run over a websocket: send queries and mutations with an HTTP POST to "
+    "/graphql"
+)
+
 UNEXPECTED = "INTERNAL_SERVER_ERROR"
 """The code of an error we did not foresee: logged, and masked in production."""
 UNEXPECTED_MESSAGE = "Unexpected error."
@@ -169,6 +180,8 @@ def error_code(error: GraphQLError) -> str:
     if "code" in extensions:
         return str(extensions["code"])
     original = error.original_error
+    if isinstance(original, InvalidOperationTypeError):
+        return "BAD_REQUEST"  # a query over a websocket (`CrmSchema.stream`)
     if isinstance(original, UnsupportedValue):
         return "BAD_USER_INPUT"
     if isinstance(original, StatementTimeout):
@@ -318,6 +331,21 @@ class CrmSchema(strawberry.Schema):
                 )]  # fmt: skip
         return None
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """What a websocket runs (Strawberry's graphql-transport-ws handler): subscriptions
+        only. Queries and mutations go over HTTP, where rate limits, the access log and the
+        audit trail see them."""
+        if kwargs.get("allowed_operation_types") is None:
+            kwargs["allowed_operation_types"] = (OperationType.SUBSCRIPTION,)
+        return self._answered(await super().stream(*args, **kwargs))
+
+    async def _answered(self, results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+        """Each result of a stream as `execute`'s are answered (`_answer`: codes, messages,
+        unexpected errors masked in production)."""
+        async with contextlib.aclosing(results):
+            async for result in results:
+                yield self._answer(result) if isinstance(result, ExecutionResult) else result
+
     mask_unexpected = False
     """Production: unexpected errors answer "Unexpected error." (`_masked`), keeping their code
     and path; they are logged first, whole. Done on the result `execute` returns, as
@@ -348,6 +376,8 @@ class CrmSchema(strawberry.Schema):
 
     def _answer(self, result: ExecutionResult) -> ExecutionResult:
         for error in result.errors or ():
+            if isinstance(error.original_error, InvalidOperationTypeError):
+                error.message = WEBSOCKET_OPERATIONS
             # the DateTime scalar adds Python's parser text ("invalid literal for int() ...")
             if (found := _BAD_DATETIME.search(error.message)) is not None:
                 error.message = found.group(1) + DATETIME_EXPECTED
@@ -436,6 +466,7 @@ def build_schema(
     built = CrmSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         execution_context_class=FastExecutionContext if fast else None,
     )
     built.mask_unexpected = production

@@ -85,6 +85,17 @@ def seconds(most: float) -> Parser:
     return parse
 
 
+def poll_interval(text: str) -> float:
+    """Seconds between two reads of something: 0.01 to 60 (0 would read without pause)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.01 <= value <= 60:
+        raise ValueError("a number of seconds from 0.01 to 60")
+    return value
+
+
 def positive(text: str) -> float:
     """A finite number > 0."""
     try:
@@ -191,6 +202,10 @@ class Settings:
     audit_flush_seconds: float = setting("CRM_GRAPH_AUDIT_FLUSH_SECONDS", 1.0, seconds(60))
     """How often a server writes its buffered audit entries (`crm_graph.api.audit_trail`); 0: each
     request's entry is written after it, in a statement of its own."""
+    subscriptions_per_key: int = setting("CRM_GRAPH_SUBSCRIPTIONS_PER_KEY", 10, whole(1, 10_000))
+    """GraphQL subscriptions one key may have open at once, over all its connections."""
+    event_poll_seconds: float = setting("CRM_GRAPH_EVENT_POLL_SECONDS", 0.25, poll_interval)
+    """How often the server reads new events from the outbox for its subscriptions."""
     model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
     default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
     """Country of phone numbers written without +CC."""

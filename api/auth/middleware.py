@@ -5,8 +5,10 @@ Under `protected_prefix` (default `/graphql`), an HTTP request needs `Authorizat
 answer is 401 (or 429 over the key's rate, 503 when the store cannot say) and nothing runs.
 The one exception is the GraphiQL page: a GET asking for `text/html` with no query string
 (Strawberry renders the IDE and executes nothing). A WebSocket under the prefix needs the
-header too, or is closed before it is accepted. Paths outside the prefix are open, with
-`request.state.principal` None.
+header too, or is closed before it is accepted, unless it offers the graphql-transport-ws
+subprotocol without the header: its key then comes in its `connection_init` message, which the
+GraphQL app checks before running anything (`api.app.CrmGraphQL.on_ws_connect`). Paths outside
+the prefix are open, with `request.state.principal` None.
 
 The request id and the log line of every request are the access log's (`api.access_log`, the
 middleware around this one); the principal this middleware sets is what names the key there.
@@ -145,8 +147,15 @@ class AuthMiddleware:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
         state["principal"] = None
+        headers = _headers(scope)
+        credential = headers.get("authorization")
+        if credential is None and _speaks_graphql_transport_ws(headers):
+            # its key comes in its connection_init message (a browser cannot set headers on a
+            # websocket): the GraphQL app checks it there, before any operation runs
+            await self.app(scope, receive, send)
+            return
         try:
-            principal = await self._authenticate(scope, _headers(scope).get("authorization"))
+            principal = await self._authenticate(scope, credential)
         except (AuthError, StoreError) as e:
             log.info("websocket %s refused: %s", scope["path"], e)
             await send({"type": "websocket.close", "code": _WEBSOCKET_POLICY_VIOLATION})
@@ -164,6 +173,11 @@ def _headers(scope: Scope) -> Mapping[str, str]:
     for name, value in scope.get("headers", ()):
         found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
     return found
+
+
+def _speaks_graphql_transport_ws(headers: Mapping[str, str]) -> bool:
+    offered = headers.get("sec-websocket-protocol", "")
+    return "graphql-transport-ws" in (p.strip() for p in offered.split(","))
 
 
 def _client_address(scope: Scope) -> str:

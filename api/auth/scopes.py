@@ -99,6 +99,9 @@ FIELD_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("Query", "savedView"): Scope.SAVED_VIEWS,
     ("Mutation", "saveView"): Scope.SAVED_VIEWS,
     ("Mutation", "deleteView"): Scope.SAVED_VIEWS,
+    # subscriptions: any key; each event is filtered by the key's scopes (api/events)
+    ("Subscription", "customerChanged"): None,
+    ("Subscription", "events"): None,
     ("Query", "auditLog"): Scope.ADMIN,
     ("Query", "customerExport"): Scope.ADMIN,
     ("Mutation", "setKeyCustomers"): Scope.ADMIN,

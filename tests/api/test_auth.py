@@ -445,6 +445,39 @@ async def test_a_websocket_under_the_prefix_needs_a_key(store: GraphStore) -> No
     assert [p.role for p in ran] == [Role.ADMIN]
 
 
+async def test_a_graphql_websocket_without_a_header_brings_its_key_in_connection_init(
+    store: GraphStore,
+) -> None:
+    # given the middleware around an app that records whether it ran
+    ran: list[Any] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        ran.append(scope["state"]["principal"])
+
+    app = Starlette()
+    app.state.store = store
+    middleware = AuthMiddleware(inner)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    offer = [(b"sec-websocket-protocol", b"graphql-ws, graphql-transport-ws")]
+    scope = {"type": "websocket", "path": "/graphql", "headers": offer, "app": app}
+    # when one offering graphql-transport-ws connects without a header, then the app runs
+    # without a principal (it refuses every operation until connection_init brings a key:
+    # tests/api/test_subscriptions.py)
+    await middleware(scope, receive, send)
+    assert ran == [None] and sent == []
+    # a bad header is still refused before the app runs
+    bad = {**scope, "headers": [*offer, (b"authorization", b"Bearer nope")]}
+    await middleware(bad, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}] and ran == [None]
+
+
 def test_a_bad_prefix_fails_at_construction() -> None:
     async def inner(scope: Any, receive: Any, send: Any) -> None: ...
 

@@ -42,6 +42,8 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "CRM_GRAPH_AUTH_FAILURES": "6", "CRM_GRAPH_AUTH_FAILURE_BURST": "3",
         "CRM_GRAPH_CORS_ORIGINS": "https://app.example.com", "CRM_GRAPH_ACCESS_LOG": "json",
         "CRM_GRAPH_KEY_CACHE_SECONDS": "0.5", "CRM_GRAPH_AUDIT_DAYS": "30",
+        "CRM_GRAPH_SUBSCRIPTIONS_PER_KEY": "3",
+        "CRM_GRAPH_EVENT_POLL_SECONDS": "0.1",
     }  # fmt: skip
     settings = Settings.from_env(env)
     assert set(variables()) <= set(env) | {"CRM_GRAPH_STORE"}
@@ -60,6 +62,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
     assert settings.cors_origins == ("https://app.example.com",) and settings.access_log == "json"
     assert settings.key_cache_seconds == 0.5
     assert settings.audit_days == 30.0
+    assert (settings.subscriptions_per_key, settings.event_poll_seconds) == (3, 0.1)
 
 
 @pytest.mark.parametrize(
@@ -80,6 +83,8 @@ def test_every_setting_is_read_from_its_variable() -> None:
         ("CRM_GRAPH_RATE_WINDOW", "0"),
         ("CRM_GRAPH_AUTH_FAILURE_BURST", "0"),
         ("CRM_GRAPH_AUDIT_DAYS", "a year"),
+        ("CRM_GRAPH_SUBSCRIPTIONS_PER_KEY", "0"),
+        ("CRM_GRAPH_EVENT_POLL_SECONDS", "0"),
     ],
 )
 def test_a_malformed_value_names_the_setting_and_the_value(name: str, value: str) -> None:

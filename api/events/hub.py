@@ -1,0 +1,207 @@
+"""One poller per server reading the outbox, fanning its events out to every subscription.
+
+A subscription never queries the store on a timer itself: the hub asks `events_after` once per
+tick (`CRM_GRAPH_EVENT_POLL_SECONDS`, 0.25 s by default) for what was committed after the last
+sequence it saw, and only while at least one subscription is open. Each subscription has a
+bounded queue; one that falls more than `QUEUE_LIMIT` events behind is ended with
+`SubscriberTooSlow`, naming the sequence to resubscribe from, instead of holding memory for a
+client that does not read.
+
+A subscription asking to replay (`from_sequence`) registers its queue first, then reads the
+outbox itself from that sequence until it has caught up, then follows the queue: nothing
+committed in between is missed, and what both paths bring is delivered once (by sequence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from crm_graph.graph import events as outbox
+from crm_graph.graph.errors import StoreError
+from crm_graph.graph.events import Event
+from crm_graph.graph.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+"""Events read from the outbox per statement (the poller reads again at once after a full one)."""
+QUEUE_LIMIT = 1_000
+"""Events a subscription may have waiting; beyond, it is ended (`SubscriberTooSlow`)."""
+
+
+class SubscriptionRefused(Exception):
+    """A subscription cannot start: `code` and a message that are safe to show the caller."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SubscriberTooSlow(Exception):
+    """A subscription fell `QUEUE_LIMIT` events behind; `resume_from` is the last sequence it
+    was given, to resubscribe with `fromSequence`."""
+
+    def __init__(self, resume_from: int, limit: int = QUEUE_LIMIT) -> None:
+        super().__init__(
+            f"this subscription fell more than {limit} events behind and was ended; "
+            f"subscribe again with fromSequence: {resume_from}"
+        )
+        self.resume_from = resume_from
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    key_id: str
+    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+
+
+class EventHub:
+    """The outbox's events, read by one task, handed to every open subscription.
+
+    `per_key`: the most subscriptions one API key may have open at once (over all its
+    connections); `interval`: seconds between two reads of the outbox."""
+
+    def __init__(self, *, interval: float, per_key: int, queue_limit: int = QUEUE_LIMIT) -> None:
+        self.interval = interval
+        self.per_key = per_key
+        self.queue_limit = queue_limit
+        self._subscribers: set[_Subscriber] = set()
+        self._store: GraphStore | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._position: int | None = None
+        self._started = asyncio.Event()
+        self.polls = 0
+        """Reads of the outbox so far (the tests check it does not grow with subscribers)."""
+
+    @property
+    def open(self) -> int:
+        """Subscriptions open now."""
+        return len(self._subscribers)
+
+    def open_for(self, key_id: str) -> int:
+        return sum(1 for s in self._subscribers if s.key_id == key_id)
+
+    @property
+    def following(self) -> bool:
+        """Whether the poller knows where the outbox is (a subscription registered from then on
+        receives every event committed after it registered)."""
+        return self.running and self._started.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def check(self, key_id: str) -> None:
+        """Raise `SubscriptionRefused` when `key_id` may not open one more subscription."""
+        if self.open_for(key_id) >= self.per_key:
+            raise SubscriptionRefused(
+                "TOO_MANY_SUBSCRIPTIONS",
+                f"this key has {self.per_key} subscriptions open, the most allowed "
+                "(CRM_GRAPH_SUBSCRIPTIONS_PER_KEY): complete one before starting another",
+            )
+
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, store: GraphStore, key_id: str, from_sequence: int | None = None
+    ) -> AsyncIterator[AsyncIterator[Event]]:
+        """The events committed after `from_sequence` (None: from now on), in sequence order,
+        each once, for as long as the context is open."""
+        self.check(key_id)
+        subscriber = _Subscriber(key_id)
+        self._subscribers.add(subscriber)
+        try:
+            await self._ensure_running(store)
+            # where a live subscription starts is where the poller is as it registers (no
+            # suspension in between once the poller runs): later events reach its queue
+            assert self._position is not None
+            yield self._feed(store, subscriber, self._position, from_sequence)
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def _feed(
+        self, store: GraphStore, subscriber: _Subscriber, live_from: int, from_sequence: int | None
+    ) -> AsyncIterator[Event]:
+        seen = live_from if from_sequence is None else from_sequence
+        if from_sequence is not None:
+            # replay: read the outbox until it has nothing after `seen` (the queue, registered
+            # before, holds whatever is committed meanwhile; duplicates are skipped below)
+            while True:
+                batch = await outbox.events_after(store, seen, limit=BATCH)
+                for event in batch:
+                    if event.sequence > seen:
+                        seen = event.sequence
+                        yield event
+                if len(batch) < BATCH:
+                    break
+        while True:
+            live = await subscriber.queue.get()
+            if live is None:
+                raise SubscriberTooSlow(seen, self.queue_limit)
+            if live.sequence > seen:
+                seen = live.sequence
+                yield live
+
+    async def _ensure_running(self, store: GraphStore) -> None:
+        if self._store is not None and self._store is not store:
+            raise RuntimeError("an EventHub serves one store")
+        if not self.running:
+            self._store = store
+            self._started = asyncio.Event()
+            self._task = asyncio.create_task(self._poll(store), name="crm-graph event hub")
+        await self._started.wait()
+
+    async def _poll(self, store: GraphStore) -> None:
+        while self._position is None:
+            try:
+                self._position = await outbox.last_sequence(store)
+            except StoreError as e:
+                log.warning("event hub cannot read the outbox: %s", e)
+                await asyncio.sleep(self.interval)
+        self._started.set()
+        while True:
+            await asyncio.sleep(self.interval)
+            if not self._subscribers:
+                continue
+            try:
+                await self.poll_once()
+            except StoreError as e:  # the next tick tries again from the same position
+                log.warning("event hub cannot read the outbox: %s", e)
+
+    async def poll_once(self) -> None:
+        """Read what the outbox holds after the last event seen and hand it to every open
+        subscription (what the poller does each tick): one statement per `BATCH` events,
+        whatever the number of subscriptions."""
+        if self._store is None or self._position is None:
+            return
+        while True:
+            self.polls += 1
+            batch = await outbox.events_after(self._store, self._position, limit=BATCH)
+            for event in batch:
+                self._position = max(self._position, event.sequence)
+                for subscriber in tuple(self._subscribers):
+                    self._hand(subscriber, event)
+            if len(batch) < BATCH:
+                return
+
+    def _hand(self, subscriber: _Subscriber, event: Event) -> None:
+        if subscriber.overflowed:
+            return
+        if subscriber.queue.qsize() >= self.queue_limit:
+            subscriber.overflowed = True
+            subscriber.queue.put_nowait(None)
+            return
+        subscriber.queue.put_nowait(event)
+
+    async def close(self) -> None:
+        """Stop polling (the app's shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

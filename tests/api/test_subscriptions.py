@@ -1,0 +1,374 @@
+"""GraphQL subscriptions over graphql-transport-ws: the real app served by a real uvicorn in the
+test's event loop (so that its store is the `store` fixture, on both engines), a real websocket
+client (`tests.ws_client`), changes made by mutations over HTTP from another client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from crm_graph.api.app import create_app
+from crm_graph.api.auth.keys import create_key, revoke_key
+from crm_graph.api.auth.scopes import PRESETS, Scope
+from crm_graph.api.settings import Settings
+from crm_graph.graph.access import scope_of
+from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.store import GraphStore
+from tests.api.test_mutations import LINK, RECORD_TRANSACTION, UPSERT
+from tests.ws_client import Refused, Subscriber, subscriber, uvicorn_serving
+
+EVENTS = (
+    "subscription($from: Int) { events(fromSequence: $from) { sequence type customerIds data at } }"
+)
+CHANGED = "subscription($ids: [ID!]!) { customerChanged(ids: $ids) { id name city email } }"
+
+
+@dataclass
+class Served:
+    url: str
+    app: Starlette
+    http: httpx.AsyncClient
+    admin: str
+
+    async def write(self, query: str, **variables: Any) -> dict[str, Any]:
+        """A mutation by the admin key over HTTP: its data (it must succeed)."""
+        answer = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {self.admin}"},
+        )  # fmt: skip
+        body = answer.json()
+        assert answer.status_code == 200 and "errors" not in body, body
+        (result,) = body["data"].values()
+        assert result["__typename"].endswith("Success"), result
+        return body["data"]  # type: ignore[no-any-return]
+
+    async def customers(self, *ids: str, **fields: Any) -> None:
+        await self.write(UPSERT, input=[{"id": i, "name": f"Name {i}", **fields} for i in ids])
+
+    @property
+    def open_subscriptions(self) -> int:
+        return self.app.state.events.open  # type: ignore[no-any-return]
+
+    async def registered(self, count: int) -> None:
+        """Wait until `count` subscriptions are open and the poller follows the outbox: what
+        commits afterwards reaches them (no sleeping for a guessed while)."""
+        hub = self.app.state.events
+        for _ in range(600):
+            if hub.open >= count and hub.following:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{hub.open} subscriptions open, {count} expected")
+
+
+@pytest.fixture
+async def served(store: GraphStore, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    """The app on `store` with the settings of the test's `settings` marker, if any."""
+    marker = request.node.get_closest_marker("settings")
+    settings = Settings(store=StoreSettings(), event_poll_seconds=0.05,
+                        **(marker.kwargs if marker else {}))  # fmt: skip
+    app = create_app(settings, store=store, rate_limiter=None, points_limiter=None,
+                     failed_auth_limiter=None, key_cache=None)  # fmt: skip
+    _, admin = await create_key(store, "admin", "ops")
+    async with uvicorn_serving(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        yield Served(url, app, http, admin)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def live(served: Served, client: Subscriber, query: str, **variables: Any) -> str:
+    """A subscription started and registered with the server's poller: a change committed after
+    this returns is delivered."""
+    before = served.open_subscriptions
+    operation = await client.subscribe(query, variables or None)
+    await served.registered(before + 1)
+    return operation
+
+
+# -- authentication --------------------------------------------------------------------------
+
+
+async def test_a_connection_without_a_valid_key_is_refused_with_4403_and_why(
+    served: Served, store: GraphStore
+) -> None:
+    # no payload, an empty one, a malformed key, an unknown one
+    for payload, why in [
+        (None, "no API key"),
+        ({}, "no API key"),
+        ({"apiKey": "nope"}, "malformed API key"),
+        (bearer("crm_AAAAAAAAAAAA_" + "A" * 43), ""),
+    ]:
+        with pytest.raises(Refused) as refused:
+            async with subscriber(served.url, payload):
+                pass
+        assert refused.value.code == 4403, payload
+        assert why in refused.value.reason
+    # a revoked key, an expired one
+    gone, revoked = await create_key(store, "analyst", "gone")
+    await revoke_key(store, gone.id)
+    _, expired = await create_key(
+        store, "analyst", "old", expires_at=datetime.now(UTC) + timedelta(seconds=1)
+    )
+    await asyncio.sleep(1.2)
+    for key in (revoked, expired):
+        with pytest.raises(Refused) as refused:
+            async with subscriber(served.url, {"apiKey": key}):
+                pass
+        assert refused.value.code == 4403
+        assert "revoked" in refused.value.reason or "expired" in refused.value.reason
+    # the key in the handshake's header, or in the payload either way, is accepted
+    async with subscriber(served.url, None, headers={"Authorization": f"Bearer {served.admin}"}):
+        pass
+    async with subscriber(served.url, bearer(served.admin)):
+        pass
+    async with subscriber(served.url, {"apiKey": served.admin}):
+        pass
+
+
+async def test_a_subscribe_before_connection_init_is_closed_4401(served: Served) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.ws_client import PROTOCOL, ws_url
+
+    async with connect(ws_url(served.url), subprotocols=[PROTOCOL]) as ws:
+        await ws.send('{"id": "1", "type": "subscribe", "payload": {"query": "subscription '
+                      '{ events { sequence } }"}}')  # fmt: skip
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+@pytest.mark.settings(cors_origins=("https://app.example.com",))
+async def test_a_browser_page_on_an_origin_not_allowed_cannot_connect(served: Served) -> None:
+    with pytest.raises(Refused) as refused:
+        async with subscriber(served.url, bearer(served.admin), origin="https://evil.example"):
+            pass
+    assert "403" in refused.value.reason
+    async with subscriber(served.url, bearer(served.admin), origin="https://app.example.com"):
+        pass
+
+
+# -- what is delivered -------------------------------------------------------------------------
+
+
+async def test_changes_made_by_another_client_arrive_in_order(served: Served) -> None:
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        events = await live(served, client, EVENTS)
+        await served.customers("c1")
+        await served.customers("c2")
+        await served.write(
+            RECORD_TRANSACTION,
+            input={"id": "t1", "customerId": "c1", "at": "2024-05-01T10:00:00Z",
+                   "lines": [{"productId": "p1", "quantity": 2, "unitPrice": 5.25}]},
+        )  # fmt: skip
+        await served.write(LINK, input={"sourceId": "c1", "targetId": "c2", "type": "KNOWS"})
+        got = [(await client.next(events))["data"]["events"] for _ in range(4)]
+    assert [(e["type"], e["customerIds"]) for e in got] == [
+        ("CUSTOMER_CREATED", ["c1"]),
+        ("CUSTOMER_CREATED", ["c2"]),
+        ("TRANSACTION_RECORDED", ["c1"]),
+        ("TIE_RECORDED", ["c1", "c2"]),
+    ]
+    sequences = [e["sequence"] for e in got]
+    assert sequences == list(range(sequences[0], sequences[0] + 4))
+    assert got[2]["data"]["transactionId"] == "t1"
+    assert datetime.fromisoformat(got[0]["at"]) > datetime(2020, 1, 1, tzinfo=UTC)
+
+
+async def test_a_replay_from_a_sequence_then_follows_live_and_types_filter(
+    served: Served,
+) -> None:
+    await served.customers("c1")
+    await served.customers("c1", city="Leeds")
+    await served.customers("c2")
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        everything = await client.subscribe(EVENTS, {"from": 0})
+        replayed = [(await client.next(everything))["data"]["events"] for _ in range(3)]
+        first = replayed[0]["sequence"]
+        # from the second: the two after it; only updates: the one
+        after = await client.subscribe(EVENTS, {"from": first})
+        updates = await client.subscribe(
+            "subscription { events(types: [CUSTOMER_UPDATED], fromSequence: 0) { sequence type } }"
+        )
+        tail = [(await client.next(after))["data"]["events"]["sequence"] for _ in range(2)]
+        only = (await client.next(updates))["data"]["events"]
+        # then the live one follows on every subscription, nothing twice
+        await served.customers("c2", city="York")
+        live_all = (await client.next(everything))["data"]["events"]
+        live_after = (await client.next(after))["data"]["events"]
+        live_update = (await client.next(updates))["data"]["events"]
+    assert [e["type"] for e in replayed] == ["CUSTOMER_CREATED", "CUSTOMER_UPDATED",
+                                             "CUSTOMER_CREATED"]  # fmt: skip
+    assert tail == [first + 1, first + 2]
+    assert only == {"sequence": first + 1, "type": "CUSTOMER_UPDATED"}
+    assert live_all["sequence"] == live_after["sequence"] == live_update["sequence"] == first + 3
+
+
+async def test_customer_changed_yields_the_customer_read_afresh(served: Served) -> None:
+    await served.customers("c1", "c2", "c3")
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        changed = await live(served, client, CHANGED, ids=["c1", "c3"])
+        await served.customers("c1", city="Leeds")
+        await served.customers("c2", city="York")  # not followed
+        await served.customers("c3", city="Bath")
+        await served.customers("c1", city="Hull")
+        got = [(await client.next(changed))["data"]["customerChanged"] for _ in range(3)]
+    assert [(c["id"], c["city"]) for c in got] == [("c1", "Leeds"), ("c3", "Bath"),
+                                                   ("c1", "Hull")]  # fmt: skip
+
+
+# -- scopes ----------------------------------------------------------------------------------
+
+
+async def test_a_partner_never_receives_an_event_outside_its_scope(
+    served: Served, store: GraphStore
+) -> None:
+    await served.customers("c1", "c2", email="someone@x.org")
+    _, partner = await create_key(store, "partner", "acme", customers=scope_of(ids=["c1"]))
+    _, no_orders = await create_key(store, "partner", "profiles only",
+                                    scopes=frozenset({Scope.PROFILE}))  # fmt: skip
+    async with (
+        subscriber(served.url, bearer(partner)) as client,
+        subscriber(served.url, bearer(no_orders)) as other,
+    ):
+        events = await live(served, client, EVENTS)
+        changed = await live(served, client, CHANGED, ids=["c1", "c2"])
+        profiles = await live(served, other, EVENTS)
+        await served.customers("c2", city="York")  # outside the partner's scope
+        await served.write(LINK, input={"sourceId": "c1", "targetId": "c2", "type": "KNOWS"})
+        await served.write(
+            RECORD_TRANSACTION,
+            input={"id": "t2", "customerId": "c2", "at": "2024-05-01T10:00:00Z",
+                   "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 3}]},
+        )  # fmt: skip
+        await served.customers("c1", city="Leeds", email="new@x.org")  # inside
+        await served.write(
+            RECORD_TRANSACTION,
+            input={"id": "t1", "customerId": "c1", "at": "2024-05-01T10:00:00Z",
+                   "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 3}]},
+        )  # fmt: skip
+        # the first event the partner gets is its customer's update: nothing before it
+        update = (await client.next(events))["data"]["events"]
+        order = (await client.next(events))["data"]["events"]
+        customer = (await client.next(changed))["data"]["customerChanged"]
+        again = (await client.next(changed))["data"]["customerChanged"]
+        # the key without orders sees the customer events, never the orders
+        seen = [(await other.next(profiles))["data"]["events"]["type"] for _ in range(3)]
+        assert client.pending(events) == client.pending(changed) == 0
+    assert (update["type"], update["customerIds"]) == ("CUSTOMER_UPDATED", ["c1"])
+    assert (order["type"], order["customerIds"]) == ("TRANSACTION_RECORDED", ["c1"])
+    # masked as a query would be: no email for a partner
+    assert customer == {"id": "c1", "name": "Name c1", "city": "Leeds",
+                        "email": customer["email"]}  # fmt: skip
+    assert customer["email"] != "new@x.org" and again["id"] == "c1"
+    assert seen == ["CUSTOMER_UPDATED", "CUSTOMER_UPDATED", "CUSTOMER_UPDATED"]
+
+
+async def test_a_field_the_key_may_not_read_is_refused_at_subscribe(
+    served: Served, store: GraphStore
+) -> None:
+    _, partner = await create_key(store, "partner", "acme")
+    async with subscriber(served.url, bearer(partner)) as client:
+        refused = await client.subscribe(
+            'subscription { customerChanged(ids: ["c1"]) { id interactions { subject } } }'
+        )
+        message = await client.message(refused)
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert PRESETS["partner"] == frozenset({Scope.PROFILE, Scope.ORDERS})
+
+
+async def test_a_key_revoked_while_subscribed_receives_nothing_more(
+    served: Served, store: GraphStore
+) -> None:
+    info, key = await create_key(store, "analyst", "soon gone")
+    async with subscriber(served.url, bearer(key)) as client:
+        events = await live(served, client, EVENTS)
+        await served.customers("c1")
+        assert (await client.next(events))["data"]["events"]["customerIds"] == ["c1"]
+        await revoke_key(store, info.id)
+        await asyncio.sleep(1.1)  # RECHECK_SECONDS: how stale a subscription's key may be
+        await served.customers("c2")
+        ended = await client.message(events)
+        completed = await client.message(events)
+    # the subscription ends: an error in a last `next`, then `complete`
+    assert completed["type"] == "complete"
+    assert ended["type"] == "next" and ended["payload"]["data"] is None
+    error = ended["payload"]["errors"][0]
+    assert error["message"] == "this API key has been revoked"
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+@pytest.mark.settings(max_cost=50)
+async def test_the_cost_limit_applies_to_a_subscription(served: Served) -> None:
+    costly = ('subscription { customerChanged(ids: ["c1"]) { id transactions(first: 100) '
+              "{ id } } }")  # fmt: skip
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        refused = await client.message(await client.subscribe(costly))
+        cheap = await live(served, client, CHANGED, ids=["c1"])
+        assert served.open_subscriptions == 1
+        await client.complete(cheap)
+    assert refused["type"] == "error"
+    error = refused["payload"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert "over the maximum of 50" in error["message"]
+
+
+@pytest.mark.settings(subscriptions_per_key=2)
+async def test_a_key_has_at_most_its_subscriptions_over_all_its_connections(
+    served: Served,
+) -> None:
+    async with (
+        subscriber(served.url, bearer(served.admin)) as one,
+        subscriber(served.url, bearer(served.admin)) as two,
+    ):
+        first = await live(served, one, EVENTS)
+        await live(served, two, EVENTS)
+        third = await two.message(await two.subscribe(EVENTS))
+        assert third["type"] == "error"
+        assert third["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+        # one completed, another may start
+        await one.complete(first)
+        for _ in range(100):
+            if served.open_subscriptions == 1:
+                break
+            await asyncio.sleep(0.05)
+        fourth = await live(served, two, EVENTS)
+        await served.customers("c9")
+        assert (await two.next(fourth))["data"]["events"]["customerIds"] == ["c9"]
+
+
+async def test_queries_and_mutations_are_refused_over_a_websocket(served: Served) -> None:
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        answer = await client.message(await client.subscribe("{ __typename }"))
+    assert answer["type"] == "error"
+    assert answer["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "HTTP POST" in answer["payload"][0]["message"]
+
+
+async def test_a_disconnect_ends_its_subscriptions_and_their_tasks(served: Served) -> None:
+    before = len(asyncio.all_tasks())
+    async with subscriber(served.url, bearer(served.admin)) as client:
+        for _ in range(3):
+            await client.subscribe(EVENTS)
+        await client.subscribe(CHANGED, {"ids": ["c1"]})
+        await served.registered(4)
+    for _ in range(200):
+        if served.open_subscriptions == 0 and len(asyncio.all_tasks()) <= before + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert served.open_subscriptions == 0
+    # the poller (started by the first subscription) is the one task more
+    assert len(asyncio.all_tasks()) <= before + 1
