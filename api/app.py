@@ -427,6 +427,7 @@ def create_app(
             await worker.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, 5.0)
+
     hub = EventHub(
         interval=app_settings.event_poll_seconds, per_key=app_settings.subscriptions_per_key
     )

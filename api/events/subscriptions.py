@@ -33,7 +33,7 @@ from crm_graph.api.customers.loaders import CustomerLoaders
 from crm_graph.api.customers.types import Customer, customer_view
 from crm_graph.api.events.hub import EventHub, SubscriberTooSlow, SubscriptionRefused
 from crm_graph.api.events.types import ChangeEvent, EventType
-from crm_graph.graph.customers import customers_in_scope
+from crm_graph.graph.customer_reads import customers_in_scope
 from crm_graph.graph.events import Event
 
 EVENT_SCOPES: Mapping[str, Scope] = {
