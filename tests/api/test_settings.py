@@ -43,7 +43,11 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "CRM_GRAPH_CORS_ORIGINS": "https://app.example.com", "CRM_GRAPH_ACCESS_LOG": "json",
         "CRM_GRAPH_KEY_CACHE_SECONDS": "0.5", "CRM_GRAPH_AUDIT_DAYS": "30",
         "CRM_GRAPH_SUBSCRIPTIONS_PER_KEY": "3",
-        "CRM_GRAPH_EVENT_POLL_SECONDS": "0.1",
+        "CRM_GRAPH_EVENT_POLL_SECONDS": "0.1", "CRM_GRAPH_AUDIT_FLUSH_SECONDS": "2",
+        "CRM_GRAPH_WEBHOOKS": "off", "CRM_GRAPH_WEBHOOK_TIMEOUT": "3",
+        "CRM_GRAPH_WEBHOOK_RETRY_BASE": "0.5", "CRM_GRAPH_WEBHOOK_RETRY_MAX": "60",
+        "CRM_GRAPH_WEBHOOK_GIVE_UP": "7200", "CRM_GRAPH_WEBHOOK_LEASE": "15",
+        "CRM_GRAPH_WEBHOOK_POLL": "0.2", "CRM_GRAPH_EVENT_RETENTION_DAYS": "7",
     }  # fmt: skip
     settings = Settings.from_env(env)
     assert set(variables()) <= set(env) | {"CRM_GRAPH_STORE"}
@@ -63,6 +67,11 @@ def test_every_setting_is_read_from_its_variable() -> None:
     assert settings.key_cache_seconds == 0.5
     assert settings.audit_days == 30.0
     assert (settings.subscriptions_per_key, settings.event_poll_seconds) == (3, 0.1)
+    assert settings.audit_flush_seconds == 2.0
+    assert (settings.webhooks, settings.webhook_timeout, settings.webhook_poll) == (False, 3.0, 0.2)
+    assert (settings.webhook_retry_base, settings.webhook_retry_max) == (0.5, 60.0)
+    assert (settings.webhook_give_up, settings.webhook_lease) == (7200.0, 15.0)
+    assert settings.event_retention_days == 7
 
 
 @pytest.mark.parametrize(
@@ -85,6 +94,10 @@ def test_every_setting_is_read_from_its_variable() -> None:
         ("CRM_GRAPH_AUDIT_DAYS", "a year"),
         ("CRM_GRAPH_SUBSCRIPTIONS_PER_KEY", "0"),
         ("CRM_GRAPH_EVENT_POLL_SECONDS", "0"),
+        ("CRM_GRAPH_AUDIT_FLUSH_SECONDS", "-1"),
+        ("CRM_GRAPH_WEBHOOKS", "sometimes"),
+        ("CRM_GRAPH_WEBHOOK_TIMEOUT", "0"),
+        ("CRM_GRAPH_EVENT_RETENTION_DAYS", "0"),
     ],
 )
 def test_a_malformed_value_names_the_setting_and_the_value(name: str, value: str) -> None:
