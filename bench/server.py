@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,11 +54,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVING = re.compile(rb"serving .* on (http://\S+) \(GraphQL")
+"""`crm-graph serve`'s "serving" line, which names the port it listens on."""
+
+
 @dataclass
 class ApiServer:
     process: subprocess.Popen[bytes]
-    url: str
+    address: str
+    """The base URL; empty until the server has said where it listens (`--port 0`)."""
     log_path: Path
+
+    @property
+    def url(self) -> str:
+        """The base URL, read from the server's "serving" line when it chose its own port."""
+        if not self.address:
+            found = SERVING.search(self.log_path.read_bytes()) if self.log_path.exists() else None
+            if found is None:
+                raise RuntimeError("the API server has not said where it listens yet")
+            self.address = found.group(1).decode()
+        return self.address
+
+    def listening(self) -> bool:
+        """Whether the server has said where it listens (at once for a given port)."""
+        try:
+            return bool(self.url)
+        except RuntimeError:
+            return False
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -80,18 +103,20 @@ def api_server(
     whatever happens: SIGINT (uvicorn's graceful shutdown, which lets go of the store), then
     SIGTERM, then SIGKILL. Its own session, so a Ctrl-C at the terminal reaches only the bench,
     which then stops the server itself."""
-    port = port or free_port()
+    # Without a port the server takes any free one and says which: a port found free here
+    # and passed to it could be taken in between (by another suite's server on a shared
+    # machine, which would then answer this one's requests)
     env = {**os.environ, "CRM_GRAPH_RATE_LIMIT": "0", "CRM_GRAPH_RATE_POINTS": "0", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             # --create: a bench may serve a store it has not loaded yet (bench explore's is empty)
-            _cli(data_dir, "--create", "serve", "--port", str(port), "--host", "127.0.0.1",
+            _cli(data_dir, "--create", "serve", "--port", str(port or 0), "--host", "127.0.0.1",
                  store=store),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
             start_new_session=True,
         )  # fmt: skip
     try:
-        yield ApiServer(process, f"http://127.0.0.1:{port}", log_path)
+        yield ApiServer(process, f"http://127.0.0.1:{port}" if port else "", log_path)
     finally:
         stop_process(process)
 
@@ -115,6 +140,13 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
 async def wait_ready(server: ApiServer, timeout: float = 120.0) -> None:
     """Wait until /readyz answers 200; fail at once if the server process exits."""
     deadline = time.monotonic() + timeout
+    while not server.listening():
+        if server.process.poll() is not None or time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"the API server did not say where it listens (status "
+                f"{server.process.poll()}):\n{server.log_tail()}"
+            )
+        await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=5) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:

@@ -3,6 +3,7 @@ one graph per test), and Neo4j when NEO4J_URI is set."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import warnings
@@ -17,6 +18,7 @@ from hypothesis import settings
 from crm_graph.api.app import create_app
 from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
+from crm_graph.api.settings import Settings
 from crm_graph.graph.embedded import STATE_FILE, EmbeddedServer
 from crm_graph.graph.falkordb_store import FalkorStore
 from crm_graph.graph.settings import StoreSettings, parse_store
@@ -146,15 +148,28 @@ class Api:
         return body["errors"]
 
 
+TEST_STATEMENT_TIMEOUT = 120.0
+"""Seconds a statement of a test's GraphQL request may run in the store (see `api_for`)."""
+
+
 @pytest.fixture
 async def api_for(store: GraphStore) -> AsyncIterator[Callable[[Role], Any]]:
     """`await api_for(Role.ADMIN)`: an `Api` on the real app with a fresh key of that role.
 
     Without the key cache (as with CRM_GRAPH_KEY_CACHE_SECONDS=0): every request looks its key
     up, so the tests that count store round trips count the same whatever the clock does. The
-    cache has its own tests (tests/api/test_key_cache.py)."""
+    cache has its own tests (tests/api/test_key_cache.py).
+
+    With a statement timeout of `TEST_STATEMENT_TIMEOUT` instead of the default 5 s: the
+    timeout still applies to every statement, but a machine shared by several suites (load
+    average 30 on 2 cores) took more than 5 s for a cold 360 statement on Neo4j, and the
+    README example test failed with TIMEOUT. The timeout's own tests set theirs
+    (tests/graph/test_timeouts.py, tests/security/test_hostile.py)."""
+    app_settings = dataclasses.replace(
+        Settings.from_env(store=StoreSettings()), statement_timeout=TEST_STATEMENT_TIMEOUT
+    )
     app = create_app(
-        StoreSettings(),
+        app_settings,
         store=store,
         rate_limiter=None,
         points_limiter=None,

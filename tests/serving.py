@@ -1,11 +1,11 @@
-"""A real `crm-graph serve` in a subprocess, on a free 127.0.0.1 port, on its own embedded store:
-for the tests of what only a running server shows (its access log, a browser calling it)."""
+"""A real `crm-graph serve` in a subprocess, on a 127.0.0.1 port it chose, on its own embedded
+store: for the tests of what only a running server shows (its access log, a browser calling it)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -16,12 +16,6 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import stop_embedded_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def crm_graph(*args: str, data_dir: Path, env: Mapping[str, str] | None = None) -> str:
@@ -77,23 +71,43 @@ def serving(
             "--seed", "1", data_dir=data_dir,
         )  # fmt: skip
         crm_graph("load", str(tmp_path / "business"), data_dir=data_dir)
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as err:
+    log, said = tmp_path / "serve.log", tmp_path / "serve.out"
+    # --port 0: the server takes a free port and names it in its "serving" line (a port found
+    # free here could be taken before the server binds it, on a machine shared with other suites)
+    with open(log, "wb") as err, open(said, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), "--create",
-             "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
+             "serve", "--host", "127.0.0.1", "--port", "0"],
+            stdout=out,
             stderr=err,
             env={**os.environ, **(env or {})},
         )  # fmt: skip
-    served = Served(f"http://127.0.0.1:{port}", data_dir, log, process)
+    served = Served("", data_dir, log, process)
     try:
+        served.url = _address(served, said)
         _wait_until_ready(served)
         yield served
     finally:
         served.stop()
         stop_embedded_server(data_dir)
+
+
+SERVING = re.compile(r"serving .* on (http://\S+) \(GraphQL")
+
+
+def _address(served: Served, said: Path, timeout: float = 120) -> str:
+    """The base URL from the server's "serving" line on its standard output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = SERVING.search(said.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if served.process.poll() is not None:
+            raise AssertionError(f"crm-graph serve exited: {served.log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise AssertionError(
+        f"crm-graph serve named no address in {timeout}s: {served.log.read_text()}"
+    )
 
 
 def _wait_until_ready(served: Served, timeout: float = 120) -> None:

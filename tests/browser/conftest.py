@@ -71,7 +71,10 @@ class BrowserPage:
 def browser_page(chromium: Any, tmp_path: Path) -> Iterator[BrowserPage]:
     """A page in a fresh browser context (its own storage)."""
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(30_000)
+    # 120 s, as the workbench's tests (tests/explore): a wait ends as soon as its condition
+    # holds, and at a load average of 30 on 2 cores, GraphiQL's bundle, a fetch and a render
+    # can take longer than Playwright's usual 30 s
+    context.set_default_timeout(120_000)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     opened = BrowserPage(context.new_page(), shots)

@@ -7,6 +7,7 @@ Skipped, with the reason, where the `playwright` package or the Chromium binary 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +18,10 @@ import uvicorn
 
 from bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from crm_graph.api.app import create_app
+from crm_graph.api.settings import Settings
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
+from tests.conftest import TEST_STATEMENT_TIMEOUT
 
 VIEWPORT = {"width": 1400, "height": 1000}
 
@@ -69,20 +72,28 @@ class Page:
 @pytest.fixture
 async def served(store: GraphStore) -> AsyncIterator[str]:
     """The real app on the test's store, served over HTTP on a free port; its base URL."""
-    app = create_app(StoreSettings(), store=store, rate_limiter=None)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))  # fmt: skip
-    task = asyncio.ensure_future(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    # the generous statement timeout of the API tests (tests/conftest.py's `api_for`)
+    app_settings = dataclasses.replace(
+        Settings.from_env(store=StoreSettings()), statement_timeout=TEST_STATEMENT_TIMEOUT
+    )
+    app = create_app(app_settings, store=store, rate_limiter=None)
+    # the socket is bound here and handed to uvicorn: a port found free and bound later could
+    # be taken in between on a machine shared with other suites
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.ensure_future(server.serve(sockets=[listening]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+        server.should_exit = True
+        await task
+    finally:
+        listening.close()
 
 
 @pytest.fixture

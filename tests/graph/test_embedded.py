@@ -209,9 +209,7 @@ async def test_a_statement_sent_while_the_server_is_busy_runs_once_it_is_free(
                                daemon=True)  # fmt: skip
     try:
         blocker.start()
-        time.sleep(0.3)
-        with pytest.raises(redis.ResponseError, match="BUSY"):
-            admin.ping()
+        _wait_until_busy(admin)
         # when a write is sent, and the script ends half a second later
         threading.Timer(0.5, lambda: admin.script_kill()).start()
         started = time.monotonic()
@@ -223,7 +221,7 @@ async def test_a_statement_sent_while_the_server_is_busy_runs_once_it_is_free(
         blocker = threading.Thread(target=_run_forever, args=(record.connection_kwargs(),),
                                    daemon=True)  # fmt: skip
         blocker.start()
-        time.sleep(0.3)
+        _wait_until_busy(admin)
         monkeypatch.setattr("crm_graph.graph.falkordb_store.BUSY_WAIT_SECONDS", 0.3)
         with pytest.raises(QueryError, match="BUSY"):
             await store.read("MATCH (c:Customer) RETURN count(c) AS n")
@@ -232,6 +230,23 @@ async def test_a_statement_sent_while_the_server_is_busy_runs_once_it_is_free(
     finally:
         admin.close()
         await store.close()
+
+
+def _wait_until_busy(admin: redis.Redis) -> None:
+    """Until the server answers BUSY: the blocking script has started. (A fixed 0.3 s sleep
+    assumed the script thread had connected and sent it by then, which a loaded machine does
+    not promise.)"""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin.ping()
+        except redis.ResponseError as e:
+            if "BUSY" in str(e):
+                return
+            raise
+        if time.monotonic() > deadline:
+            raise AssertionError("the blocking script never made the server busy")
+        time.sleep(0.01)
 
 
 def _run_forever(connection_kwargs: dict[str, object]) -> None:

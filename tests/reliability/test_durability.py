@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,21 +189,32 @@ async def test_a_load_killed_at_any_moment_then_run_again_ends_like_an_uninterru
     delay *= reference.write_seconds
     try:
         # given a load of the business, killed with SIGKILL `delay` seconds after its store is up
-        with running(load_command(reference.folder, data_dir)) as loader:
-            wait_until(
-                lambda: store_pid(data_dir) or loader.poll() is not None,
-                TIMEOUT,
-                "the load to start its store",
-            )
-            server = store_pid(data_dir)
-            assert server is not None, loader.communicate()[1]
-            time.sleep(delay)
-            assert loader.poll() is None, "the load finished before the kill: nothing was tested"
-            if target in ("store", "both"):
-                os.kill(server, signal.SIGKILL)
-            if target in ("loader", "both"):
-                os.kill(loader.pid, signal.SIGKILL)
-            _, err = loader.communicate(timeout=TIMEOUT)
+        # (the delay is a fraction of the reference load's time, measured under another load of
+        # this shared machine: a load that finished before the kill is run again, on a fresh
+        # directory, with half the delay, until one is killed while it runs)
+        for _ in range(6):
+            with running(load_command(reference.folder, data_dir)) as loader:
+                wait_until(
+                    lambda: store_pid(data_dir) or loader.poll() is not None,
+                    TIMEOUT,
+                    "the load to start its store",
+                )
+                server = store_pid(data_dir)
+                assert server is not None, loader.communicate()[1]
+                time.sleep(delay)
+                finished = loader.poll() is not None
+                if not finished:
+                    if target in ("store", "both"):
+                        os.kill(server, signal.SIGKILL)
+                    if target in ("loader", "both"):
+                        os.kill(loader.pid, signal.SIGKILL)
+                _, err = loader.communicate(timeout=TIMEOUT)
+            if not finished:
+                break
+            stop_embedded_server(data_dir)
+            shutil.rmtree(data_dir)
+            delay /= 2
+        assert not finished, "the load finished before every kill: nothing was tested"
         if target == "store":
             # the loader saw its store die and said so, without a traceback
             assert loader.returncode == 1, err
