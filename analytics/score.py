@@ -21,6 +21,7 @@ from crm_graph.analytics import scores as names
 from crm_graph.analytics.extract import read_tables
 from crm_graph.analytics.train import default_as_of, encode_drivers, epoch_ms, write_scores
 from crm_graph.graph import analytics as cypher
+from crm_graph.graph import events
 from crm_graph.graph.store import GraphStore
 
 RESCORED = tuple(p for p in names.PROPERTIES if p != names.RECOMMENDATIONS)
@@ -123,4 +124,7 @@ async def score_customers(
             {"id": str(c), "segment": f"{names.SEGMENT_MODEL}:{int(k)}"} for c, k in labels.items()
         ]
         await cypher.reassign_segments(store, names.SEGMENT_MODEL, wanted, assignments)
+    await events.record(
+        store, events.SCORES_WRITTEN, [], version=bundle["version"], customers=len(scored)
+    )
     return scored

@@ -510,7 +510,12 @@ async def _write_cards(store: GraphStore, report: TrainReport) -> None:
         }
         for name, metrics in report.metrics.items()
     ]
-    await cypher.save_model_cards(store, cards)
+    event = {
+        "version": report.version,
+        "customers": report.customers_scored,
+        "models": sorted(report.metrics),
+    }
+    await cypher.save_model_cards(store, cards, event)
 
 
 def save_models(

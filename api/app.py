@@ -345,6 +345,7 @@ def create_app(
     cors: tuple[str, ...] | None = None,
     access_log: AccessLogFormat | None = None,
     key_cache: KeyCache | bool | None = True,
+    webhook_worker: bool = False,
 ) -> Starlette:
     """The ASGI app. `settings`: the app's (`Settings`), or only the store's, the rest then read
     from the environment once, here. A given `store` is used as is (and closed at shutdown only
@@ -356,7 +357,10 @@ def create_app(
     off. `cors` (the origins allowed to call from a browser) and `access_log` (`text`, `json`,
     `off`) default to the settings' (`CRM_GRAPH_CORS_ORIGINS`, `CRM_GRAPH_ACCESS_LOG`);
     `key_cache` True too (`CRM_GRAPH_KEY_CACHE_SECONDS`, see api/auth/cache.py: a revoke takes
-    effect within its ttl, 1 s by default), None or False turns it off."""
+    effect within its ttl, 1 s by default), None or False turns it off. `webhook_worker`: run
+    the webhook delivery worker (`crm_graph.api.webhooks.worker`) as a task of the app's
+    lifespan, with the settings' delivery options (`crm-graph serve` asks for it unless
+    CRM_GRAPH_WEBHOOKS is off)."""
     app_settings = settings if isinstance(settings, Settings) else Settings.from_env(store=settings)
     settings = app_settings.store
     if production is None:
@@ -393,11 +397,29 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
+    async def delivering(opened: GraphStore) -> AsyncIterator[None]:
+        """The webhook worker as a task beside the app, stopped before the store closes."""
+        if not webhook_worker:
+            yield
+            return
+        from crm_graph.api.webhooks.worker import DeliveryConfig, WebhookWorker
+
+        worker = WebhookWorker(opened, DeliveryConfig.from_settings(app_settings))
+        task = asyncio.create_task(worker.run(), name="webhook worker")
+        try:
+            yield
+        finally:
+            await worker.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 5.0)
+
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
             try:
-                yield
+                async with delivering(store):
+                    yield
             finally:
                 await hub.close()
                 if close_store:
@@ -408,7 +430,8 @@ def create_app(
         log.info("serving %s", opened.description)
         pruning = asyncio.create_task(prune_every_hour(opened))
         try:
-            yield
+            async with delivering(opened):
+                yield
         finally:
             pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):

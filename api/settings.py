@@ -206,6 +206,25 @@ class Settings:
     model_dir_setting: Path | None = setting("CRM_GRAPH_MODEL_DIR", None, path)  # noqa: RUF009
     default_region: str | None = setting("CRM_GRAPH_DEFAULT_REGION", None, region)
     """Country of phone numbers written without +CC."""
+    webhooks: bool = setting("CRM_GRAPH_WEBHOOKS", True, switch)
+    """Whether `crm-graph serve` runs the webhook delivery worker (off: run `crm-graph webhooks
+    run` beside it, or deliver nothing)."""
+    webhook_timeout: float = setting("CRM_GRAPH_WEBHOOK_TIMEOUT", 10.0, positive)
+    """Seconds a receiver has to answer one delivery (connect, send, read)."""
+    webhook_retry_base: float = setting("CRM_GRAPH_WEBHOOK_RETRY_BASE", 1.0, positive)
+    webhook_retry_max: float = setting("CRM_GRAPH_WEBHOOK_RETRY_MAX", 3600.0, positive)
+    """A failed delivery is tried again after a random wait between 0 and base x 2^(attempts-1)
+    seconds, at most max (exponential backoff with full jitter)."""
+    webhook_give_up: float = setting("CRM_GRAPH_WEBHOOK_GIVE_UP", 86400.0, positive)
+    """Seconds after its first attempt an event still undelivered fails its subscription
+    (stopped, replayable)."""
+    webhook_lease: float = setting("CRM_GRAPH_WEBHOOK_LEASE", 30.0, positive)
+    """Seconds a worker's hold on a subscription lasts unless renewed: after a worker was
+    killed, another (or the restarted one) takes its subscriptions over within this time."""
+    webhook_poll: float = setting("CRM_GRAPH_WEBHOOK_POLL", 0.5, positive)
+    """Seconds between two looks at the outbox for new events."""
+    event_retention_days: int = setting("CRM_GRAPH_EVENT_RETENTION_DAYS", 30, whole(1))
+    """Events (and delivery records) older than this many days are deleted by the worker."""
 
     @property
     def production(self) -> bool:

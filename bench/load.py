@@ -200,7 +200,9 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
                     "load": load,
                 },
             ),
-            (cypher.TRANSACTION_TOTALS, {"ids": list(orders)}),
+            (cypher.TRANSACTION_TOTALS, {"rows": [
+                {"id": o["id"], "customer": o["customer"], "event": "{}"} for o in orders.values()
+            ]}),
         ])  # fmt: skip
     phases.append(statements)
     statements = []

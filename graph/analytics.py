@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crm_graph.graph import events
 from crm_graph.graph.filters import TIES
 from crm_graph.graph.store import GraphStore
 
@@ -107,10 +108,17 @@ WHERE NOT g.id IN $keep
 DETACH DELETE g
 """
 
-SAVE_MODEL_CARD = """
-MERGE (m:ModelCard {id: $id})
-SET m += $props
-"""
+SAVE_MODEL_CARDS = f"""
+UNWIND $cards AS card
+MERGE (m:ModelCard {{id: card.id}})
+SET m += card.props
+WITH count(*) AS saved
+WITH CASE WHEN $event IS NULL THEN []
+          ELSE [{{type: '{events.SCORES_WRITTEN}', customerIds: [], data: $event}}] END
+     AS scoreEvents
+{events.outbox("scoreEvents")}"""
+"""The model cards of a training, and its one `scores.written` event (`$event`, or none when
+null): the last statement of a training's write-back."""
 
 MODEL_CARDS = """
 MATCH (m:ModelCard)
@@ -246,7 +254,11 @@ async def reassign_segments(
     await store.write(ASSIGN_SEGMENTS, {"rows": list(members)})
 
 
-async def save_model_cards(store: GraphStore, cards: Sequence[Mapping[str, Any]]) -> None:
-    """Merge each model card (`{"id", "props"}`) by its id."""
-    for card in cards:
-        await store.write(SAVE_MODEL_CARD, {"id": card["id"], "props": dict(card["props"])})
+async def save_model_cards(
+    store: GraphStore, cards: Sequence[Mapping[str, Any]], event: Mapping[str, Any] | None = None
+) -> None:
+    """Merge each model card (`{"id", "props"}`) by its id, and write the training's
+    `scores.written` event with the `event` data (none when None), in one statement."""
+    rows = [{"id": card["id"], "props": dict(card["props"])} for card in cards]
+    data = events.payload(**event) if event is not None else None
+    await store.write(SAVE_MODEL_CARDS, {"cards": rows, "event": data})

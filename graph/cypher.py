@@ -10,6 +10,7 @@ after a crash) replaces instead of doubling.
 
 from __future__ import annotations
 
+from crm_graph.graph import events
 from crm_graph.graph.money import money_add, money_sum
 from crm_graph.graph.schema import TIE_TYPES
 
@@ -76,19 +77,41 @@ UPSERT_CUSTOMERS = "UNWIND $customers AS r" + _CUSTOMER_WRITES.format(sources="$
 """Resolved customers and their source records, written as given (the load benchmark's raw
 statement); the loader and the API write with `UPSERT_CUSTOMERS_IF_UNCHANGED`."""
 
+_CUSTOMER_WRITES_WITH_EVENTS = f"""
+OPTIONAL MATCH (before:Customer {{id: r.id}})
+WITH r, before IS NULL AS created
+MERGE (c:Customer {{id: r.id}})
+SET c += r.props
+WITH count(*) AS done,
+     collect({{type: CASE WHEN created THEN '{events.CUSTOMER_CREATED}'
+                    ELSE '{events.CUSTOMER_UPDATED}' END,
+              customerIds: [r.id], data: r.event}}) AS customerEvents
+CALL {{ WITH done
+UNWIND (CASE WHEN done > 0 THEN $sources ELSE [] END) AS s
+MATCH (c:Customer {{id: s.customer}})
+MERGE (x:SourceRecord {{id: s.id}})
+SET x.system = s.system, x.sourceId = s.id, x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
+MERGE (c)-[:HAS_SOURCE]->(x)
+RETURN count(*) AS written }}
+"""
+"""`_CUSTOMER_WRITES` collecting one event per customer (the sources are written in a subquery,
+so that the events are carried on one row, not copied onto every source's)."""
+
 UPSERT_CUSTOMERS_IF_UNCHANGED = (
     IDENTITY_FOOTPRINT
     + "\nWITH footprint = $footprint AS unchanged"
     + "\nUNWIND (CASE WHEN unchanged THEN $customers ELSE [] END) AS r"
-    + _CUSTOMER_WRITES.format(sources="(CASE WHEN done > 0 THEN $sources ELSE [] END)")
-    + "RETURN count(*) AS written"
+    + _CUSTOMER_WRITES_WITH_EVENTS
+    + events.outbox("CASE WHEN written > 0 THEN customerEvents ELSE [] END", "written")
+    + "RETURN written"
 )
 """`UPSERT_CUSTOMERS`, only if the identity records the resolution was computed from are still as
 they were read (`$footprint`, from the candidates; keys `$sourceIds`, `$emails`, `$phones`).
-`written` is 0 when another writer changed them in between: nothing was written, and the batch
-must be resolved again. One statement, so the check and the writes are one transaction; on
-FalkorDB, which runs one write at a time, two writers can never both resolve the same person
-into a new customer."""
+`written` is 0 when another writer changed them in between: nothing was written (no event
+either), and the batch must be resolved again. Each customer row (`{id, props, event}`, `event`
+its `events.payload`) writes one `customer.created` or `customer.updated` event. One
+statement, so the check and the writes are one transaction; on FalkorDB, which runs one write at
+a time, two writers can never both resolve the same person into a new customer."""
 
 UPSERT_PRODUCTS = """
 UNWIND $rows AS r
@@ -132,40 +155,54 @@ in `other`) and their line items aggregated per product. An order's time is its 
 The products must be stored: a line naming an unknown one is rejected before (never a nameless
 Product made up)."""
 
-TRANSACTION_TOTALS = """
-UNWIND $ids AS id
-MATCH (t:Transaction {id: id})
+TRANSACTION_TOTALS = (
+    """
+UNWIND $rows AS r
+MATCH (t:Transaction {id: r.id})
 SET t.itemCount = coalesce(t.itemCount, 0)
-WITH t
+WITH r, t
 OPTIONAL MATCH (t)-[e:CONTAINS]->()
-WITH t, {items} AS items, sum(e.quantity) AS units
+WITH r, t, {items} AS items, sum(e.quantity) AS units
 SET t.total = {total}, t.itemCount = units
-""".replace("{items}", money_sum("e.amount")).replace(
-    "{total}", money_add("items", "coalesce(t.otherAmount, 0)")
+WITH collect({type: '{event}', customerIds: [r.customer], data: r.event, amount: t.total})
+     AS orderEvents
+""".replace("{items}", money_sum("e.amount"))
+    .replace("{total}", money_add("items", "coalesce(t.otherAmount, 0)"))
+    .replace("{event}", events.TRANSACTION_RECORDED)
+    + events.outbox("orderEvents")
 )
 """Each order's total from all its lines. A statement of its own: FalkorDB does not show a
 traversal the relationships created earlier in the same statement. Sums of money are exact
 (`graph.money`). The first SET takes the
 order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
 changing the same order's lines concurrently has then committed (its `UPSERT_TRANSACTIONS` holds
-that lock), so the total is never computed from lines another writer is replacing."""
+that lock), so the total is never computed from lines another writer is replacing.
 
-UPSERT_INTERACTIONS = """
+Rows `{id, customer, event}`: the order's event (`transaction.recorded`, its total joined as
+`amount`) is written here, where the order is complete, not by `UPSERT_TRANSACTIONS`."""
+
+UPSERT_INTERACTIONS = (
+    """
 UNWIND $rows AS r
 MATCH (c:Customer {id: r.customer})
 MERGE (i:Interaction {id: r.id})
 SET i += r.props
-WITH c, i
+WITH r, c, i
 OPTIONAL MATCH (i)<-[had:HAD]-(prev) WHERE prev.id <> c.id
 DELETE had
-WITH DISTINCT c, i
+WITH DISTINCT r, c, i
 MERGE (c)-[:HAD]->(i)
-"""
+WITH collect({type: '{event}', customerIds: [c.id], data: r.event}) AS contactEvents
+""".replace("{event}", events.INTERACTION_RECORDED)
+    + events.outbox("contactEvents")
+)
+"""Rows `{id, customer, props, event}`: one `interaction.recorded` event each."""
 
 
 def upsert_ties(tie_type: str) -> str:
     """Social ties of one type (a relationship type cannot be a parameter, so it is checked
-    against the model's list and spelled into the statement)."""
+    against the model's list and spelled into the statement). Rows `{source, target, since,
+    weight, event}`: one `tie.recorded` event each."""
     if tie_type not in TIE_TYPES:
         raise ValueError(f"unknown social tie type {tie_type!r}")
     return f"""
@@ -173,7 +210,9 @@ UNWIND $rows AS r
 MATCH (a:Customer {{id: r.source}}), (b:Customer {{id: r.target}})
 MERGE (a)-[t:{tie_type}]->(b)
 SET t.since = coalesce(r.since, t.since), t.weight = coalesce(r.weight, t.weight)
-"""
+WITH collect({{type: '{events.TIE_RECORDED}', customerIds: [a.id, b.id], data: r.event}})
+     AS tieEvents
+""" + events.outbox("tieEvents")
 
 
 COUNT_CUSTOMERS = "MATCH (c:Customer) RETURN count(c) AS count"

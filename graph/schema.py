@@ -23,6 +23,10 @@ CRM_SCHEMA = GraphSchema(
         ("ApiKey", "id"),
         ("ModelCard", "id"),
         ("SavedView", "name"),
+        ("Event", "sequence"),
+        ("EventSequence", "id"),
+        ("Webhook", "id"),
+        ("WebhookDelivery", "id"),
     ),
     indexed=(
         ("SourceRecord", "emailKey"),
@@ -32,10 +36,13 @@ CRM_SCHEMA = GraphSchema(
         ("Customer", "country"),
         ("AuditEntry", "at"),
         ("AuditEntry", "keyId"),
+        ("Event", "at"),
+        ("WebhookDelivery", "webhookId"),
     ),
 )
 """Unique ids for every entity (a saved view's is its name: Neo4j's MERGE of concurrent saves
-under one name then makes one view); look-up indexes for identity resolution and time ranges."""
+under one name then makes one view; an event's number is unique, so that no two writers can
+ever commit the same one); look-up indexes for identity resolution and time ranges."""
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
                "Segment", "ApiKey", "ModelCard", "SavedView")  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crm_graph.graph import audit
+from crm_graph.graph import audit, events
 from crm_graph.graph.filters import TIES
 from crm_graph.graph.schema import TIE_TYPES
 from crm_graph.graph.store import GraphStore
@@ -60,11 +60,16 @@ MERGE_STATEMENTS = (
     *(_MOVE_TIES_OUT.format(tie=t) for t in TIE_TYPES),
     *(_MOVE_TIES_IN.format(tie=t) for t in TIE_TYPES),
     "MATCH (keep:Customer {id: $keep}) SET keep += $fill",
-    "UNWIND $others AS other MATCH (gone:Customer {id: other}) DETACH DELETE gone",
+    "UNWIND $others AS other MATCH (gone:Customer {id: other}) DETACH DELETE gone "
+    "WITH count(*) AS deleted "
+    f"WITH CASE WHEN deleted > 0 THEN [{{type: '{events.CUSTOMER_MERGED}', "
+    "customerIds: [$keep] + $others, data: $event}] ELSE [] END AS mergeEvents"
+    + events.outbox("mergeEvents"),
 )
 """Move everything the others own or are tied to onto the kept customer (ties between the
 merged customers themselves would become self-ties and go), fill the kept profile's gaps,
-delete the others."""
+delete the others, and with them write the `customer.merged` event (none when a merge run again
+finds them deleted already: the first run wrote it)."""
 
 
 async def merge_preview(store: GraphStore, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -85,7 +90,8 @@ def merged_profile(keep: dict[str, Any], others: list[dict[str, Any]]) -> dict[s
 async def merge_customers(
     store: GraphStore, keep: str, others: list[str], fill: dict[str, Any]
 ) -> None:
-    params = {"keep": keep, "others": others, "fill": fill}
+    event = events.payload(keptId=keep, mergedIds=list(others), fields=sorted(fill))
+    params = {"keep": keep, "others": others, "fill": fill, "event": event}
     for statement in MERGE_STATEMENTS:
         await store.write(statement, params)
 
@@ -96,11 +102,15 @@ ERASE_STATEMENTS = (
     f"MATCH (c:Customer {{id: $id}})-[r:{TIES}]-() DELETE r",
     "MATCH (c:Customer {id: $id})-[r:IN_SEGMENT]->() DELETE r",
     "MATCH (c:Customer {id: $id}) WITH c, c.country AS country "
-    "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country}",
+    "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country} "
+    f"WITH collect({{type: '{events.CUSTOMER_ERASED}', customerIds: [$id], data: $event}}) "
+    "AS eraseEvents" + events.outbox("eraseEvents"),
 )
 """Right to be forgotten: contacts (free text), source records (their ids and keys) and ties go;
 the profile is replaced by an anonymous id, the country and when it was erased. Orders stay on
-the anonymous customer so that revenue totals do not change."""
+the anonymous customer so that revenue totals do not change. The last statement writes the
+`customer.erased` event, naming the erased id (so that partners can erase their copy) and the
+anonymous one."""
 
 
 async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> str | None:
@@ -109,7 +119,8 @@ async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> st
     if not found:
         return None
     anonymous = f"erased-{uuid.uuid4().hex[:16]}"
-    params = {"id": customer_id, "anonymous": anonymous, "now": now_ms}
+    event = events.payload(customerId=customer_id, anonymousId=anonymous)
+    params = {"id": customer_id, "anonymous": anonymous, "now": now_ms, "event": event}
     for statement in ERASE_STATEMENTS:
         await store.write(statement, params)
     await audit.anonymise(store, customer_id, anonymous)  # the trail keeps no link to them

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from crm_graph.graph import cypher, money
+from crm_graph.graph import cypher, events, money
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders import rows as validate
 from crm_graph.loaders.errors import ConcurrentIdentityChange
@@ -349,6 +349,10 @@ class BatchWriter:
         for _ in range(IDENTITY_ATTEMPTS):
             candidates = await self.store.read(cypher.IDENTITY_CANDIDATES, params)
             resolution = resolve(records, candidates)
+            for customer in resolution.customers:
+                customer["event"] = events.payload(
+                    customerId=customer["id"], fields=sorted(customer["props"])
+                )
             done = await self.store.write(
                 self.store.dialect.serialized(cypher.UPSERT_CUSTOMERS_IF_UNCHANGED),
                 {
@@ -450,7 +454,16 @@ class BatchWriter:
                     "load": self.load_id,
                 },
             )
-            await self.store.write(cypher.TRANSACTION_TOTALS, {"ids": list(orders)})
+            lines: dict[str, list[str]] = defaultdict(list)
+            for item in items.values():
+                lines[item["transaction"]].append(item["product"])
+            totals = [
+                {"id": o["id"], "customer": o["customer"],
+                 "event": events.payload(transactionId=o["id"], customerId=o["customer"],
+                                         productIds=sorted(lines[o["id"]]))}
+                for o in orders.values()
+            ]  # fmt: skip
+            await self.store.write(cypher.TRANSACTION_TOTALS, {"rows": totals})
         return late
 
     async def write_interactions(
@@ -468,7 +481,11 @@ class BatchWriter:
                 "id": r.interaction_id,
                 "customer": customer,
                 "props": r.props,
-            }
+                "event": events.payload(
+                    interactionId=r.interaction_id, customerId=customer,
+                    type=r.props.get("type"), fields=sorted(r.props),
+                ),
+            }  # fmt: skip
         rejected = {reject.line for reject in late}
         await self.count(
             [r.interaction_id for r in records if r.line not in rejected],
@@ -506,6 +523,7 @@ class BatchWriter:
                 "target": target,
                 "since": r.since,
                 "weight": r.weight,
+                "event": events.payload(type=r.type, sourceId=source, targetId=target),
             }
             written.append((r.type, source, target))
         await self.count(written, self._stored_ties, lambda k: f"{k[1]} {k[0]} {k[2]}")

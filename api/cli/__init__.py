@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from crm_graph.api.auth.ratelimit import RateLimitSettingsError
-from crm_graph.api.cli import analytics, data, keys, query, schema, serve
+from crm_graph.api.cli import analytics, data, keys, query, schema, serve, webhooks
 from crm_graph.api.cli._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -57,7 +57,7 @@ __all__ = [
     "main",
 ]
 
-GROUPS = (data, query, serve, keys, analytics, schema)
+GROUPS = (data, query, serve, keys, webhooks, analytics, schema)
 """The command groups, in the order `--help` lists them."""
 
 

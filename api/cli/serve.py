@@ -87,7 +87,9 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if args.demo:
                 await prepare_demo(store, settings)
-            app = create_app(settings, store=store, close_store=True)
+            app = create_app(
+                settings, store=store, close_store=True, webhook_worker=settings.webhooks
+            )
         except BaseException:
             await store.close()
             raise

@@ -11,6 +11,7 @@ import pytest
 from crm_graph.analytics import scores as names
 from crm_graph.analytics.score import score_customers
 from crm_graph.analytics.train import _Worker, train
+from crm_graph.graph import events
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from crm_graph.loaders.synthetic import generate
@@ -48,8 +49,14 @@ async def test_training_scores_customers_readable_through_graphql(
     # given a generated business in the store
     generate(tmp_path / "biz", 1500, seed=21)
     await load_folder(store, tmp_path / "biz", progress=False)
+    loaded = await events.last_sequence(store)
     # when everything is trained
     report = await train(store, horizon_days=90, model_dir=tmp_path / "models")
+    # then the training wrote one event, with its counts, not one per customer
+    (written,) = await events.events_after(store, loaded)
+    assert written.type == "scores.written" and written.customer_ids == ()
+    assert written.data == {"customers": report.customers_scored, "version": report.version,
+                            "models": sorted(report.metrics)}  # fmt: skip
     # then the report has every metric, measured on held-out data
     metrics = report.metrics
     assert 0.5 < metrics["churn"]["auc"] <= 1

@@ -32,7 +32,8 @@ PARAMETERS = {
     "items": [{"transaction": o["id"], "product": "p", "quantity": 1.0, "amount": 1.0,
                "unitPrice": 1.0} for o in ORDERS],
     "rows": [{"id": str(n), "customer": str(n), "props": {}, "category": None, "source": "1",
-              "target": "2", "since": None, "weight": None} for n in range(1, 501)],
+              "target": "2", "since": None, "weight": None, "event": "{}"}
+             for n in range(1, 501)],
     "customers": [{"id": str(n), "props": {}} for n in range(1, 501)],
     "sources": [{"id": str(n), "customer": str(n), "system": "s", "emailKey": None,
                  "phoneKey": None} for n in range(1, 501)],

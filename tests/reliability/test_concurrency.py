@@ -27,7 +27,7 @@ import httpx
 from bench.api import GRAPHQL_360
 from bench.server import api_server, create_admin_key, wait_ready
 from crm_graph.api.auth.principal import Role
-from crm_graph.graph import cypher
+from crm_graph.graph import cypher, events
 from crm_graph.graph.embedded import EmbeddedServer
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore, open_store
@@ -271,6 +271,24 @@ async def check(store: GraphStore, post: Post, done: Acknowledged) -> None:
         tied = [t["customer"]["id"] for t in seen[customer]["socialTies"]]
         assert len(tied) == len(set(tied)), customer
 
+    # the outbox: one event per acknowledged change, numbered 1..n without a gap or a repeat
+    # (Neo4j interleaves the writers: the counter's lock is what orders them)
+    found = await events.events_after(store, 0, limit=10_000)
+    assert [e.sequence for e in found] == list(range(1, len(found) + 1))
+    assert await events.last_sequence(store) == len(found)
+    by_type: dict[str, int] = defaultdict(int)
+    for e in found:
+        by_type[e.type] += 1
+    changed = PEOPLE * len(SYSTEMS) + WRITERS * (len(RACED_NEW) + ROUNDS) + len(SHARED)
+    assert by_type["customer.created"] + by_type["customer.updated"] == changed
+    assert by_type["transaction.recorded"] == WRITERS * (ROUNDS + 1)
+    assert by_type["tie.recorded"] == WRITERS * ROUNDS
+    assert len(found) == done.writes + len(SHARED) + WRITERS * (len(RACED_NEW) - 1)
+    # each raced new id was created once, whoever won; the others updated it
+    for raced in RACED_NEW:
+        kinds = [e.type for e in found if e.customer_ids == (raced,)]
+        assert sorted(kinds) == ["customer.created"] + ["customer.updated"] * (WRITERS - 1)
+
     # and once the writers are done, the next acknowledged write is what everyone reads
     final = await post(UPSERT, {"input": [{"id": "s0", "name": "settled"}]})
     assert final["upsertCustomers"]["customers"] == [{"id": "s0", "name": "settled"}]
@@ -402,9 +420,11 @@ def preloaded_business(folder: Path) -> Path:
 
 
 async def counts(store: GraphStore) -> dict[str, int]:
-    """Nodes by label and relationships by type; not audit entries, which the reads add."""
+    """Nodes by label and relationships by type; not audit entries, which the reads add, nor
+    the outbox's events, whose number depends on how the writers interleaved."""
     nodes = await store.read(
-        "MATCH (n) WHERE NOT n:AuditEntry RETURN labels(n)[0] AS key, count(n) AS n"
+        "MATCH (n) WHERE NOT n:AuditEntry AND NOT n:Event AND NOT n:EventSequence "
+        "RETURN labels(n)[0] AS key, count(n) AS n"
     )
     rels = await store.read("MATCH ()-[r]->() RETURN type(r) AS key, count(r) AS n")
     return {row["key"]: row["n"] for row in [*nodes, *rels]}

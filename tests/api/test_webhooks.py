@@ -1,0 +1,229 @@
+"""The webhook worker against a real receiver on 127.0.0.1, on both engines: every event of a
+subscription's types delivered once acknowledged, in order, signed; failures, time-outs and a
+receiver that was down retried until it answers; a subscription that cannot deliver within its
+window fails and is replayable; a scoped one never gets an event about a customer outside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+
+import pytest
+
+from crm_graph.api.webhooks import signing, subscriptions
+from crm_graph.api.webhooks.worker import DeliveryConfig, WebhookWorker
+from crm_graph.graph import events, webhooks
+from crm_graph.graph.access import CustomerScope
+from crm_graph.graph.store import GraphStore
+from tests.api.test_mutations import LINK, RECORD_TRANSACTION, UPSERT
+from tests.conftest import Api
+from tests.receiver import Receiver, until
+
+FAST = DeliveryConfig(timeout=0.5, retry_base=0.02, retry_max=0.1, give_up=60.0, poll=0.05,
+                      lease=3.0)  # fmt: skip
+"""Small waits: the tests poll with deadlines, never sleep a fixed time."""
+
+
+@contextlib.asynccontextmanager
+async def worker(store: GraphStore, config: DeliveryConfig = FAST) -> AsyncIterator[WebhookWorker]:
+    running = WebhookWorker(store, config)
+    task = asyncio.create_task(running.run())
+    try:
+        yield running
+    finally:
+        await running.stop()
+        await asyncio.wait_for(task, 10)
+
+
+def verify_like_the_readme(secret: str, raw_body: bytes, header: str) -> bool:
+    """The documented Python recipe, written out as a receiver would (not the product's code)."""
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+async def write_some(admin: Api) -> None:
+    await admin.data(UPSERT, input=[{"id": "w1", "name": "Wyn"}, {"id": "w2", "name": "Xu"}])
+    await admin.data(UPSERT, input=[{"id": "w1", "city": "Hull"}])
+    order = {"id": "ow1", "customerId": "w2", "at": "2024-05-01T10:00:00Z",
+             "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 5}]}  # fmt: skip
+    await admin.data(RECORD_TRANSACTION, input=order)
+    await admin.data(LINK, input={"sourceId": "w1", "targetId": "w2"})
+
+
+async def test_every_event_of_its_types_arrives_once_in_order_signed(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    async with Receiver() as receiver, worker(store):
+        # given a subscription to customer and order events, made now
+        added = await subscriptions.add(
+            store, receiver.url, ["customer.created", "customer.updated", "transaction.recorded"]
+        )
+        hook = added.webhook
+        assert added.secret_generated and hook.secret.startswith("whsec_")
+        start = hook.acknowledged
+        # when customers and an order are written (and a tie, which it did not ask for)
+        await write_some(admin)
+        wanted = [
+            e
+            for e in await events.events_after(store, start)
+            if e.type in ("customer.created", "customer.updated", "transaction.recorded")
+        ]
+        assert len(wanted) == 4
+        # then each arrives, in order, once
+        await until(lambda: len(receiver.accepted()) >= len(wanted))
+        got = receiver.accepted()
+        assert [r.json["sequence"] for r in got] == [e.sequence for e in wanted]
+        assert [r.json["type"] for r in got] == [e.type for e in wanted]
+        assert [r.json["data"] for r in got] == [e.data for e in wanted]
+        for r, e in zip(got, wanted, strict=True):
+            assert r.headers["x-crm-graph-event"] == e.type
+            assert r.headers["x-crm-graph-delivery"] == r.json["id"] == f"{hook.id}-{e.sequence}"
+            assert verify_like_the_readme(hook.secret, r.body, r.headers["x-crm-graph-signature"])
+            assert not verify_like_the_readme("another secret", r.body,
+                                              r.headers["x-crm-graph-signature"])  # fmt: skip
+            assert abs(r.json["timestamp"] - e.at_ms / 1000) < 60
+        # and its progress is stored: the last event it acknowledged
+        await until(lambda: _acknowledged(store, hook.id, wanted[-1].sequence))
+        done = await webhooks.deliveries(store, hook.id)
+        assert [(d.sequence, d.status, d.attempts, d.last_status) for d in done] == [
+            (e.sequence, "delivered", 1, 200) for e in reversed(wanted)
+        ]
+
+
+async def _acknowledged(store: GraphStore, hook_id: str, sequence: int) -> bool:
+    found = await webhooks.webhook(store, hook_id)
+    return found is not None and found.acknowledged >= sequence
+
+
+async def test_failures_time_outs_and_a_receiver_down_for_a_while_lose_nothing(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    # given a receiver that fails its first answers (500, then one too slow to wait for)
+    calls = 0
+
+    def flaky(_: object) -> int:
+        nonlocal calls
+        calls += 1
+        return 500 if calls <= 3 else 200
+
+    receiver = Receiver(answer=flaky)
+    await receiver.start()
+    hook = (await subscriptions.add(store, receiver.url, list(events.EVENT_TYPES))).webhook
+    try:
+        async with worker(store):
+            await write_some(admin)
+            written = await events.events_after(store, hook.acknowledged)
+            assert len(written) == 5
+            await until(lambda: len(receiver.accepted()) >= 2)
+            # when the receiver goes down for a while, as events keep being written
+            await receiver.stop()
+            await admin.data(UPSERT, input=[{"id": "w3", "name": "Zo"}])
+            await until(lambda: _attempts_failed_with(store, hook.id, "Connect"))
+            # and comes back slow: longer than the worker waits, once
+            receiver.delay = 1.0
+            await receiver.start()
+            await until(lambda: _attempts_failed_with(store, hook.id, "Timeout"))
+            receiver.delay = 0.0
+            expected = [e.sequence for e in await events.events_after(store, hook.acknowledged)]
+            assert len(expected) == 6
+            # then every event arrives, in order (the first acceptance of each); a repeat only
+            # of one whose answer the worker did not get
+            await until(lambda: {r.json["sequence"] for r in receiver.accepted()} >= set(expected))
+            accepted = [r.json["sequence"] for r in receiver.accepted()]
+            assert list(dict.fromkeys(accepted)) == expected
+            # a delivery sent again has the same delivery id each time: receivers can tell
+            ids = [(r.json["sequence"], r.headers["x-crm-graph-delivery"])
+                   for r in receiver.received]  # fmt: skip
+            assert len(set(ids)) == len({s for s, _ in ids}) == len(expected)
+    finally:
+        await receiver.stop()
+
+
+async def _attempts_failed_with(store: GraphStore, hook_id: str, error: str) -> bool:
+    return any(error in (d.last_error or "") for d in await webhooks.deliveries(store, hook_id))
+
+
+async def test_a_subscription_that_cannot_deliver_fails_and_is_replayable(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    async with Receiver(status=503) as receiver:
+        hook = (await subscriptions.add(store, receiver.url, ["customer.created"])).webhook
+        await admin.data(UPSERT, input=[{"id": "f1"}, {"id": "f2"}])
+        first, second = await events.events_after(store, hook.acknowledged)
+        # when it keeps failing past its window
+        async with worker(store, DeliveryConfig(**{**FAST.__dict__, "give_up": 0.3})):
+            failed = await until(lambda: _status(store, hook.id, "failed"), timeout=30)
+            assert failed.acknowledged == hook.acknowledged  # nothing acknowledged
+            assert f"event {first.sequence} undelivered" in (failed.last_error or "")
+            (record,) = await webhooks.deliveries(store, hook.id)
+            assert record.status == "failed" and record.attempts >= 2
+            assert record.last_status == 503
+            tries = len(receiver.received)
+            # then the worker stops trying, and never skips ahead to the next event
+            await asyncio.sleep(0.3)
+            assert len(receiver.received) == tries
+            assert {r.json["sequence"] for r in receiver.received} == {first.sequence}
+            # when the receiver is fixed and the subscription replayed from the failed event
+            receiver.status = 200
+            await subscriptions.replay(store, hook.id, first.sequence)
+            await until(lambda: len(receiver.accepted()) >= 2)
+        assert [r.json["sequence"] for r in receiver.accepted()] == [first.sequence,
+                                                                      second.sequence]  # fmt: skip
+        assert (await webhooks.webhook(store, hook.id)).status == "active"  # type: ignore[union-attr]
+    with pytest.raises(LookupError):
+        await subscriptions.replay(store, "wh_nobody", 1)
+
+
+async def _status(store: GraphStore, hook_id: str, status: str) -> webhooks.Webhook | None:
+    found = await webhooks.webhook(store, hook_id)
+    return found if found is not None and found.status == status else None
+
+
+async def test_a_scoped_subscription_never_gets_an_event_about_a_customer_outside_it(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    async with Receiver() as scoped, Receiver() as everyone, worker(store):
+        # given a partner's subscription limited to w1 (and the shop's c00), and one to all
+        scope = CustomerScope(ids=("w1", "c00"))
+        partner = (await subscriptions.add(store, scoped.url, list(events.EVENT_TYPES),
+                                           scope=scope)).webhook  # fmt: skip
+        await subscriptions.add(store, everyone.url, list(events.EVENT_TYPES))
+        # when w1, w2, an order of w2's and a tie between them are written, and scores
+        await write_some(admin)
+        await events.record(store, events.SCORES_WRITTEN, [], version="v", customers=2)
+        written = await events.events_after(store, partner.acknowledged)
+        await until(lambda: len(everyone.accepted()) >= len(written))
+        await until(lambda: _acknowledged(store, partner.id, written[-1].sequence))
+        # then the partner got only the events about w1 alone
+        got = [r.json for r in scoped.accepted()]
+        assert [(g["type"], g["data"].get("customerId")) for g in got] == [
+            ("customer.created", "w1"),
+            ("customer.updated", "w1"),
+        ]
+        assert "w2" not in repr([r.body for r in scoped.received])
+
+
+async def test_bad_subscriptions_are_refused_with_what_was_wrong(store: GraphStore) -> None:
+    cases = [
+        ("ftp://example.org/x", ["customer.created"], None, "url"),
+        ("http://user:pw@example.org/x", ["customer.created"], None, "url"),
+        ("http://example.org/x", ["customer.deleted"], None, "events"),
+        ("http://example.org/x", [" "], None, "events"),
+        ("http://example.org/x", ["customer.created"], "short", "secret"),
+    ]
+    for url, types, secret, field in cases:
+        with pytest.raises(subscriptions.WebhookInputError) as refused:
+            await subscriptions.add(store, url, types, secret=secret)
+        assert refused.value.field == field
+    assert await webhooks.all_webhooks(store) == []
+
+
+def test_the_signature_is_hmac_sha256_of_the_raw_body() -> None:
+    raw = b'{"id":"wh_1-1","sequence":1}'
+    header = signing.signature("s3cret-s3cret-s3cret", raw)
+    assert header == "sha256=" + hmac.new(b"s3cret-s3cret-s3cret", raw, "sha256").hexdigest()
+    assert signing.verify("s3cret-s3cret-s3cret", raw, header)
+    assert not signing.verify("s3cret-s3cret-s3cret", raw + b" ", header)
