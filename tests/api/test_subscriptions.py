@@ -233,7 +233,7 @@ async def test_a_partner_never_receives_an_event_outside_its_scope(
     shop: None, served: Served, store: GraphStore
 ) -> None:
     await served.customers("c1", "c2", email="someone@x.org")
-    _, partner = await create_key(store, "partner", "acme", customers=scope_of(ids=["c1"]))
+    acme, partner = await create_key(store, "partner", "acme", customers=scope_of(ids=["c1"]))
     _, no_orders = await create_key(store, "partner", "profiles only",
                                     scopes=frozenset({Scope.PROFILE}))  # fmt: skip
     async with (
@@ -270,6 +270,16 @@ async def test_a_partner_never_receives_an_event_outside_its_scope(
     assert customer == {"id": "c1", "name": "Name c1", "city": "Leeds",
                         "email": customer["email"]}  # fmt: skip
     assert customer["email"] != "new@x.org" and again["id"] == "c1"
+    # each customer a subscription showed is in the audit trail, as a query's would be
+    log = await served.http.post(
+        "/graphql", headers={"Authorization": f"Bearer {served.admin}"},
+        json={"query": '{ auditLog(customerId: "c1") { keyId operation customerIds } }'},
+    )  # fmt: skip
+    shown = [e for e in log.json()["data"]["auditLog"] if e["keyId"] == acme.id]
+    assert [(e["operation"], e["customerIds"]) for e in shown] == [
+        ("subscription customerChanged", ["c1"]),
+        ("subscription customerChanged", ["c1"]),
+    ]
     assert [(e["type"], e["customerIds"]) for e in seen] == [
         ("CUSTOMER_UPDATED", ["c2"]),
         ("CUSTOMER_UPDATED", ["c1"]),
