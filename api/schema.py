@@ -337,13 +337,34 @@ class CrmSchema(strawberry.Schema):
         audit trail see them."""
         if kwargs.get("allowed_operation_types") is None:
             kwargs["allowed_operation_types"] = (OperationType.SUBSCRIPTION,)
-        return self._answered(await super().stream(*args, **kwargs))
+        query = args[0] if args else kwargs.get("query")
+        results = await super().stream(*args, **kwargs)
+        return self._answered(results, kwargs.get("context_value"), query)
 
-    async def _answered(self, results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    async def _answered(
+        self, results: AsyncGenerator[Any, None], context: Any, query: str | None
+    ) -> AsyncGenerator[Any, None]:
         """Each result of a stream as `execute`'s are answered (`_answer`: codes, messages,
-        unexpected errors masked in production)."""
+        unexpected errors masked in production), and audited as they are: the customers each
+        result shows make one audit entry (`subscription customerChanged`)."""
+        principal = getattr(context, "principal", None)
         async with contextlib.aclosing(results):
-            async for result in results:
+            while True:
+                trail = audit.AuditTrail()
+                token = audit.current.set(trail)
+                try:
+                    result = await anext(results)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    audit.current.reset(token)
+                principal = getattr(context, "principal", None) or principal
+                if trail.customers and principal is not None:
+                    await audit.flush(
+                        context.store, trail, key_id=principal.key_id,
+                        operation=_operation(query, self.limits.max_tokens),
+                        request_id=context.request_id,
+                    )  # fmt: skip
                 yield self._answer(result) if isinstance(result, ExecutionResult) else result
 
     mask_unexpected = False

@@ -96,36 +96,37 @@ async def test_a_subscriber_receives_what_another_client_changes_within_its_scop
             everything = await watching.subscribe(EVENTS, {"from": start})
             scoped = await acme.subscribe(EVENTS, {"from": start})
             changed = await acme.subscribe(CHANGED, {"ids": ["c1", "c2"], "from": start})
-            # when another client changes both customers
-            await write(client, admin, UPSERT, input=[{"id": "c1", "city": "Leeds"}])
-            first = (await watching.next(everything))["data"]["events"]
-            assert (first["type"], first["customerIds"]) == ("CUSTOMER_UPDATED", ["c1"])
-            await write(client, admin, UPSERT, input=[{"id": "c2", "city": "York"}])
-            await write(client, admin, ORDER, input={
-                "id": "t2", "customerId": "c2", "at": "2024-05-01T10:00:00Z",
-                "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 5}]})  # fmt: skip
+            # when another client changes both customers (orders: an upsert over the API
+            # makes a customer's source record `default`, which takes it out of acme's scope)
             await write(client, admin, ORDER, input={
                 "id": "t1", "customerId": "c1", "at": "2024-05-01T10:00:00Z",
                 "lines": [{"productId": "p1", "quantity": 2, "unitPrice": 5}]})  # fmt: skip
+            await write(client, admin, ORDER, input={
+                "id": "t2", "customerId": "c2", "at": "2024-05-01T10:00:00Z",
+                "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 5}]})  # fmt: skip
+            await write(client, admin, UPSERT, input=[{"id": "c2", "city": "York"}])
+            await write(client, admin, ORDER, input={
+                "id": "t3", "customerId": "c1", "at": "2024-05-02T10:00:00Z",
+                "lines": [{"productId": "p1", "quantity": 1, "unitPrice": 5}]})  # fmt: skip
             # then the admin's subscription gets every change, in order
-            rest = [(await watching.next(everything))["data"]["events"] for _ in range(3)]
-            # and the partner only acme's customer's: its update, then its order
+            seen = [(await watching.next(everything))["data"]["events"] for _ in range(4)]
+            # and the partner only acme's customer's: its two orders
             mine = [(await acme.next(scoped))["data"]["events"] for _ in range(2)]
             customers = [(await acme.next(changed))["data"]["customerChanged"] for _ in range(2)]
             assert acme.pending(scoped) == acme.pending(changed) == 0
-    assert [(e["type"], e["customerIds"]) for e in rest] == [
-        ("CUSTOMER_UPDATED", ["c2"]),
+    assert [(e["type"], e["customerIds"]) for e in seen] == [
+        ("TRANSACTION_RECORDED", ["c1"]),
         ("TRANSACTION_RECORDED", ["c2"]),
+        ("CUSTOMER_UPDATED", ["c2"]),
         ("TRANSACTION_RECORDED", ["c1"]),
     ]
-    sequences = [first["sequence"], *(e["sequence"] for e in rest)]
-    assert sequences == sorted(sequences) and len(set(sequences)) == 4
+    sequences = [e["sequence"] for e in seen]
+    assert sequences == list(range(start + 1, start + 5))
     assert [(e["type"], e["customerIds"]) for e in mine] == [
-        ("CUSTOMER_UPDATED", ["c1"]),
+        ("TRANSACTION_RECORDED", ["c1"]),
         ("TRANSACTION_RECORDED", ["c1"]),
     ]
-    assert [e["sequence"] for e in mine] == [sequences[0], sequences[3]]
+    assert [e["sequence"] for e in mine] == [start + 1, start + 4]
     # the customer as the partner's queries see it: acme's only, its email masked
-    assert [c["id"] for c in customers] == ["c1", "c1"]
-    assert customers[-1]["city"] == "Leeds" and customers[0]["name"] == "Ann"
+    assert [(c["id"], c["name"]) for c in customers] == [("c1", "Ann"), ("c1", "Ann")]
     assert all(c["email"] != "ann@x.org" for c in customers)
