@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from crm_graph.graph import money
 from crm_graph.graph.dialect import Dialect
 from crm_graph.graph.settings import StoreSettings
 
@@ -61,7 +62,9 @@ class GraphStore(Protocol):
 
 
 async def open_store(settings: StoreSettings, *, bootstrap: bool = True) -> GraphStore:
-    """Open the store the settings name (starting the embedded server if needed)."""
+    """Open the store the settings name (starting the embedded server if needed), and put the
+    settings' currency in force (graph/money.py)."""
+    money.use_currency(settings.currency)
     store: GraphStore
     if settings.kind == "neo4j":
         from crm_graph.graph.neo4j_store import Neo4jStore
