@@ -21,6 +21,7 @@ import pandas as pd
 
 from crm_graph.analytics.frames import require, utc
 from crm_graph.analytics.rfm import SEGMENT_RULES, rfm
+from crm_graph.graph.schema import INTERACTION_TYPES
 
 __all__ = [
     "INTERACTION_TYPES",
@@ -33,8 +34,8 @@ __all__ = [
 WINDOWS = (30, 90, 365)
 """Default look-back windows, in days, for order, spend and contact counts."""
 
-INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")
-"""Contact types that always get their columns (other types seen before `as_of` are added)."""
+# INTERACTION_TYPES (graph/schema.py): the contact types that always get their columns (other
+# types seen before `as_of` are added).
 
 PERSONAL_FIELDS = ("name", "email", "phone", "city")
 """Customer properties never used as features."""

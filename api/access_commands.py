@@ -6,22 +6,18 @@ these commands move with no change when the command line is split by command gro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from crm_graph.api.auth import keys
 from crm_graph.api.auth.scopes import PRESETS, SCOPES, Scope, parse_scopes
 from crm_graph.graph import audit, export
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.settings import StoreSettings
-from crm_graph.graph.store import open_store
-
-T = TypeVar("T")
+from crm_graph.graph.store import run_on_store
 
 _DURATION = re.compile(r"(?P<n>\d+)(?P<unit>[smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -175,17 +171,6 @@ def register(commands: Any, key_commands: Any) -> None:
     )
 
 
-def _run(settings: StoreSettings, work: Callable[[Any], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = await open_store(settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def _when(value: datetime | None) -> str:
     """UTC to the second, or to the millisecond (what the store keeps) when there is one."""
     if value is None:
@@ -198,7 +183,9 @@ def _when(value: datetime | None) -> str:
 def rotate_key(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
     """The lines `keys rotate` prints, the new key last; `LookupError` when nothing to rotate."""
     overlap = duration(args.overlap)
-    found = _run(settings, lambda store: keys.rotate_key(store, args.key_id, overlap=overlap))
+    found = run_on_store(
+        settings, lambda store: keys.rotate_key(store, args.key_id, overlap=overlap)
+    )
     if found is None:
         raise LookupError(f"no active API key has the id {args.key_id!r} (see `keys list`)")
     info, key = found
@@ -216,7 +203,9 @@ def rotate_key(args: argparse.Namespace, settings: StoreSettings) -> list[str]:
 
 def set_customers(args: argparse.Namespace, settings: StoreSettings) -> str:
     try:
-        done = _run(settings, lambda store: keys.set_customer_ids(store, args.key_id, args.ids))
+        done = run_on_store(
+            settings, lambda store: keys.set_customer_ids(store, args.key_id, args.ids)
+        )
     except ValueError as e:
         raise UsageError(str(e)) from e
     if not done:
@@ -235,7 +224,7 @@ def key_columns(key: keys.ApiKeyInfo) -> dict[str, str]:
 
 def export_customer(args: argparse.Namespace, settings: StoreSettings) -> str | None:
     """The export as JSON text (None: no such customer); written to `--output` if given."""
-    found = _run(settings, lambda store: export.customer_export(store, args.customer_id))
+    found = run_on_store(settings, lambda store: export.customer_export(store, args.customer_id))
     if found is None:
         return None
     text = json.dumps(found, ensure_ascii=False, indent=2, sort_keys=True)
@@ -255,13 +244,13 @@ def audit_lines(
         days = retention_days if args.days is None else args.days
         if days < 0:
             raise UsageError("--days cannot be negative")
-        deleted = _run(settings, lambda store: prune_expired(store, days))
+        deleted = run_on_store(settings, lambda store: prune_expired(store, days))
         return [f"deleted {deleted} audit entries older than {days:g} days"]
     if not 1 <= args.first <= audit.MAX_ENTRIES:
         raise UsageError(f"--first must be between 1 and {audit.MAX_ENTRIES}")
     since = int(instant(args.since).timestamp() * 1000) if args.since else None
     until = int(instant(args.until).timestamp() * 1000) if args.until else None
-    found = _run(
+    found = run_on_store(
         settings,
         lambda store: audit.entries(
             store, key_id=args.key, customer_id=args.customer, since=since, until=until,

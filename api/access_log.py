@@ -22,7 +22,6 @@ line), or `off`. `crm-graph serve` sends the lines to stderr (`configure_handler
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 import time
@@ -48,10 +47,10 @@ _IGNORED = r"(?:[\s,\ufeff]|#[^\n\r]*)*"
 _OPERATION = re.compile(rf"{_IGNORED}(?:query|mutation|subscription)\s*([_A-Za-z][_0-9A-Za-z]*)")
 
 
-def access_log_format(env: Mapping[str, str] | None = None) -> AccessLogFormat:
+def access_log_format(env: Mapping[str, str]) -> AccessLogFormat:
     """The form `CRM_GRAPH_ACCESS_LOG` asks for (`text` when unset); a `ConfigurationError`
     naming the setting for anything else."""
-    value = (os.environ if env is None else env).get(SETTING, "").strip().lower() or "text"
+    value = env.get(SETTING, "").strip().lower() or "text"
     if value not in FORMATS:
         raise ConfigurationError(
             f"{SETTING} must be one of {', '.join(FORMATS)}, got {value[:40]!r}"

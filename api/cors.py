@@ -9,7 +9,6 @@ refused (400, no `Access-Control-Allow-Origin`) for an origin not listed.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,11 +40,11 @@ _ORIGIN = re.compile(
 )
 
 
-def cors_origins(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
     """The origins `CRM_GRAPH_CORS_ORIGINS` lists (comma-separated), each checked: an origin is
     `http(s)://host[:port]`, nothing after it (no path, no trailing slash), no wildcard. A
     `ConfigurationError` names the setting and the entry otherwise."""
-    value = (os.environ if env is None else env).get(SETTING, "")
+    value = env.get(SETTING, "")
     origins: list[str] = []
     for position, entry in enumerate(value.split(","), start=1):
         origin = entry.strip()

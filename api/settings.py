@@ -4,8 +4,8 @@ one-line error naming the setting and the value.
 `Settings.from_env()` reads the environment once; the command line reads it in `main` and hands
 it to every command, and `create_app` takes it (or reads it once itself when given only the
 store's settings). Nothing else in the app reads `os.environ`. The store's own settings
-(`CRM_GRAPH_STORE`, `CRM_GRAPH_DATA_DIR`, `CRM_GRAPH_APPENDFSYNC`, `CRM_GRAPH_GRAPH`, `NEO4J_*`)
-are parsed by `crm_graph.graph.settings.parse_store` into `Settings.store`.
+(`CRM_GRAPH_STORE`, `CRM_GRAPH_DATA_DIR`, `CRM_GRAPH_APPENDFSYNC`, `CRM_GRAPH_GRAPH`, `NEO4J_*`,
+`CRM_GRAPH_CURRENCY`) are parsed by `crm_graph.graph.settings.parse_store` into `Settings.store`.
 
 Adding a setting is a one-place change: one field on `Settings`, declared with `setting(NAME,
 default, parser)`; a parser takes the stripped text and returns the value or raises

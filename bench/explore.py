@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS
+from bench.chromium import launch_options, unavailable
 from bench.server import api_server, wait_ready
 
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -41,18 +41,16 @@ class ExploreResult:
 async def run(work: Path, nodes: int, runs: int, pan_seconds: float) -> ExploreResult:
     """`runs` renders of `nodes` customers in one page (the first also pays for compiling the
     shaders, as a first visit does)."""
+    if reason := unavailable():
+        raise RuntimeError(reason)
     from playwright.async_api import async_playwright
 
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     work.mkdir(parents=True, exist_ok=True)
     result = ExploreResult(nodes)
     with api_server(work / "explore-store", work / "explore-server.log") as server:
         await wait_ready(server)
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-            )
+            browser = await playwright.chromium.launch(**launch_options())
             try:
                 page = await browser.new_page(viewport=VIEWPORT)
                 errors: list[str] = []

@@ -10,14 +10,15 @@ exact for any amount of up to three decimals, and integers add exactly (up to 2*
 thousandths, about 9 trillion in the major unit). The result, divided by 1000 once, is again
 the double nearest to the exact decimal: the same on both engines, printed to the cent.
 
-The currency is one per deployment: `CRM_GRAPH_CURRENCY`, an ISO 4217 code (default `GBP`),
-fixes `MINOR_DIGITS`; amounts with more decimals are rounded half to even when loaded.
+The currency is one per deployment: `CRM_GRAPH_CURRENCY`, an ISO 4217 code (default `GBP`), read
+with the store's settings (`StoreSettings.currency`) and put in force by `open_store`
+(`use_currency`), fixes the minor unit; amounts with more decimals are rounded half to even when
+loaded.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -54,10 +55,16 @@ _DIGITS = {
 }
 
 
+DEFAULT_CURRENCY = "GBP"
+_in_force = DEFAULT_CURRENCY
+"""The deployment's currency (`use_currency`)."""
+
+
 @functools.cache
-def currency(env_value: str | None = None) -> tuple[str, int]:
-    """The deployment's currency code and its number of decimals, from `CRM_GRAPH_CURRENCY`."""
-    raw = env_value if env_value is not None else os.environ.get("CRM_GRAPH_CURRENCY", "GBP")
+def currency(setting: str | None = None) -> tuple[str, int]:
+    """A currency code (`CRM_GRAPH_CURRENCY`'s text; default: the one in force) and its number of
+    decimals."""
+    raw = _in_force if setting is None else setting
     code = raw.strip().upper()
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise ConfigurationError(
@@ -66,8 +73,14 @@ def currency(env_value: str | None = None) -> tuple[str, int]:
     return code, _DIGITS.get(code, 2)
 
 
+def use_currency(setting: str) -> None:
+    """Put the deployment's currency in force (`open_store` does, from `StoreSettings.currency`)."""
+    global _in_force
+    _in_force = currency(setting)[0]
+
+
 def minor_digits() -> int:
-    return currency()[1]
+    return currency(_in_force)[1]
 
 
 def exact(amount: float | Decimal) -> float:

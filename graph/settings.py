@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from crm_graph.graph import money
 from crm_graph.graph.errors import ConfigurationError
 
 StoreKind = Literal["embedded", "falkordb", "neo4j"]
@@ -37,6 +38,8 @@ class StoreSettings:
     username: str | None = None
     password: str | None = None
     database: str | None = None
+    currency: str = money.DEFAULT_CURRENCY
+    """`CRM_GRAPH_CURRENCY`: the ISO 4217 code of every amount (graph/money.py)."""
 
     @property
     def description(self) -> str:
@@ -72,10 +75,15 @@ def parse_store(
             f"got {appendfsync!r}"
         )
     graph_name = env.get("CRM_GRAPH_GRAPH", DEFAULT_GRAPH_NAME).strip() or DEFAULT_GRAPH_NAME
+    currency = money.currency(env.get("CRM_GRAPH_CURRENCY") or money.DEFAULT_CURRENCY)[0]
 
     if spec == "embedded":
         return StoreSettings(
-            kind="embedded", data_dir=directory, appendfsync=appendfsync, graph_name=graph_name
+            kind="embedded",
+            data_dir=directory,
+            appendfsync=appendfsync,
+            graph_name=graph_name,
+            currency=currency,
         )
 
     parts = urlsplit(spec)
@@ -100,6 +108,7 @@ def parse_store(
             port=port or 6379,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            currency=currency,
         )
 
     if scheme in ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"):
@@ -123,6 +132,7 @@ def parse_store(
             username=username,
             password=password,
             database=database,
+            currency=currency,
         )
 
     raise ConfigurationError(

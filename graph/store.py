@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
+from crm_graph.graph import money
 from crm_graph.graph.dialect import Dialect
 from crm_graph.graph.settings import StoreSettings
 
 Row = dict[str, Any]
+T = TypeVar("T")
 Params = Mapping[str, Any]
 SharedText = Mapping[str, dict[str, str]]
 """Column name -> the strings met so far in it (see `GraphStore.read_columns`)."""
@@ -61,7 +64,9 @@ class GraphStore(Protocol):
 
 
 async def open_store(settings: StoreSettings, *, bootstrap: bool = True) -> GraphStore:
-    """Open the store the settings name (starting the embedded server if needed)."""
+    """Open the store the settings name (starting the embedded server if needed), and put the
+    settings' currency in force (graph/money.py)."""
+    money.use_currency(settings.currency)
     store: GraphStore
     if settings.kind == "neo4j":
         from crm_graph.graph.neo4j_store import Neo4jStore
@@ -78,3 +83,17 @@ async def open_store(settings: StoreSettings, *, bootstrap: bool = True) -> Grap
             await store.close()
             raise
     return store
+
+
+def run_on_store(settings: StoreSettings, work: Callable[[GraphStore], Awaitable[T]]) -> T:
+    """Open the store the settings name, run `work(store)` to the end, close the store whatever
+    happens: the one way a command (`crm-graph ...`) uses the store."""
+
+    async def run() -> T:
+        store = await open_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

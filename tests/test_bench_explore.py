@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.chromium import unavailable
 from bench.server import REPO
-from tests.explore.conftest import CHROMIUM
 
 
 @pytest.mark.parametrize("nodes", [300, 1200])  # drawn after the layout, and before it
 def test_the_explore_bench_draws_the_whole_network_and_reports(tmp_path: Path, nodes: int) -> None:
-    pytest.importorskip("playwright", reason="the playwright package is not installed")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    if reason := unavailable():
+        pytest.skip(reason)
     command = [
         sys.executable, "-m", "bench", "explore", "--nodes", str(nodes), "--runs", "1",
         "--pan-seconds", "0.5", "--work", str(tmp_path),

@@ -15,9 +15,8 @@ number (`max_entries`): expired ones are dropped first, then the oldest.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,11 +65,11 @@ class KeyCache:
         self.misses = 0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> KeyCache:
+    def from_env(cls, env: Mapping[str, str]) -> KeyCache:
         """`CRM_GRAPH_KEY_CACHE_SECONDS` (default 1; 0 turns the cache off)."""
         from crm_graph.api.settings import read
 
-        values = read(os.environ if env is None else env, ("key_cache_seconds",))
+        values = read(env, ("key_cache_seconds",))
         return cls(values.get("key_cache_seconds", DEFAULT_TTL_SECONDS))
 
     async def authenticate(self, store: GraphStore, authorization_header: str | None) -> Principal:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -50,12 +49,12 @@ class FailedAuthLimiter:
         self._vouched: OrderedDict[bytes, None] = OrderedDict()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FailedAuthLimiter | None:
+    def from_env(cls, env: Mapping[str, str]) -> FailedAuthLimiter | None:
         """`CRM_GRAPH_AUTH_FAILURES` (failed authentications per minute per address, default
         30; 0: no limit) and `CRM_GRAPH_AUTH_FAILURE_BURST` (default 20)."""
         from crm_graph.api.settings import read
 
-        values = read(os.environ if env is None else env, ("auth_failures", "auth_failure_burst"))
+        values = read(env, ("auth_failures", "auth_failure_burst"))
         return cls.from_limits(
             values.get("auth_failures", DEFAULT_FAILURES_PER_MINUTE),
             values.get("auth_failure_burst", DEFAULT_FAILURE_BURST),

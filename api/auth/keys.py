@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crm_graph.api.auth.principal import AuthError, Principal, Role
-from crm_graph.api.auth.scopes import PRESETS, UNRESTRICTED_ONLY, Scope
+from crm_graph.api.auth.principal import AuthError, Principal
+from crm_graph.api.auth.scopes import PRESETS, UNRESTRICTED_ONLY, Role, Scope
 from crm_graph.graph import api_keys
 from crm_graph.graph.access import EVERYONE, MAX_SCOPE_IDS, CustomerScope, scope_of
 from crm_graph.graph.store import GraphStore

@@ -13,19 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 
-from crm_graph.api.auth.scopes import PRESETS, Scope
+from crm_graph.api.auth.scopes import PRESETS, Role, Scope
 from crm_graph.graph.access import EVERYONE, CustomerScope
 
 AuthErrorCode = Literal["UNAUTHENTICATED", "FORBIDDEN"]
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    ANALYST = "analyst"
-    PARTNER = "partner"
 
 
 @dataclass(frozen=True)

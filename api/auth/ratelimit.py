@@ -7,7 +7,6 @@ keys); several server processes each limit on their own.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,12 +64,12 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RateLimiter | None:
+    def from_env(cls, env: Mapping[str, str]) -> RateLimiter | None:
         """The limiter `CRM_GRAPH_RATE_LIMIT` (requests per second per key, default 50) and
         `CRM_GRAPH_RATE_BURST` (default 100) describe; None when either is 0 (no limit)."""
         from crm_graph.api.settings import read
 
-        values = read(os.environ if env is None else env, ("rate_limit", "rate_burst"))
+        values = read(env, ("rate_limit", "rate_burst"))
         rate = values.get("rate_limit", DEFAULT_RATE_PER_SECOND)
         burst = values.get("rate_burst", DEFAULT_BURST)
         return cls.from_limits(rate, burst)
@@ -153,12 +152,12 @@ class PointsLimiter:
         self._buckets: dict[str, _Bucket] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PointsLimiter | None:
+    def from_env(cls, env: Mapping[str, str]) -> PointsLimiter | None:
         """`CRM_GRAPH_RATE_POINTS` (points per window per key, default 1,000,000; 0: no limit)
         and `CRM_GRAPH_RATE_WINDOW` (seconds, default 60)."""
         from crm_graph.api.settings import read
 
-        values = read(os.environ if env is None else env, ("rate_points", "rate_window"))
+        values = read(env, ("rate_points", "rate_window"))
         return cls.from_limits(
             values.get("rate_points", DEFAULT_POINTS),
             values.get("rate_window", DEFAULT_WINDOW_SECONDS),

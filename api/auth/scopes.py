@@ -65,10 +65,19 @@ SCOPES: dict[Scope, str] = {
 }
 """Each scope and what it grants: the README's scope table."""
 
+
+class Role(StrEnum):
+    """The roles a key is made with (`keys create --role`, stored as the key's `role`)."""
+
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    PARTNER = "partner"
+
+
 PRESETS: dict[str, frozenset[Scope]] = {
-    "admin": frozenset(Scope),
-    "analyst": frozenset(Scope) - {Scope.WRITE, Scope.ADMIN},
-    "partner": frozenset({Scope.PROFILE, Scope.ORDERS}),
+    Role.ADMIN: frozenset(Scope),
+    Role.ANALYST: frozenset(Scope) - {Scope.WRITE, Scope.ADMIN},
+    Role.PARTNER: frozenset({Scope.PROFILE, Scope.ORDERS}),
 }
 """The roles, as sets of scopes. A partner reads the profile and orders of customers whose id it
 knows, within its customer scope; email and phone masked; it cannot list customers."""

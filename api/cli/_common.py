@@ -4,7 +4,6 @@ and the table and instant formats."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -42,17 +41,10 @@ class CommandError(Exception):
 
 def on_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the store the settings name, run `work(store)`, close the store (whatever
-    happens)."""
-    from crm_graph.graph.store import open_store
+    happens): `graph.store.run_on_store`."""
+    from crm_graph.graph.store import run_on_store
 
-    async def run() -> T:
-        store = await open_store(settings.store)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return run_on_store(settings.store, work)
 
 
 def instant(moment: datetime | None) -> str | None:

@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 from crm_graph.api import access_commands
+from crm_graph.api.auth.scopes import Role
 from crm_graph.api.cli import access
 from crm_graph.api.cli._common import EXIT_OK, EXIT_USAGE, CommandError, instant, on_store, table
 from crm_graph.api.settings import Settings
 
-ROLES = ("admin", "analyst", "partner")
+ROLES = tuple(role.value for role in Role)
 
 
 def register(commands: Any) -> None:

@@ -180,7 +180,8 @@ async def prepare_demo(store: GraphStore, settings: Settings) -> None:
 
 async def demo_key(store: GraphStore, settings: Settings) -> str:
     from crm_graph.api.auth.keys import authenticate, create_key
-    from crm_graph.api.auth.principal import AuthError, Role
+    from crm_graph.api.auth.principal import AuthError
+    from crm_graph.api.auth.scopes import Role
 
     kept = settings.store.data_dir / DEMO_KEY_FILE if settings.store.kind == "embedded" else None
     if kept is not None and kept.is_file():

@@ -20,9 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS
+from bench.chromium import launch_options, unavailable
 
-LAUNCH_ARGS = CHROMIUM_ARGS
 LOCAL_HOSTS = {"127.0.0.1"}
 NOWHERE = "http://127.0.0.1:9"
 """The proxy everything but loopback is sent to: the discard port, closed here."""
@@ -34,18 +33,12 @@ def chromium() -> Iterator[Any]:
     keeps its own asyncio loop marked running in this thread until it stops, and every async
     test after it would then fail to start (pytest-asyncio cannot run its loop inside another);
     the modules here hold sync tests only."""
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed (pip install -e '.[dev]')")
+    if reason := unavailable():
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*LAUNCH_ARGS, f"--proxy-server={NOWHERE}"],
-            headless=True,
-        )
+        browser = playwright.chromium.launch(**launch_options(f"--proxy-server={NOWHERE}"))
         try:
             yield browser
         finally:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS
+from bench.chromium import launch_options, unavailable
 from crm_graph.api.app import create_app
 from crm_graph.api.settings import Settings
 from crm_graph.graph.settings import StoreSettings
@@ -29,15 +29,12 @@ VIEWPORT = {"width": 1400, "height": 1000}
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
     """One headless Chromium for the session."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or CRM_GRAPH_CHROMIUM)")
+    if reason := unavailable():
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                                    args=CHROMIUM_ARGS)  # fmt: skip
+        launched = await playwright.chromium.launch(**launch_options())
         yield launched
         await launched.close()
 

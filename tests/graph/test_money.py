@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from crm_graph.graph import money
 from crm_graph.graph.errors import ConfigurationError
-from crm_graph.graph.store import GraphStore
+from crm_graph.graph.settings import StoreSettings, parse_store
+from crm_graph.graph.store import GraphStore, open_store
 
 
 def test_amounts_are_rounded_half_to_even_to_the_minor_unit() -> None:
@@ -53,3 +56,26 @@ async def test_sums_of_money_are_exact_on_the_engine(store: GraphStore) -> None:
     # and with nothing to sum, it is zero
     none = await store.read(f"MATCH (t:Nothing) RETURN {money.money_sum('t.total')} AS total")
     assert none == [{"total": 0.0}]
+
+
+def test_the_currency_is_read_with_the_store_settings_and_named_when_malformed() -> None:
+    # CRM_GRAPH_CURRENCY was read from os.environ on the first amount rounded, outside the
+    # settings; now it is a store setting, checked when the settings are read
+    assert parse_store("embedded", env={"CRM_GRAPH_CURRENCY": " jpy "}).currency == "JPY"
+    assert parse_store("embedded", env={}).currency == "GBP"
+    with pytest.raises(ConfigurationError, match="^CRM_GRAPH_CURRENCY must be an ISO 4217 code"):
+        parse_store("embedded", env={"CRM_GRAPH_CURRENCY": "pounds"})
+
+
+async def test_opening_a_store_puts_its_currency_in_force(
+    embedded_settings: StoreSettings, embedded_server: GraphStore
+) -> None:
+    yen = dataclasses.replace(embedded_settings, graph_name="money-yen", currency="JPY")
+    assert money.exact(100.4) == 100.4
+    store = await open_store(yen, bootstrap=False)
+    try:
+        assert money.minor_digits() == 0 and money.exact(100.4) == 100.0
+    finally:
+        await store.close()
+        money.use_currency("GBP")
+    assert money.exact(100.4) == 100.4
