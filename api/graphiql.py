@@ -23,10 +23,10 @@ query Customer360($id: ID!) {
   customer(id: $id) {
     id name email phone city country signupAt
     totalSpend orderCount firstPurchaseAt lastPurchaseAt
-    transactions(first: 5) { id at total channel lines { quantity amount product { name category } } }
-    interactions(types: [TICKET, CALL], first: 10) { at type subject sentiment }
-    productsBought(first: 5) { product { name } quantity orders }
-    socialTies { type direction since customer { id name } }
+    transactions(first: 5) { nodes { id at total channel lines { nodes { quantity amount product { name category } } } } }
+    interactions(types: [TICKET, CALL], first: 10) { nodes { at type subject sentiment } }
+    productsBought(first: 5) { nodes { product { name } quantity orders } }
+    socialTies { nodes { type direction since customer { id name } } }
     segments { id name }
   }
 }

@@ -350,20 +350,21 @@ class CrmSchema(strawberry.Schema):
         principal = getattr(context, "principal", None)
         async with contextlib.aclosing(results):
             while True:
-                trail = audit.AuditTrail()
-                token = audit.current.set(trail)
+                trail = audit_trail.AuditTrail()
+                token = audit_trail.current.set(trail)
                 try:
                     result = await anext(results)
                 except StopAsyncIteration:
                     return
                 finally:
-                    audit.current.reset(token)
+                    audit_trail.current.reset(token)
                 principal = getattr(context, "principal", None) or principal
                 if trail.customers and principal is not None:
-                    await audit.flush(
+                    await audit_trail.flush(
                         context.store, trail, key_id=principal.key_id,
                         operation=_operation(query, self.limits.max_tokens),
                         request_id=context.request_id,
+                        writer=getattr(context, "audit_writer", None),
                     )  # fmt: skip
                 yield self._answer(result) if isinstance(result, ExecutionResult) else result
 

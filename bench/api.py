@@ -110,12 +110,12 @@ query Customer360($id: ID!) {
   customer(id: $id) {
     id name email phone city country
     totalSpend orderCount firstPurchaseAt lastPurchaseAt
-    transactions(first: 10) {
+    transactions(first: 10) { nodes {
       id at total
-      lines { quantity amount product { id name category } }
-    }
-    interactions(first: 50) { type }
-    socialTies { type customer { id name } }
+      lines { nodes { quantity amount product { id name category } } }
+    } }
+    interactions(first: 50) { nodes { type } }
+    socialTies(first: 100) { nodes { type customer { id name } } }
   }
 }
 """

@@ -49,7 +49,12 @@ def _knows() -> dict[str, Any]:
     }
 
 
-_TIES = "socialTies { customer { socialTies { customer { socialTies { customer { id } } } } } }"
+_TIES = (
+    "socialTies(first: 100) { nodes { customer { socialTies(first: 100) { nodes { customer { id } "
+    "} } } } }"
+)
+"""Ties of ties, pages of 100, under each member: two levels (a third would pass the depth
+limit of 10, refused before its cost is worked out)."""
 _AMPLIFIED = " ".join(
     f'a{i}: neighbourhood(id: "C00000001", depth: 3, limit: 500) '
     f"{{ members {{ customer {{ {_TIES} }} }} }}"
@@ -57,8 +62,8 @@ _AMPLIFIED = " ".join(
 )
 _HEAVY = (
     "{ customers(first: 50) { nodes { id name email totalSpend orderCount "
-    "transactions(first: 5) { id total lines { quantity product { name } } } "
-    "interactions(first: 10) { type at } socialTies { type customer { id name } } } } }"
+    "transactions(first: 5) { nodes { id total lines { nodes { quantity product { name } } } } } "
+    "interactions(first: 10) { nodes { type at } } socialTies { nodes { type customer { id name } } } } } }"  # noqa: E501
 )
 
 ATTACKS: dict[str, Callable[[], dict[str, Any]]] = {

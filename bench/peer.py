@@ -225,13 +225,13 @@ def normal_crm(customer: dict[str, Any]) -> dict[str, Any]:
         "first": _millis(customer["firstPurchaseAt"]),
         "last": _millis(customer["lastPurchaseAt"]),
         "transactions": [
-            _order(t, [(li["product"], li["quantity"], li["amount"]) for li in t["lines"]])
-            for t in customer["transactions"]
+            _order(t, [(li["product"], li["quantity"], li["amount"]) for li in t["lines"]["nodes"]])
+            for t in customer["transactions"]["nodes"]
         ],
-        "interactions": Counter(str(i["type"]).lower() for i in customer["interactions"]),
+        "interactions": Counter(str(i["type"]).lower() for i in customer["interactions"]["nodes"]),
         "ties": sorted(
             (str(t["type"]).upper(), t["customer"]["id"], t["customer"]["name"])
-            for t in customer["socialTies"]
+            for t in customer["socialTies"]["nodes"]
         ),
     }
 

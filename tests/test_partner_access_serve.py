@@ -88,14 +88,14 @@ async def test_expiry_rotation_and_the_audit_trail_through_the_server(tmp_path: 
             # a partner limited to acme reads c1, and c2 does not exist for it
             answer = await ask(
                 client, partner,
-                '{ a: customer(id: "c1") { id name socialTies { customer { id } } } '
+                '{ a: customer(id: "c1") { id name socialTies { nodes { customer { id } } } } '
                 'b: customer(id: "c2") { id } }',
                 request_id="req-partner-1",
             )  # fmt: skip
             data = answer.json()["data"]
             assert data["b"] is None
             assert data["a"]["name"] == "Ann Acme"
-            assert [t["customer"]["id"] for t in data["a"]["socialTies"]] == ["c3"]
+            assert [t["customer"]["id"] for t in data["a"]["socialTies"]["nodes"]] == ["c3"]
 
             # the audit trail names the key, the request and the customers read, no values
             log = await ask(

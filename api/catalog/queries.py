@@ -8,7 +8,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from crm_graph.api.customers.types import Customer, Product, keyset
+from crm_graph.api.customers.pages import BUYER_ORDERING, keyset
+from crm_graph.api.customers.types import Customer, Product
 from crm_graph.api.pagination import (
     Connection,
     PageInfo,
@@ -26,10 +27,6 @@ class Buyer:
     quantity: float
     orders: int
     spend: float
-
-
-BUYER_ORDERING = "BUYERS"
-"""What the cursors of a product's buyers are made for: most units first, then customer id."""
 
 
 @strawberry.type(description="A product and the customers who bought it.")

@@ -8,7 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from crm_graph.api.customers.filters import CustomerFilter, CustomerOrder, SortDirection, to_spec
-from crm_graph.api.customers.types import Customer, customer_view
+from crm_graph.api.customers.planner import customer_view
+from crm_graph.api.customers.types import Customer
 from crm_graph.api.errors import user_error
 from crm_graph.api.pagination import PageInfo, encode_cursor, page_info, page_request
 from crm_graph.api.permissions import CanAggregate, CanFilterOnPersonalData

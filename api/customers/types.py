@@ -1,28 +1,30 @@
-"""GraphQL types of the customer 360 view."""
+"""GraphQL types of the customer 360 view. What a selection asks of the view, so that its parts
+come with the profile, is worked out by `planner`; the pages' arguments by `pages`."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    SelectionSetNode,
-    Undefined,
-    value_from_ast,
-)
 from strawberry.scalars import JSON
-from strawberry.types import Info
+from strawberry.types import Info as StrawberryInfo
 
 from crm_graph.api import audit_trail
+from crm_graph.api.customers.pages import (
+    INTERACTION_ORDERING,
+    LINE_ORDERING,
+    PURCHASE_ORDERING,
+    TIE_ORDERING,
+    TRANSACTION_ORDERING,
+    interaction_page,
+    keyset,
+    tie_page,
+    transaction_page,
+)
+from crm_graph.api.customers.planner import NO_VIEW, items_ask_for
 from crm_graph.api.errors import user_error
 from crm_graph.api.insights.types import (
     CategoryDemand,
@@ -44,7 +46,7 @@ from crm_graph.api.pagination import (
     page_of,
     page_request,
 )
-from crm_graph.api.scalars import from_epoch_ms, to_epoch_ms
+from crm_graph.api.scalars import from_epoch_ms
 from crm_graph.graph import score_properties
 from crm_graph.graph.customer_reads import (
     PROFILE_PROPERTIES,
@@ -53,65 +55,16 @@ from crm_graph.graph.customer_reads import (
     TiePage,
     TransactionPage,
 )
-from crm_graph.graph.pages import KeysetPage
 from crm_graph.graph.store import Row
 
 T = TypeVar("T")
-
-# MAX_PAGE (api.pagination): the largest `first` any list field accepts; larger asks are refused
-# before the store.
-TRANSACTION_ORDERING = "TRANSACTIONS"
-INTERACTION_ORDERING = "INTERACTIONS"
-TIE_ORDERING = "SOCIAL_TIES"
-PURCHASE_ORDERING = "PRODUCTS_BOUGHT"
-LINE_ORDERING = "LINES"
-"""What the cursors of a customer's orders, contacts, ties and products bought, and of an
-order's lines, are made for (`api.pagination`)."""
-NO_VIEW = CustomerView()
-READ_SELECTED_PROPERTIES = True
-"""Whether the 360 view reads of the nodes below the profile only the properties its selection
-needs (`NodeReads`); False: whole nodes."""
+Info = StrawberryInfo[Any, Any]
+"""A resolver's info (the context is `api.context.Context`)."""
 
 
 def check_first(first: int, field: str) -> None:
     if first < 0 or first > MAX_PAGE:
         raise user_error(f"first must be between 0 and {MAX_PAGE}", field=field, max=MAX_PAGE)
-
-
-@dataclass(frozen=True)
-class NodeReads:
-    """The properties a GraphQL type's objects read of the node they are built from (a line's:
-    of its product; a tie's: of the customer at the other end): `always` whatever the selection
-    (to be built, ordered, or to load more by), and per field those its resolver reads. A field
-    not in `by_field` may read any: a selection asking for it needs the whole node. `through`:
-    the field whose object is that node (`LineItem.product`), with what that object reads."""
-
-    always: frozenset[str]
-    by_field: Mapping[str, frozenset[str]]
-    through: tuple[str, NodeReads] | None = None
-
-    def needed_by(
-        self, nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
-    ) -> tuple[str, ...] | None:
-        """The properties (sorted) that the selections of `nodes`, fields of this type, need
-        together; None: the whole node."""
-        needed = set(self.always)
-        for name, occurrences in _all_fields(nodes, fragments).items():
-            if name == "__typename":
-                continue
-            if self.through is not None and name == self.through[0]:
-                read = self.through[1].needed_by(occurrences, fragments)
-            else:
-                read = self.by_field.get(name)
-            if read is None:
-                return None
-            needed.update(read)
-        return tuple(sorted(needed))
-
-
-def _own(*names: str) -> dict[str, frozenset[str]]:
-    """Fields that each read the property of their own name."""
-    return {name: frozenset({name}) for name in names}
 
 
 @strawberry.enum(description="How an interaction with the customer happened.")
@@ -156,25 +109,12 @@ class Product:
         )
 
 
-PRODUCT_READS = NodeReads(frozenset({"id"}), _own("id", "name", "category", "price"))
-"""`Product.from_props` reads `id`; each field its own property."""
-
-
 @strawberry.type(description="One product line of a transaction.")
 class LineItem:
     product: Product
     quantity: float
     unit_price: float | None
     amount: float
-
-
-LINE_ITEM_READS = NodeReads(
-    frozenset({"id"}),
-    dict.fromkeys(("quantity", "unitPrice", "amount"), frozenset()),
-    through=("product", PRODUCT_READS),
-)
-"""Of the product: `id` (`_line_items` builds it, and orders the lines by it); the line's own
-fields read the CONTAINS relation."""
 
 
 @strawberry.type(description="An order: the line items bought together.")
@@ -224,14 +164,6 @@ class Transaction:
         return _line_items(await info.context.loaders.lines.load(str(self.id)), request)
 
 
-TRANSACTION_READS = NodeReads(
-    frozenset({"id", "at"}),
-    _own("id", "at", "total", "channel", "itemCount", "otherAmount") | {"lines": frozenset({"id"})},
-)
-"""`Transaction.from_props` reads `id` and `at`; `lines` loads by `id` when they did not come with
-the order; the other fields each read their own property."""
-
-
 def _line_position(row: dict[str, Any]) -> tuple[None, str]:
     return None, str(row["product"]["id"])
 
@@ -276,13 +208,6 @@ class Interaction:
             sentiment=props.get("sentiment"),
             satisfaction=props.get("satisfaction"),
         )
-
-
-INTERACTION_READS = NodeReads(
-    frozenset({"id", "type", "at"}),
-    _own("id", "type", "at", "channel", "subject", "sentiment", "satisfaction"),
-)
-"""`Interaction.from_props` reads `id`, `type` and `at`; each field its own property."""
 
 
 @strawberry.type(description="What a customer bought of one product, over all orders.")
@@ -366,7 +291,7 @@ class Customer:
     def attributes(self, info: Info) -> JSON | None:
         if not _sees_personal_data(info):
             return None
-        return {k: v for k, v in self.props.items() if k not in PROFILE_PROPERTIES}
+        return JSON({k: v for k, v in self.props.items() if k not in PROFILE_PROPERTIES})
 
     def _figure(self, info: Info, read: Callable[[dict[str, Any]], T]) -> T | Awaitable[T]:
         """A figure from the customer's orders: at once when they came with the profile (no
@@ -410,7 +335,7 @@ class Customer:
         until: Annotated[datetime | None, strawberry.argument(name="to")] = None,
     ) -> Connection[Transaction] | Awaitable[Connection[Transaction]]:
         request, page = transaction_page(
-            first, after, last, before, since, until, lines=_items_ask_for(info, "lines")
+            first, after, last, before, since, until, lines=items_ask_for(info, "lines")
         )
         if self.view.transactions == page and self.view_row is not None:  # came with the profile
             row = self.view_row
@@ -424,7 +349,7 @@ class Customer:
         # with the lines, they come with the page: no second round trip for them
         loader = loaders.transactions_with_lines if page.lines else loaders.transactions
         rows = await loader.load((str(self.id), page))
-        row = rows[0] if rows else {"transactions": [], "total": 0}
+        row: Row = rows[0] if rows else {"transactions": [], "total": 0}
         return _transactions(row["transactions"], page, request, row["total"])
 
     @strawberry.field(
@@ -452,7 +377,7 @@ class Customer:
         self, info: Info, page: InteractionPage, request: PageRequest
     ) -> Connection[Interaction]:
         rows = await info.context.loaders.interactions.load((str(self.id), page))
-        row = rows[0] if rows else {"interactions": [], "total": 0}
+        row: Row = rows[0] if rows else {"interactions": [], "total": 0}
         return _interactions(row["interactions"], request, row["total"])
 
     @strawberry.field(description="Products bought, most units first (a page).")
@@ -466,7 +391,7 @@ class Customer:
     ) -> Connection[ProductPurchase]:
         request = page_request("productsBought", PURCHASE_ORDERING, first, after, last, before)
         rows = await info.context.loaders.products_bought.load((str(self.id), keyset(request)))
-        row = rows[0] if rows else {"products": [], "total": 0}
+        row: Row = rows[0] if rows else {"products": [], "total": 0}
         return connection(
             row["products"],
             request,
@@ -504,7 +429,7 @@ class Customer:
         self, info: Info, page: TiePage, request: PageRequest
     ) -> Connection[SocialTie]:
         rows = await info.context.loaders.ties.load((str(self.id), page))
-        row = rows[0] if rows else {"ties": [], "total": 0}
+        row: Row = rows[0] if rows else {"ties": [], "total": 0}
         return _social_ties(row["ties"], request, row["total"])
 
     @strawberry.field
@@ -570,28 +495,6 @@ class Customer:
         return None if value is None or not value.is_integer() else int(value)
 
 
-CUSTOMER_READS = NodeReads(
-    frozenset({"id"}),
-    _own("id", "name", "city", "country", "signupAt", "email", "phone"),
-)
-"""Of a customer built from its node (a tie's other end): `Customer.from_props` reads `id`; the
-profile fields (`email` and `phone` masked or not) each read their own property. Any other field
-(`attributes`, the analytics, figures and pages loaded by id) is not listed: the whole node."""
-
-SOCIAL_TIE_READS = NodeReads(
-    frozenset({"id"}),
-    dict.fromkeys(("type", "direction", "since", "weight"), frozenset()),
-    through=("customer", CUSTOMER_READS),
-)
-"""Of the customer at the other end: `id` (`_social_ties` builds it; the ties that come with the
-profile are ordered by it); the tie's own fields read the relation."""
-
-
-def keyset(request: PageRequest) -> KeysetPage:
-    """The page the store cuts (`graph.pages`) for a page's checked arguments."""
-    return KeysetPage(request.size, request.backwards, request.cursor)
-
-
 def _transactions(
     items: list[Row], page: TransactionPage, request: PageRequest, total: int
 ) -> Connection[Transaction]:
@@ -644,253 +547,6 @@ def _social_ties(items: list[Row], request: PageRequest, total: int) -> Connecti
         ),
         total,
     )
-
-
-def transaction_page(
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    *,
-    lines: bool,
-) -> tuple[PageRequest, TransactionPage]:
-    """`Customer.transactions`' arguments, checked, and as the statement takes them."""
-    request = page_request("transactions", TRANSACTION_ORDERING, first, after, last, before)
-    return request, TransactionPage(keyset(request), to_epoch_ms(since), to_epoch_ms(until), lines)
-
-
-def interaction_page(
-    types: list[InteractionType] | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[PageRequest, InteractionPage]:
-    """`Customer.interactions`' arguments, checked, and as the statement takes them."""
-    request = page_request("interactions", INTERACTION_ORDERING, first, after, last, before)
-    kinds = tuple(sorted(t.value for t in types)) if types else None
-    return request, InteractionPage(keyset(request), kinds, to_epoch_ms(since), to_epoch_ms(until))
-
-
-def tie_page(
-    types: list[TieType] | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> tuple[PageRequest, TiePage]:
-    """`Customer.socialTies`' arguments, checked, and as the statement takes them (no types:
-    every type)."""
-    request = page_request("socialTies", TIE_ORDERING, first, after, last, before)
-    kinds = tuple(sorted(t.value for t in types)) if types else None
-    return request, TiePage(keyset(request), kinds)
-
-
-ORDER_FIGURES = frozenset({"totalSpend", "orderCount", "firstPurchaseAt", "lastPurchaseAt"})
-"""The `Customer` fields computed from the customer's orders (`Customer._figure`)."""
-
-_PYTHON_ARGUMENTS = {"from": "since", "to": "until"}
-"""GraphQL argument names that are not the resolvers' parameter names."""
-
-
-@dataclass(frozen=True)
-class _ViewPlan:
-    """What a customer's selection asks of the 360 view, apart from the values of the pages'
-    arguments (which may come from variables): worked out once per selection (`_view_plan`)."""
-
-    nodes: tuple[FieldNode, ...]
-    """The selection's field nodes: kept alive while the plan is cached under their ids."""
-    view: CustomerView
-    """The figures, the ties and, when reading selected properties, the ties' customers'."""
-    transactions: FieldNode | None
-    lines: bool
-    interactions: FieldNode | None
-    ties: FieldNode | None
-    selected: CustomerView
-    """Every part's properties (`_selected_properties`), taken for the pages that come."""
-
-
-CACHED_VIEW_PLANS = 512
-_VIEW_PLANS: dict[tuple[bool, tuple[int, ...]], _ViewPlan] = {}
-
-
-def _view_plan(raw: Any) -> _ViewPlan:
-    """The plan of the selection of `raw` (a GraphQL resolve info). The parsed documents are
-    cached (`api.schema`), so the same query text brings the same field nodes: plans are kept
-    under the nodes' ids (the plan holds the nodes, so the ids stay theirs), at most
-    `CACHED_VIEW_PLANS` of them, the oldest dropped first. The fragments belong to the same
-    document as the nodes, so the ids decide them too."""
-    key = (READ_SELECTED_PROPERTIES, tuple(map(id, raw.field_nodes)))
-    plan = _VIEW_PLANS.get(key)
-    if plan is not None:
-        return plan
-    occurrences = _all_fields(raw.field_nodes, raw.fragments)  # the selection, walked once
-    fields = {name: found[0] for name, found in occurrences.items()}
-    view = CustomerView(figures=not ORDER_FIGURES.isdisjoint(fields))
-    transactions = fields.get("transactions")
-    lines = transactions is not None and bool(
-        _all_fields(_items([transactions], raw.fragments), raw.fragments).get("lines")
-    )
-    ties = fields.get("socialTies")
-    selected = NO_VIEW
-    if READ_SELECTED_PROPERTIES:  # of every part: each page takes its own when it comes
-        selected = _selected_properties(
-            occurrences, raw.fragments, lines=lines, ties=ties is not None
-        )
-    plan = _ViewPlan(
-        tuple(raw.field_nodes), view, transactions, lines, fields.get("interactions"), ties,
-        selected,
-    )  # fmt: skip
-    if len(_VIEW_PLANS) >= CACHED_VIEW_PLANS:
-        del _VIEW_PLANS[next(iter(_VIEW_PLANS))]
-    _VIEW_PLANS[key] = plan
-    return plan
-
-
-def customer_view(info: Info) -> CustomerView:
-    """The parts of the 360 view that the selection of the current field (a `Customer`) asks
-    for, with the arguments they are asked with, to come with the profile (`CustomerView`): the
-    order figures, the pages of `transactions` and `interactions`, the `socialTies`. A page
-    asked for more than once (aliases) comes with its first; a page whose arguments cannot be
-    read here (a variable without a value) does not come: the field then loads its own,
-    as it does whenever its arguments differ from the view's. Of the orders, products,
-    interactions and ties' customers, the view reads the properties that every occurrence of
-    their field needs together (`_selected_properties`). All but the pages' arguments is worked out
-    once per selection (`_view_plan`)."""
-    raw = info._raw_info
-    plan = _view_plan(raw)
-    view, selected = plan.view, plan.selected
-    definition = raw.schema.get_type("Customer")
-    variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3
-    if (node := plan.transactions) is not None:
-        arguments = _arguments(definition.fields["transactions"].args, node, variables)
-        if arguments is not None and (
-            found := _checked(lambda: transaction_page(**arguments, lines=plan.lines))
-        ):
-            view = replace(
-                view,
-                transactions=found[1],
-                transaction_properties=selected.transaction_properties,
-                product_properties=selected.product_properties,
-            )
-    if (node := plan.interactions) is not None:
-        arguments = _arguments(definition.fields["interactions"].args, node, variables)
-        if arguments is not None and (found := _checked(lambda: interaction_page(**arguments))):
-            view = replace(
-                view,
-                interactions=found[1],
-                interaction_properties=selected.interaction_properties,
-            )
-    if (node := plan.ties) is not None:
-        arguments = _arguments(definition.fields["socialTies"].args, node, variables)
-        if arguments is not None and (found := _checked(lambda: tie_page(**arguments))):
-            view = replace(
-                view, ties=found[1], tie_customer_properties=selected.tie_customer_properties
-            )
-    return view
-
-
-def _checked(build: Callable[[], T]) -> T | None:
-    """What `build` makes of a page's arguments, or None when it refuses them (a page too
-    large, a cursor that is none): the field then refuses them itself, naming the argument."""
-    try:
-        return build()
-    except GraphQLError:
-        return None
-
-
-def _selected_properties(
-    fields: dict[str, list[FieldNode]],
-    fragments: dict[str, FragmentDefinitionNode],
-    *,
-    lines: bool,
-    ties: bool,
-) -> CustomerView:
-    """The properties that the customer's selection (`fields`: `_all_fields` of it) needs of the
-    nodes of each part of the view (of the lines' products when the orders come with `lines`,
-    of the ties' customers when `ties` come): over every occurrence of the part's field (a page
-    of orders or contacts asked for with other arguments under an alias loads its own; reading
-    its needs too costs a few keys, never a wrong answer). A view of those properties only."""
-
-    def needed(reads: NodeReads, occurrences: list[FieldNode]) -> tuple[str, ...] | None:
-        return reads.needed_by(occurrences, fragments)
-
-    orders = _items(fields.get("transactions", []), fragments)
-    products = _items(_all_fields(orders, fragments).get("lines", []), fragments) if lines else None
-    contacts = _items(fields.get("interactions", []), fragments)
-    return CustomerView(
-        transaction_properties=needed(TRANSACTION_READS, orders),
-        product_properties=None if products is None else needed(LINE_ITEM_READS, products),
-        interaction_properties=needed(INTERACTION_READS, contacts),
-        tie_customer_properties=(
-            needed(SOCIAL_TIE_READS, _items(fields.get("socialTies", []), fragments))
-            if ties
-            else None
-        ),
-    )
-
-
-def _arguments(
-    definitions: dict[str, Any], node: FieldNode, variables: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The arguments a field node gives (not their defaults), by the resolver's parameter
-    names, as GraphQL coerces them; None when one has no value here."""
-    found: dict[str, Any] = {}
-    for argument in node.arguments or ():
-        name = argument.name.value
-        value = value_from_ast(argument.value, definitions[name].type, variables)
-        if value is Undefined:
-            return None
-        found[_PYTHON_ARGUMENTS.get(name, name)] = value
-    return found
-
-
-def _items(
-    connections: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
-) -> list[FieldNode]:
-    """The field nodes whose selections are of the items of the connections `connections` (the
-    `nodes`, and the `node` of the `edges`), through fragments."""
-    fields = _all_fields(connections, fragments)
-    return fields.get("nodes", []) + _all_fields(fields.get("edges", []), fragments).get("node", [])
-
-
-def _all_fields(
-    nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
-) -> dict[str, list[FieldNode]]:
-    """The fields the selections of `nodes` ask for (through fragments, inline or named), by
-    GraphQL name: every node of each (under any alias), in the order of the document. A
-    fragment is walked once however often it is spread (its nodes are the same each time): 19
-    fragments each spreading the next twice were 2^19 walks."""
-    found: dict[str, list[FieldNode]] = {}
-    walked: set[str] = set()
-
-    def walk(selection_set: SelectionSetNode | None) -> None:
-        for item in selection_set.selections if selection_set else ():
-            if isinstance(item, FieldNode):
-                found.setdefault(item.name.value, []).append(item)
-            elif isinstance(item, InlineFragmentNode):
-                walk(item.selection_set)
-            elif isinstance(item, FragmentSpreadNode) and item.name.value not in walked:
-                walked.add(item.name.value)
-                fragment = fragments.get(item.name.value)
-                if fragment is not None:
-                    walk(fragment.selection_set)
-
-    for node in nodes:
-        walk(node.selection_set)
-    return found
-
-
-def _items_ask_for(info: Info, name: str) -> bool:
-    """Whether the items of the current field (a connection) are asked for their field `name`
-    (a GraphQL name, through fragments). Read from the query's syntax tree: Strawberry's
-    `selected_fields` converts the whole selection below the field first."""
-    raw = info._raw_info
-    return name in _all_fields(_items(raw.field_nodes, raw.fragments), raw.fragments)
 
 
 def _sees_personal_data(info: Info) -> bool:

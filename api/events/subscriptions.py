@@ -30,7 +30,8 @@ from crm_graph.api.auth.principal import AuthError, Principal
 from crm_graph.api.auth.scopes import Scope
 from crm_graph.api.context import Context
 from crm_graph.api.customers.loaders import CustomerLoaders
-from crm_graph.api.customers.types import Customer, customer_view
+from crm_graph.api.customers.planner import customer_view
+from crm_graph.api.customers.types import Customer
 from crm_graph.api.events.hub import EventHub, SubscriberTooSlow, SubscriptionRefused
 from crm_graph.api.events.types import ChangeEvent, EventType
 from crm_graph.graph.customer_reads import customers_in_scope

@@ -53,7 +53,13 @@ async def test_no_key_or_a_bad_key_is_401_and_nothing_runs(store: GraphStore, ad
     assert store.round_trips - before <= 1  # at most the key look-up, nothing else
 
 
-DEEP = '{ customer(id: "c00") { ' + "socialTies { customer { " * 6 + "id" + " } }" * 6 + " } }"
+DEEP = (
+    '{ customer(id: "c00") { '
+    + "socialTies { nodes { customer { " * 6
+    + "id"
+    + " } } }" * 6
+    + " } }"
+)
 ALIASES = "{ " + " ".join(f'a{i}: customer(id: "c00") {{ id }}' for i in range(40)) + " }"
 TOKENS = '{ customer(id: "c00") { ' + "id " * 3000 + "} }"
 

@@ -25,11 +25,11 @@ from crm_graph.graph.store import GraphStore
 GRAPHQL = schema._schema
 
 DOCUMENTS = [
-    '{ customer(id: "a") { id socialTies { customer { id } } } }',
+    '{ customer(id: "a") { id socialTies { nodes { customer { id } } } } }',
     '{ a: customer(id: "a") { b: id ...F } } fragment F on Customer { c: name socialTies '
-    "{ d: type customer { ...G } } } fragment G on Customer { e: id f: name }",
+    "{ nodes { d: type customer { ...G } } } } fragment G on Customer { e: id f: name }",
     '{ customer(id: "a") { ...F ...F ... on Customer { x: id } } } '
-    "fragment F on Customer { y: id transactions { lines { product { z: id } } } }",
+    "fragment F on Customer { y: id transactions { nodes { lines { nodes { product { z: id } } } } } }",  # noqa: E501
     '{ __schema { types { name } } customer(id: "a") { __typename } }',
 ]
 
@@ -51,7 +51,9 @@ def test_depth_and_aliases_are_the_figures_strawberrys_rules_give(document: str)
 def fan_out(lines: int) -> str:
     fragments = [f"fragment F{i} on Customer {{ a{i}: id ...F{i + 1} ...F{i + 1} }}"
                  for i in range(lines)]  # fmt: skip
-    fragments.append(f"fragment F{lines} on Customer {{ socialTies {{ customer {{ id }} }} }}")
+    fragments.append(
+        f"fragment F{lines} on Customer {{ socialTies {{ nodes {{ customer {{ id }} }} }} }}"
+    )
     return '{ customer(id: "a") { ...F0 } }\n' + "\n".join(fragments)
 
 
@@ -73,15 +75,18 @@ def test_fragments_are_costed_once_each_whatever_the_paths(monkeypatch: pytest.M
         # then each selection set is visited about once, and the figures count every path
         assert visits <= 4 * lines
         assert analysis.figures.aliases == 2**lines - 1
-        assert analysis.fixed_cost == 1 + 2**lines * 100 * 2
+        assert analysis.fixed_cost == 1 + 2**lines * (1 + 20 * 2)  # a tie page of 20
 
 
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
         ('{ customer(id: "a") { id name } }', 1),
-        ('{ customer(id: "a") { transactions(first: 5) { id } } }', 1 + 5),
-        ('{ customer(id: "a") { transactions(first: 5) { lines { amount } } } }', 1 + 5 * 101),
+        ('{ customer(id: "a") { transactions(first: 5) { nodes { id } } } }', 1 + 1 + 5),
+        (
+            '{ customer(id: "a") { transactions(first: 5) { nodes { lines { nodes { amount } } } } } }',  # noqa: E501
+            1 + 1 + 5 * (1 + 1 + 20),  # each order's page of lines: 20 by default
+        ),
         (
             "{ customers(first: 30) { edges { node { id } } pageInfo { hasNextPage } } }",
             1 + 30 * (1 + 1) + 1,
@@ -124,7 +129,7 @@ async def test_requests_spend_their_cost_and_are_refused_past_the_points(
     limited: tuple[httpx.AsyncClient, str],
 ) -> None:
     client, key = limited
-    document = '{ customer(id: "a") { id socialTies { type } } }'  # 101 points
+    document = '{ customer(id: "a") { id socialTies(first: 99) { nodes { type } } } }'  # 101 points
 
     async def post() -> httpx.Response:
         return await client.post("/graphql", json={"query": document},
@@ -157,8 +162,8 @@ async def test_the_rate_limit_field_says_what_the_headers_say(
 
 
 def test_a_cost_that_reads_no_variable_is_worked_out_once() -> None:
-    by_id = "query($id: ID!) { customer(id: $id) { transactions(first: 5) { id } } }"
-    assert cost.analyse(GRAPHQL, by_id, parse(by_id), None).fixed_cost == 1 + 5
+    by_id = "query($id: ID!) { customer(id: $id) { transactions(first: 5) { nodes { id } } } }"
+    assert cost.analyse(GRAPHQL, by_id, parse(by_id), None).fixed_cost == 1 + 1 + 5
     nested = "query($k: CustomerFilter) { customers(where: {knows: $k}) { nodes { id } } }"
     analysis = cost.analyse(GRAPHQL, nested, parse(nested), None)
     assert analysis.fixed_cost is None  # the filter inside the variable decides

@@ -16,8 +16,8 @@ from bench.api import GRAPHQL_360
 from crm_graph.api import app as app_module
 from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
-from crm_graph.api.customers import types
-from crm_graph.api.customers.types import (
+from crm_graph.api.customers import planner
+from crm_graph.api.customers.planner import (
     CUSTOMER_READS,
     INTERACTION_READS,
     LINE_ITEM_READS,
@@ -41,11 +41,12 @@ query Customer360($id: ID!) {
   customer(id: $id) {
     id name email phone city country signupAt attributes
     totalSpend orderCount firstPurchaseAt lastPurchaseAt
-    transactions(first: 5) { id at total channel lines { product { id category } quantity amount } }
-    interactions(first: 100) { id type at sentiment }
-    tickets: interactions(types: [TICKET], first: 100) { id type }
-    productsBought(first: 100) { product { id } quantity orders spend }
-    socialTies { type direction since weight customer { id name } }
+    transactions(first: 5) { nodes { id at total channel lines { nodes { product { id category
+      } quantity amount } } } }
+    interactions(first: 100) { nodes { id type at sentiment } }
+    tickets: interactions(types: [TICKET], first: 100) { nodes { id type } }
+    productsBought(first: 100) { nodes { product { id } quantity orders spend } }
+    socialTies { nodes { type direction since weight customer { id name } } }
     segments { id }
   }
 }
@@ -96,29 +97,29 @@ async def test_the_360_view_matches_pandas(business: dict[str, Any], admin: Api)
         assert pd.Timestamp(view["lastPurchaseAt"]) == orders["at"].max()
         # the newest five orders, newest first, with their totals and lines
         newest = orders.sort_values("at", ascending=False).head(5)
-        assert [t["total"] for t in view["transactions"]] == pytest.approx(
+        assert [t["total"] for t in view["transactions"]["nodes"]] == pytest.approx(
             list(newest["total"]), abs=0.01
         )
-        for t in view["transactions"]:
+        for t in view["transactions"]["nodes"]:
             expected = own[own["transaction_id"] == t["id"]]
-            assert sum(line["amount"] for line in t["lines"]) == pytest.approx(
+            assert sum(line["amount"] for line in t["lines"]["nodes"]) == pytest.approx(
                 expected["amount"].sum(), abs=0.01
             )
         # contacts as a timeline, and filtered by type
         contacts = interactions[interactions["customer"] == customer_id]
-        assert len(view["interactions"]) == len(contacts)
-        stamps = [i["at"] for i in view["interactions"]]
+        assert len(view["interactions"]["nodes"]) == len(contacts)
+        stamps = [i["at"] for i in view["interactions"]["nodes"]]
         assert stamps == sorted(stamps, reverse=True)
-        assert len(view["tickets"]) == int((contacts["type"] == "ticket").sum())
+        assert len(view["tickets"]["nodes"]) == int((contacts["type"] == "ticket").sum())
         # products bought with counts
         bought = own.groupby("product_id")["quantity"].sum()
-        assert {p["product"]["id"]: p["quantity"] for p in view["productsBought"]} == (
+        assert {p["product"]["id"]: p["quantity"] for p in view["productsBought"]["nodes"]} == (
             pytest.approx(bought.to_dict())
         )
         # social ties, both directions
         mine = ties[(ties["a"] == customer_id) | (ties["b"] == customer_id)]
-        assert len(view["socialTies"]) == len(mine)
-        assert {t["customer"]["id"] for t in view["socialTies"]} == (
+        assert len(view["socialTies"]["nodes"]) == len(mine)
+        assert {t["customer"]["id"] for t in view["socialTies"]["nodes"]} == (
             set(mine["a"]) | set(mine["b"])
         ) - {customer_id}
 
@@ -158,10 +159,10 @@ async def test_order_figures_come_with_the_profile(
     compared = 0
     for customer_id in busiest:
         ties = (await admin.data(
-            "query($id: ID!) { customer(id: $id) { socialTies { customer { id "
-            f"{FIGURES} }} }} }} }}",
+            "query($id: ID!) { customer(id: $id) { socialTies { nodes { customer { id "
+            f"{FIGURES} }} }} }} }} }}",
             id=customer_id,
-        ))["customer"]["socialTies"]  # fmt: skip
+        ))["customer"]["socialTies"]["nodes"]  # fmt: skip
         for tie in ties:
             other = tie["customer"]
             alone = await admin.data(
@@ -173,9 +174,10 @@ async def test_order_figures_come_with_the_profile(
 
 
 VIEW_PARTS = (
-    f"{FIGURES} transactions(first: 3) {{ id at total lines {{ quantity amount product {{ id }} }} "
-    "} interactions(first: 4) { id type at } calls: interactions(types: [CALL]) { id } "
-    "socialTies { type direction since weight customer { id } }"
+    f"{FIGURES} transactions(first: 3) {{ nodes {{ id at total lines {{ nodes {{ quantity amount "
+    "product { id } } } } } interactions(first: 4) { nodes { id type at } } "
+    "calls: interactions(types: [CALL]) { nodes { id } } "
+    "socialTies(first: 100) { nodes { type direction since weight customer { id } } }"
 )
 
 
@@ -199,7 +201,9 @@ async def test_the_parts_of_the_360_come_with_the_profile(
         return store.round_trips - before
 
     assert (
-        await round_trips(VIEW_PARTS.replace("calls: interactions(types: [CALL]) { id } ", ""))
+        await round_trips(
+            VIEW_PARTS.replace("calls: interactions(types: [CALL]) { nodes { id } } ", "")
+        )
         == key_only + 1 + AUDIT
     )
     assert await round_trips(VIEW_PARTS) == key_only + 2 + AUDIT
@@ -207,16 +211,16 @@ async def test_the_parts_of_the_360_come_with_the_profile(
     for customer_id in busiest:
         view = (await admin.data(
             f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} "
-            f"socialTies {{ customer {{ id {VIEW_PARTS} }} }} }} }}",
+            f"socialTies(first: 100) {{ nodes {{ customer {{ id {VIEW_PARTS} }} }} }} }} }}",
             id=customer_id,
         ))["customer"]  # fmt: skip
-        for tie in view["socialTies"]:
+        for tie in view["socialTies"]["nodes"]:
             other = tie["customer"]
             alone = await admin.data(
                 f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} }} }}", id=other["id"]
             )
             assert alone["customer"] == other
-            compared += bool(other["transactions"] and other["interactions"])
+            compared += bool(other["transactions"]["nodes"] and other["interactions"]["nodes"])
     assert compared > 0
 
 
@@ -225,16 +229,32 @@ async def test_the_parts_of_the_360_come_with_the_profile(
 BELOW_THE_PROFILE: dict[str, tuple[str, NodeReads, str]] = {
     # GraphQL type: the selection reaching its fields, what its objects read of their node, and
     # the view's properties of that node
-    "Transaction": ("transactions(first: 10) { %s }", TRANSACTION_READS, "transaction_properties"),
-    "LineItem": ("transactions(first: 10) { lines { %s } }", LINE_ITEM_READS, "product_properties"),
+    "Transaction": (
+        "transactions(first: 10) { nodes { %s } }",
+        TRANSACTION_READS,
+        "transaction_properties",
+    ),
+    "LineItem": (
+        "transactions(first: 10) { nodes { lines { nodes { %s } } } }",
+        LINE_ITEM_READS,
+        "product_properties",
+    ),
     "Product": (
-        "transactions(first: 10) { lines { product { %s } } }",
+        "transactions(first: 10) { nodes { lines { nodes { product { %s } } } } }",
         PRODUCT_READS,
         "product_properties",
     ),
-    "Interaction": ("interactions(first: 50) { %s }", INTERACTION_READS, "interaction_properties"),
-    "SocialTie": ("socialTies { %s }", SOCIAL_TIE_READS, "tie_customer_properties"),
-    "Customer": ("socialTies { customer { %s } }", CUSTOMER_READS, "tie_customer_properties"),
+    "Interaction": (
+        "interactions(first: 50) { nodes { %s } }",
+        INTERACTION_READS,
+        "interaction_properties",
+    ),
+    "SocialTie": ("socialTies { nodes { %s } }", SOCIAL_TIE_READS, "tie_customer_properties"),
+    "Customer": (
+        "socialTies { nodes { customer { %s } } }",
+        CUSTOMER_READS,
+        "tie_customer_properties",
+    ),
 }
 
 
@@ -271,7 +291,7 @@ async def _both_ways(
     selected = await admin.data(query, **variables)
     built = list(views)
     with monkeypatch.context() as patch:
-        patch.setattr(types, "READ_SELECTED_PROPERTIES", False)
+        patch.setattr(planner, "READ_SELECTED_PROPERTIES", False)
         whole = await admin.data(query, **variables)
     return selected, whole, built
 
@@ -324,18 +344,18 @@ async def test_each_field_below_the_profile_answers_as_with_whole_nodes(
 ALIASES_AND_FRAGMENTS = """
 query($id: ID!) {
   customer(id: $id) {
-    recent: interactions(first: 5) { type }
+    recent: interactions(first: 5) { nodes { type } }
     ...Parts
-    ... on Customer { socialTies { customer { name } } }
-    socialTies { kind: type customer { id } }
+    ... on Customer { socialTies { nodes { customer { name } } } }
+    socialTies { nodes { kind: type customer { id } } }
   }
 }
 fragment Parts on Customer {
-  latest: interactions(first: 5) { subject }
-  transactions(first: 3) { id ...Order }
-  transactions(first: 3) { lines { amount product { category } } }
+  latest: interactions(first: 5) { nodes { subject } }
+  transactions(first: 3) { nodes { id ...Order } }
+  transactions(first: 3) { nodes { lines { nodes { amount product { category } } } } }
 }
-fragment Order on Transaction { total lines { product { name } } }
+fragment Order on Transaction { total lines { nodes { product { name } } } }
 """
 
 
@@ -359,10 +379,12 @@ async def test_aliases_and_fragments_read_what_they_ask_for_together(
     assert view.interaction_properties == ("at", "id", "subject", "type")
     assert view.tie_customer_properties == ("id", "name")
     with monkeypatch.context() as patch:
-        patch.setattr(types, "READ_SELECTED_PROPERTIES", False)
+        patch.setattr(planner, "READ_SELECTED_PROPERTIES", False)
         assert await admin.data(ALIASES_AND_FRAGMENTS, id=customer_id) == selected
-    assert selected["customer"]["transactions"][0]["lines"][0]["product"]["category"]
-    assert {i["subject"] for i in selected["customer"]["latest"]} != {None}
+    assert selected["customer"]["transactions"]["nodes"][0]["lines"]["nodes"][0]["product"][
+        "category"
+    ]
+    assert {i["subject"] for i in selected["customer"]["latest"]["nodes"]} != {None}
 
 
 async def test_the_benchmark_360_reads_the_properties_it_shows(
@@ -390,14 +412,14 @@ EXPLORING = {
         orderBy: {field: TOTAL_SPEND, direction: DESC}, where: {orderCount: {gte: 1}}) {
         totalCount pageInfo { hasNextPage endCursor }
         edges { cursor node { id name email phone country totalSpend orderCount
-                              lastPurchaseAt socialTies { type customer { id email } } } } } }""",
+                              lastPurchaseAt socialTies { nodes { type customer { id email } } } } } } }""",  # noqa: E501
     "search": '{ searchCustomers(text: "an", first: 5) { nodes { id name email phone city } } }',
     "neighbourhood": """query($id: ID!) { neighbourhood(id: $id, depth: 2) { truncated
         center { id name } members { distance customer { id name email orderCount } }
         ties { sourceId targetId type since weight } } }""",
     "products": """{ products(first: 5) { pageInfo { hasNextPage endCursor }
         nodes { id name category price
-                buyers(first: 3) { quantity orders spend customer { id phone } } } }
+                buyers(first: 3) { nodes { quantity orders spend customer { id phone } } } } }
         categories { name productCount } }""",
     "revenue": """{ byMonth: revenue(by: MONTH) { key revenue orders customers }
         byCountry: revenue(by: COUNTRY) { key revenue orders customers } }""",
@@ -428,7 +450,8 @@ async def test_the_fast_execution_answers_as_graphql_core_does(
     requests += [(GRAPHQL_360, {"id": c}) for c in busiest]
     requests += [
         (f"query($id: ID!) {{ customer(id: $id) {{ id {VIEW_PARTS} "
-         f"socialTies {{ customer {{ id email {VIEW_PARTS} }} }} }} }}", {"id": busiest[0]}),
+         f"socialTies(first: 100) {{ nodes {{ customer {{ id email {VIEW_PARTS} }} }} }} }} }}",
+         {"id": busiest[0]}),
         *((query, {"id": busiest[1]}) for query in EXPLORING.values()),
     ]  # fmt: skip
     transport = httpx.ASGITransport(app=plain_app)
@@ -463,8 +486,9 @@ async def test_one_document_with_other_variables_gets_other_pages(
     busiest = _busiest(business["lines"], business["merged"], 2)
     document = """query($id: ID!, $n: Int!, $from: DateTime, $kinds: [InteractionType!]) {
       customer(id: $id) { id totalSpend
-        transactions(first: $n, from: $from) { id at lines { quantity product { id } } }
-        interactions(first: $n, types: $kinds) { id type } } }"""
+        transactions(first: $n, from: $from) { nodes { id at lines { nodes { quantity product {
+          id } } } } }
+        interactions(first: $n, types: $kinds) { nodes { id type } } } }"""
     cases = [(1, None, None), (4, None, ["CALL", "EMAIL"]), (2, "2024-01-01T00:00:00Z", None),
              (0, None, ["TICKET"])]  # fmt: skip
     for customer_id in busiest:
@@ -473,8 +497,8 @@ async def test_one_document_with_other_variables_gets_other_pages(
             types = f", types: [{', '.join(kinds)}]" if kinds else ""
             written = (
                 f'query {{ customer(id: "{customer_id}") {{ id totalSpend '
-                f"transactions(first: {n}{date}) {{ id at lines {{ quantity product {{ id }} }} }} "
-                f"interactions(first: {n}{types}) {{ id type }} }} }}"
+                f"transactions(first: {n}{date}) {{ nodes {{ id at lines {{ nodes {{ quantity product "  # noqa: E501
+                f"{{ id }} }} }} }} }} interactions(first: {n}{types}) {{ nodes {{ id type }} }} }} }}"  # noqa: E501
             )
             expected = await admin.data(written)
             before = store.round_trips
@@ -482,4 +506,4 @@ async def test_one_document_with_other_variables_gets_other_pages(
             # the key (touched once a minute), the 360, the audit entry
             assert store.round_trips - before <= 2 + AUDIT
             assert got == expected, (customer_id, n, since, kinds)
-            assert len(got["customer"]["transactions"]) <= n
+            assert len(got["customer"]["transactions"]["nodes"]) <= n

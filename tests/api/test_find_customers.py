@@ -109,11 +109,12 @@ query Nested($first: Int!) {
     totalCount
     nodes {
       id email totalSpend orderCount lastPurchaseAt
-      transactions(first: 3) { id total lines { quantity product { id name } } }
-      interactions(types: [TICKET, CALL]) { id type }
-      productsBought { product { id } quantity }
+      transactions(first: 3) { nodes { id total lines { nodes { quantity product { id name } } } } }
+      interactions(types: [TICKET, CALL]) { nodes { id type } }
+      productsBought { nodes { product { id } quantity } }
       segments { id }
-      socialTies { type customer { id totalSpend transactions(first: 2) { id } } }
+      socialTies { nodes { type customer { id totalSpend transactions(first: 2) { nodes { id }
+        } } } }
     }
   }
 }

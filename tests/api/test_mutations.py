@@ -28,7 +28,7 @@ mutation($input: TransactionInput!) {
   recordTransaction(input: $input) {
     __typename
     ... on RecordTransactionSuccess {
-      transaction { id total itemCount lines { product { id } quantity amount } }
+      transaction { id total itemCount lines { nodes { product { id } quantity amount } } }
     }
     ... on RecordTransactionError { code field problems { field message } }
   }
@@ -169,7 +169,9 @@ async def test_record_transaction(shop: None, admin: Api) -> None:
     # recording it again with corrected lines replaces them, it does not add
     order["lines"] = [{"productId": "p1", "quantity": 1, "unitPrice": 5}]
     again = (await admin.data(RECORD_TRANSACTION, input=order))["recordTransaction"]
-    assert {(x["product"]["id"], x["quantity"]) for x in again["transaction"]["lines"]} == {
+    assert {
+        (x["product"]["id"], x["quantity"]) for x in again["transaction"]["lines"]["nodes"]
+    } == {
         ("p1", 1),
         ("p2", 1),
     }

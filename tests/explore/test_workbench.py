@@ -93,8 +93,10 @@ async def test_an_analyst_walks_through_the_workbench(
     await tab.ready()
     view = (await ask(served, key, """
       query($id: ID!) { customer(id: $id) {
-        name totalSpend orderCount transactions(first: 20) { id } interactions(first: 50) { id }
-        socialTies { customer { id } } segment { name } churnRisk { score drivers { feature } }
+        name totalSpend orderCount transactions(first: 20) { nodes { id } } interactions(first:
+          50) { nodes { id } }
+        socialTies { nodes { customer { id } } } segment { name } churnRisk { score drivers {
+          feature } }
         recommendations(first: 5) { product { id } } } }""", id=top["id"]))["customer"]  # fmt: skip
     assert await tab.page.inner_text("h1") == view["name"]
     fact = tab.page.locator
@@ -105,10 +107,12 @@ async def test_an_analyst_walks_through_the_workbench(
         view["churnRisk"]["score"]
     )
     orders = await tab.page.locator("[data-order]").evaluate_all("e => e.map(o => o.dataset.order)")
-    assert orders == [t["id"] for t in view["transactions"]]
-    assert await tab.page.locator("[data-interaction]").count() == len(view["interactions"])
+    assert orders == [t["id"] for t in view["transactions"]["nodes"]]
+    assert await tab.page.locator("[data-interaction]").count() == len(
+        view["interactions"]["nodes"]
+    )
     ties = await tab.page.locator("[data-tie]").evaluate_all("e => e.map(t => t.dataset.tie)")
-    assert ties == [t["customer"]["id"] for t in view["socialTies"]]
+    assert ties == [t["customer"]["id"] for t in view["socialTies"]["nodes"]]
     recommended = await tab.page.locator("[data-recommendation]").evaluate_all(
         "e => e.map(r => r.dataset.recommendation)"
     )

@@ -80,7 +80,7 @@ mutation($input: LinkCustomersInput!) {
 """
 SPEND = """
 query($ids: [ID!]!) { customers: customers(where: {id: {in: $ids}}, first: 50) {
-  nodes { id name totalSpend orderCount socialTies { type customer { id } } } } }
+  nodes { id name totalSpend orderCount socialTies { nodes { type customer { id } } } } } }
 """
 
 Post = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -268,7 +268,7 @@ async def check(store: GraphStore, post: Post, done: Acknowledged) -> None:
         last = {weights[-1] for weights in done.weights[(r["a"], r["b"])].values()}
         assert r["weights"][0] in last
     for customer in SHARED:
-        tied = [t["customer"]["id"] for t in seen[customer]["socialTies"]]
+        tied = [t["customer"]["id"] for t in seen[customer]["socialTies"]["nodes"]]
         assert len(tied) == len(set(tied)), customer
 
     # the outbox: one event per acknowledged change, numbered 1..n without a gap or a repeat

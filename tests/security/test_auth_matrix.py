@@ -177,12 +177,12 @@ PATHS_TO_CUSTOMERS = {
     ("CustomerConnection", "nodes"): f"customers(first: 50) {{ nodes {{ {PROFILE} }} }}",
     ("CustomerEdge", "node"): f"c2: customers(first: 50) {{ edges {{ node {{ {PROFILE} }} }} }}",
     ("SocialTie", "customer"):
-        f'c3: customer(id: "c03") {{ socialTies {{ customer {{ {PROFILE} }} }} }}',
+        f'c3: customer(id: "c03") {{ socialTies {{ nodes {{ customer {{ {PROFILE} }} }} }} }}',
     ("Neighbourhood", "center"): f'neighbourhood(id: "c03", depth: 2) {{ center {{ {PROFILE} }} '
                                  f"members {{ customer {{ {PROFILE} }} }} }}",
     ("NeighbourhoodMember", "customer"): None,  # in the line above
     ("CustomerPath", "customers"): f'path(from: "c00", to: "c01") {{ customers {{ {PROFILE} }} }}',
-    ("Buyer", "customer"): f'product(id: "p2") {{ buyers {{ customer {{ {PROFILE} }} }} }}',
+    ("Buyer", "customer"): f'product(id: "p2") {{ buyers {{ nodes {{ customer {{ {PROFILE} }} }} }} }}',  # noqa: E501
     # aggregates over all customers: partners are refused them (test above), analysts see them
     ("Query", "influencers"): None,
     ("Query", "mostAtRisk"): None,

@@ -313,10 +313,11 @@ query C($id: ID!, $first: Int, $from: DateTime, $to: DateTime, $types: [Interact
         $ties: [TieType!], $category: String) {
   customer(id: $id) {
     id name email phone attributes signupAt totalSpend orderCount firstPurchaseAt
-    transactions(first: $first, from: $from, to: $to) { id at total lines { quantity } }
-    interactions(types: $types, first: $first, from: $from, to: $to) { id type }
-    productsBought(first: $first) { product { id } }
-    socialTies(types: $ties) { type customer { id email } }
+    transactions(first: $first, from: $from, to: $to) { nodes { id at total lines { nodes {
+      quantity } } } }
+    interactions(types: $types, first: $first, from: $from, to: $to) { nodes { id type } }
+    productsBought(first: $first) { nodes { product { id } } }
+    socialTies(types: $ties) { nodes { type customer { id email } } }
     segments { id } segment { id } rfm { segment } clv { expectedValue } churnRisk { score }
     demand(category: $category) { category probability }
     recommendations(first: $first) { product { id } score }
@@ -343,9 +344,10 @@ CATALOG_AND_INSIGHTS = """
 query K($category: String, $first: Int, $after: String, $id: ID!, $by: RevenueDimension!,
         $from: DateTime, $to: DateTime) {
   products(category: $category, first: $first, after: $after) {
-    nodes { id buyers(first: $first) { customer { id email } } } pageInfo { hasNextPage endCursor }
+    nodes { id buyers(first: $first) { nodes { customer { id email } } } } pageInfo {
+      hasNextPage endCursor }
   }
-  product(id: $id) { name buyers { quantity } }
+  product(id: $id) { name buyers { nodes { quantity } } }
   categories { name productCount }
   revenue(by: $by, from: $from, to: $to) { key revenue }
   segments { id size profile }
@@ -460,7 +462,7 @@ MUTATIONS = {
     ),
     "transaction": (
         "mutation M($v: TransactionInput!) { recordTransaction(input: $v) { __typename "
-        "... on RecordTransactionSuccess { transaction { id total lines { amount } } } "
+        "... on RecordTransactionSuccess { transaction { id total lines { nodes { amount } } } } "
         "... on RecordTransactionError { code field message } } }",
         st.fixed_dictionaries({"id": ids, "customerId": ids, "at": instants,
                                "lines": st.lists(line_inputs, max_size=3)},

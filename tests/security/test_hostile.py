@@ -79,7 +79,9 @@ async def served(
         async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=60) as client:
             served = Served(client, key)
             for _ in range(3):  # plans made, caches warm: the first statements take longest
-                await served.post('{ customer(id: "H1") { id name socialTies { type } } }')
+                await served.post(
+                    '{ customer(id: "H1") { id name socialTies { nodes { type } } } }'
+                )
             yield served
 
 
@@ -121,7 +123,7 @@ def fan_out(lines: int, leaf: str) -> str:
 async def test_a_fragment_fan_out_neither_blocks_nor_runs_up(served: Served) -> None:
     # given documents of 19 (then 30) fragments each spreading the next twice: with scalar
     # leaves (cheap: answered) and with a list at the leaves (2^19 lists: refused for its cost)
-    ties = "socialTies { customer { id } }"
+    ties = "socialTies { nodes { customer { id } } }"
     for lines, leaf, code in ((19, "id name", None), (30, "id name", None),
                               (19, ties, "QUERY_TOO_COSTLY")):  # fmt: skip
         # a character changed each time: no cache helps
@@ -173,9 +175,12 @@ async def test_nested_relationship_filters_are_refused_or_stopped_by_the_timeout
 AMPLIFIED = """{ %s }"""
 NEIGHBOURS = (
     'neighbourhood(id: "H1", depth: 3, limit: 500) { members { customer { '
-    "socialTies { customer { socialTies { customer { socialTies { customer { id } } } } } } "
+    "socialTies(first: 100) { nodes { customer { socialTies(first: 100) { nodes { customer { id } "
+    "} } } } } "
     "} } }"
 )
+"""Ties of ties (pages of 100) under each of 500 members: two levels, as a third would pass the
+depth limit (10: each page adds its `nodes`) and be refused before its cost."""
 
 
 async def test_nested_lists_that_amplify_are_refused_for_their_cost(served: Served) -> None:
@@ -197,9 +202,12 @@ async def test_nested_lists_that_amplify_are_refused_for_their_cost(served: Serv
 
 
 async def test_every_answer_carries_its_cost_and_the_keys_points(served: Served) -> None:
-    response = await served.post('{ customer(id: "H1") { id socialTies { type } } }')
+    response = await served.post(
+        '{ customer(id: "H1") { id socialTies(first: 99) { nodes { type } } } }'
+    )
     body = response.json()
-    assert body["extensions"]["cost"]["requested"] == 1 + 100 * 1  # a customer, 100 ties
+    # a customer, a page of ties, 99 ties
+    assert body["extensions"]["cost"]["requested"] == 1 + 1 + 99 * 1
     assert int(response.headers["x-ratelimit-limit"]) == 1_000_000
     remaining = int(response.headers["x-ratelimit-remaining"])
     assert remaining == body["extensions"]["cost"]["remaining"] <= 1_000_000 - 101

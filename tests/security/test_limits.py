@@ -17,7 +17,7 @@ from graphql import GraphQLObjectType, build_schema
 from crm_graph.api.app import create_app
 from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
-from crm_graph.api.customers.types import MAX_PAGE
+from crm_graph.api.pagination import MAX_PAGE
 from crm_graph.api.schema import sdl
 from crm_graph.graph import audit, network
 from crm_graph.graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
@@ -191,14 +191,19 @@ ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
         ('{ path(from: "c00", to: "c01", maxLength: %d) { length } }', network.MAX_PATH_LENGTH),
 }  # fmt: skip
 NESTED_RANGES = {
-    ("Customer", "transactions"): '{ customer(id: "c00") { transactions(first: %d) { id } } }',
-    ("Customer", "interactions"): '{ customer(id: "c00") { interactions(first: %d) { id } } }',
+    ("Customer", "transactions"): '{ customer(id: "c00") { transactions(first: %d) { nodes { id } } } }',  # noqa: E501
+    ("Customer", "interactions"): '{ customer(id: "c00") { interactions(first: %d) { nodes { id } } } }',  # noqa: E501
     ("Customer", "productsBought"):
-        '{ customer(id: "c00") { productsBought(first: %d) { orders } } }',
+        '{ customer(id: "c00") { productsBought(first: %d) { nodes { orders } } } }',
     ("Customer", "recommendations"):
         '{ customer(id: "c00") { recommendations(first: %d) { score } } }',
-    ("CatalogProduct", "buyers"): '{ product(id: "p1") { buyers(first: %d) { orders } } }',
+    ("CatalogProduct", "buyers"): '{ product(id: "p1") { buyers(first: %d) { nodes { orders } } } }',  # noqa: E501
     ("Community", "members"): "{ communities(first: 1) { members(first: %d) { id } } }",
+    ("Customer", "socialTies"):
+        '{ customer(id: "c00") { socialTies(first: %d) { nodes { type } } } }',
+    ("Transaction", "lines"):
+        '{ customer(id: "c00") { transactions(first: 1) { nodes { lines(first: %d) { nodes '
+        '{ amount } } } } } }',
 }  # fmt: skip
 TOO_MUCH = [101, 1000, -1, 2**31 - 1]
 
@@ -259,7 +264,7 @@ async def test_a_size_beyond_a_graphql_int_is_a_validation_error(
 REQUEST_ERRORS = [
     ("{ customers { nodes { id } ", "GRAPHQL_PARSE_FAILED", "Syntax Error"),
     ("{ nope }", "GRAPHQL_VALIDATION_FAILED", "Cannot query field 'nope'"),
-    ('{ customer(id: "c00") { ' + "socialTies { customer { " * 6 + "id" + " } }" * 6 + " } }",
+    ('{ customer(id: "c00") { ' + "socialTies { nodes { customer { " * 6 + "id" + " } } }" * 6 + " } }",  # noqa: E501
      "GRAPHQL_VALIDATION_FAILED", "exceeds maximum operation depth"),
     ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }",
      "GRAPHQL_VALIDATION_FAILED", "aliases"),

@@ -65,7 +65,7 @@ UPSERT = """mutation($input: [CustomerInput!]!) { upsertCustomers(input: $input)
   ... on UpsertCustomersSuccess { customers { id name email phone } merges { rule } }
   ... on UpsertCustomersError { code field message } } }"""
 VIEW = """query($id: ID!) { customer(id: $id) { id name email phone city attributes
-  interactions { type subject } socialTies { customer { name email } } } }"""
+  interactions { nodes { type subject } } socialTies { nodes { customer { name email } } } } }"""
 
 
 async def _requests(store: GraphStore, admin: Api, analyst: Api, partner: Api) -> None:

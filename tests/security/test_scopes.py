@@ -98,7 +98,7 @@ PROBES = {
         by_id=True,
     ),
     "customer.socialTies": Probe(
-        'query($id: ID!) { customer(id: "c03") { socialTies { customer { id } } } '
+        'query($id: ID!) { customer(id: "c03") { socialTies { nodes { customer { id } } } } '
         "other: customer(id: $id) { id } }",
         frozenset({Scope.TIES}),
         inside="c04",
@@ -107,7 +107,7 @@ PROBES = {
     "products": Probe("{ products { nodes { id } } }", reveals=False),
     "product": Probe('{ product(id: "p1") { id name } }', reveals=False),
     "product.buyers": Probe(
-        'query($id: ID!) { product(id: "p1") { buyers(first: 50) { customer { id } } } '
+        'query($id: ID!) { product(id: "p1") { buyers(first: 50) { nodes { customer { id } } } } '
         "c: customer(id: $id) { id } }",
         frozenset({Scope.LIST}),
         inside="c00",
@@ -230,12 +230,12 @@ async def test_each_key_finds_only_the_customers_of_its_scope(
 async def test_a_customer_scope_holds_on_every_path_at_once(callers: dict[str, Api]) -> None:
     # given the analyst's answers and the acme reader's to a query reaching customers every way
     query = """{
-      customers(first: 100) { nodes { id socialTies { customer { id } } } }
+      customers(first: 100) { nodes { id socialTies { nodes { customer { id } } } } }
       searchCustomers(text: "an", first: 100) { nodes { id } }
       n: neighbourhood(id: "c03", depth: 3) {
         members { customer { id } } ties { sourceId targetId } }
       p: path(from: "c03", to: "c06") { customers { id } }
-      product(id: "p1") { buyers(first: 100) { customer { id } } }
+      product(id: "p1") { buyers(first: 100) { nodes { customer { id } } } }
       knows: customers(where: {knows: {country: {eq: "US"}}}, first: 100) { nodes { id } }
     }"""
     full = await callers["analyst"].data(query)

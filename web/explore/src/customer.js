@@ -61,20 +61,20 @@ export async function showCustomer(main, id) {
     return;
   }
   const deniedParts = Object.entries(denied).map(([field, message]) => deniedNotice(field, message));
-  const orders = c.transactions.map((t, i) => h("details.order", { "data-order": t.id, open: i === 0 },
+  const orders = c.transactions.nodes.map((t, i) => h("details.order", { "data-order": t.id, open: i === 0 },
     h("summary", `${fmtInstant(t.at)} · ${t.id} · ${fmtMoney(t.total)} · ${t.channel || "–"}`),
     table([
       { label: "Product", cell: (l) => `${l.product.name || l.product.id} (${l.product.category || "–"})` },
       { label: "Quantity", cell: (l) => l.quantity, numeric: true },
       { label: "Unit price", cell: (l) => fmtMoney(l.unitPrice), numeric: true },
       { label: "Amount", cell: (l) => fmtMoney(l.amount), numeric: true },
-    ], t.lines)));
-  const timeline = h("ol.timeline", c.interactions.map((i) => h("li", { "data-interaction": i.id },
+    ], t.lines.nodes)));
+  const timeline = h("ol.timeline", c.interactions.nodes.map((i) => h("li", { "data-interaction": i.id },
     h("span.when", fmtInstant(i.at)), h("span.type", i.type.toLowerCase()),
     ` ${i.subject || ""} `, i.channel ? h("span.muted", `via ${i.channel}`) : null,
     i.sentiment !== null ? h("span.muted", ` · sentiment ${fmtNumber(i.sentiment)}`) : null,
     i.satisfaction !== null ? h("span.muted", ` · satisfaction ${i.satisfaction}/5`) : null)));
-  const ties = h("ul.ties", c.socialTies.map((t) => h("li", { "data-tie": t.customer.id },
+  const ties = h("ul.ties", c.socialTies.nodes.map((t) => h("li", { "data-tie": t.customer.id },
     h("span.tie", { class: `tie ${t.type.toLowerCase()}` }, t.type.toLowerCase()),
     t.direction === "OUTGOING" ? " → " : " ← ",
     h("a", { href: `#customer=${encodeURIComponent(t.customer.id)}` }, t.customer.name || t.customer.id),
@@ -109,9 +109,9 @@ export async function showCustomer(main, id) {
         h("li", { "data-recommendation": r.product.id }, h("strong", r.product.name || r.product.id),
           h("span.muted", ` ${r.product.category || ""} · score ${fmtNumber(r.score, 3)}`),
           h("ul", r.reasons.map((why) => h("li", why)))))) : h("p.muted", "No recommendations.")),
-      section(`Ties (${c.socialTies.length})`, ties),
+      section(`Ties (${c.socialTies.totalCount})`, ties),
     ),
-    section(`Orders (${c.orderCount}, latest ${c.transactions.length})`, ...orders),
-    section(`Contacts (${c.interactions.length})`, timeline),
+    section(`Orders (${c.orderCount}, latest ${c.transactions.nodes.length})`, ...orders),
+    section(`Contacts (${c.interactions.totalCount}, latest ${c.interactions.nodes.length})`, timeline),
   );
 }

@@ -15,11 +15,13 @@ query Customer360($id: ID!) {
     id name email phone city country signupAt attributes
     totalSpend orderCount firstPurchaseAt lastPurchaseAt
     transactions(first: 20) {
-      id at total channel itemCount
-      lines { product { id name category } quantity unitPrice amount }
+      nodes {
+        id at total channel itemCount
+        lines(first: 100) { nodes { product { id name category } quantity unitPrice amount } }
+      }
     }
-    interactions(first: 50) { id type at channel subject sentiment satisfaction }
-    socialTies { type direction since weight customer { id name } }
+    interactions(first: 50) { totalCount nodes { id type at channel subject sentiment satisfaction } }
+    socialTies(first: 100) { totalCount nodes { type direction since weight customer { id name } } }
     segment { id name }
     rfm { recencyDays frequency monetary score segment }
     clv { expectedPurchases expectedValue probabilityAlive horizonDays }
