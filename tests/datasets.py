@@ -82,6 +82,8 @@ def cdnow_to_contract(orders: pd.DataFrame, out: Path) -> Path:
 
 
 EPINIONS = Path("epinions")
+SPREAD_DAYS = 730
+"""The days over which each Epinions user's ratings are spread (the data have no dates)."""
 
 
 def epinions_to_contract(datasets: Path, out: Path, *, users: int, seed: int = 0) -> Path:
@@ -89,9 +91,10 @@ def epinions_to_contract(datasets: Path, out: Path, *, users: int, seed: int = 0
 
     `users` of the users who both rated and are in the trust network are drawn (seeded), with
     every rating of theirs and the trust ties among them. Each rating is an order of one
-    product (its category named from the catalogue). The data have no dates: a user's ratings
-    are given one a day, in the file's order, from the 1st of January 2010, staggered by user,
-    so that the product ("an order per rating") has a past and a future to learn and test on.
+    product (its category named from the catalogue). The data have no dates: each user's
+    ratings are spread evenly, in the file's order, over the `SPREAD_DAYS` from the 1st of
+    January 2010, so that the product ("an order per rating") has a past and a future to learn
+    and test on, with every user active over the same period (as customers of a shop are).
     """
     from scipy.io import loadmat
 
@@ -126,7 +129,11 @@ def epinions_to_contract(datasets: Path, out: Path, *, users: int, seed: int = 0
             "category": products["category"].map(lambda c: catalogue.get(int(c), f"c{c}")),
         }
     ).to_csv(out / "products.csv", index=False)
-    day = ratings.groupby("user").cumcount() + ratings["user"] % 30
+    # each user's ratings spread evenly over the same two years: one a day from one date
+    # left the heavy raters alone active at the end (as_of came 14 years after most had stopped)
+    rank = ratings.groupby("user").cumcount()
+    count = ratings.groupby("user")["user"].transform("size")
+    day = (rank * SPREAD_DAYS // count).astype(int)
     stamp = pd.Timestamp("2010-01-01") + pd.to_timedelta(day, unit="D")
     pd.DataFrame(
         {
