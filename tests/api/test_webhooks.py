@@ -91,6 +91,12 @@ async def test_every_event_of_its_types_arrives_once_in_order_signed(
         assert [(d.sequence, d.status, d.attempts, d.last_status) for d in done] == [
             (e.sequence, "delivered", 1, 200) for e in reversed(wanted)
         ]
+        # and a replay of an active subscription sends them again, same ids, in order
+        await subscriptions.replay(store, hook.id, wanted[1].sequence)
+        await until(lambda: len(receiver.accepted()) >= len(wanted) * 2 - 1)
+        again = receiver.accepted()[len(wanted) :]
+        assert [r.json["sequence"] for r in again] == [e.sequence for e in wanted[1:]]
+        assert [r.json["id"] for r in again] == [r.json["id"] for r in got[1:]]
 
 
 async def _acknowledged(store: GraphStore, hook_id: str, sequence: int) -> bool:
