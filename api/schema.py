@@ -55,6 +55,7 @@ from crm_graph.api.saved_views.mutations.view_delete import DeleteViewMutation
 from crm_graph.api.saved_views.mutations.view_save import SaveViewMutation
 from crm_graph.api.saved_views.queries import SavedViewQueries
 from crm_graph.api.settings import Settings, default
+from crm_graph.api.webhooks.fields import WebhookMutations, WebhookQueries
 from crm_graph.graph.errors import StatementTimeout, UnsupportedValue
 
 MAX_COST: int = default("max_cost")
@@ -140,6 +141,7 @@ Query = merge_types(
         RateLimitQueries,
         AdminQueries,
         SavedViewQueries,
+        WebhookQueries,
     ),
 )
 Mutation = merge_types(
@@ -154,6 +156,7 @@ Mutation = merge_types(
         EraseCustomerMutation,
         SaveViewMutation,
         DeleteViewMutation,
+        WebhookMutations,
     ),
 )
 

@@ -2,8 +2,9 @@
 `python -m bench train --customers 10000`,
 `python -m bench soak --customers 100000 --minutes 3`,
 `python -m bench peer --store neo4j://...`, `python -m bench hostile --customers 10000` and
-`python -m bench explore --nodes 2000`: see bench/load.py, bench/api.py, bench/train.py,
-bench/soak.py, bench/peer.py, bench/hostile.py and bench/explore.py for what is measured.
+`python -m bench explore --nodes 2000`, `python -m bench webhooks`: see bench/load.py,
+bench/api.py, bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py, bench/explore.py
+and bench/webhooks.py for what is measured.
 `--store` (load, api, train, peer) runs on any CRM_GRAPH_STORE value instead of the embedded
 FalkorDB, e.g. a Neo4j server."""
 
@@ -127,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     hostile.add_argument("--warmup", type=int, default=300, help="unmeasured requests first")
     hostile.add_argument("--work", type=Path, default=HERE / "results",
                          help="where generated data, the store and results go")  # fmt: skip
+    hooks = commands.add_parser(
+        "webhooks", help="write p50 with 0 and with 10 webhook subscriptions (one dead)"
+    )
+    hooks.add_argument("--writes", type=int, default=300, help="measured writes per phase")
+    hooks.add_argument("--warmup", type=int, default=50, help="unmeasured writes first")
+    hooks.add_argument("--work", type=Path, default=HERE / "results",
+                       help="where the store and results go")  # fmt: skip
     explore = commands.add_parser(
         "explore", help="the network picture in Chromium: first frame, fps"
     )
@@ -144,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return _hostile(args)
     if args.command == "explore":
         return _explore(args)
+    if args.command == "webhooks":
+        return _webhooks(args)
     if args.command == "api":
         return _api(args)
     if args.command == "soak":
@@ -399,6 +409,45 @@ def _hostile(args: argparse.Namespace) -> int:
                   f"{args.seconds:g}\n{text}\n")  # fmt: skip
     print(f"results: {out} (and appended to {HERE / 'hostile.log'})")
     return 1 if result.alone.errors or result.attacked.errors else 0
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.webhooks import LIVE, run
+
+    if args.writes < 1 or args.warmup < 0:
+        print("--writes must be at least 1, --warmup at least 0", file=sys.stderr)
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    result = asyncio.run(run(work, args.writes, args.warmup))
+    load_after = os.getloadavg()
+    ratio = result.with_webhooks.p50 / result.without.p50
+    lines = [
+        f"upsertCustomers (one customer) over HTTP, one client, {result.writes} writes a phase",
+        f"{'phase':<34}{'p50 ms':>9}{'p99 ms':>9}",
+        f"{'0 webhooks':<34}{result.without.p50:>9.2f}{result.without.percentile(0.99):>9.2f}",
+        f"{'10 webhooks (9 live, 1 dead)':<34}{result.with_webhooks.p50:>9.2f}"
+        f"{result.with_webhooks.percentile(0.99):>9.2f}",
+        f"p50 with / without = {ratio:.2f}x",
+        f"delivered per live receiver: {sorted(set(result.delivered[:LIVE]))} of "
+        f"{result.expected} (all within {result.drain_seconds:.1f} s after the phase); the dead "
+        f"one answered {result.delivered[LIVE]}",
+        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+        f"({os.cpu_count()} CPUs shared)",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out = work / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+    out.write_text(text + "\n")
+    with open(HERE / "webhooks.log", "a") as log:  # the runs' record, kept with the code
+        log.write(f"\n## {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, python -m bench webhooks "
+                  f"--writes {args.writes} --warmup {args.warmup}\n{text}\n")  # fmt: skip
+    print(f"results: {out} (and appended to {HERE / 'webhooks.log'})")
+    complete = all(d == result.expected for d in result.delivered[:LIVE])
+    return 0 if complete else 1
 
 
 def _explore(args: argparse.Namespace) -> int:

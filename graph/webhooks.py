@@ -48,6 +48,9 @@ class Webhook:
     status: str
     failed_at: int | None = None
     last_error: str | None = None
+    replays: int = 0
+    """How many times it was replayed: progress is moved only by a worker that read the same
+    number (a replay while it delivers is not overwritten by the deliveries it had under way)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ RETURN count(*) AS removed
 
 REPLAY = """
 MATCH (w:Webhook {id: $id})
-SET w.acknowledged = $from - 1, w.status = 'active', w.failedAt = null, w.lastError = null
+SET w.acknowledged = $from - 1, w.status = 'active', w.failedAt = null, w.lastError = null,
+    w.replays = coalesce(w.replays, 0) + 1
 RETURN properties(w) AS webhook
 """
 
@@ -106,7 +110,8 @@ SET w.leaseOwner = null, w.leaseUntil = null
 """
 
 ACKNOWLEDGE = """
-MATCH (w:Webhook {id: $id}) WHERE w.leaseOwner = $owner AND w.acknowledged < $sequence
+MATCH (w:Webhook {id: $id})
+WHERE w.leaseOwner = $owner AND coalesce(w.replays, 0) = $replays AND w.acknowledged < $sequence
 SET w.acknowledged = $sequence
 RETURN w.acknowledged AS acknowledged
 """
@@ -122,8 +127,9 @@ SET d.firstAttemptAt = CASE WHEN d.status = 'pending' THEN d.firstAttemptAt ELSE
 WITH d
 OPTIONAL MATCH (w:Webhook {id: $webhookId})
 WHERE w.leaseOwner = $owner AND $status = 'delivered' AND w.acknowledged < $sequence
+  AND coalesce(w.replays, 0) = $replays
 SET w.acknowledged = $sequence
-RETURN d.firstAttemptAt AS firstAttemptAt, d.attempts AS attempts
+RETURN d.firstAttemptAt AS firstAttemptAt, d.attempts AS attempts, w IS NOT NULL AS advanced
 """
 """One attempt at a delivery, and for a delivered one the subscription's progress with it: one
 statement, so an acknowledged event is never sent again after a restart, and a recorded
@@ -169,6 +175,7 @@ def webhook_of(props: dict[str, Any]) -> Webhook:
         status=props.get("status") or ACTIVE,
         failed_at=props.get("failedAt"),
         last_error=props.get("lastError"),
+        replays=int(props.get("replays") or 0),
     )
 
 
@@ -260,20 +267,28 @@ async def record_attempt(
     http_status: int | None,
     error: str | None,
     now_ms: int,
-) -> tuple[int, int]:
-    """Record one attempt; returns (when the first attempt was, attempts so far)."""
+) -> tuple[int, int, bool]:
+    """Record one attempt; returns when the first attempt was, the attempts so far, and whether
+    the subscription's progress moved to this event (False for a delivered one: the lease was
+    lost or the subscription replayed meanwhile, and the worker must read it again)."""
     rows = await store.write(
         RECORD_ATTEMPT,
         {"deliveryId": delivery_id(webhook.id, sequence), "webhookId": webhook.id,
          "sequence": sequence, "type": type, "status": status, "httpStatus": http_status,
-         "error": error, "now": now_ms, "owner": owner},
+         "error": error, "now": now_ms, "owner": owner, "replays": webhook.replays},
     )  # fmt: skip
-    return int(rows[0]["firstAttemptAt"]), int(rows[0]["attempts"])
+    row = rows[0]
+    return int(row["firstAttemptAt"]), int(row["attempts"]), bool(row["advanced"])
 
 
-async def acknowledge(store: GraphStore, webhook_id: str, owner: str, sequence: int) -> None:
-    """Move the subscription's progress past an event that was not for it (out of its scope)."""
-    await store.write(ACKNOWLEDGE, {"id": webhook_id, "owner": owner, "sequence": sequence})
+async def acknowledge(store: GraphStore, webhook: Webhook, owner: str, sequence: int) -> bool:
+    """Move the subscription's progress past an event that was not for it (out of its scope);
+    False: it did not move (lease lost, or replayed meanwhile)."""
+    rows = await store.write(
+        ACKNOWLEDGE,
+        {"id": webhook.id, "owner": owner, "sequence": sequence, "replays": webhook.replays},
+    )
+    return bool(rows)
 
 
 async def mark_failed(store: GraphStore, webhook_id: str, owner: str, now_ms: int,

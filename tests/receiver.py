@@ -39,6 +39,8 @@ class Receiver:
     answer: Callable[[Received], int] | None = None
     """Decides the status per request (overrides `status`)."""
     received: list[Received] = field(default_factory=list)
+    arrivals: int = 0
+    """Requests whose head was read (answered or not yet)."""
     _server: asyncio.Server | None = None
     _connections: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -81,6 +83,7 @@ class Receiver:
                         name, _, value = line.partition(":")
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.arrivals += 1
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 got = Received(headers, body, 0)

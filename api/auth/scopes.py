@@ -114,6 +114,11 @@ FIELD_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("Query", "auditLog"): Scope.ADMIN,
     ("Query", "customerExport"): Scope.ADMIN,
     ("Mutation", "setKeyCustomers"): Scope.ADMIN,
+    ("Query", "webhooks"): Scope.ADMIN,
+    ("Query", "webhookDeliveries"): Scope.ADMIN,
+    ("Mutation", "addWebhook"): Scope.ADMIN,
+    ("Mutation", "removeWebhook"): Scope.ADMIN,
+    ("Mutation", "replayWebhook"): Scope.ADMIN,
     ("CustomerConnection", "totalCount"): Scope.AGGREGATES,
     ("CatalogProduct", "buyers"): Scope.LIST,
     # the parts of a customer

@@ -174,17 +174,22 @@ class WebhookWorker:
                     checked = max(checked, self._latest)
                     await self._wait_for_more(checked)
                     continue
+                claimed = time.monotonic()
                 for event in batch:
                     if self._stopping.is_set():
                         return
                     if not await self._for_it(hook, event):
-                        await webhooks.acknowledge(self.store, hook.id, self.owner, event.sequence)
-                        continue
-                    if not await self._deliver(hook, event):
-                        return  # failed: stopped until replayed
-                    hook = await self._claim(hook_id)  # renew the lease between events
-                    if hook is None:
-                        return
+                        moved = await webhooks.acknowledge(
+                            self.store, hook, self.owner, event.sequence
+                        )
+                    else:
+                        moved = await self._deliver(hook, event)
+                        if moved is None:
+                            return  # failed: stopped until replayed
+                    if not moved:
+                        break  # replayed meanwhile (or the lease lost): read it again
+                    if time.monotonic() - claimed > self.config.lease / 3:
+                        break  # renew the lease (the batch is read again from its progress)
         except _LeaseLost:
             return
         except (StoreError, OSError) as e:
@@ -210,9 +215,10 @@ class WebhookWorker:
         seen = await webhooks.customers_in_scope(self.store, hook.scope, event.customer_ids)
         return all(c in seen for c in event.customer_ids)
 
-    async def _deliver(self, hook: webhooks.Webhook, event: events.Event) -> bool:
-        """POST the event until it is acknowledged (True) or its retry window closes (False,
-        the subscription marked failed)."""
+    async def _deliver(self, hook: webhooks.Webhook, event: events.Event) -> bool | None:
+        """POST the event until the receiver acknowledges it (True; False when the progress
+        could not be moved: replayed meanwhile, or the lease lost) or its retry window closes
+        (None, the subscription marked failed)."""
         delivery = webhooks.delivery_id(hook.id, event.sequence)
         while True:
             raw = signing.body(event, delivery, int(time.time()))
@@ -228,12 +234,12 @@ class WebhookWorker:
                 error = f"{type(e).__name__}: {e}"[:MAX_ERROR] or type(e).__name__
             ok = error is None
             status = webhooks.DELIVERED if ok else webhooks.PENDING
-            first, attempts = await webhooks.record_attempt(
+            first, attempts, advanced = await webhooks.record_attempt(
                 self.store, hook, self.owner, sequence=event.sequence, type=event.type,
                 status=status, http_status=http_status, error=error, now_ms=_now_ms(),
             )  # fmt: skip
             if ok:
-                return True
+                return advanced
             if _now_ms() - first >= self.config.give_up * 1000:
                 await webhooks.record_attempt(
                     self.store, hook, self.owner, sequence=event.sequence, type=event.type,
@@ -245,7 +251,7 @@ class WebhookWorker:
                     f"event {event.sequence} undelivered after {attempts} attempts: {error}",
                 )  # fmt: skip
                 log.warning("webhooks: %s failed on event %d (%s)", hook.id, event.sequence, error)
-                return False
+                return None
             wait = self.config.backoff(attempts, self._random.uniform)
             await self._sleep_holding_lease(hook.id, wait)
 

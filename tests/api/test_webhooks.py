@@ -91,6 +91,12 @@ async def test_every_event_of_its_types_arrives_once_in_order_signed(
         assert [(d.sequence, d.status, d.attempts, d.last_status) for d in done] == [
             (e.sequence, "delivered", 1, 200) for e in reversed(wanted)
         ]
+        # and a replay of an active subscription sends them again, same ids, in order
+        await subscriptions.replay(store, hook.id, wanted[1].sequence)
+        await until(lambda: len(receiver.accepted()) >= len(wanted) * 2 - 1)
+        again = receiver.accepted()[len(wanted) :]
+        assert [r.json["sequence"] for r in again] == [e.sequence for e in wanted[1:]]
+        assert [r.json["id"] for r in again] == [r.json["id"] for r in got[1:]]
 
 
 async def _acknowledged(store: GraphStore, hook_id: str, sequence: int) -> bool:
@@ -227,3 +233,56 @@ def test_the_signature_is_hmac_sha256_of_the_raw_body() -> None:
     assert header == "sha256=" + hmac.new(b"s3cret-s3cret-s3cret", raw, "sha256").hexdigest()
     assert signing.verify("s3cret-s3cret-s3cret", raw, header)
     assert not signing.verify("s3cret-s3cret-s3cret", raw + b" ", header)
+
+
+ADD_WEBHOOK = """
+mutation($input: AddWebhookInput!) {
+  addWebhook(input: $input) {
+    __typename
+    ... on AddWebhookSuccess {
+      secret webhook { id url events status acknowledgedSequence customers { ids sources } }
+    }
+    ... on AddWebhookError { code field message }
+  }
+}
+"""
+
+
+async def test_admins_manage_webhooks_through_graphql(
+    shop: None, store: GraphStore, admin: Api
+) -> None:
+    # an admin adds one (its secret generated and returned once) and one with a secret given
+    made = (await admin.data(ADD_WEBHOOK, input={
+        "url": "http://127.0.0.1:9/hook", "events": ["customer.updated"],
+        "customers": {"ids": ["c01"]},
+    }))["addWebhook"]  # fmt: skip
+    assert made["__typename"] == "AddWebhookSuccess" and made["secret"].startswith("whsec_")
+    hook = made["webhook"]
+    assert hook["customers"] == {"ids": ["c01"], "sources": []}
+    assert hook["acknowledgedSequence"] == await events.last_sequence(store)
+    given = (await admin.data(ADD_WEBHOOK, input={
+        "url": "https://partner.example/hook", "events": ["tie.recorded"],
+        "secret": "a-secret-of-enough-length",
+    }))["addWebhook"]  # fmt: skip
+    assert given["secret"] is None and given["webhook"]["customers"] is None
+    listed = (await admin.data("{ webhooks { id url events status } }"))["webhooks"]
+    assert [w["id"] for w in listed] == [hook["id"], given["webhook"]["id"]]
+    assert "whsec_" not in repr(listed)
+    # bad input is a typed error naming the field
+    bad = await admin.data(ADD_WEBHOOK, input={"url": "http://x.org", "events": ["nope"]})
+    assert bad["addWebhook"]["code"] == "INVALID"
+    assert bad["addWebhook"]["field"] == "input.events"
+    # replay, deliveries, remove
+    replay = """mutation($id: ID!, $from: Int!) { replayWebhook(id: $id, fromSequence: $from) {
+        __typename ... on ReplayWebhookSuccess { webhook { acknowledgedSequence } }
+        ... on ReplayWebhookError { code field } } }"""
+    done = (await admin.data(replay, id=hook["id"], **{"from": 2}))["replayWebhook"]
+    assert done["webhook"]["acknowledgedSequence"] == 1
+    missing = (await admin.data(replay, id="wh_nobody", **{"from": 2}))["replayWebhook"]
+    assert missing == {"__typename": "ReplayWebhookError", "code": "NOT_FOUND", "field": "id"}
+    deliveries = "query($id: ID!) { webhookDeliveries(id: $id) { id } }"
+    assert (await admin.data(deliveries, id=hook["id"]))["webhookDeliveries"] == []
+    remove = "mutation($id: ID!) { removeWebhook(id: $id) }"
+    assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is True
+    assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is False
+    assert len(await webhooks.all_webhooks(store)) == 1

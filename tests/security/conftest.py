@@ -69,7 +69,8 @@ def _canonical(row: Any) -> str:
 
 async def graph_state(store: GraphStore) -> GraphState:
     nodes = await store.read(
-        "MATCH (n) WHERE NOT n:ApiKey AND NOT n:AuditEntry "
+        # not the outbox's counter: every acknowledged write raises it (its events are kept)
+        "MATCH (n) WHERE NOT n:ApiKey AND NOT n:AuditEntry AND NOT n:EventSequence "
         "RETURN labels(n) AS labels, properties(n) AS props"
     )
     relationships = await store.read(

@@ -42,7 +42,7 @@ from tests.security.documents import (
 
 READ, AGGREGATE, WRITE = "read", "aggregate over all customers", "write"
 LIST, TIES = "find customers without their id", "walk the social graph"
-ADMINISTER = "administer (audit log, exports, keys)"
+ADMINISTER = "administer (audit log, exports, keys, webhooks)"
 VIEWS = "saved views: analysts' named filters, no customer data"
 POLICY = {
     "query": {
@@ -52,12 +52,14 @@ POLICY = {
         "communities": AGGREGATE, "modelCards": AGGREGATE, "rateLimit": READ,
         "auditLog": ADMINISTER, "customerExport": ADMINISTER,
         "churnRiskDistribution": AGGREGATE, "mostAtRisk": AGGREGATE, "segmentMap": AGGREGATE,
-        "savedViews": VIEWS, "savedView": VIEWS,
+        "savedViews": VIEWS, "savedView": VIEWS, "webhooks": ADMINISTER,
+        "webhookDeliveries": ADMINISTER,
     },
     "mutation": {
         "upsertCustomers": WRITE, "recordTransaction": WRITE, "recordInteraction": WRITE,
         "linkCustomers": WRITE, "mergeCustomers": WRITE, "eraseCustomer": WRITE,
         "setKeyCustomers": ADMINISTER, "saveView": VIEWS, "deleteView": VIEWS,
+        "addWebhook": ADMINISTER, "removeWebhook": ADMINISTER, "replayWebhook": ADMINISTER,
     },
 }  # fmt: skip
 ALLOWED = {

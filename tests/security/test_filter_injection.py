@@ -270,6 +270,7 @@ def test_the_cases_reach_every_text_argument() -> None:
         "recordInteraction.input", "linkCustomers.input", "mergeCustomers.ids", "eraseCustomer.id",
         "auditLog.customerId", "auditLog.keyId", "customerExport.id", "setKeyCustomers.keyId",
         "setKeyCustomers.customerIds", "savedView.name", "saveView.input", "deleteView.name",
+        "webhookDeliveries.id", "addWebhook.input", "removeWebhook.id", "replayWebhook.id",
     }  # fmt: skip
     where = [path for arg, path in QUERY_TEXTS["customers"] if arg == "where"]
     assert ("knows", "name", "contains") in where and ("NOT", "city", "in", 0) in where

@@ -145,6 +145,10 @@ PROBES = {
     "customerExport": Probe(
         "query($id: ID!) { customerExport(id: $id) }", frozenset({Scope.ADMIN}), by_id=True
     ),
+    "webhooks": Probe("{ webhooks { id url } }", frozenset({Scope.ADMIN}), reveals=False),
+    "webhookDeliveries": Probe(
+        '{ webhookDeliveries(id: "wh_x") { id } }', frozenset({Scope.ADMIN}), reveals=False
+    ),
 }
 """A probe per root query field (and per path inside one that reaches other customers)."""
 
