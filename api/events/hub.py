@@ -114,12 +114,19 @@ class EventHub:
         each once, for as long as the context is open."""
         self.check(key_id)
         subscriber = _Subscriber(key_id)
-        self._subscribers.add(subscriber)
-        try:
-            await self._ensure_running(store)
-            # where a live subscription starts is where the poller is as it registers (no
-            # suspension in between once the poller runs): later events reach its queue
+        await self._ensure_running(store)
+        if not self._subscribers:
+            # the poller reads nothing while no one listens: catch up with the outbox first, or
+            # this subscription would be given what committed before it
+            last = await outbox.last_sequence(store)
             assert self._position is not None
+            self._position = max(self._position, last)
+        self.check(key_id)
+        # registered and started where the poller is, with no suspension in between: what
+        # commits later reaches its queue, what committed before does not
+        self._subscribers.add(subscriber)
+        assert self._position is not None
+        try:
             yield self._feed(store, subscriber, self._position, from_sequence)
         finally:
             self._subscribers.discard(subscriber)
