@@ -179,6 +179,8 @@ class EventHub:
                 await self.poll_once()
             except StoreError as e:  # the next tick tries again from the same position
                 log.warning("event hub cannot read the outbox: %s", e)
+            except Exception:  # never let every subscription starve for one bad read
+                log.exception("event hub: reading the outbox failed; trying again next tick")
 
     async def poll_once(self) -> None:
         """Read what the outbox holds after the last event seen and hand it to every open
