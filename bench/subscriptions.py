@@ -107,7 +107,7 @@ async def run(work: Path, counts: list[int], writes: int, store: str | None) -> 
     _, key = create_admin_key(data_dir, "bench subscriptions", store=store)
     # one admin key holds every subscriber: the per-key cap (10 by default) raised for the bench
     env = {"CRM_GRAPH_SUBSCRIPTIONS_PER_KEY": str(max(counts, default=1) + 1)}
-    with api_server(data_dir, work / "serve.log", env, store=store) as server:
+    with api_server(data_dir, work / "serve.log", env=env, store=store) as server:
         await wait_ready(server)
         await phase(server.url, key, 1, 20, "warmup")
         phases = [await phase(server.url, key, n, writes, f"n{n}") for n in counts]
