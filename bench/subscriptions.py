@@ -55,6 +55,8 @@ async def _receive(ws: ClientConnection, count: int, received: list[tuple[str, f
     while len(received) < count:
         message = json.loads(await ws.recv())
         if message["type"] == "next":
+            if message["payload"].get("errors"):
+                raise RuntimeError(f"subscription ended: {message['payload']['errors']}")
             (customer,) = message["payload"]["data"]["events"]["customerIds"]
             received.append((customer, time.perf_counter()))
         elif message["type"] != "ping":
