@@ -363,12 +363,14 @@ class CrmSchema(strawberry.Schema):
                     audit_trail.current.reset(token)
                 principal = getattr(context, "principal", None) or principal
                 if trail.customers and principal is not None:
-                    await audit_trail.flush(
-                        context.store, trail, key_id=principal.key_id,
-                        operation=_operation(query, self.limits.max_tokens),
-                        request_id=context.request_id,
-                        writer=getattr(context, "audit_writer", None),
-                    )  # fmt: skip
+                    hub = getattr(context, "events", None)
+                    async with hub.store_slots if hub is not None else contextlib.nullcontext():
+                        await audit_trail.flush(
+                            context.store, trail, key_id=principal.key_id,
+                            operation=_operation(query, self.limits.max_tokens),
+                            request_id=context.request_id,
+                            writer=getattr(context, "audit_writer", None),
+                        )  # fmt: skip
                 yield self._answer(result) if isinstance(result, ExecutionResult) else result
 
     mask_unexpected = False

@@ -2,9 +2,10 @@
 `python -m bench train --customers 10000`,
 `python -m bench soak --customers 100000 --minutes 3`,
 `python -m bench peer --store neo4j://...`, `python -m bench hostile --customers 10000` and
-`python -m bench explore --nodes 2000`, `python -m bench webhooks`: see bench/load.py,
-bench/api.py, bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py, bench/explore.py
-and bench/webhooks.py for what is measured.
+`python -m bench explore --nodes 2000`, `python -m bench webhooks`,
+`python -m bench subscriptions --subscribers 0,10,100`: see bench/load.py, bench/api.py,
+bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py, bench/explore.py,
+bench/webhooks.py and bench/subscriptions.py for what is measured.
 `--store` (load, api, train, peer) runs on any CRM_GRAPH_STORE value instead of the embedded
 FalkorDB, e.g. a Neo4j server."""
 
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.train import main as train_main
 
         return train_main(given[1:])
+    if given[:1] == ["subscriptions"]:  # bench/subscriptions.py
+        from bench.subscriptions import main as subscriptions_main
+
+        return subscriptions_main(given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(

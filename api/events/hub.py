@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from crm_graph.api.auth.keys import authenticate
+from crm_graph.api.auth.principal import Principal
 from crm_graph.graph import events as outbox
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.events import Event
@@ -27,6 +30,11 @@ from crm_graph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 
+STORE_SLOTS = 4
+"""Store statements the subscriptions' own checks (a key looked up again, a customer scope, a
+customer read) run at once: an event reaches every subscription at the same moment, and a
+hundred of them asking the store together exhausted the embedded store's connection pool
+("Too many connections", bench subscriptions)."""
 BATCH = 100
 """Events read from the outbox per statement (the poller reads again at once after a full one)."""
 QUEUE_LIMIT = 1_000
@@ -76,6 +84,9 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._position: int | None = None
         self._started = asyncio.Event()
+        self.store_slots = asyncio.Semaphore(STORE_SLOTS)
+        """Taken around each store statement a subscription makes on its own (`STORE_SLOTS`)."""
+        self._keys: dict[str, tuple[float, asyncio.Future[Principal]]] = {}
         self.polls = 0
         """Reads of the outbox so far (the tests check it does not grow with subscribers)."""
 
@@ -114,12 +125,19 @@ class EventHub:
         each once, for as long as the context is open."""
         self.check(key_id)
         subscriber = _Subscriber(key_id)
-        self._subscribers.add(subscriber)
-        try:
-            await self._ensure_running(store)
-            # where a live subscription starts is where the poller is as it registers (no
-            # suspension in between once the poller runs): later events reach its queue
+        await self._ensure_running(store)
+        if not self._subscribers:
+            # the poller reads nothing while no one listens: catch up with the outbox first, or
+            # this subscription would be given what committed before it
+            last = await outbox.last_sequence(store)
             assert self._position is not None
+            self._position = max(self._position, last)
+        self.check(key_id)
+        # registered and started where the poller is, with no suspension in between: what
+        # commits later reaches its queue, what committed before does not
+        self._subscribers.add(subscriber)
+        assert self._position is not None
+        try:
             yield self._feed(store, subscriber, self._position, from_sequence)
         finally:
             self._subscribers.discard(subscriber)
@@ -172,6 +190,8 @@ class EventHub:
                 await self.poll_once()
             except StoreError as e:  # the next tick tries again from the same position
                 log.warning("event hub cannot read the outbox: %s", e)
+            except Exception:  # never let every subscription starve for one bad read
+                log.exception("event hub: reading the outbox failed; trying again next tick")
 
     async def poll_once(self) -> None:
         """Read what the outbox holds after the last event seen and hand it to every open
@@ -197,6 +217,29 @@ class EventHub:
             subscriber.queue.put_nowait(None)
             return
         subscriber.queue.put_nowait(event)
+
+    async def key(self, store: GraphStore, credential: str, fresh_for: float) -> Principal:
+        """The principal of `credential` (`Bearer <key>`) as the store says now, looked up at
+        most once every `fresh_for` seconds for all the subscriptions holding it; `AuthError`
+        when it is revoked, expired or unknown."""
+        now = time.monotonic()
+        found = self._keys.get(credential)
+        if found is not None and now - found[0] < fresh_for:
+            return await asyncio.shield(found[1])
+        looked_up: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        self._keys[credential] = (now, looked_up)
+        try:
+            async with self.store_slots:
+                principal = await authenticate(store, credential)
+        except BaseException as e:
+            self._keys.pop(credential, None)
+            looked_up.set_exception(e)
+            looked_up.exception()  # retrieved: waiters re-raise it, no "never retrieved"
+            raise
+        looked_up.set_result(principal)
+        if len(self._keys) > 10_000:  # keys of connections long gone
+            self._keys = {c: f for c, f in self._keys.items() if now - f[0] < fresh_for}
+        return principal
 
     async def close(self) -> None:
         """Stop polling (the app's shutdown)."""

@@ -25,7 +25,6 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import AuthError, Principal
 from crm_graph.api.auth.scopes import Scope
 from crm_graph.api.context import Context
@@ -100,7 +99,12 @@ async def _visible(context: Context, principal: Principal, event: Event) -> bool
     if scope.everyone:
         return True
     about = set(event.customer_ids)
-    return bool(about) and await customers_in_scope(context.store, about, scope) == about
+    if not about:
+        return False
+    hub = context.events
+    assert hub is not None
+    async with hub.store_slots:
+        return await customers_in_scope(context.store, about, scope) == about
 
 
 class _Key:
@@ -119,8 +123,10 @@ class _Key:
         credential = self.context.credential
         if credential is None or time.monotonic() - self.checked < RECHECK_SECONDS:
             return principal
+        hub = self.context.events
+        assert hub is not None
         try:
-            self.principal = await authenticate(self.context.store, credential)
+            self.principal = await hub.key(self.context.store, credential, RECHECK_SECONDS)
         except AuthError as e:
             raise _refused(e.code, e.message) from None
         self.checked = time.monotonic()
@@ -178,7 +184,8 @@ async def _customer_changes(
         context.extra.clear()
         loader = context.loaders.customer_view(view)
         for customer_id in about:
-            rows = await loader.load(customer_id)
+            async with hub.store_slots:
+                rows = await loader.load(customer_id)
             if rows:  # erased, or outside the key's customer scope: nothing to show
                 yield Customer.from_view_row(rows[0], view)
 

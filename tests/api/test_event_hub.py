@@ -89,6 +89,23 @@ async def test_a_subscription_that_falls_behind_is_ended_with_where_to_resume(
     await hub.close()
 
 
+async def test_a_subscription_after_an_idle_while_starts_from_now(store: GraphStore) -> None:
+    # given a hub whose only subscription has ended
+    hub = EventHub(interval=IDLE, per_key=10)
+    async with hub.subscription(store, "key"):
+        pass
+    start = await events.last_sequence(store)
+    # when changes commit while no one listens (the poller reads nothing then)
+    for _ in range(2):
+        await events.record(store, "customer.updated", ["c1"], customerId="c1")
+    # then a new subscription is given only what commits after it
+    async with hub.subscription(store, "key") as feed:
+        await events.record(store, "customer.updated", ["c1"], customerId="c1")
+        await hub.poll_once()
+        assert await take(feed, 1) == [start + 3]
+    await hub.close()
+
+
 async def test_a_key_has_at_most_its_subscriptions(store: GraphStore) -> None:
     hub = EventHub(interval=IDLE, per_key=2)
     async with hub.subscription(store, "key"), hub.subscription(store, "key"):
