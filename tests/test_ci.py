@@ -17,6 +17,19 @@ def test_ci_runs_make_test_with_neo4j_started_when_it_can_be() -> None:
     assert "test-all:\n\t.ci/with-neo4j $(MAKE) test" in makefile
 
 
+def test_make_test_type_checks_before_the_tests() -> None:
+    # CI runs `make test` (above), so the type check is CI's too: strict on api, graph and
+    # loaders, the default checks on analytics
+    makefile = (ROOT / "Makefile").read_text()
+    test_steps = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    steps = [step.strip() for step in test_steps]
+    typecheck = "$(MAKE) --no-print-directory typecheck"
+    assert typecheck in steps and steps.index(typecheck) < steps.index("$(BIN)/python -m pytest")
+    recipe = makefile.split("\ntypecheck: ", 1)[1].split("\n\n", 1)[0]
+    assert "--strict \\\n\t\t-p crm_graph.api -p crm_graph.graph -p crm_graph.loaders" in recipe
+    assert "$(MYPY) --cache-dir $(VENV)/mypy-cache/analytics -p crm_graph.analytics" in recipe
+
+
 def test_without_the_shared_neo4j_the_command_runs_without_it_and_says_why(
     tmp_path: Path,
 ) -> None:
