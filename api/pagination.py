@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from crm_graph.api.errors import user_error
+from crm_graph.graph.pages import KeysetPage
 
 MAX_PAGE = 100
 """The most items a page may ask for, `first` or `last`, on every connection."""
@@ -161,21 +162,13 @@ def connection(
     """The page of `request` from `items`: what the store cut for it (in the ordering, up to one
     item more than asked, `graph.pages`), each item's cursor made of its (sort key, id)
     `position` in `ordering`."""
-    kept, more = _cut(list(items), request)
+    kept, more = KeysetPage(request.size, request.backwards).cut(list(items))
     edges = [Edge(cursor=encode_cursor(ordering, *position(i)), node=node(i)) for i in kept]
     return Connection(
         edges=edges,
         page_info=page_info([e.cursor for e in edges], request, more),
         total_count=total,
     )
-
-
-def _cut(items: list[Item], request: PageRequest) -> tuple[list[Item], bool]:
-    if len(items) <= request.size:
-        return items, False
-    if request.backwards:
-        return items[len(items) - request.size :], True
-    return items[: request.size], True
 
 
 def page_of(
