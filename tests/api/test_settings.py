@@ -40,7 +40,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "CRM_GRAPH_RATE_POINTS": "5000", "CRM_GRAPH_RATE_WINDOW": "30",
         "CRM_GRAPH_AUTH_FAILURES": "6", "CRM_GRAPH_AUTH_FAILURE_BURST": "3",
         "CRM_GRAPH_CORS_ORIGINS": "https://app.example.com", "CRM_GRAPH_ACCESS_LOG": "json",
-        "CRM_GRAPH_KEY_CACHE_SECONDS": "0.5",
+        "CRM_GRAPH_KEY_CACHE_SECONDS": "0.5", "CRM_GRAPH_AUDIT_FLUSH_SECONDS": "2.5",
     }  # fmt: skip
     settings = Settings.from_env(env)
     assert set(variables()) <= set(env) | {"CRM_GRAPH_STORE"}
@@ -58,6 +58,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
     assert (settings.auth_failures, settings.auth_failure_burst) == (6.0, 3)
     assert settings.cors_origins == ("https://app.example.com",) and settings.access_log == "json"
     assert settings.key_cache_seconds == 0.5
+    assert settings.audit_flush_seconds == 2.5
 
 
 @pytest.mark.parametrize(
