@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -281,6 +282,16 @@ class _Timed:
             await self.app(scope, receive, send)
 
 
+def freeze_startup_heap() -> None:
+    """Move every object alive once the app has started (the schema, its caches, the modules,
+    the store's client: about 100k objects) out of the garbage collector's sight (`gc.freeze`).
+    A full collection walks every tracked object: with them, one took 66 ms of CPU in the middle
+    of a request (about 500 ms of blocked event loop on this shared 2-core machine), after it
+    7 ms. They live as long as the server, so the collector has nothing to find among them."""
+    gc.collect()
+    gc.freeze()
+
+
 def _access(request: Any) -> dict[str, Any] | None:
     """The access log's notes on this request (None when the app runs without `AccessLog`)."""
     scope = getattr(request, "scope", None)
@@ -436,6 +447,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
+            freeze_startup_heap()
             try:
                 async with auditing(app, store), delivering(store):
                     yield
@@ -447,6 +459,7 @@ def create_app(
         opened = await open_store(settings)
         app.state.store = opened
         log.info("serving %s", opened.description)
+        freeze_startup_heap()
         pruning = asyncio.create_task(prune_every_hour(opened, app_settings.audit_days))
         try:
             async with auditing(app, opened), delivering(opened):

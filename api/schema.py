@@ -48,7 +48,13 @@ from crm_graph.api.customers.mutations.interaction_record import RecordInteracti
 from crm_graph.api.customers.mutations.transaction_record import RecordTransactionMutation
 from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.events.subscriptions import EventSubscriptions
-from crm_graph.api.execution import FastExecutionContext, incompatibility, lean_resolvers
+from crm_graph.api.execution import (
+    LIST_TIME_SLICE_S,
+    TIME_SLICE,
+    FastExecutionContext,
+    incompatibility,
+    lean_resolvers,
+)
 from crm_graph.api.insights.queries import InsightQueries
 from crm_graph.api.network.queries import NetworkQueries
 from crm_graph.api.saved_views.mutations.view_delete import DeleteViewMutation
@@ -381,9 +387,11 @@ class CrmSchema(strawberry.Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         trail = audit_trail.AuditTrail()
         token = audit_trail.current.set(trail)
+        slicing = TIME_SLICE.set(LIST_TIME_SLICE_S)
         try:
             result = await super().execute(*args, **kwargs)
         finally:
+            TIME_SLICE.reset(slicing)
             audit_trail.current.reset(token)
         context = kwargs.get("context_value")
         principal = getattr(context, "principal", None)

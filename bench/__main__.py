@@ -1,13 +1,13 @@
 """`python -m bench load --customers 100000`, `python -m bench api --customers 100000`,
 `python -m bench train --customers 10000`,
 `python -m bench soak --customers 100000 --minutes 3`,
-`python -m bench peer --store neo4j://...`, `python -m bench hostile --customers 10000` and
-`python -m bench explore --nodes 2000`, `python -m bench webhooks`,
-`python -m bench subscriptions --subscribers 0,10,100`: see bench/load.py, bench/api.py,
-bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py, bench/explore.py,
-bench/webhooks.py and bench/subscriptions.py for what is measured.
-`--store` (load, api, train, peer) runs on any CRM_GRAPH_STORE value instead of the embedded
-FalkorDB, e.g. a Neo4j server."""
+`python -m bench peer --store neo4j://...`, `python -m bench hostile --customers 10000`,
+`python -m bench lag --customers 5000`, `python -m bench explore --nodes 2000`,
+`python -m bench webhooks`, `python -m bench subscriptions --subscribers 0,10,100`: see
+bench/load.py, bench/api.py, bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py,
+bench/lag.py, bench/explore.py, bench/webhooks.py and bench/subscriptions.py for what is
+measured. `--store` (load, api, train, peer, lag) runs on any CRM_GRAPH_STORE value instead of
+the embedded FalkorDB, e.g. a Neo4j server."""
 
 from __future__ import annotations
 
@@ -140,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     hooks.add_argument("--warmup", type=int, default=50, help="unmeasured writes first")
     hooks.add_argument("--work", type=Path, default=HERE / "results",
                        help="where the store and results go")  # fmt: skip
+    lag = commands.add_parser(
+        "lag", help="the event loop's lag while the heaviest allowed requests run"
+    )
+    lag.add_argument("--customers", type=int, default=5_000)
+    lag.add_argument("--clients", type=int, default=4, help="concurrent heavy clients")
+    lag.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    _store_arguments(lag)
+    lag.add_argument("--work", type=Path, default=HERE / "results",
+                     help="where generated data, the store and results go")  # fmt: skip
     explore = commands.add_parser(
         "explore", help="the network picture in Chromium: first frame, fps"
     )
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(given)
     if args.command == "hostile":
         return _hostile(args)
+    if args.command == "lag":
+        return _lag(args)
     if args.command == "explore":
         return _explore(args)
     if args.command == "webhooks":
@@ -453,6 +464,35 @@ def _webhooks(args: argparse.Namespace) -> int:
     print(f"results: {out} (and appended to {HERE / 'webhooks.log'})")
     complete = all(d == result.expected for d in result.delivered[:LIVE])
     return 0 if complete else 1
+def _lag(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.business import bench_settings
+    from bench.lag import report, run
+
+    if args.customers < 1 or args.clients < 1 or args.seconds <= 0:
+        print("--customers and --clients must be at least 1, --seconds positive", file=sys.stderr)
+        return 2
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    engine = bench_settings(args.store, work).kind
+    folder = business_folder(work, args.customers, 10.0, 1)
+    load_before = os.getloadavg()
+    phases = asyncio.run(run(work, folder, args.customers, clients=args.clients,
+                             seconds=args.seconds, store=args.store,
+                             allow_wipe=args.wipe))  # fmt: skip
+    load_after = os.getloadavg()
+    lines = [f"{args.customers:,} customers on {engine}; {args.clients} heavy clients; "
+             f"{args.seconds:g}s per phase; a tick asked every 5 ms", *report(phases),
+             f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+             f"({os.cpu_count()} CPUs shared)"]  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
+    with open(HERE / "lag.log", "a") as log:  # the runs' record, kept with the code
+        log.write(f"\n## {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, python -m bench lag "
+                  f"--customers {args.customers} --clients {args.clients} --seconds "
+                  f"{args.seconds:g} (store: {engine})\n{text}\n")  # fmt: skip
+    return 0
 
 
 def _explore(args: argparse.Namespace) -> int:

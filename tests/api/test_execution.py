@@ -224,6 +224,60 @@ async def test_values_breaking_a_rule_give_graphql_cores_errors_and_nulls(
     assert plain[1], f"{case}: no error to compare"
 
 
+async def _sliced(query: str, variables: dict[str, Any] | None = None) -> Any:
+    """The short cuts' answer with every list of objects completed one item per loop turn."""
+    token = execution.TIME_SLICE.set(1e-9)
+    try:
+        return _answer(await FAST.execute(query, variable_values=variables))
+    finally:
+        execution.TIME_SLICE.reset(token)
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+async def test_lists_completed_in_time_slices_answer_as_in_one_go(name: str) -> None:
+    """A request's lists of objects completed a slice at a time (`LIST_TIME_SLICE_S`, the loop
+    given a turn between) answer exactly as graphql-core does."""
+    variables = {"since": 111, "colours": ["RED"], "yes": True}
+    plain, _ = await _both(QUERIES[name], variables)
+    assert await _sliced(QUERIES[name], variables) == plain
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+async def test_lists_completed_in_time_slices_give_the_same_errors_and_nulls(case: str) -> None:
+    query = ALL_FIELDS + "query($case: String!) { brokenList(case: $case) { ...everything } }"
+    plain, _ = await _both(query, {"case": case})
+    assert await _sliced(query, {"case": case}) == plain
+
+
+async def test_a_list_completed_in_time_slices_gives_the_loop_turns() -> None:
+    """Given a list of 4 objects in memory, completed in one go the loop runs nothing else
+    meanwhile; in slices, another task runs between the items (at least 3 turns)."""
+
+    async def turns_during(run: Any) -> int:
+        turns = 0
+        done = False
+
+        async def count() -> None:
+            nonlocal turns
+            while not done:
+                turns += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count())
+        await asyncio.sleep(0)  # the counter has started
+        before = turns
+        await run
+        during = turns - before
+        done = True
+        await counter
+        return during
+
+    query = "{ items { id name children { id } } }"
+    in_one_go = await turns_during(FAST.execute(query))
+    sliced = await turns_during(_sliced(query))
+    assert sliced >= in_one_go + 3
+
+
 def test_the_short_cuts_are_taken() -> None:
     """The comparisons above are not between two runs of the long way: plain leaves and lean
     resolvers are found where they should be, and only there."""
