@@ -467,7 +467,7 @@ class Recommender(BaseEstimator):
         whole = max(1, _CELLS_PER_BATCH // n_items)
         for chunk_start in range(0, len(rows), _CHUNK):
             chunk = rows[chunk_start : chunk_start + _CHUNK]
-            pieces = self._pieces(chunk)
+            pieces = self._pieces(chunk, with_support=not few)
             again: list[np.ndarray] = []
             if few:
                 again.append(np.arange(len(chunk)))
@@ -492,11 +492,11 @@ class Recommender(BaseEstimator):
                                     explain, certify=False)  # fmt: skip
                 yield picks.subset(np.ones(len(batch), dtype=bool), chunk_start + batch)
 
-    def _pieces(self, rows: np.ndarray) -> dict[str, sp.csr_matrix]:
+    def _pieces(self, rows: np.ndarray, with_support: bool) -> dict[str, sp.csr_matrix]:
         """The sparse signals of the customers at `rows` over every item: what they own, their
         similar items, their friends (customers x customers) and what those bought, the rules'
         best confidence and rule number + 1, and the support of all these (every item one of
-        these signals, or ownership, gives the customer)."""
+        these signals, or ownership, gives the customer; only `with_support`)."""
         n, n_items = len(rows), len(self.items_)
         owned = self._sparse_rows(self._owned, rows)
         similar = (owned @ self._similarity).tocsr()
@@ -533,10 +533,13 @@ class Recommender(BaseEstimator):
                 number = sp.csr_matrix(
                     ((rule_number[best] + 1).astype(np.float32), (row[first], column[first])),
                     shape=(n, n_items))  # fmt: skip
-        support = (abs(owned) + abs(similar) + abs(bought) + abs(confidence)).tocsr()
-        support.sort_indices()
-        return {"owned": owned, "similar": similar, "friends": friends, "bought": bought,
-                "confidence": confidence, "number": number, "support": support}  # fmt: skip
+        pieces = {"owned": owned, "similar": similar, "friends": friends, "bought": bought,
+                  "confidence": confidence, "number": number}  # fmt: skip
+        if with_support:
+            support = (abs(owned) + abs(similar) + abs(bought) + abs(confidence)).tocsr()
+            support.sort_indices()
+            pieces["support"] = support
+        return pieces
 
     def _score(
         self, chunk: np.ndarray, batch: np.ndarray, columns: np.ndarray,
