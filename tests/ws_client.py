@@ -17,8 +17,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.serving import free_port
-
 PROTOCOL = Subprotocol("graphql-transport-ws")
 WAIT = 30.0
 """Seconds a test waits for a message it expects (a slow shared machine); a message it expects
@@ -27,16 +25,17 @@ not to come is checked by a later one that must come after it."""
 
 @contextlib.asynccontextmanager
 async def uvicorn_serving(app: ASGIApp) -> AsyncIterator[str]:
-    """`app` served by uvicorn on a free 127.0.0.1 port, in this event loop; its http URL."""
-    port = free_port()
+    """`app` served by uvicorn on a free 127.0.0.1 port, in this event loop; its http URL (port
+    0: the kernel picks the port as it binds, so no other server can take it in between)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
