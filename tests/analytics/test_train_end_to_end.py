@@ -27,7 +27,7 @@ query($id: ID!) {
     segment { id name }
     demand { category probability }
     recommendations(first: 3) { product { id category } score reasons }
-    productsBought(first: 100) { product { id } }
+    productsBought(first: 100) { nodes { product { id } } }
     pagerank community
   }
 }
@@ -79,7 +79,7 @@ async def test_training_scores_customers_readable_through_graphql(
     assert view["clv"]["horizonDays"] == 90 and view["clv"]["expectedPurchases"] >= 0
     assert view["segment"]["name"]
     assert all(0 <= d["probability"] <= 1 for d in view["demand"])
-    owned = {p["product"]["id"] for p in view["productsBought"]}
+    owned = {p["product"]["id"] for p in view["productsBought"]["nodes"]}
     assert view["recommendations"] and not owned & {
         r["product"]["id"] for r in view["recommendations"]
     }
@@ -112,7 +112,7 @@ async def test_training_scores_customers_readable_through_graphql(
                 "transaction_id": "LT1",
                 "customer_id": "LATE1",
                 "timestamp": "2024-12-01T10:00:00Z",
-                "product_id": view["productsBought"][0]["product"]["id"],
+                "product_id": view["productsBought"]["nodes"][0]["product"]["id"],
                 "amount": "25",
             },
         ],

@@ -292,7 +292,8 @@ async def test_a_field_the_key_may_not_read_is_refused_at_subscribe(
     _, partner = await create_key(store, "partner", "acme")
     async with subscriber(served.url, bearer(partner)) as client:
         refused = await client.subscribe(
-            'subscription { customerChanged(ids: ["c1"]) { id interactions { subject } } }'
+            'subscription { customerChanged(ids: ["c1"]) '
+            "{ id interactions { nodes { subject } } } }"
         )
         message = await client.message(refused)
     assert message["type"] == "error"
@@ -327,7 +328,7 @@ async def test_a_key_revoked_while_subscribed_receives_nothing_more(
 @pytest.mark.settings(max_cost=50)
 async def test_the_cost_limit_applies_to_a_subscription(served: Served) -> None:
     costly = ('subscription { customerChanged(ids: ["c1"]) { id transactions(first: 100) '
-              "{ id } } }")  # fmt: skip
+              "{ nodes { id } } } }")  # fmt: skip
     async with subscriber(served.url, bearer(served.admin)) as client:
         refused = await client.message(await client.subscribe(costly))
         cheap = await live(served, client, CHANGED, ids=["c1"])

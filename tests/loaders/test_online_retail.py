@@ -99,13 +99,13 @@ async def test_online_retail_money_is_exact_to_the_penny(
     top = spend.sort_values(ascending=False).index[:5].tolist()
     data = await admin.data(
         "query($ids: [ID!]!) { customers(where: {id: {in: $ids}}, first: 5) { nodes { id "
-        "totalSpend transactions(first: 100) { id total } } } "
+        "totalSpend transactions(first: 100) { nodes { id total } } } } "
         "revenue(by: COUNTRY) { key revenue } }",
         ids=top,
     )
     for node in data["customers"]["nodes"]:
         assert Decimal(str(node["totalSpend"])) == spend[node["id"]]
-        for order in node["transactions"]:
+        for order in node["transactions"]["nodes"]:
             assert Decimal(str(order["total"])) == totals[order["id"]]
     country = lines.groupby("customer_id")["Country"].first()  # the customer's, as loaded
     by_country = lines.groupby(lines["customer_id"].map(country))["amount"].agg(_cents)
