@@ -54,7 +54,7 @@ class _Receiver:
             self.server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = next(
@@ -118,8 +118,8 @@ async def run(work: Path, writes: int, warmup: int) -> Result:
         with api_server(data_dir, work / "webhooks-serve.log", env=env) as server:
             await wait_ready(server)
             async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=60) as c:
-                await _writes(c, key, "warm", warmup)
-                without = await _writes(c, key, "a", writes)
+                await _writes(c, key, "warm-a-", warmup)
+                without = await _writes(c, key, "a-", writes)
                 for receiver in receivers:
                     variables = {"input": {"url": f"http://127.0.0.1:{receiver.port}/hook",
                                            "events": ["customer.created"]}}  # fmt: skip
@@ -127,8 +127,8 @@ async def run(work: Path, writes: int, warmup: int) -> Result:
                                          headers={"Authorization": f"Bearer {key}"})  # fmt: skip
                     if added.json()["data"]["addWebhook"]["__typename"] != "AddWebhookSuccess":
                         raise RuntimeError(f"addWebhook failed: {added.text[:300]}")
-                await _writes(c, key, "warm2", warmup)
-                with_webhooks = await _writes(c, key, "b", writes)
+                await _writes(c, key, "warm-b-", warmup)
+                with_webhooks = await _writes(c, key, "b-", writes)
                 expected = warmup + writes
                 started = time.perf_counter()
                 deadline = started + 300
