@@ -191,6 +191,8 @@ PATHS_TO_CUSTOMERS = {
     ("UpsertCustomersSuccess", "customers"): None,
     ("MergeCustomersSuccess", "result"): None,
     ("MergeSource", "customer"): None,
+    # over a websocket only, masked the same way: tests/api/test_subscriptions.py (partner)
+    ("Subscription", "customerChanged"): None,
 }  # fmt: skip
 """Every (type, field) whose value is a customer or a list of them, and a partner's query."""
 
