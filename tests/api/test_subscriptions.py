@@ -269,7 +269,7 @@ async def test_a_partner_never_receives_an_event_outside_its_scope(
     # masked as a query would be: no email for a partner
     assert customer == {"id": "c1", "name": "Name c1", "city": "Leeds",
                         "email": customer["email"]}  # fmt: skip
-    assert customer["email"] != "new@x.org" and again["id"] == "c1"
+    assert customer["email"] == "n•••@x.org" and again["id"] == "c1"
     # each customer a subscription showed is in the audit trail, as a query's would be
     log = await served.http.post(
         "/graphql", headers={"Authorization": f"Bearer {served.admin}"},

@@ -193,8 +193,7 @@ PATHS_TO_CUSTOMERS = {
     ("UpsertCustomersSuccess", "customers"): None,
     ("MergeCustomersSuccess", "result"): None,
     ("MergeSource", "customer"): None,
-    # over a websocket: scoped and masked as queries are (tests/api/test_subscriptions.py::
-    # test_a_partner_never_receives_an_event_outside_its_scope)
+    # over a websocket only, masked the same way: tests/api/test_subscriptions.py (partner)
     ("Subscription", "customerChanged"): None,
 }  # fmt: skip
 """Every (type, field) whose value is a customer or a list of them, and a partner's query."""
