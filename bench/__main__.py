@@ -465,6 +465,8 @@ def _webhooks(args: argparse.Namespace) -> int:
                   f"--writes {args.writes} --warmup {args.warmup}\n{text}\n")  # fmt: skip
     print(f"results: {out} (and appended to {HERE / 'webhooks.log'})")
     return 0 if complete else 1
+
+
 def _lag(args: argparse.Namespace) -> int:
     import asyncio
 
