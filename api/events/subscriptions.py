@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -240,5 +240,5 @@ class EventSubscriptions:
         from_sequence: int | None = None,
     ) -> AsyncGenerator[ChangeEvent, None]:
         context, hub, principal = _subscriber(info)
-        wanted = frozenset(t.value for t in types) if types is not None else None
+        wanted = frozenset(str(cast(Any, t).value) for t in types) if types is not None else None
         return _events(hub, context, principal, wanted, _from(from_sequence))

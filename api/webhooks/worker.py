@@ -183,9 +183,10 @@ class WebhookWorker:
                             self.store, hook, self.owner, event.sequence
                         )
                     else:
-                        moved = await self._deliver(hook, event)
-                        if moved is None:
+                        delivered = await self._deliver(hook, event)
+                        if delivered is None:
                             return  # failed: stopped until replayed
+                        moved = delivered
                     if not moved:
                         break  # replayed meanwhile (or the lease lost): read it again
                     if time.monotonic() - claimed > self.config.lease / 3:
