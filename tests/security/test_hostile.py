@@ -80,6 +80,10 @@ async def served(
             served = Served(client, key)
             for _ in range(3):  # plans made, caches warm: the first statements take longest
                 await served.post('{ customer(id: "H1") { id name socialTies { type } } }')
+            # the warm-up's audit entries written now, not during the attack (the server writes
+            # them every second): on FalkorDB a write waiting behind a long read holds every
+            # read after it, up to the statement timeout (README, Guarantees and limits)
+            await served.post("{ auditLog(first: 1) { keyId } }")
             yield served
 
 
@@ -207,13 +211,13 @@ customers answered (each has 30 ties out and 30 in)."""
 async def test_the_heaviest_allowed_requests_leave_cheap_requests_answered(
     served: Served,
 ) -> None:
-    # given requests each costing more than half the maximum, within it
+    # given a request costing more than half the maximum, within it
     async def heavy() -> list[httpx.Response]:
-        return [await served.post(HEAVIEST) for _ in range(3)]
+        return [await served.post(HEAVIEST)]
 
-    # when they run one after the other while the probes run
+    # when it runs while the probes run
     answers, slowest = await while_probing(served, heavy())
-    # then each is answered whole, or stopped by the statement timeout (on a loaded machine
+    # then it is answered whole, or stopped by the statement timeout (on a loaded machine
     # the 14,400 ties of 240 customers took over its 3 s): bounded either way; and the cheap
     # requests were answered promptly meanwhile
     for response in answers:
