@@ -42,16 +42,19 @@ TICK_S = 0.005
 HEAVY = {
     "50 customers' 360s": (
         "{ customers(first: 50) { nodes { id name email totalSpend orderCount "
-        "transactions(first: 5) { id total lines { quantity product { name } } } "
-        "interactions(first: 10) { type at } socialTies { type customer { id name } } } } }"
+        "transactions(first: 5) { nodes { id total lines(first: 100) { nodes { quantity "
+        "product { name } } } } } interactions(first: 10) { nodes { type at } } "
+        "socialTies(first: 100) { nodes { type customer { id name } } } } } }"
     ),
     "40 customers' orders": (
-        "{ customers(first: 40) { nodes { id transactions(first: 10) { id at total channel "
-        "lines { quantity unitPrice amount product { id name category } } } } } }"
+        "{ customers(first: 40) { nodes { id transactions(first: 10) { nodes { id at total "
+        "channel lines(first: 100) { nodes { quantity unitPrice amount "
+        "product { id name category } } } } } } } }"
     ),
     "ties of ties": (
-        "{ customers(first: 4) { nodes { id socialTies { type since customer { id name "
-        "socialTies { type customer { id name country } } } } } } }"
+        "{ customers(first: 4) { nodes { id socialTies(first: 100) { nodes { type since "
+        "customer { id name socialTies(first: 100) { nodes { type customer { id name country } "
+        "} } } } } } } }"
     ),
 }
 """Requests near the cost maximum (100,000 points by default), each within it."""

@@ -28,7 +28,7 @@ from crm_graph.graph.errors import (
 )
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
-from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.store import Columns, Params, Row, SharedText, converted
 from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
 
@@ -255,7 +255,9 @@ class FalkorStore:
                 return []
             names = [_text(column[1]) for column in reply[0]]
             try:
-                return [dict(zip(names, _values(row), strict=True)) for row in reply[1]]
+                return await converted(
+                    reply[1], lambda row: dict(zip(names, _values(row), strict=True))
+                )
             except _ClientParses:
                 result = QueryResult(self._graph)
                 await result.parse(reply)

@@ -21,7 +21,7 @@ from crm_graph.graph.errors import (
 )
 from crm_graph.graph.schema import CRM_SCHEMA
 from crm_graph.graph.settings import StoreSettings
-from crm_graph.graph.store import Columns, Params, Row, SharedText
+from crm_graph.graph.store import Columns, Params, Row, SharedText, converted
 from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
 
@@ -102,7 +102,7 @@ class Neo4jStore:
 
     async def _run(self, query: str, params: Params | None, routing: RoutingControl) -> list[Row]:
         records, keys = await self._execute(query, params, routing)
-        return [{key: plain(record[key]) for key in keys} for record in records]
+        return await converted(records, lambda record: {key: plain(record[key]) for key in keys})
 
     async def _execute(
         self, query: str, params: Params | None, routing: RoutingControl

@@ -166,7 +166,14 @@ async def test_erasure_leaves_the_audit_without_the_person(tmp_path: Path) -> No
         await wait_ready(server)
         async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30) as client:
             await ask(client, admin, '{ customer(id: "c1") { name } }', request_id="read-1")
-            before = json.loads(cli(data_dir, "audit", "--customer", "c1", "--json").stdout)
+            # (the server writes its audit entries every second: another process sees an entry
+            # once written, CRM_GRAPH_AUDIT_FLUSH_SECONDS)
+            deadline = time.monotonic() + 10
+            while True:
+                before = json.loads(cli(data_dir, "audit", "--customer", "c1", "--json").stdout)
+                if before or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
             assert [e["request_id"] for e in before] == ["read-1"]
             # when c1 is erased
             erased = await ask(
