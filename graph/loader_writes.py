@@ -1,7 +1,9 @@
-"""Every Cypher statement crm-graph sends, as constants or pure builders. Values are always
-parameters; writes are `UNWIND $rows` batches, one statement (one transaction) per batch.
+"""The loader's Cypher (`crm-graph load`, and the API's upserts through the same writer), as
+constants or pure builders. Values are always parameters; writes are `UNWIND $rows` batches, one
+statement (one transaction) per batch, each writing its change events in the same statement.
 
-Loader writes are idempotent: loading the same rows twice changes no count and no total.
+Loader writes are idempotent: loading the same rows twice changes no count and no total (it does
+write the rows' change events again: the outbox records every committed write).
 Line items carry the id of the load that last wrote them (`loadId`): the first write of a load
 replaces what an earlier load wrote, later writes in the same load add to it. So a transaction
 whose lines are spread over several batches sums correctly, and a re-load (or a load restarted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,32 @@ ever commit the same one); look-up indexes for identity resolution and time rang
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
                "Segment", "ApiKey", "ModelCard", "SavedView")  # fmt: skip
-TIE_TYPES = ("KNOWS", "REFERRED", "FAMILY", "COLLEAGUE")
-"""The relationship types of social ties between customers: the one list of them."""
-INTERACTION_TYPES = ("call", "email", "chat", "meeting", "ticket", "social", "web")
-"""The `type` of an Interaction: the one list of them, in this order everywhere."""
+
+
+class TieType(Enum):
+    """The relationship types of social ties between customers: the one list of them (the
+    GraphQL enum of the same name is this class)."""
+
+    KNOWS = "KNOWS"
+    REFERRED = "REFERRED"
+    FAMILY = "FAMILY"
+    COLLEAGUE = "COLLEAGUE"
+
+
+class InteractionType(Enum):
+    """The `type` of an Interaction: the one list of them, in this order everywhere (the
+    GraphQL enum of the same name is this class)."""
+
+    CALL = "call"
+    EMAIL = "email"
+    CHAT = "chat"
+    MEETING = "meeting"
+    TICKET = "ticket"
+    SOCIAL = "social"
+    WEB = "web"
+
+
+TIE_TYPES = tuple(t.value for t in TieType)
+"""The tie types as the graph spells them."""
+INTERACTION_TYPES = tuple(t.value for t in InteractionType)
+"""The interaction types as the graph stores them."""

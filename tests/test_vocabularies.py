@@ -7,19 +7,29 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from strawberry.types.enum import StrawberryEnumDefinition
+
 from crm_graph.analytics import features
 from crm_graph.api.auth.scopes import PRESETS, Role
 from crm_graph.api.cli import ROLES
-from crm_graph.api.customers.types import InteractionType, TieType
+from crm_graph.api.schema import build_schema
 from crm_graph.graph import score_properties
-from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES
+from crm_graph.graph.schema import INTERACTION_TYPES, TIE_TYPES, InteractionType, TieType
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_graphql_enums_are_the_graph_vocabularies() -> None:
-    assert tuple(t.value for t in TieType) == TIE_TYPES
-    assert tuple(t.value for t in InteractionType) == INTERACTION_TYPES
+    # the schema's enums are the graph's classes themselves, not copies of their values
+    schema = build_schema()
+    for name, vocabulary, graph_enum in (
+        ("TieType", TIE_TYPES, TieType),
+        ("InteractionType", INTERACTION_TYPES, InteractionType),
+    ):
+        definition = schema.get_type_by_name(name)
+        assert isinstance(definition, StrawberryEnumDefinition)
+        assert definition.wrapped_cls is graph_enum
+        assert tuple(v.value for v in definition.values) == vocabulary
 
 
 def test_the_analytics_take_the_interaction_types_from_the_graph() -> None:

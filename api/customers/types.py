@@ -55,6 +55,7 @@ from crm_graph.graph.customer_reads import (
     TiePage,
     TransactionPage,
 )
+from crm_graph.graph.schema import InteractionType, TieType
 from crm_graph.graph.store import Row
 
 T = TypeVar("T")
@@ -67,23 +68,9 @@ def check_first(first: int, field: str) -> None:
         raise user_error(f"first must be between 0 and {MAX_PAGE}", field=field, max=MAX_PAGE)
 
 
-@strawberry.enum(description="How an interaction with the customer happened.")
-class InteractionType(enum.Enum):
-    CALL = "call"
-    EMAIL = "email"
-    CHAT = "chat"
-    MEETING = "meeting"
-    TICKET = "ticket"
-    SOCIAL = "social"
-    WEB = "web"
-
-
-@strawberry.enum(description="The kind of social tie between two customers.")
-class TieType(enum.Enum):
-    KNOWS = "KNOWS"
-    REFERRED = "REFERRED"
-    FAMILY = "FAMILY"
-    COLLEAGUE = "COLLEAGUE"
+# the graph's vocabularies are the GraphQL enums (registered here, where the schema is made)
+strawberry.enum(InteractionType, description="How an interaction with the customer happened.")
+strawberry.enum(TieType, description="The kind of social tie between two customers.")
 
 
 @strawberry.enum

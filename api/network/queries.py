@@ -8,10 +8,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_graph.api.customers.types import Customer, TieType
+from crm_graph.api.customers.types import Customer
 from crm_graph.api.errors import user_error
 from crm_graph.api.scalars import from_epoch_ms
 from crm_graph.graph import network
+from crm_graph.graph.schema import TieType
 
 
 @strawberry.type(description="A social tie between two customers, as stored (source → target).")

@@ -18,10 +18,10 @@ from crm_graph.api.customers.mutations import (
     raw_row,
     writer,
 )
-from crm_graph.api.customers.types import TieType
 from crm_graph.api.network.queries import Tie
 from crm_graph.api.permissions import CanWrite
 from crm_graph.graph import network
+from crm_graph.graph.schema import TieType
 from crm_graph.loaders import validate
 
 FIELDS = {"source_customer_id": "sourceId", "target_customer_id": "targetId"}

@@ -18,9 +18,10 @@ from crm_graph.api.customers.mutations import (
     raw_row,
     writer,
 )
-from crm_graph.api.customers.types import Interaction, InteractionType
+from crm_graph.api.customers.types import Interaction
 from crm_graph.api.permissions import CanWrite
 from crm_graph.graph import customer_reads
+from crm_graph.graph.schema import InteractionType
 from crm_graph.loaders import validate
 
 FIELDS = {"interaction_id": "id", "customer_id": "customerId", "timestamp": "at"}
