@@ -128,11 +128,12 @@ CRM = {
     "id": "C1", "name": "Ann", "email": "a@x", "phone": None, "city": "Oslo", "country": "NO",
     "totalSpend": 12.3, "orderCount": 1, "firstPurchaseAt": "2024-01-02T03:04:05.006+00:00",
     "lastPurchaseAt": "2024-01-02T03:04:05.006Z",
-    "transactions": [{"id": "T1", "at": "2024-01-02T03:04:05.006Z", "total": 12.3, "lines": [
+    "transactions": {"nodes": [{"id": "T1", "at": "2024-01-02T03:04:05.006Z", "total": 12.3,
+                                "lines": {"nodes": [
         {"quantity": 2.0, "amount": 12.3, "product": {"id": "P1", "name": "Tea", "category": "x"}}
-    ]}],
-    "interactions": [{"type": "EMAIL"}, {"type": "CALL"}],
-    "socialTies": [{"type": "KNOWS", "customer": {"id": "C2", "name": "Bo"}}],
+    ]}}]},
+    "interactions": {"nodes": [{"type": "EMAIL"}, {"type": "CALL"}]},
+    "socialTies": {"nodes": [{"type": "KNOWS", "customer": {"id": "C2", "name": "Bo"}}]},
 }  # fmt: skip
 PEER = {
     "id": "C1", "name": "Ann", "email": "a@x", "phone": None, "city": "Oslo", "country": "NO",

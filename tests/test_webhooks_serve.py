@@ -116,6 +116,9 @@ async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(tmp_path: 
                 for n in range(3, 5):
                     await post(c, key, f"k{n}")
             await until(lambda: len({r.json["sequence"] for r in receiver.accepted()}) >= 5, 90)
+        # every arrival recorded: the interrupted one only once its slow answer is done (5 s after
+        # it arrived, nobody left to read it), which a quick restart can beat
+        await until(lambda: len(receiver.received) == receiver.arrivals, 30)
         store = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
         try:
             written = await events_after(store, 0)
