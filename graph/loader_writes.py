@@ -18,7 +18,7 @@ from crm_graph.graph.schema import TIE_TYPES
 
 _SOURCE_CANDIDATE = (
     "MATCH (s:SourceRecord {{{key}: k}})<-[:HAS_SOURCE]-(c:Customer) "
-    "RETURN '{rule}' AS rule, k AS key, c.id AS customer, "
+    "RETURN '{rule}' AS rule, k AS key, c.id AS customer, s.system AS system, "
     "[(c)-[:HAS_SOURCE]->(x:SourceRecord) | x.system] AS systems, keys(c) AS props"
 )
 
@@ -71,13 +71,20 @@ WITH count(*) AS done
 UNWIND {sources} AS s
 MATCH (c:Customer {{id: s.customer}})
 MERGE (x:SourceRecord {{id: s.id}})
-SET x.system = s.system, x.sourceId = s.id, x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
+SET x.system = coalesce(x.system, s.system), x.sourceId = s.id,
+    x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
 MERGE (c)-[:HAS_SOURCE]->(x)
 """
 
 UPSERT_CUSTOMERS = "UNWIND $customers AS r" + _CUSTOMER_WRITES.format(sources="$sources")
 """Resolved customers and their source records, written as given (the load benchmark's raw
-statement); the loader and the API write with `UPSERT_CUSTOMERS_IF_UNCHANGED`."""
+statement); the loader and the API write with `UPSERT_CUSTOMERS_IF_UNCHANGED`.
+
+A stored source record keeps its system: the system is the record's lineage, and a key limited
+to `source:SYSTEM` sees the customers holding a record of that system, so relabelling a record
+would take its customer out of (or into) such keys' scope. A write naming another system for a
+stored record is refused before (`loaders.identity.resolve` reports it as a conflict); the
+`coalesce` keeps the stored system even if one got through."""
 
 _CUSTOMER_WRITES_WITH_EVENTS = f"""
 OPTIONAL MATCH (before:Customer {{id: r.id}})
@@ -92,7 +99,8 @@ CALL {{ WITH done
 UNWIND (CASE WHEN done > 0 THEN $sources ELSE [] END) AS s
 MATCH (c:Customer {{id: s.customer}})
 MERGE (x:SourceRecord {{id: s.id}})
-SET x.system = s.system, x.sourceId = s.id, x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
+SET x.system = coalesce(x.system, s.system), x.sourceId = s.id,
+    x.emailKey = s.emailKey, x.phoneKey = s.phoneKey
 MERGE (c)-[:HAS_SOURCE]->(x)
 RETURN count(*) AS written }}
 """

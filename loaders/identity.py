@@ -18,6 +18,12 @@ next candidate, or the next rule, is tried. Candidates are tried in the order th
 Profile fields: the Customer's first record (its id is that record's `customer_id`) is its
 primary; the primary's values win, and the other records only fill fields the Customer lacks.
 Loading never erases a value: an empty field leaves the stored one as it is.
+
+Source systems: a record keeps the system it was first stored with (a key limited to
+`source:SYSTEM` sees the customers holding a record of that system). A record naming no system
+(an empty `source_system`, an API input without `sourceSystem`) keeps its stored one, or is of
+`DEFAULT_SOURCE_SYSTEM` when new; a record naming another system than the stored one is a
+conflict, not written (`Resolution.conflicts`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_graph.loaders.validate import CustomerRecord
+from crm_graph.loaders.reading import Reject, RejectCode
+from crm_graph.loaders.validate import DEFAULT_SOURCE_SYSTEM, CustomerRecord
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,25 @@ class Resolution:
     sources: list[dict[str, Any]]
     """`{id, customer, system, emailKey, phoneKey}` per source record."""
     merges: list[Merge]
+    conflicts: list[Reject] = field(default_factory=list)
+    """Records naming another source system than their stored record's: not in `customers`,
+    `sources` or `merges` (column `source_system`, code `CONFLICT`)."""
 
 
 def resolve(
-    records: Iterable[CustomerRecord], candidates: Iterable[Mapping[str, Any]]
+    records: Iterable[CustomerRecord],
+    candidates: Iterable[Mapping[str, Any]],
+    file: str = "customers.csv",
 ) -> Resolution:
     """Resolve one batch of records (in file order) against the Customers already stored.
 
     `candidates` are rows of `graph.loader_writes.IDENTITY_CANDIDATES`: `{rule, key, customer,
-    systems, props}` for stored customers matching the batch's source ids, emails and phones.
+    system, systems, props}` for stored customers matching the batch's source ids, emails and
+    phones (`system`: the matched record's).
     """
     clusters: dict[str, _Cluster] = {}
     by_source: dict[str, str] = {}
+    system_of: dict[str, str] = {}
     by_key: dict[tuple[str, str], list[str]] = {}
     for row in candidates:
         customer = row["customer"]
@@ -76,6 +90,8 @@ def resolve(
         cluster.systems.update(row["systems"])
         if row["rule"] == "source":
             by_source[row["key"]] = customer
+            if row.get("system") is not None:
+                system_of[row["key"]] = row["system"]
         else:
             owners = by_key.setdefault((row["rule"], row["key"]), [])
             if customer not in owners:
@@ -85,20 +101,33 @@ def resolve(
 
     sources: dict[str, dict[str, Any]] = {}
     merges: list[Merge] = []
+    conflicts: list[Reject] = []
     for record in records:
+        stored = system_of.get(record.source_id)
+        if stored is not None and record.system is not None and record.system != stored:
+            conflicts.append(
+                Reject(
+                    file, record.line, "source_system",
+                    f"customer record {record.source_id!r} is stored from source system "
+                    f"{stored!r}; a record's source system cannot be changed to "
+                    f"{record.system!r} (leave it empty to keep {stored!r})",
+                    record.system, code=RejectCode.CONFLICT,
+                )
+            )  # fmt: skip
+            continue
+        system = stored or record.system or DEFAULT_SOURCE_SYSTEM
+        system_of[record.source_id] = system
         customer = by_source.get(record.source_id)
         if customer is None:
-            customer, rule = _match(record, by_key, clusters)
+            customer, rule = _match(record, system, by_key, clusters)
             if customer is None:
                 customer = record.source_id
                 clusters[customer] = _Cluster(customer, set(), set())
             else:
-                merges.append(
-                    Merge(customer, record.source_id, record.system, rule or "", record.line)
-                )
+                merges.append(Merge(customer, record.source_id, system, rule or "", record.line))
             by_source[record.source_id] = customer
         cluster = clusters[customer]
-        cluster.systems.add(record.system)
+        cluster.systems.add(system)
         for rule, key in (("email", record.email_key), ("phone", record.phone_key)):
             if key:
                 owners = by_key.setdefault((rule, key), [])
@@ -113,13 +142,13 @@ def resolve(
         sources[record.source_id] = {
             "id": record.source_id,
             "customer": customer,
-            "system": record.system,
+            "system": system,
             "emailKey": record.email_key,
             "phoneKey": record.phone_key,
         }
     touched = {s["customer"] for s in sources.values()}
     customers = [{"id": c, "props": clusters[c].props} for c in sorted(touched)]
-    return Resolution(customers, list(sources.values()), merges)
+    return Resolution(customers, list(sources.values()), merges, conflicts)
 
 
 def footprint(candidates: Iterable[Mapping[str, Any]]) -> list[int]:
@@ -138,6 +167,7 @@ def footprint(candidates: Iterable[Mapping[str, Any]]) -> list[int]:
 
 def _match(
     record: CustomerRecord,
+    system: str,
     by_key: dict[tuple[str, str], list[str]],
     clusters: dict[str, _Cluster],
 ) -> tuple[str | None, str | None]:
@@ -145,6 +175,6 @@ def _match(
         if not key:
             continue
         for customer in by_key.get((rule, key), []):
-            if record.system not in clusters[customer].systems:
+            if system not in clusters[customer].systems:
                 return customer, rule
     return None, None

@@ -330,8 +330,11 @@ class BatchWriter:
     # -- one writer per file kind: each returns the rows it had to reject after lookups --------
 
     async def write_customers(
-        self, file: str, records: list[validate.CustomerRecord]
+        self, file: str, records: list[validate.CustomerRecord], *, all_or_none: bool = False
     ) -> list[Reject]:
+        """Resolve and write a batch; the records naming another source system than their stored
+        record's are rejected (`identity.Resolution.conflicts`) and the others written, or, with
+        `all_or_none` (the API), nothing is written when any is."""
         params = {
             "sources": sorted({r.source_id for r in records}),
             "emails": sorted({r.email_key for r in records if r.email_key}),
@@ -342,13 +345,17 @@ class BatchWriter:
             "emails": params["emails"],
             "phones": params["phones"],
         }
-        await self.count(
-            [r.source_id for r in records],
-            lambda ids: self._stored_ids(loader_writes.EXISTING_SOURCE_IDS, ids),
-        )
-        for _ in range(IDENTITY_ATTEMPTS):
+        for attempt in range(IDENTITY_ATTEMPTS):
             candidates = await self.store.read(loader_writes.IDENTITY_CANDIDATES, params)
-            resolution = resolve(records, candidates)
+            resolution = resolve(records, candidates, file)
+            if resolution.conflicts and all_or_none:
+                return resolution.conflicts
+            if attempt == 0:
+                refused = {r.line for r in resolution.conflicts}
+                await self.count(
+                    [r.source_id for r in records if r.line not in refused],
+                    lambda ids: self._stored_ids(loader_writes.EXISTING_SOURCE_IDS, ids),
+                )
             for customer in resolution.customers:
                 customer["event"] = events.payload(
                     customerId=customer["id"], fields=sorted(customer["props"])
@@ -364,7 +371,7 @@ class BatchWriter:
             )
             if done[0]["written"]:
                 self.merges.extend(resolution.merges)
-                return []
+                return resolution.conflicts
             # another writer stored one of these people in between: resolve against that
         raise ConcurrentIdentityChange(
             f"{file}: other writers stored the same people {IDENTITY_ATTEMPTS} times while a "

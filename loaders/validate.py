@@ -130,7 +130,9 @@ class RowCheck:
 class CustomerRecord:
     line: int
     source_id: str
-    system: str
+    system: str | None
+    """The record's source system; None when the row names none: a stored record keeps its
+    system, a new one is of `DEFAULT_SOURCE_SYSTEM` (`loaders.identity.resolve`)."""
     email_key: str | None
     phone_key: str | None
     props: dict[str, Any] = field(default_factory=dict)
@@ -222,7 +224,7 @@ def customer(file: str, row: RawRow, extras: list[str], default_region: str | No
         "signupAt": check.optional("signup_date", parse_instant),
     }
     props.update(_extras(check, extras))
-    system = check.text("source_system") or DEFAULT_SOURCE_SYSTEM
+    system = check.text("source_system")
     record = CustomerRecord(
         row.line, source_id, system, email_key, phone,
         {k: v for k, v in props.items() if v is not None},

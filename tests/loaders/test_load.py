@@ -723,3 +723,37 @@ async def test_formulas_are_stored_as_given_and_quoted_away_in_the_rejects_and_m
     for row in [*rejects, *merges]:
         for cell in row.values():
             assert not cell.startswith(FORMULA_PREFIXES), row
+
+
+async def test_a_reload_keeps_each_records_source_system(store: GraphStore, tmp_path: Path) -> None:
+    """A record's source system is its lineage (keys limited to `source:SYSTEM` see customers
+    by it): a re-load with an empty `source_system` keeps it, one naming another system is
+    rejected as a conflict and changes nothing of that customer; the other rows load."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_csv(first / "customers.csv", [
+        {"customer_id": "a1", "name": "Ann", "city": "York", "source_system": "acme"},
+        {"customer_id": "b1", "name": "Bob", "city": "Hull", "source_system": "acme"},
+    ])  # fmt: skip
+    await load(store, first)
+    write_csv(second / "customers.csv", [
+        {"customer_id": "a1", "city": "Leeds"},
+        {"customer_id": "b1", "city": "Ripon", "source_system": "crm"},
+        {"customer_id": "n1", "name": "New"},
+    ])  # fmt: skip
+    report = await load(store, second, rejects_path=tmp_path / "r.csv")
+    stored = await store.read(
+        "MATCH (c:Customer)-[:HAS_SOURCE]->(s:SourceRecord) "
+        "RETURN c.id AS id, c.city AS city, s.system AS system ORDER BY id"
+    )
+    assert stored == [
+        {"id": "a1", "city": "Leeds", "system": "acme"},
+        {"id": "b1", "city": "Hull", "system": "acme"},
+        {"id": "n1", "city": None, "system": "default"},
+    ]
+    rejects = read_rejects(tmp_path / "r.csv")
+    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [
+        ("3", "source_system", "crm")
+    ]
+    assert "'acme'" in rejects[0]["reason"] and "cannot be changed" in rejects[0]["reason"]
+    file = report.files[0]
+    assert (file.loaded, file.rejected, file.updated, file.new) == (2, 1, 1, 1)

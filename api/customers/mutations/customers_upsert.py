@@ -36,7 +36,15 @@ class CustomerInput:
     city: str | None = None
     country: str | None = None
     signup_at: datetime | None = None
-    source_system: str | None = None
+    source_system: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The source system of the record `id` names. Null keeps a stored record's system "
+            "(a new record is of `default`); another system than a stored record's is a "
+            "CONFLICT: a record's system never changes, as keys limited to a source system "
+            "see the customers by it."
+        ),
+    )
     attributes: JSON | None = strawberry.field(
         default=None, description="Extra properties, as extra input columns would give."
     )
@@ -116,7 +124,13 @@ class UpsertCustomersMutation:
         if found:
             return failure(UpsertCustomersError, ErrorCode.INVALID, found)
         batch = writer(info.context.store)
-        await batch.write_customers("input", records)
+        conflicts = await batch.write_customers("input", records, all_or_none=True)
+        if conflicts:
+            found = [
+                Problem(field=f"input[{r.line}].{FIELDS.get(r.column, r.column)}", message=r.reason)
+                for r in conflicts
+            ]
+            return failure(UpsertCustomersError, ErrorCode.CONFLICT, found)
         resolved = await batch.customers_of({r.source_id for r in records})
         ids = list(dict.fromkeys(resolved[r.source_id] for r in records))
         rows = await customer_reads.by_customer(
