@@ -3,18 +3,21 @@ processes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import json
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crm_graph.api.auth.keys import ID_LENGTH, KEY_PREFIX
 from crm_graph.graph.embedded import EmbeddedServer, _pid_alive
 from crm_graph.loaders.reading import COLUMNS
+
+T = TypeVar("T")
 
 
 def secret_of(key: str) -> str:
@@ -78,3 +81,24 @@ def broad_partner_scopes() -> frozenset[Any]:
     from crm_graph.api.auth.scopes import PRESETS, Scope
 
     return PRESETS["partner"] | {Scope.LIST, Scope.TIES, Scope.CONTACTS, Scope.SCORES}
+
+
+async def loop_turns_during(run: Awaitable[T]) -> tuple[T, int]:
+    """What `run` gave, and how many turns another task had on the event loop while it ran."""
+    turns = 0
+    done = False
+
+    async def count() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count())
+    await asyncio.sleep(0)  # the counter has started
+    before = turns
+    result = await run
+    during = turns - before
+    done = True
+    await counter
+    return result, during

@@ -26,6 +26,7 @@ from crm_graph.api.execution import (
     plain_leaves,
 )
 from crm_graph.api.schema import build_schema
+from tests.helpers import loop_turns_during
 
 
 @strawberry.enum
@@ -253,28 +254,9 @@ async def test_a_list_completed_in_time_slices_gives_the_loop_turns() -> None:
     """Given a list of 4 objects in memory, completed in one go the loop runs nothing else
     meanwhile; in slices, another task runs between the items (at least 3 turns)."""
 
-    async def turns_during(run: Any) -> int:
-        turns = 0
-        done = False
-
-        async def count() -> None:
-            nonlocal turns
-            while not done:
-                turns += 1
-                await asyncio.sleep(0)
-
-        counter = asyncio.create_task(count())
-        await asyncio.sleep(0)  # the counter has started
-        before = turns
-        await run
-        during = turns - before
-        done = True
-        await counter
-        return during
-
     query = "{ items { id name children { id } } }"
-    in_one_go = await turns_during(FAST.execute(query))
-    sliced = await turns_during(_sliced(query))
+    _, in_one_go = await loop_turns_during(FAST.execute(query))
+    _, sliced = await loop_turns_during(_sliced(query))
     assert sliced >= in_one_go + 3
 
 

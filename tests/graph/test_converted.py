@@ -4,37 +4,16 @@ other request for its whole conversion. On each engine, the rows are those the s
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from crm_graph.graph.store import ROWS_PER_TURN, GraphStore, converted
-
-
-async def _turns_during(run: Any) -> tuple[Any, int]:
-    """What `run` gave, and how many turns another task had while it ran."""
-    turns = 0
-    done = False
-
-    async def count() -> None:
-        nonlocal turns
-        while not done:
-            turns += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count())
-    await asyncio.sleep(0)
-    before = turns
-    result = await run
-    during = turns - before
-    done = True
-    await counter
-    return result, during
+from tests.helpers import loop_turns_during
 
 
 async def test_a_large_reply_is_converted_with_turns_for_the_loop_between() -> None:
     rows = list(range(ROWS_PER_TURN * 4 + 1))
-    small, small_turns = await _turns_during(converted(rows[:ROWS_PER_TURN], lambda n: {"n": n}))
-    large, large_turns = await _turns_during(converted(rows, lambda n: {"n": n}))
+    small, small_turns = await loop_turns_during(
+        converted(rows[:ROWS_PER_TURN], lambda n: {"n": n})
+    )
+    large, large_turns = await loop_turns_during(converted(rows, lambda n: {"n": n}))
     assert small == [{"n": n} for n in rows[:ROWS_PER_TURN]] and small_turns == 0
     assert large == [{"n": n} for n in rows] and large_turns >= 4
 
