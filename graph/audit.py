@@ -1,11 +1,12 @@
 """The audit trail: who read or wrote which customers, when, in which request.
 
-`(:AuditEntry {keyId, operation, customers, at, requestId})`: `customers` is a list of customer
-ids, `operation` names the GraphQL operation type and its root fields (`query customer`,
-`mutation eraseCustomer`); never a personal value. One entry per request that read or wrote
-customers, written in one statement (`RECORD`) with the request's other entries. Entries older
-than the retention are deleted by `prune` (the server prunes at most once an hour; `crm-graph
-audit prune` on demand).
+`(:AuditEntry {id, keyId, operation, customers, at, requestId})`: `id` is the entry's own (a
+request's entries share its `requestId`: a subscription writes one per result), `customers` is a
+list of customer ids, `operation` names the GraphQL operation type and its root fields
+(`query customer`, `mutation eraseCustomer`); never a personal value. One entry per request that
+read or wrote customers, written in one statement (`RECORD`) with the request's other entries.
+Entries older than the retention are deleted by `prune` (the server prunes at most once an hour;
+`crm-graph audit prune` on demand).
 
 Erasure: `eraseCustomer` replaces the erased id in every entry by the anonymous id the erased
 customer's orders keep (`ANONYMISE`), so the trail still says that a key read a customer at a
@@ -14,25 +15,55 @@ time, and nothing links it to the person any more.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
+from crm_graph.graph.pages import KeysetPage
 from crm_graph.graph.store import GraphStore
 
 RECORD = """
 UNWIND $rows AS r
-CREATE (a:AuditEntry {keyId: r.keyId, operation: r.operation, customers: r.customers,
+CREATE (a:AuditEntry {id: r.id, keyId: r.keyId, operation: r.operation, customers: r.customers,
                       at: r.at, requestId: r.requestId})
 """
 
-ENTRIES = """
+_MATCHING = """
 MATCH (a:AuditEntry)
 WHERE ($keyId IS NULL OR a.keyId = $keyId) AND ($customer IS NULL OR $customer IN a.customers)
   AND ($from IS NULL OR a.at >= $from) AND ($to IS NULL OR a.at < $to)
-WITH a ORDER BY a.at DESC, a.requestId DESC LIMIT $first
-RETURN a.keyId AS keyId, a.operation AS operation, a.customers AS customers, a.at AS at,
-       a.requestId AS requestId
 """
+_FIELDS = """
+RETURN a.keyId AS keyId, a.operation AS operation, a.customers AS customers, a.at AS at,
+       a.requestId AS requestId, ident AS id
+"""
+# Entries written before they had an `id` are told apart by their request id.
+_IDENT = "WITH a, coalesce(a.id, a.requestId) AS ident\n"
+
+ENTRIES = _MATCHING + _IDENT + "WITH a, ident ORDER BY a.at DESC, ident DESC LIMIT $first" + _FIELDS
+
+# A page of the log, newest first, in (at, id) order: the entries strictly after the cursor
+# (older), or read backwards strictly before it (newer), the nearest first. `graph.pages`' keyset
+# rule, as a WHERE on the entries themselves (the log is a root list, not a customer's relation).
+_PAGE_WHERE = """
+WHERE ($afterId IS NULL OR a.at < $afterKey OR (a.at = $afterKey AND ident < $afterId))
+  AND ($beforeId IS NULL OR a.at > $beforeKey OR (a.at = $beforeKey AND ident > $beforeId))
+"""
+PAGE_FORWARDS = (
+    _MATCHING
+    + _IDENT
+    + _PAGE_WHERE
+    + "WITH a, ident ORDER BY a.at DESC, ident DESC LIMIT $take"
+    + _FIELDS
+)
+PAGE_BACKWARDS = (
+    _MATCHING
+    + _IDENT
+    + _PAGE_WHERE
+    + "WITH a, ident ORDER BY a.at ASC, ident ASC LIMIT $take"
+    + _FIELDS
+)
+COUNT = _MATCHING + "RETURN count(a) AS total"
 
 PRUNE = """
 MATCH (a:AuditEntry) WHERE a.at < $before
@@ -58,14 +89,15 @@ class AuditEntry:
     customers: list[str]
     at: int
     request_id: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 async def record(store: GraphStore, entries: list[AuditEntry]) -> None:
     """Write entries in one statement."""
     if entries:
         rows = [
-            {"keyId": e.key_id, "operation": e.operation, "customers": e.customers, "at": e.at,
-             "requestId": e.request_id}
+            {"id": e.id, "keyId": e.key_id, "operation": e.operation, "customers": e.customers,
+             "at": e.at, "requestId": e.request_id}
             for e in entries
         ]  # fmt: skip
         await store.write(RECORD, {"rows": rows})
@@ -85,11 +117,46 @@ async def entries(
         raise ValueError(f"first must be between 1 and {MAX_ENTRIES}")
     params: dict[str, Any] = {"keyId": key_id, "customer": customer_id, "from": since,
                               "to": until, "first": first}  # fmt: skip
-    rows = await store.read(ENTRIES, params)
-    return [
-        AuditEntry(r["keyId"], r["operation"], list(r["customers"] or []), r["at"], r["requestId"])
-        for r in rows
-    ]
+    return [_entry(r) for r in await store.read(ENTRIES, params)]
+
+
+async def page(
+    store: GraphStore,
+    request: KeysetPage,
+    *,
+    key_id: str | None = None,
+    customer_id: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+) -> tuple[list[AuditEntry], int]:
+    """A page of the entries `entries` would list (newest first; a cursor is an entry's (at,
+    id)): up to `request.size + 1` of them in the log's order, for `KeysetPage.cut`, and how
+    many entries match in all."""
+    filters: dict[str, Any] = {"keyId": key_id, "customer": customer_id, "from": since,
+                               "to": until}  # fmt: skip
+    after = None if request.backwards else request.cursor
+    before = request.cursor if request.backwards else None
+    params = {
+        **filters,
+        "take": request.size + 1,
+        "afterKey": after[0] if after else None,
+        "afterId": after[1] if after else None,
+        "beforeKey": before[0] if before else None,
+        "beforeId": before[1] if before else None,
+    }
+    rows = await store.read(PAGE_BACKWARDS if request.backwards else PAGE_FORWARDS, params)
+    found = [_entry(r) for r in rows]
+    if request.backwards:
+        found.reverse()  # read nearest first; listed in the log's order
+    counted = await store.read(COUNT, filters)
+    return found, int(counted[0]["total"]) if counted else 0
+
+
+def _entry(row: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        row["keyId"], row["operation"], list(row["customers"] or []), row["at"],
+        row["requestId"], row["id"],
+    )  # fmt: skip
 
 
 async def prune(store: GraphStore, before: int) -> int:

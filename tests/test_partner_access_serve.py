@@ -100,9 +100,10 @@ async def test_expiry_rotation_and_the_audit_trail_through_the_server(tmp_path: 
             # the audit trail names the key, the request and the customers read, no values
             log = await ask(
                 client, admin,
-                '{ auditLog(customerId: "c1") { keyId operation customerIds requestId } }',
+                '{ auditLog(customerId: "c1") '
+                '{ nodes { keyId operation customerIds requestId } } }',
             )  # fmt: skip
-            entries = log.json()["data"]["auditLog"]
+            entries = log.json()["data"]["auditLog"]["nodes"]
             assert entries[0] == {
                 "keyId": partner_id, "operation": "query customer",
                 "customerIds": ["c1", "c3"], "requestId": "req-partner-1",

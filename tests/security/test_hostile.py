@@ -85,7 +85,7 @@ async def served(
             # the warm-up's audit entries written now, not during the attack (the server writes
             # them every second): on FalkorDB a write waiting behind a long read holds every
             # read after it, up to the statement timeout (README, Guarantees and limits)
-            await served.post("{ auditLog(first: 1) { keyId } }")
+            await served.post("{ auditLog(first: 1) { nodes { keyId } } }")
             yield served
 
 

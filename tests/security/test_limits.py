@@ -20,7 +20,7 @@ from crm_graph.api.auth.principal import Role
 from crm_graph.api.pagination import MAX_PAGE
 from crm_graph.api.schema import sdl
 from crm_graph.api.webhooks.fields import MAX_DELIVERIES
-from crm_graph.graph import audit, network
+from crm_graph.graph import network
 from crm_graph.graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
@@ -183,7 +183,7 @@ ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
     ("influencers", "first"): ("{ influencers(first: %d) { id } }", MAX_PAGE),
     ("communities", "first"): ("{ communities(first: %d) { id } }", MAX_PAGE),
     ("mostAtRisk", "first"): ("{ mostAtRisk(first: %d) { id } }", MAX_PAGE),
-    ("auditLog", "first"): ("{ auditLog(first: %d) { keyId } }", audit.MAX_ENTRIES),
+    ("auditLog", "first"): ("{ auditLog(first: %d) { nodes { keyId } } }", MAX_PAGE),
     ("webhookDeliveries", "first"):
         ('{ webhookDeliveries(id: "wh_x", first: %d) { id } }', MAX_DELIVERIES),
     ("neighbourhood", "depth"):

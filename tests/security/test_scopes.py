@@ -122,7 +122,7 @@ PROBES = {
     "communities": Probe("{ communities { id } }", frozenset({Scope.AGGREGATES}), reveals=False),
     "modelCards": Probe("{ modelCards { id } }", frozenset({Scope.AGGREGATES}), reveals=False),
     "auditLog": Probe(
-        "query($id: ID!) { auditLog(customerId: $id) { keyId } }",
+        "query($id: ID!) { auditLog(customerId: $id) { nodes { keyId } } }",
         frozenset({Scope.ADMIN}),
         reveals=False,
     ),
