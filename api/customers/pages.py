@@ -1,6 +1,6 @@
 """The pages of a customer's relations: their orderings (what their cursors are made for), and
 their GraphQL arguments checked (`api.pagination.page_request`) and turned into what the
-statements of `graph.customers` take. Shared by the resolvers (`types`) and the 360 planner
+statements of `graph.customer_reads` take. Shared by the resolvers (`types`) and the 360 planner
 (`planner`), which must build the same page from the same arguments for the part that came with
 the profile to be used."""
 

@@ -1,6 +1,6 @@
 """The customer 360 look-ahead planner: what a `customer(id)` selection asks of the 360 view,
 so that its parts (order figures, a page of orders with or without their lines, a page of
-contacts, a page of ties) come with the profile in one statement (`graph.customers.
+contacts, a page of ties) come with the profile in one statement (`graph.customer_reads.
 customer_view_query`), each reading only the properties its selection needs.
 
 It reads the query's syntax tree through graphql-core's resolve info (`selection_info`, the one
