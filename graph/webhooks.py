@@ -149,6 +149,23 @@ RETURN properties(d) AS delivery
 ORDER BY delivery.sequence DESC
 """
 
+DELIVERIES_FORWARDS = """
+MATCH (d:WebhookDelivery {webhookId: $id})
+WHERE $after IS NULL OR d.sequence < $after
+WITH d ORDER BY d.sequence DESC LIMIT $take
+RETURN properties(d) AS delivery
+"""
+DELIVERIES_BACKWARDS = """
+MATCH (d:WebhookDelivery {webhookId: $id})
+WHERE $before IS NULL OR d.sequence > $before
+WITH d ORDER BY d.sequence ASC LIMIT $take
+RETURN properties(d) AS delivery
+"""
+"""A page of a webhook's deliveries, newest first (a delivery per event: its sequence is its
+place): the `$take` after the sequence `$after` (older), or the nearest `$take` before the
+sequence `$before` (newer)."""
+COUNT_DELIVERIES = "MATCH (d:WebhookDelivery {webhookId: $id}) RETURN count(d) AS total"
+
 CUSTOMERS_IN_SCOPE = (
     "UNWIND $customerIds AS id MATCH (c:Customer {id: id})\n{keep}RETURN c.id AS id"
 )
@@ -300,6 +317,24 @@ async def mark_failed(store: GraphStore, webhook_id: str, owner: str, now_ms: in
 async def deliveries(store: GraphStore, webhook_id: str, limit: int = 50) -> list[Delivery]:
     rows = await store.read(DELIVERIES, {"id": webhook_id, "limit": limit})
     return [delivery_of(r["delivery"]) for r in rows]
+
+
+async def deliveries_page(
+    store: GraphStore, webhook_id: str, take: int, cursor: int | None, backwards: bool
+) -> tuple[list[Delivery], int]:
+    """Up to `take` deliveries of a webhook, newest first: those after the sequence `cursor`
+    (older; from the newest without one), or `backwards` the nearest ones before it (newer; the
+    oldest without one), listed newest first; and how many it has in all."""
+    if backwards:
+        rows = await store.read(DELIVERIES_BACKWARDS, {"id": webhook_id, "before": cursor,
+                                                       "take": take})  # fmt: skip
+        rows.reverse()
+    else:
+        rows = await store.read(DELIVERIES_FORWARDS, {"id": webhook_id, "after": cursor,
+                                                      "take": take})  # fmt: skip
+    counted = await store.read(COUNT_DELIVERIES, {"id": webhook_id})
+    total = int(counted[0]["total"]) if counted else 0
+    return [delivery_of(r["delivery"]) for r in rows], total
 
 
 async def customers_in_scope(

@@ -11,14 +11,15 @@ import strawberry
 from strawberry.types import Info
 
 from crm_graph.api.customers.mutations import ErrorCode, MutationError, Problem, failure
-from crm_graph.api.errors import user_error
+from crm_graph.api.pagination import Connection, connection, page_request
 from crm_graph.api.permissions import CanAdminister
 from crm_graph.api.scalars import from_epoch_ms
 from crm_graph.api.webhooks import subscriptions
 from crm_graph.graph import webhooks
 from crm_graph.graph.access import CustomerScope
 
-MAX_DELIVERIES = 500
+DELIVERY_ORDERING = "WEBHOOK_DELIVERIES"
+"""What a webhook's deliveries' cursors are made for: newest first, by event sequence."""
 
 
 @strawberry.type(description="Which customers a webhook's events may concern (as an API key's).")
@@ -146,25 +147,36 @@ class WebhookQueries:
         return [Webhook.of(h) for h in await webhooks.all_webhooks(info.context.store)]
 
     @strawberry.field(
-        description="A webhook's latest deliveries, newest first (empty for an unknown id).",
+        description="A webhook's deliveries, newest first (by event sequence), a page; empty "
+        "for an unknown id.",
         permission_classes=[CanAdminister],
     )
     async def webhook_deliveries(
-        self, info: Info, id: strawberry.ID, first: int = 50
-    ) -> list[WebhookDelivery]:
-        if not 1 <= first <= MAX_DELIVERIES:
-            raise user_error(f"first must be between 1 and {MAX_DELIVERIES}",
-                             field="webhookDeliveries.first")  # fmt: skip
-        found = await webhooks.deliveries(info.context.store, str(id), first)
-        return [
-            WebhookDelivery(
-                id=strawberry.ID(d.id), sequence=d.sequence, type=d.type, status=d.status,
-                attempts=d.attempts, last_status=d.last_status, last_error=d.last_error,
-                last_attempt_at=from_epoch_ms(d.last_attempt_at),
-                delivered_at=from_epoch_ms(d.delivered_at),
-            )
-            for d in found
-        ]  # fmt: skip
+        self,
+        info: Info,
+        id: strawberry.ID,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[WebhookDelivery]:
+        request = page_request("webhookDeliveries", DELIVERY_ORDERING, first, after, last, before)
+        found, total = await webhooks.deliveries_page(
+            info.context.store, str(id), request.size + 1,
+            int(request.cursor[0]) if request.cursor is not None else None, request.backwards,
+        )  # fmt: skip
+        return connection(
+            found, request, DELIVERY_ORDERING, lambda d: (d.sequence, d.id), _delivery, total
+        )
+
+
+def _delivery(d: webhooks.Delivery) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=strawberry.ID(d.id), sequence=d.sequence, type=d.type, status=d.status,
+        attempts=d.attempts, last_status=d.last_status, last_error=d.last_error,
+        last_attempt_at=from_epoch_ms(d.last_attempt_at),
+        delivered_at=from_epoch_ms(d.delivered_at),
+    )  # fmt: skip
 
 
 @strawberry.type

@@ -280,8 +280,9 @@ async def test_admins_manage_webhooks_through_graphql(
     assert done["webhook"]["acknowledgedSequence"] == 1
     missing = (await admin.data(replay, id="wh_nobody", **{"from": 2}))["replayWebhook"]
     assert missing == {"__typename": "ReplayWebhookError", "code": "NOT_FOUND", "field": "id"}
-    deliveries = "query($id: ID!) { webhookDeliveries(id: $id) { id } }"
-    assert (await admin.data(deliveries, id=hook["id"]))["webhookDeliveries"] == []
+    deliveries = "query($id: ID!) { webhookDeliveries(id: $id) { totalCount nodes { id } } }"
+    listed = (await admin.data(deliveries, id=hook["id"]))["webhookDeliveries"]
+    assert listed == {"totalCount": 0, "nodes": []}
     remove = "mutation($id: ID!) { removeWebhook(id: $id) }"
     assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is True
     assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is False

@@ -19,7 +19,6 @@ from crm_graph.api.auth.keys import create_key
 from crm_graph.api.auth.principal import Role
 from crm_graph.api.pagination import MAX_PAGE
 from crm_graph.api.schema import sdl
-from crm_graph.api.webhooks.fields import MAX_DELIVERIES
 from crm_graph.graph import network
 from crm_graph.graph.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_SUBQUERIES
 from crm_graph.graph.settings import StoreSettings
@@ -185,7 +184,7 @@ ROOT_RANGES = {  # (field, argument): (document, the largest value allowed)
     ("mostAtRisk", "first"): ("{ mostAtRisk(first: %d) { id } }", MAX_PAGE),
     ("auditLog", "first"): ("{ auditLog(first: %d) { nodes { keyId } } }", MAX_PAGE),
     ("webhookDeliveries", "first"):
-        ('{ webhookDeliveries(id: "wh_x", first: %d) { id } }', MAX_DELIVERIES),
+        ('{ webhookDeliveries(id: "wh_x", first: %d) { nodes { id } } }', MAX_PAGE),
     ("neighbourhood", "depth"):
         ('{ neighbourhood(id: "c00", depth: %d) { truncated } }', network.MAX_DEPTH),
     ("neighbourhood", "limit"):

@@ -147,7 +147,9 @@ PROBES = {
     ),
     "webhooks": Probe("{ webhooks { id url } }", frozenset({Scope.ADMIN}), reveals=False),
     "webhookDeliveries": Probe(
-        '{ webhookDeliveries(id: "wh_x") { id } }', frozenset({Scope.ADMIN}), reveals=False
+        '{ webhookDeliveries(id: "wh_x") { nodes { id } } }',
+        frozenset({Scope.ADMIN}),
+        reveals=False,
     ),
 }
 """A probe per root query field (and per path inside one that reaches other customers)."""

@@ -1,8 +1,8 @@
-"""The audit log is a connection like every other growing list: paged forwards and backwards by
-cursor, newest first, every entry on exactly one page (entries of one request at the same
-millisecond included, and entries written before entries had ids), its filters applied to the
-count as to the pages; sizes bounded by the one page limit. Through the real app, on each engine.
-"""
+"""The admin lists (the audit log, a webhook's deliveries) are connections like every growing
+list: paged forwards and backwards by cursor, newest first, every entry on exactly one page
+(audit entries of one request at the same millisecond included, and entries written before
+entries had ids), filters applied to the count as to the pages; sizes bounded by the one page
+limit. Through the real app, on each engine."""
 
 from __future__ import annotations
 
@@ -113,3 +113,46 @@ async def test_sizes_and_cursors_are_checked(store: GraphStore, admin: Api) -> N
     assert "another ordering" in refused[0]["message"]
     refused = await admin.errors(PAGE, first=2, after="not-a-cursor")
     assert refused[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+DELIVERIES = """
+query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+  webhookDeliveries(id: $id, first: $first, after: $after, last: $last, before: $before) {
+    totalCount
+    nodes { id sequence status }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+async def test_a_webhooks_deliveries_page_both_ways(store: GraphStore, admin: Api) -> None:
+    await store.write(
+        "UNWIND range(1, 11) AS s CREATE (:WebhookDelivery {id: 'd' + toString(s), "
+        "webhookId: 'wh_a', sequence: s, type: 'customer.updated', status: 'delivered', "
+        "attempts: 1})"
+    )
+    await store.write(
+        "CREATE (:WebhookDelivery {id: 'other', webhookId: 'wh_b', sequence: 4, "
+        "type: 'customer.updated', status: 'pending', attempts: 0})"
+    )
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await admin.data(DELIVERIES, id="wh_a", first=4, after=cursor)
+        listed = page["webhookDeliveries"]
+        assert listed["totalCount"] == 11
+        seen += [n["sequence"] for n in listed["nodes"]]
+        if not listed["pageInfo"]["hasNextPage"]:
+            break
+        cursor = listed["pageInfo"]["endCursor"]
+    assert seen == list(range(11, 0, -1))  # newest first, each once, none of the other hook's
+    oldest = (await admin.data(DELIVERIES, id="wh_a", last=3))["webhookDeliveries"]
+    assert [n["sequence"] for n in oldest["nodes"]] == [3, 2, 1]
+    assert oldest["pageInfo"]["hasPreviousPage"] is True
+    newer = await admin.data(
+        DELIVERIES, id="wh_a", last=3, before=oldest["pageInfo"]["startCursor"]
+    )
+    assert [n["sequence"] for n in newer["webhookDeliveries"]["nodes"]] == [6, 5, 4]
+    unknown = (await admin.data(DELIVERIES, id="wh_nobody"))["webhookDeliveries"]
+    assert unknown["totalCount"] == 0 and unknown["nodes"] == []
