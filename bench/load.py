@@ -178,6 +178,8 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
                     "at": parse_instant(r["timestamp"]),
                     "channel": r["channel"],
                     "other": 0.0,
+                    "event": "{}",
+                    "lines": [],
                 },
             )
             key = (r["transaction_id"], r["product_id"])
@@ -193,6 +195,10 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             )
             item["quantity"] += float(r["quantity"])
             item["amount"] += float(r["amount"])
+        for item in items.values():
+            orders[item["transaction"]]["lines"].append(
+                {k: item[k] for k in ("product", "quantity", "amount")}
+            )
         statements.append([
             (
                 loader_writes.UPSERT_TRANSACTIONS,
@@ -202,10 +208,7 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
                     "load": load,
                 },
             ),
-            (loader_writes.TRANSACTION_TOTALS, {"rows": [
-                {"id": o["id"], "customer": o["customer"], "event": "{}"} for o in orders.values()
-            ]}),
-        ])  # fmt: skip
+        ])
     phases.append(statements)
     statements = []
     interactions = list(_csv(folder / "interactions.csv"))
