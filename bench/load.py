@@ -199,16 +199,18 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             orders[item["transaction"]]["lines"].append(
                 {k: item[k] for k in ("product", "quantity", "amount")}
             )
-        statements.append([
-            (
-                loader_writes.UPSERT_TRANSACTIONS,
-                {
-                    "orders": sorted(orders.values(), key=lambda o: o["customer"]),
-                    "items": sorted(items.values(), key=lambda i: i["product"]),
-                    "load": load,
-                },
-            ),
-        ])
+        statements.append(
+            [
+                (
+                    loader_writes.UPSERT_TRANSACTIONS,
+                    {
+                        "orders": sorted(orders.values(), key=lambda o: o["customer"]),
+                        "items": sorted(items.values(), key=lambda i: i["product"]),
+                        "load": load,
+                    },
+                ),
+            ]
+        )
     phases.append(statements)
     statements = []
     interactions = list(_csv(folder / "interactions.csv"))
