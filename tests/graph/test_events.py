@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from crm_graph.graph import events
+from crm_graph.graph import events, writes
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from tests.helpers import write_csv
@@ -195,3 +195,57 @@ async def test_an_order_its_lines_total_and_event_commit_together_whatever_the_c
         again = [(r["id"], r["total"], r["items"], r["eventTotals"][-1])
                  for r in await store.read(ORDERS_AND_EVENTS)]  # fmt: skip
         assert again == [("t1", 6.1, 2, 6.1), ("t3", 5.0, 1, 5.0)], at
+
+
+ERASED_STATE = f"""
+OPTIONAL MATCH (kept:Customer {{id: 'c2'}})
+OPTIONAL MATCH (gone:Customer {{erased: true}})
+WITH kept, gone
+OPTIONAL MATCH (e:Event {{type: '{events.CUSTOMER_ERASED}'}})
+WITH kept, gone, count(e) AS events
+RETURN kept IS NOT NULL AS kept,
+       CASE WHEN kept IS NULL THEN 0 ELSE size([(kept)-[:HAD]->(i:Interaction) | 1])
+            + size([(kept)-[:HAS_SOURCE]->(s:SourceRecord) | 1])
+            + size([(kept)-[t:FAMILY]-(:Customer) | 1])
+            + size([(kept)-[:IN_SEGMENT]->(g:Segment) | 1]) END AS keptParts,
+       gone IS NOT NULL AS erased,
+       CASE WHEN gone IS NULL THEN 0 ELSE size([(gone)-[:HAD]->(i:Interaction) | 1])
+            + size([(gone)-[:HAS_SOURCE]->(s:SourceRecord) | 1])
+            + size([(gone)-[t:FAMILY]-(:Customer) | 1])
+            + size([(gone)-[:IN_SEGMENT]->(g:Segment) | 1]) END AS goneParts,
+       events
+"""
+"""Customer c2 as it stands: kept (with its contact, source record, tie and segment: 4 parts),
+or erased (an anonymous customer with none of them), and how many `customer.erased` events."""
+
+
+async def test_a_customer_is_erased_with_its_event_or_not_at_all_whatever_the_crash_point(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # given c2 with a contact, a source record, a tie to c1 and a segment
+    folder = small_business(tmp_path / "biz")
+
+    async def given() -> None:
+        await store.write("MATCH (n) DETACH DELETE n")
+        await load_folder(store, folder, progress=False, rejects_path=tmp_path / "r.csv")
+        await store.write(
+            "MATCH (c:Customer {id: 'c2'}) CREATE (c)-[:IN_SEGMENT]->(:Segment {id: 's'})"
+        )
+        (state,) = await store.read(ERASED_STATE)
+        assert state == {"kept": True, "keptParts": 4, "erased": False, "goneParts": 0,
+                         "events": 0}  # fmt: skip
+
+    await given()
+    counting = _DiesAtWrite(store, at=0)
+    assert await writes.erase_customer(counting, "c2", 1)  # type: ignore[arg-type]
+    for at in range(1, counting.writes + 1):
+        await given()
+        # when the process dies just before the erasure's `at`-th write statement
+        with pytest.raises(_Killed):
+            await writes.erase_customer(_DiesAtWrite(store, at), "c2", 1)  # type: ignore[arg-type]
+        # then c2 is untouched and no event says otherwise, or erased whole with its one event
+        (state,) = await store.read(ERASED_STATE)
+        assert state in (
+            {"kept": True, "keptParts": 4, "erased": False, "goneParts": 0, "events": 0},
+            {"kept": False, "keptParts": 0, "erased": True, "goneParts": 0, "events": 1},
+        ), (at, state)
