@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     hooks.add_argument("--warmup", type=int, default=50, help="unmeasured writes first")
     hooks.add_argument("--work", type=Path, default=HERE / "results",
                        help="where the store and results go")  # fmt: skip
+    _store_arguments(hooks)
     lag = commands.add_parser(
         "lag", help="the event loop's lag while the heaviest allowed requests run"
     )
@@ -430,39 +431,65 @@ def _hostile(args: argparse.Namespace) -> int:
 def _webhooks(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bench.webhooks import LIVE, run
+    from bench.webhooks import LIVE, PHASES, NotTheBenchsGraph, run
+    from crm_graph.graph.settings import parse_store
 
     if args.writes < 1 or args.warmup < 0:
         print("--writes must be at least 1, --warmup at least 0", file=sys.stderr)
         return 2
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        described = (
+            "embedded FalkorDB (a new store under --work)"
+            if args.store == "embedded"
+            else parse_store(args.store).description
+        )
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     load_before = os.getloadavg()
-    result = asyncio.run(run(work, args.writes, args.warmup))
+    try:
+        result = asyncio.run(run(work, args.writes, args.warmup, store=args.store,
+                                 allow_wipe=args.wipe))  # fmt: skip
+    except NotTheBenchsGraph as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     load_after = os.getloadavg()
-    ratio = result.with_webhooks.p50 / result.without.p50
-    complete = all(d == result.expected for d in result.delivered[:LIVE])
-    drained = "all within" if complete else "NOT all, after"
+    base = result.phases[PHASES[0]].p50
     lines = [
-        f"upsertCustomers (one customer) over HTTP, one client, {result.writes} writes a phase",
-        f"{'phase':<34}{'p50 ms':>9}{'p99 ms':>9}",
-        f"{'0 webhooks':<34}{result.without.p50:>9.2f}{result.without.percentile(0.99):>9.2f}",
-        f"{'10 webhooks (9 live, 1 dead)':<34}{result.with_webhooks.p50:>9.2f}"
-        f"{result.with_webhooks.percentile(0.99):>9.2f}",
-        f"p50 with / without = {ratio:.2f}x",
-        f"delivered per live receiver: {sorted(set(result.delivered[:LIVE]))} of "
-        f"{result.expected} ({drained} {result.drain_seconds:.1f} s after the phase); the dead "
-        f"one answered {result.delivered[LIVE]}",
-        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-        f"({os.cpu_count()} CPUs shared)",
+        f"upsertCustomers (one customer) over HTTP, one client, {result.writes} writes a phase; "
+        f"{described}",
+        f"{'phase':<38}{'p50 ms':>9}{'p99 ms':>9}{'x p50':>7}{'CPU s serve':>13}"
+        f"{'CPU s worker':>14}",
     ]
+    complete = True
+    for name in PHASES:
+        phase = result.phases[name]
+        used = result.cpu_seconds[name]
+        worker = f"{used['worker']:>14.2f}" if used["worker"] else f"{'-':>14}"
+        lines.append(f"{name:<38}{phase.p50:>9.2f}{phase.percentile(0.99):>9.2f}"
+                     f"{phase.p50 / base:>7.2f}{used['serve']:>13.2f}{worker}")  # fmt: skip
+    for name in PHASES[1:]:
+        got = result.delivered[name]
+        done = all(d == result.expected[name] for d in got[:LIVE])
+        complete = complete and done
+        lines.append(
+            f"{name}: delivered per live receiver {sorted(set(got[:LIVE]))} of "
+            f"{result.expected[name]} ({'all within' if done else 'NOT all, after'} "
+            f"{result.drain_seconds[name]:.1f} s after the phase); the dead one answered "
+            f"{got[LIVE]}"
+        )
+    lines.append(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+                 f"({os.cpu_count()} CPUs shared)")  # fmt: skip
     text = "\n".join(lines)
     print(text)
     out = work / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}.txt"
     out.write_text(text + "\n")
+    store = "" if args.store == "embedded" else " --store neo4j://..."
     with open(HERE / "webhooks.log", "a") as log:  # the runs' record, kept with the code
         log.write(f"\n## {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, python -m bench webhooks "
-                  f"--writes {args.writes} --warmup {args.warmup}\n{text}\n")  # fmt: skip
+                  f"--writes {args.writes} --warmup {args.warmup}{store}\n{text}\n")  # fmt: skip
     print(f"results: {out} (and appended to {HERE / 'webhooks.log'})")
     return 0 if complete else 1
 

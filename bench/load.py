@@ -178,6 +178,8 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
                     "at": parse_instant(r["timestamp"]),
                     "channel": r["channel"],
                     "other": 0.0,
+                    "event": "{}",
+                    "lines": [],
                 },
             )
             key = (r["transaction_id"], r["product_id"])
@@ -193,19 +195,22 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             )
             item["quantity"] += float(r["quantity"])
             item["amount"] += float(r["amount"])
-        statements.append([
-            (
-                loader_writes.UPSERT_TRANSACTIONS,
-                {
-                    "orders": sorted(orders.values(), key=lambda o: o["customer"]),
-                    "items": sorted(items.values(), key=lambda i: i["product"]),
-                    "load": load,
-                },
-            ),
-            (loader_writes.TRANSACTION_TOTALS, {"rows": [
-                {"id": o["id"], "customer": o["customer"], "event": "{}"} for o in orders.values()
-            ]}),
-        ])  # fmt: skip
+        for item in items.values():
+            orders[item["transaction"]]["lines"].append(
+                {k: item[k] for k in ("product", "quantity", "amount")}
+            )
+        statements.append(
+            [
+                (
+                    loader_writes.UPSERT_TRANSACTIONS,
+                    {
+                        "orders": sorted(orders.values(), key=lambda o: o["customer"]),
+                        "items": sorted(items.values(), key=lambda i: i["product"]),
+                        "load": load,
+                    },
+                ),
+            ]
+        )
     phases.append(statements)
     statements = []
     interactions = list(_csv(folder / "interactions.csv"))

@@ -1,24 +1,46 @@
 """`python -m bench webhooks`: the API's write latency (p50, p99 of `upsertCustomers`, one
 customer a request, one client) with 0 webhook subscriptions, then with 10 (nine live receivers
 on 127.0.0.1 and one dead URL: a port that accepts connections and never answers, so every
-delivery to it waits for the time-out), in one run on one `crm-graph serve`, side by side.
+delivery to it waits for the time-out), side by side in one run on one store:
 
-The deliveries of the second phase are counted: every live receiver must get every event of the
-phase (the bench waits for them after the phase, and says how long that took)."""
+1. `crm-graph serve`, no subscription;
+2. the same serve with 10 subscriptions, its own delivery worker delivering them;
+3. a serve with `CRM_GRAPH_WEBHOOKS=off` and the worker in a process of its own beside it
+   (`crm-graph webhooks run`), the same 10 subscriptions;
+4. the same, the worker started under `nice -n 19` (the scheduler then gives the API's process
+   the CPU first when both want it).
+
+On the embedded FalkorDB (default) or any `CRM_GRAPH_STORE` value (`--store`, e.g. a Neo4j URI;
+it wipes that database, which it refuses to do to one holding a graph without `--wipe`).
+
+The deliveries of each phase with subscriptions are counted: every live receiver must get every
+event of the phase (the bench waits for them after the phase, and says how long that took)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 import statistics
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from bench.server import api_server, create_admin_key, wait_ready
+from bench.server import (
+    REPO,
+    _cli,
+    api_server,
+    cpu_seconds,
+    create_admin_key,
+    stop_process,
+    wait_ready,
+)
 
 UPSERT = """
 mutation($input: [CustomerInput!]!) { upsertCustomers(input: $input) { __typename } }
@@ -29,6 +51,17 @@ mutation($input: AddWebhookInput!) {
 }
 """
 LIVE = 9
+ENV = {"CRM_GRAPH_WEBHOOK_TIMEOUT": "10", "CRM_GRAPH_WEBHOOK_POLL": "0.5"}
+PHASES = (
+    "0 webhooks",
+    "10 webhooks, worker in serve",
+    "10 webhooks, worker process",
+    "10 webhooks, worker process nice 19",
+)
+
+
+class NotTheBenchsGraph(RuntimeError):
+    """The external store holds a graph: the bench wipes it only with --wipe."""
 
 
 def _free_port() -> int:
@@ -86,12 +119,18 @@ class Phase:
 @dataclass
 class Result:
     writes: int
-    without: Phase
-    with_webhooks: Phase
-    delivered: list[int]
-    """Per receiver (the dead one last), the events it got since the subscriptions were made."""
-    expected: int
-    drain_seconds: float
+    phases: dict[str, Phase]
+    delivered: dict[str, list[int]]
+    """Per phase with subscriptions, per receiver (the dead one last), the events it got since
+    the subscriptions were made, once the phase's deliveries were waited for."""
+    expected: dict[str, int]
+    drain_seconds: dict[str, float]
+    cpu_seconds: dict[str, dict[str, float]]
+    """Per phase, the CPU seconds the serve and the worker process used during its writes."""
+
+
+def _cpu(pid: int | None) -> float:
+    return cpu_seconds(pid) or 0.0
 
 
 async def _writes(client: httpx.AsyncClient, key: str, prefix: str, n: int) -> Phase:
@@ -107,19 +146,87 @@ async def _writes(client: httpx.AsyncClient, key: str, prefix: str, n: int) -> P
     return Phase(latencies)
 
 
-async def run(work: Path, writes: int, warmup: int) -> Result:
+@contextlib.contextmanager
+def _worker(data_dir: Path, log_path: Path, store: str | None, nice: int) -> Iterator[int]:
+    """`crm-graph webhooks run` as a process of its own (under `nice` when not 0); its pid."""
+    command = _cli(data_dir, "webhooks", "run", store=store)
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **ENV}, cwd=REPO, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield process.pid
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        stop_process(process)
+
+
+async def _empty_store(store: str, allow_wipe: bool) -> None:
+    from crm_graph.graph.settings import parse_store
+    from crm_graph.graph.store import open_store
+
+    settings = parse_store(store)
+    opened = await open_store(settings, bootstrap=False)
+    try:
+        held = await opened.read("MATCH (n) RETURN count(n) AS n")
+        if held and held[0]["n"] and not allow_wipe:
+            raise NotTheBenchsGraph(
+                f"{settings.description} holds {held[0]['n']} nodes: run again with --wipe to "
+                "let the bench delete them"
+            )
+        await opened.delete_graph()  # type: ignore[attr-defined]
+    finally:
+        await opened.close()
+
+
+async def run(
+    work: Path, writes: int, warmup: int, *, store: str | None = None, allow_wipe: bool = False
+) -> Result:
+    external = store not in (None, "embedded")
+    if external:
+        await _empty_store(str(store), allow_wipe)
+    else:
+        store = None
     data_dir = work / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}"
-    _, key = await asyncio.to_thread(create_admin_key, data_dir, "bench webhooks")
+    _, key = await asyncio.to_thread(create_admin_key, data_dir, "bench webhooks", store=store)
     receivers = [_Receiver() for _ in range(LIVE)] + [_Receiver(dead=True)]
     for receiver in receivers:
         await receiver.start()
-    env = {"CRM_GRAPH_WEBHOOK_TIMEOUT": "10", "CRM_GRAPH_WEBHOOK_POLL": "0.5"}
+    phases: dict[str, Phase] = {}
+    delivered: dict[str, list[int]] = {}
+    expected: dict[str, int] = {}
+    drains: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}
+    sent = 0
+
+    async def phase(c: httpx.AsyncClient, name: str, prefix: str, serve: int,
+                    worker: int | None) -> None:  # fmt: skip
+        nonlocal sent
+        await _writes(c, key, f"warm-{prefix}", warmup)
+        before = (_cpu(serve), _cpu(worker))
+        phases[name] = await _writes(c, key, prefix, writes)
+        cpu[name] = {"serve": _cpu(serve) - before[0], "worker": _cpu(worker) - before[1]}
+        if name == PHASES[0]:
+            return
+        sent += warmup + writes
+        expected[name] = sent
+        started = time.perf_counter()
+        deadline = started + 300
+        while time.perf_counter() < deadline and any(r.got < sent for r in receivers[:LIVE]):
+            await asyncio.sleep(0.1)
+        drains[name] = time.perf_counter() - started
+        delivered[name] = [r.got for r in receivers]
+
     try:
-        with api_server(data_dir, work / "webhooks-serve.log", env=env) as server:
+        with api_server(data_dir, work / "webhooks-serve.log", env=ENV, store=store) as server:
             await wait_ready(server)
+            pid = server.process.pid
             async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=60) as c:
-                await _writes(c, key, "warm-a-", warmup)
-                without = await _writes(c, key, "a-", writes)
+                await phase(c, PHASES[0], "a-", pid, None)
                 for receiver in receivers:
                     variables = {"input": {"url": f"http://127.0.0.1:{receiver.port}/hook",
                                            "events": ["customer.created"]}}  # fmt: skip
@@ -127,18 +234,17 @@ async def run(work: Path, writes: int, warmup: int) -> Result:
                                          headers={"Authorization": f"Bearer {key}"})  # fmt: skip
                     if added.json()["data"]["addWebhook"]["__typename"] != "AddWebhookSuccess":
                         raise RuntimeError(f"addWebhook failed: {added.text[:300]}")
-                await _writes(c, key, "warm-b-", warmup)
-                with_webhooks = await _writes(c, key, "b-", writes)
-                expected = warmup + writes
-                started = time.perf_counter()
-                deadline = started + 300
-                while time.perf_counter() < deadline and any(
-                    r.got < expected for r in receivers[:LIVE]
-                ):
-                    await asyncio.sleep(0.1)
-                drain = time.perf_counter() - started
-                delivered = [r.got for r in receivers]
+                await phase(c, PHASES[1], "b-", pid, None)
+        off = {**ENV, "CRM_GRAPH_WEBHOOKS": "off"}
+        with api_server(data_dir, work / "webhooks-serve2.log", env=off, store=store) as server:
+            await wait_ready(server)
+            pid = server.process.pid
+            async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=60) as c:
+                for name, prefix, nice in ((PHASES[2], "c-", 0), (PHASES[3], "d-", 19)):
+                    log = work / f"webhooks-worker-{prefix[0]}.log"
+                    with _worker(data_dir, log, store, nice) as worker:
+                        await phase(c, name, prefix, pid, worker)
     finally:
         for receiver in receivers:
             await receiver.stop()
-    return Result(writes, without, with_webhooks, delivered, expected, drain)
+    return Result(writes, phases, delivered, expected, drains, cpu)

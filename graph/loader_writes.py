@@ -13,7 +13,7 @@ after a crash) replaces instead of doubling.
 from __future__ import annotations
 
 from crm_graph.graph import events
-from crm_graph.graph.money import money_add, money_sum
+from crm_graph.graph.money import SUM_SCALE, money_add
 from crm_graph.graph.schema import TIE_TYPES
 
 _SOURCE_CANDIDATE = (
@@ -136,7 +136,8 @@ WITH DISTINCT p, k
 MERGE (p)-[:IN_CATEGORY]->(k)
 """
 
-UPSERT_TRANSACTIONS = """
+UPSERT_TRANSACTIONS = (
+    """
 UNWIND $orders AS o
 MATCH (c:Customer {id: o.customer})
 MERGE (t:Transaction {id: o.id})
@@ -144,12 +145,32 @@ SET t.at = CASE WHEN t.loadId = $load AND t.at < o.at THEN t.at ELSE o.at END,
     t.channel = coalesce(o.channel, t.channel),
     t.otherAmount = CASE WHEN t.loadId = $load THEN {other} ELSE o.other END,
     t.loadId = $load
-WITH c, t
+WITH o, c, t
+OPTIONAL MATCH (t)-[old:CONTAINS]->(stored:Product)
+WITH o, c, t, collect({product: stored.id, quantity: old.quantity, same: old.loadId = $load,
+                       thousandths: round(old.amount * {scale})}) AS found
+WITH o, c, t, [b IN found WHERE b.product IS NOT NULL] AS before,
+     [l IN o.lines | l.product] AS written
+WITH o, c, t,
+     [l IN o.lines | {
+        quantity: l.quantity + reduce(q = 0, b IN [x IN before
+                                      WHERE x.product = l.product AND x.same] | q + b.quantity),
+        thousandths: round(l.amount * {scale}) + reduce(m = 0, b IN [x IN before
+                                      WHERE x.product = l.product AND x.same] | m + b.thousandths)
+     }]
+     + [b IN before WHERE NOT b.product IN written
+        | {quantity: b.quantity, thousandths: b.thousandths}] AS lines
+SET t.total = (reduce(m = 0, l IN lines | m + l.thousandths)
+               + round(coalesce(t.otherAmount, 0) * {scale})) / {scale}.0,
+    t.itemCount = reduce(q = 0, l IN lines | q + l.quantity)
+WITH o, c, t
 OPTIONAL MATCH (t)<-[placed:PLACED]-(prev) WHERE prev.id <> c.id
 DELETE placed
-WITH DISTINCT c, t
+WITH DISTINCT o, c, t
 MERGE (c)-[:PLACED]->(t)
-WITH count(*) AS done
+WITH collect({type: '{event}', customerIds: [c.id], data: o.event, amount: t.total})
+     AS orderEvents
+CALL { WITH orderEvents
 UNWIND $items AS i
 MATCH (t:Transaction {id: i.transaction}), (p:Product {id: i.product})
 MERGE (t)-[e:CONTAINS]->(p)
@@ -157,39 +178,33 @@ SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.
     e.amount = CASE WHEN e.loadId = $load THEN {amount} ELSE i.amount END,
     e.unitPrice = i.unitPrice,
     e.loadId = $load
-""".replace("{other}", money_add("t.otherAmount", "o.other")).replace(
-    "{amount}", money_add("e.amount", "i.amount")
-)
-"""Orders (one row per transaction in the batch, with the amount of lines that name no product
-in `other`) and their line items aggregated per product. An order's time is its earliest line's.
-The products must be stored: a line naming an unknown one is rejected before (never a nameless
-Product made up)."""
-
-TRANSACTION_TOTALS = (
-    """
-UNWIND $rows AS r
-MATCH (t:Transaction {id: r.id})
-SET t.itemCount = coalesce(t.itemCount, 0)
-WITH r, t
-OPTIONAL MATCH (t)-[e:CONTAINS]->()
-WITH r, t, {items} AS items, sum(e.quantity) AS units
-SET t.total = {total}, t.itemCount = units
-WITH collect({type: '{event}', customerIds: [r.customer], data: r.event, amount: t.total})
-     AS orderEvents
-""".replace("{items}", money_sum("e.amount"))
-    .replace("{total}", money_add("items", "coalesce(t.otherAmount, 0)"))
+RETURN count(*) AS lineItems }
+""".replace("{other}", money_add("t.otherAmount", "o.other"))
+    .replace("{amount}", money_add("e.amount", "i.amount"))
+    .replace("{scale}", str(SUM_SCALE))
     .replace("{event}", events.TRANSACTION_RECORDED)
     + events.outbox("orderEvents")
 )
-"""Each order's total from all its lines. A statement of its own: FalkorDB does not show a
-traversal the relationships created earlier in the same statement. Sums of money are exact
-(`graph.money`). The first SET takes the
-order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
-changing the same order's lines concurrently has then committed (its `UPSERT_TRANSACTIONS` holds
-that lock), so the total is never computed from lines another writer is replacing.
+"""Orders with their line items, totals and `transaction.recorded` events, in one statement (one
+transaction on both engines): an order is never stored without its lines, its total or its
+event, nor an event without its order (a crash between two statements once left orders with
+neither total nor event).
 
-Rows `{id, customer, event}`: the order's event (`transaction.recorded`, its total joined as
-`amount`) is written here, where the order is complete, not by `UPSERT_TRANSACTIONS`."""
+Rows: `$orders`, one per transaction in the batch (`{id, customer, at, channel, other, event,
+lines}`: `other` the amount of lines that name no product, `event` its `events.payload`,
+`lines` the batch's line items of this order aggregated per product, `{product, quantity,
+amount}`); `$items`, the same line items flat (`{transaction, product, quantity, amount,
+unitPrice}`, in lock order). An order's time is its earliest line's. The products must be
+stored: a line naming an unknown one is rejected before (never a nameless Product made up).
+
+The total is computed from the order's stored lines as read before this statement writes any
+(FalkorDB does not show a traversal the relationships created earlier in the same statement;
+Neo4j does, so reading after the writes would differ between the engines) and the batch's own
+lines, as the line writes below add them up: a stored line of the same load is added to, one of
+an earlier load is replaced. In thousandths, exact (`graph.money`). The first SET takes the
+order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
+changing the same order's lines concurrently has then committed, so the total is never computed
+from lines another writer is replacing."""
 
 UPSERT_INTERACTIONS = (
     """

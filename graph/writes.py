@@ -1,7 +1,8 @@
 """Writes the API makes beyond the loader's upserts: merging customers by hand, erasing one.
 
-Both run as a short sequence of statements, each idempotent, so that running the same merge or
-erase again after a failure finishes the job (the customers to remove are deleted last).
+A merge runs as a short sequence of statements, each idempotent, so that running the same merge
+again after a failure finishes the job (the customers to remove are deleted last). An erasure is
+one statement.
 """
 
 from __future__ import annotations
@@ -96,21 +97,24 @@ async def merge_customers(
         await store.write(statement, params)
 
 
-ERASE_STATEMENTS = (
-    "MATCH (c:Customer {id: $id})-[:HAD]->(i:Interaction) DETACH DELETE i",
-    "MATCH (c:Customer {id: $id})-[:HAS_SOURCE]->(s:SourceRecord) DETACH DELETE s",
-    f"MATCH (c:Customer {{id: $id}})-[r:{TIES}]-() DELETE r",
-    "MATCH (c:Customer {id: $id})-[r:IN_SEGMENT]->() DELETE r",
-    "MATCH (c:Customer {id: $id}) WITH c, c.country AS country "
-    "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country} "
+ERASE_CUSTOMER = (
+    "MATCH (c:Customer {id: $id})\n"
+    "CALL { WITH c MATCH (c)-[:HAD]->(i:Interaction) DETACH DELETE i "
+    "RETURN count(*) AS contacts }\n"
+    "CALL { WITH c MATCH (c)-[:HAS_SOURCE]->(s:SourceRecord) DETACH DELETE s "
+    "RETURN count(*) AS sources }\n"
+    f"CALL {{ WITH c MATCH (c)-[r:{TIES}]-() DELETE r RETURN count(*) AS ties }}\n"
+    "CALL { WITH c MATCH (c)-[r:IN_SEGMENT]->() DELETE r RETURN count(*) AS segments }\n"
+    "WITH c, c.country AS country\n"
+    "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country}\n"
     f"WITH collect({{type: '{events.CUSTOMER_ERASED}', customerIds: [$id], data: $event}}) "
-    "AS eraseEvents" + events.outbox("eraseEvents"),
+    "AS eraseEvents" + events.outbox("eraseEvents") + "RETURN size(outbox) AS erased"
 )
 """Right to be forgotten: contacts (free text), source records (their ids and keys) and ties go;
 the profile is replaced by an anonymous id, the country and when it was erased. Orders stay on
-the anonymous customer so that revenue totals do not change. The last statement writes the
+the anonymous customer so that revenue totals do not change. One statement with its
 `customer.erased` event, naming the erased id (so that partners can erase their copy) and the
-anonymous one."""
+anonymous one: a customer is erased with its event, or not at all."""
 
 
 async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> str | None:
@@ -121,7 +125,6 @@ async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> st
     anonymous = f"erased-{uuid.uuid4().hex[:16]}"
     event = events.payload(customerId=customer_id, anonymousId=anonymous)
     params = {"id": customer_id, "anonymous": anonymous, "now": now_ms, "event": event}
-    for statement in ERASE_STATEMENTS:
-        await store.write(statement, params)
+    await store.write(ERASE_CUSTOMER, params)
     await audit.anonymise(store, customer_id, anonymous)  # the trail keeps no link to them
     return anonymous

@@ -455,6 +455,18 @@ class BatchWriter:
             lambda ids: self._stored_ids(loader_writes.EXISTING_TRANSACTIONS, ids),
         )
         if orders:
+            lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for item in items.values():
+                lines[item["transaction"]].append(
+                    {k: item[k] for k in ("product", "quantity", "amount")}
+                )
+            for order in orders.values():
+                order["lines"] = lines[order["id"]]
+                order["event"] = events.payload(
+                    transactionId=order["id"], customerId=order["customer"],
+                    productIds=sorted(line["product"] for line in lines[order["id"]]),
+                )  # fmt: skip
+            # one statement: the orders, their lines, totals and events commit together
             await self.store.write(
                 loader_writes.UPSERT_TRANSACTIONS,
                 {
@@ -463,16 +475,6 @@ class BatchWriter:
                     "load": self.load_id,
                 },
             )
-            lines: dict[str, list[str]] = defaultdict(list)
-            for item in items.values():
-                lines[item["transaction"]].append(item["product"])
-            totals = [
-                {"id": o["id"], "customer": o["customer"],
-                 "event": events.payload(transactionId=o["id"], customerId=o["customer"],
-                                         productIds=sorted(lines[o["id"]]))}
-                for o in orders.values()
-            ]  # fmt: skip
-            await self.store.write(loader_writes.TRANSACTION_TOTALS, {"rows": totals})
         return late
 
     async def write_interactions(

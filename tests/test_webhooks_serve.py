@@ -1,5 +1,6 @@
 """Webhooks as a user runs them: `crm-graph webhooks add` (a real process), a real `crm-graph
-serve` delivering to a real receiver on 127.0.0.1, writes over HTTP. Every acknowledged write's
+serve` delivering to a real receiver on 127.0.0.1, writes over HTTP; on the embedded store, and
+on Neo4j when NEO4J_URI is set. Every acknowledged write's
 event arrives, in order, signed so that the documented Python and JavaScript recipes verify it;
 a serve SIGKILLed in the middle of a delivery, then started again, delivers that event again
 (same delivery id) and every later one: none lost."""
@@ -20,10 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.server import api_server, create_admin_key, wait_ready
+from bench.server import _cli, api_server, create_admin_key, wait_ready
 from crm_graph.graph.events import events_after
-from crm_graph.graph.settings import StoreSettings
+from crm_graph.graph.settings import parse_store
 from crm_graph.graph.store import open_store
+from tests.conftest import NEO4J_URI, NO_NEO4J
 from tests.helpers import stop_embedded_server
 from tests.receiver import Receiver, until
 
@@ -54,11 +56,12 @@ console.log(ok ? "valid" : "invalid");
 """The README's JavaScript recipe, as a receiver would write it."""
 
 
-def crm_graph(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crm_graph.api.cli", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+def crm_graph(
+    data_dir: Path, *args: str, store: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`crm-graph ARGS` on the embedded store in `data_dir`, or on `store` (a Neo4j URI)."""
+    return subprocess.run(_cli(data_dir, *args, store=store), capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
 
 
 def python_recipe(secret: str, raw: bytes, header: str) -> bool:
@@ -76,28 +79,41 @@ async def post(client: httpx.AsyncClient, key: str, customer: str) -> None:
     assert response.json()["data"]["upsertCustomers"]["__typename"] == "UpsertCustomersSuccess"
 
 
-async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["embedded", "neo4j"])
+async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(
+    tmp_path: Path, engine: str
+) -> None:
+    store: str | None = None
+    if engine == "neo4j":
+        if not NEO4J_URI:
+            pytest.skip(NO_NEO4J)
+        store = NEO4J_URI
+        emptied = await open_store(parse_store(NEO4J_URI), bootstrap=False)
+        await emptied.delete_graph()  # type: ignore[attr-defined]
+        await emptied.close()
     data_dir = tmp_path / "data"
     receiver = Receiver()
     await receiver.start()
     try:
-        _, key = await asyncio.to_thread(create_admin_key, data_dir, "webhooks")
+        _, key = await asyncio.to_thread(create_admin_key, data_dir, "webhooks", store=store)
         # given a webhook added with the command line (its secret generated, shown once)
         added = await asyncio.to_thread(
             crm_graph, data_dir, "webhooks", "add", receiver.url,
-            "--events", "customer.created,customer.updated",
+            "--events", "customer.created,customer.updated", store=store,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
         hook_id = added.stdout.split()[1]
         secret = added.stdout.strip().splitlines()[-1]
         assert secret.startswith("whsec_")
-        listed = await asyncio.to_thread(crm_graph, data_dir, "webhooks", "list", "--json")
+        listed = await asyncio.to_thread(
+            crm_graph, data_dir, "webhooks", "list", "--json", store=store
+        )
         assert [h["id"] for h in json.loads(listed.stdout)] == [hook_id]
         assert secret not in listed.stdout
 
         # and a receiver slow enough that a delivery is under way when serve is killed
         receiver.delay = 5.0
-        with api_server(data_dir, tmp_path / "serve1.log", env=FAST) as server:
+        with api_server(data_dir, tmp_path / "serve1.log", env=FAST, store=store) as server:
             await wait_ready(server)
             async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30) as c:
                 for n in range(3):
@@ -110,7 +126,7 @@ async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(tmp_path: 
 
         # then, started again, it delivers that event again and every later one
         receiver.delay = 0.0
-        with api_server(data_dir, tmp_path / "serve2.log", env=FAST) as server:
+        with api_server(data_dir, tmp_path / "serve2.log", env=FAST, store=store) as server:
             await wait_ready(server)
             async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30) as c:
                 for n in range(3, 5):
@@ -119,11 +135,11 @@ async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(tmp_path: 
         # every arrival recorded: the interrupted one only once its slow answer is done (5 s after
         # it arrived, nobody left to read it), which a quick restart can beat
         await until(lambda: len(receiver.received) == receiver.arrivals, 30)
-        store = await open_store(StoreSettings(kind="embedded", data_dir=data_dir))
+        opened = await open_store(parse_store(store, data_dir=data_dir))
         try:
-            written = await events_after(store, 0)
+            written = await events_after(opened, 0)
         finally:
-            await store.close()
+            await opened.close()
         assert [(e.type, e.customer_ids) for e in written] == [
             ("customer.created", (f"k{n}",)) for n in range(5)
         ]
@@ -153,30 +169,38 @@ async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(tmp_path: 
 
         # and the command line shows the deliveries, replays and removes
         shown = await asyncio.to_thread(
-            crm_graph, data_dir, "webhooks", "deliveries", hook_id, "--json"
+            crm_graph, data_dir, "webhooks", "deliveries", hook_id, "--json", store=store
         )
         deliveries = json.loads(shown.stdout)
         assert [d["sequence"] for d in deliveries] == [5, 4, 3, 2, 1]
         assert all(d["status"] == "delivered" for d in deliveries)
         assert deliveries[-1]["attempts"] >= 1
         replayed = await asyncio.to_thread(
-            crm_graph, data_dir, "webhooks", "replay", hook_id, "--from", "4"
+            crm_graph, data_dir, "webhooks", "replay", hook_id, "--from", "4", store=store
         )
         assert replayed.returncode == 0, replayed.stderr
-        listed = await asyncio.to_thread(crm_graph, data_dir, "webhooks", "list", "--json")
+        listed = await asyncio.to_thread(
+            crm_graph, data_dir, "webhooks", "list", "--json", store=store
+        )
         assert json.loads(listed.stdout)[0]["acknowledged"] == 3
-        unknown = await asyncio.to_thread(crm_graph, data_dir, "webhooks", "remove", "wh_nope")
+        unknown = await asyncio.to_thread(
+            crm_graph, data_dir, "webhooks", "remove", "wh_nope", store=store
+        )
         assert unknown.returncode == 1 and "no webhook has the id 'wh_nope'" in unknown.stderr
-        removed = await asyncio.to_thread(crm_graph, data_dir, "webhooks", "remove", hook_id)
+        removed = await asyncio.to_thread(
+            crm_graph, data_dir, "webhooks", "remove", hook_id, store=store
+        )
         assert removed.returncode == 0, removed.stderr
         bad = await asyncio.to_thread(
-            crm_graph, data_dir, "webhooks", "add", "ftp://x", "--events", "customer.created"
-        )
+            crm_graph, data_dir, "webhooks", "add", "ftp://x", "--events", "customer.created",
+            store=store,
+        )  # fmt: skip
         assert bad.returncode == 2 and "is not an http:// or https:// URL" in bad.stderr
         assert "Traceback" not in bad.stderr
     finally:
         await receiver.stop()
-        stop_embedded_server(data_dir)
+        if store is None:
+            stop_embedded_server(data_dir)
 
 
 @pytest.mark.parametrize("command", [["add"], ["list"], ["remove"], ["deliveries"], ["replay"],

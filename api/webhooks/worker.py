@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -32,6 +33,8 @@ from crm_graph.graph.store import GraphStore
 log = logging.getLogger(__name__)
 
 BATCH = 100
+WINDOW = 1000
+"""How many of the newest events the worker keeps read for all its subscriptions."""
 LEASE_SECONDS = 30.0
 PRUNE_EVERY = 3600.0
 MAX_ERROR = 300
@@ -96,6 +99,10 @@ class WebhookWorker:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._latest = 0
+        self._window: list[events.Event] = []
+        self._window_after = 0
+        """The events numbered after `_window_after`, read once for every subscription (`_read`):
+        all of them up to the last one's number."""
         self._changed = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._random = random.Random()
@@ -124,6 +131,7 @@ class WebhookWorker:
     async def _look(self) -> None:
         latest = await events.last_sequence(self.store)
         if latest != self._latest:
+            await self._read_window(latest)
             async with self._changed:
                 self._latest = latest
                 self._changed.notify_all()
@@ -133,6 +141,34 @@ class WebhookWorker:
                 self._tasks[hook.id] = asyncio.create_task(
                     self._subscription(hook.id), name=f"webhook {hook.id}"
                 )
+
+    async def _read_window(self, latest: int) -> None:
+        """Read the outbox's newest events once for all the subscriptions, instead of once by
+        each: the window keeps the last `WINDOW` events, and goes as far as it could read."""
+        end = self._window[-1].sequence if self._window else self._window_after
+        if latest < end or latest - end > WINDOW:  # pruned and renumbered, or too far behind
+            self._window, self._window_after = [], max(0, latest - BATCH)
+            end = self._window_after
+        while end < latest:
+            more = await events.events_after(self.store, end, limit=BATCH)
+            if not more:
+                break
+            self._window.extend(more)
+            end = more[-1].sequence
+        if len(self._window) > WINDOW:
+            dropped = self._window[: len(self._window) - WINDOW]
+            self._window = self._window[len(dropped) :]
+            self._window_after = dropped[-1].sequence
+
+    async def _read(self, hook: webhooks.Webhook) -> list[events.Event]:
+        """The subscription's next events (of its types, after its acknowledged number, at most
+        `BATCH`): from the window when it covers them, else from the store."""
+        after = hook.acknowledged
+        window = self._window
+        if window and self._window_after <= after and window[-1].sequence >= self._latest:
+            wanted = set(hook.events)
+            return [e for e in window if e.sequence > after and e.type in wanted][:BATCH]
+        return await events.events_after(self.store, after, types=hook.events, limit=BATCH)
 
     async def _prune(self) -> None:
         before = _now_ms() - self.config.retention_days * 86_400_000
@@ -159,22 +195,27 @@ class WebhookWorker:
         return await webhooks.claim(self.store, hook_id, self.owner, _now_ms(), lease_ms)
 
     async def _subscription(self, hook_id: str) -> None:
+        """Deliver one subscription's events. The lease is renewed (one write, which also reads
+        the subscription afresh) when a third of it has gone, not before each event: between
+        renewals the progress is followed here, and a delivery or acknowledgement that could not
+        move it (replayed, removed, or the lease lost meanwhile) makes it read afresh at once."""
         checked = -1
+        hook: webhooks.Webhook | None = None
+        claimed = 0.0
         try:
             while not self._stopping.is_set():
-                hook = await self._claim(hook_id)
-                if hook is None:
-                    return  # removed, failed, or another worker has it: looked at again later
+                if hook is None or time.monotonic() - claimed > self.config.lease / 3:
+                    hook = await self._claim(hook_id)
+                    if hook is None:
+                        return  # removed, failed, or another worker has it: looked at again later
+                    claimed = time.monotonic()
                 checked = max(checked, hook.acknowledged)
-                batch = await events.events_after(
-                    self.store, hook.acknowledged, types=hook.events, limit=BATCH
-                )
+                batch = await self._read(hook)
                 if not batch:
                     # nothing for it after its acknowledged number: wait for the outbox to grow
                     checked = max(checked, self._latest)
                     await self._wait_for_more(checked)
                     continue
-                claimed = time.monotonic()
                 for event in batch:
                     if self._stopping.is_set():
                         return
@@ -188,7 +229,9 @@ class WebhookWorker:
                             return  # failed: stopped until replayed
                         moved = delivered
                     if not moved:
-                        break  # replayed meanwhile (or the lease lost): read it again
+                        hook = None  # replayed meanwhile (or the lease lost): read it again
+                        break
+                    hook = dataclasses.replace(hook, acknowledged=event.sequence)
                     if time.monotonic() - claimed > self.config.lease / 3:
                         break  # renew the lease (the batch is read again from its progress)
         except _LeaseLost:

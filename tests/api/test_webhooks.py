@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -287,3 +288,51 @@ async def test_admins_manage_webhooks_through_graphql(
     assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is True
     assert (await admin.data(remove, id=hook["id"]))["removeWebhook"] is False
     assert len(await webhooks.all_webhooks(store)) == 1
+
+
+class _CountingStore:
+    """The real store, counting the statements the worker sends it, by what they do."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def _count(self, query: str) -> None:
+        kinds = {events.EVENTS_AFTER: "events", webhooks.RECORD_ATTEMPT: "record"}
+        self.sent.append(kinds.get(query, "claim" if "leaseUntil = $until" in query else "other"))
+
+    async def read(self, query: str, params: dict[str, object] | None = None) -> list[dict]:
+        self._count(query)
+        return await self._store.read(query, params)  # type: ignore[arg-type]
+
+    async def write(self, query: str, params: dict[str, object] | None = None) -> list[dict]:
+        self._count(query)
+        return await self._store.write(query, params)  # type: ignore[arg-type]
+
+
+async def test_a_delivery_costs_one_store_write_not_a_read_and_a_claim_per_subscription(
+    store: GraphStore,
+) -> None:
+    # given 4 subscriptions to every event and a worker counting what it asks of the store
+    # (a lease long enough that it is renewed once, at the start)
+    config = DeliveryConfig(timeout=5.0, retry_base=0.02, retry_max=0.1, poll=0.05, lease=600.0)
+    counting = _CountingStore(store)
+    async with Receiver() as receiver:
+        for _ in range(4):
+            await subscriptions.add(store, receiver.url, list(events.EVENT_TYPES))
+        async with worker(counting, config):  # type: ignore[arg-type]
+            # when 8 events are written one at a time, each delivered to all before the next
+            for n in range(8):
+                await events.record(store, events.SCORES_WRITTEN, [], version=f"v{n}")
+                await until(lambda n=n: len(receiver.accepted()) >= 4 * (n + 1))
+        # then each delivery was one statement (its record and the progress), the events were
+        # read once for all four, and each lease taken once: not a claim and a read of the
+        # outbox by each subscription for each event
+    assert len(receiver.accepted()) == 32
+    sent = Counter(counting.sent)
+    assert sent["record"] == 32, sent
+    assert sent["events"] <= 8 + 4, sent
+    assert sent["claim"] <= 4 + 4, sent

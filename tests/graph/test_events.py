@@ -3,12 +3,14 @@ written, none for a rejected row; one per training run; the reading side's contr
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from crm_graph.graph import events
+from crm_graph.graph import events, writes
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
 from tests.helpers import write_csv
@@ -112,3 +114,138 @@ async def test_an_empty_store_has_no_event_and_prune_keeps_the_numbering(
     assert scored.data == {"customers": 3, "version": "v1"}
     with pytest.raises(ValueError, match="unknown event type"):
         await events.record(store, "scores.deleted", [])
+
+
+class _Killed(BaseException):
+    """The process died here (a BaseException: nothing in the loader catches it)."""
+
+
+class _DiesAtWrite:
+    """The real store, but the process "dies" just before its `at`-th write statement reaches
+    it: every statement before has committed, that one and any after never run."""
+
+    def __init__(self, store: GraphStore, at: int) -> None:
+        self._store = store
+        self._at = at
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def write(self, query: str, params: dict[str, Any] | None = None) -> list[Any]:
+        self.writes += 1
+        if self.writes == self._at:
+            raise _Killed(query)
+        return await self._store.write(query, params)
+
+
+ORDERS_AND_EVENTS = f"""
+MATCH (t:Transaction)
+OPTIONAL MATCH (e:Event {{type: '{events.TRANSACTION_RECORDED}'}})
+WHERE e.data CONTAINS ('"transactionId":"' + t.id + '"')
+WITH t, e ORDER BY t.id, e.sequence
+RETURN t.id AS id, t.total AS total, t.itemCount AS items, collect(e.amount) AS eventTotals
+ORDER BY id
+"""
+"""Each stored order, its total and item count, and the totals its events carry, oldest first."""
+
+EVENTS_OF_NO_ORDER = f"""
+OPTIONAL MATCH (t:Transaction)
+WITH collect(t.id) AS stored
+MATCH (e:Event {{type: '{events.TRANSACTION_RECORDED}'}})
+WITH e, [id IN stored WHERE e.data CONTAINS ('"transactionId":"' + id + '"')] AS named
+WHERE size(named) = 0
+RETURN e.sequence AS sequence
+"""
+
+
+async def test_an_order_its_lines_total_and_event_commit_together_whatever_the_crash_point(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # given a load of orders, one of them (t1) with its lines in two batches of one line each
+    folder = small_business(tmp_path / "biz")
+    write_csv(folder / "transactions.csv", [
+        {"transaction_id": "t1", "customer_id": "c1", "timestamp": "2024-01-01",
+         "product_id": "p1", "quantity": "2", "unit_price": "2.5"},
+        {"transaction_id": "t1", "customer_id": "c1", "timestamp": "2024-01-01",
+         "amount": "1.1"},
+        {"transaction_id": "t3", "customer_id": "c2", "timestamp": "2024-01-03",
+         "product_id": "p1", "quantity": "1", "unit_price": "5"},
+    ])  # fmt: skip
+    load = functools.partial(load_folder, folder=folder, progress=False, batch_size=1)
+    counting = _DiesAtWrite(store, at=0)
+    await load(counting, rejects_path=tmp_path / "r.csv")
+    complete = [(r["id"], r["total"], r["items"], r["eventTotals"])
+                for r in await store.read(ORDERS_AND_EVENTS)]  # fmt: skip
+    assert complete == [("t1", 6.1, 2, [5.0, 6.1]), ("t3", 5.0, 1, [5.0])]
+    for at in range(1, counting.writes + 1):
+        await store.write("MATCH (n) DETACH DELETE n")
+        # when the process dies just before its `at`-th write statement
+        with pytest.raises(_Killed):
+            await load(_DiesAtWrite(store, at), rejects_path=tmp_path / f"r{at}.csv")
+        # then every order stored has its total, and its last event carries that total; no
+        # event names an order that is not stored: each batch's orders and events committed
+        # together or not at all
+        for order in await store.read(ORDERS_AND_EVENTS):
+            assert order["total"] is not None and order["items"] is not None, (at, order)
+            assert order["eventTotals"][-1:] == [order["total"]], (at, order)
+        assert await store.read(EVENTS_OF_NO_ORDER) == [], at
+        # and loading again completes the job
+        await load(store, rejects_path=tmp_path / f"again{at}.csv")
+        again = [(r["id"], r["total"], r["items"], r["eventTotals"][-1])
+                 for r in await store.read(ORDERS_AND_EVENTS)]  # fmt: skip
+        assert again == [("t1", 6.1, 2, 6.1), ("t3", 5.0, 1, 5.0)], at
+
+
+ERASED_STATE = f"""
+OPTIONAL MATCH (kept:Customer {{id: 'c2'}})
+OPTIONAL MATCH (gone:Customer {{erased: true}})
+WITH kept, gone
+OPTIONAL MATCH (e:Event {{type: '{events.CUSTOMER_ERASED}'}})
+WITH kept, gone, count(e) AS events
+RETURN kept IS NOT NULL AS kept,
+       CASE WHEN kept IS NULL THEN 0 ELSE size([(kept)-[:HAD]->(i:Interaction) | 1])
+            + size([(kept)-[:HAS_SOURCE]->(s:SourceRecord) | 1])
+            + size([(kept)-[t:FAMILY]-(:Customer) | 1])
+            + size([(kept)-[:IN_SEGMENT]->(g:Segment) | 1]) END AS keptParts,
+       gone IS NOT NULL AS erased,
+       CASE WHEN gone IS NULL THEN 0 ELSE size([(gone)-[:HAD]->(i:Interaction) | 1])
+            + size([(gone)-[:HAS_SOURCE]->(s:SourceRecord) | 1])
+            + size([(gone)-[t:FAMILY]-(:Customer) | 1])
+            + size([(gone)-[:IN_SEGMENT]->(g:Segment) | 1]) END AS goneParts,
+       events
+"""
+"""Customer c2 as it stands: kept (with its contact, source record, tie and segment: 4 parts),
+or erased (an anonymous customer with none of them), and how many `customer.erased` events."""
+
+
+async def test_a_customer_is_erased_with_its_event_or_not_at_all_whatever_the_crash_point(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # given c2 with a contact, a source record, a tie to c1 and a segment
+    folder = small_business(tmp_path / "biz")
+
+    async def given() -> None:
+        await store.write("MATCH (n) DETACH DELETE n")
+        await load_folder(store, folder, progress=False, rejects_path=tmp_path / "r.csv")
+        await store.write(
+            "MATCH (c:Customer {id: 'c2'}) CREATE (c)-[:IN_SEGMENT]->(:Segment {id: 's'})"
+        )
+        (state,) = await store.read(ERASED_STATE)
+        assert state == {"kept": True, "keptParts": 4, "erased": False, "goneParts": 0,
+                         "events": 0}  # fmt: skip
+
+    await given()
+    counting = _DiesAtWrite(store, at=0)
+    assert await writes.erase_customer(counting, "c2", 1)  # type: ignore[arg-type]
+    for at in range(1, counting.writes + 1):
+        await given()
+        # when the process dies just before the erasure's `at`-th write statement
+        with pytest.raises(_Killed):
+            await writes.erase_customer(_DiesAtWrite(store, at), "c2", 1)  # type: ignore[arg-type]
+        # then c2 is untouched and no event says otherwise, or erased whole with its one event
+        (state,) = await store.read(ERASED_STATE)
+        assert state in (
+            {"kept": True, "keptParts": 4, "erased": False, "goneParts": 0, "events": 0},
+            {"kept": False, "keptParts": 0, "erased": True, "goneParts": 0, "events": 1},
+        ), (at, state)

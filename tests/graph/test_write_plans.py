@@ -16,7 +16,6 @@ SCANS = ("AllNodesScan", "NodeByLabelScan", "NodeIndexScan", "DirectedRelationsh
          "UndirectedRelationshipTypeScan")  # fmt: skip
 BATCH_WRITES = {
     "UPSERT_TRANSACTIONS": loader_writes.UPSERT_TRANSACTIONS,
-    "TRANSACTION_TOTALS": loader_writes.TRANSACTION_TOTALS,
     "UPSERT_INTERACTIONS": loader_writes.UPSERT_INTERACTIONS,
     "UPSERT_PRODUCTS": loader_writes.UPSERT_PRODUCTS,
     "UPSERT_CUSTOMERS": loader_writes.UPSERT_CUSTOMERS,
@@ -25,7 +24,8 @@ BATCH_WRITES = {
 }
 
 
-ORDERS = [{"id": f"t{n}", "customer": str(n), "at": 0, "channel": None, "other": 0.0}
+ORDERS = [{"id": f"t{n}", "customer": str(n), "at": 0, "channel": None, "other": 0.0,
+           "event": "{}", "lines": [{"product": "p", "quantity": 1.0, "amount": 1.0}]}
           for n in range(1, 501)]  # fmt: skip
 PARAMETERS = {
     "orders": ORDERS, "load": "l", "ids": [o["id"] for o in ORDERS],
