@@ -121,7 +121,8 @@ RECORD_ATTEMPT = """
 MERGE (d:WebhookDelivery {id: $deliveryId})
 ON CREATE SET d.webhookId = $webhookId, d.sequence = $sequence, d.type = $type, d.attempts = 0
 SET d.firstAttemptAt = CASE WHEN d.status = 'pending' THEN d.firstAttemptAt ELSE $now END,
-    d.attempts = d.attempts + 1, d.lastAttemptAt = $now, d.lastStatus = $httpStatus,
+    d.attempts = CASE WHEN d.status = 'pending' THEN d.attempts ELSE 0 END + 1,
+    d.lastAttemptAt = $now, d.lastStatus = $httpStatus,
     d.lastError = $error, d.status = $status,
     d.deliveredAt = CASE WHEN $status = 'delivered' THEN $now ELSE null END
 WITH d
@@ -134,7 +135,8 @@ RETURN d.firstAttemptAt AS firstAttemptAt, d.attempts AS attempts, w IS NOT NULL
 """One attempt at a delivery, and for a delivered one the subscription's progress with it: one
 statement, so an acknowledged event is never sent again after a restart, and a recorded
 delivery is never missing from `deliveries`. The retry window starts again when a delivery
-that had ended (delivered or failed) is attempted again: a replay."""
+that had ended (delivered or failed) is attempted again (a replay), and its attempts are counted
+afresh, so its backoff starts again from the first."""
 
 MARK_FAILED = """
 MATCH (w:Webhook {id: $id}) WHERE w.leaseOwner = $owner

@@ -179,6 +179,10 @@ async def test_a_subscription_that_cannot_deliver_fails_and_is_replayable(
             await until(lambda: len(receiver.accepted()) >= 2)
         assert [r.json["sequence"] for r in receiver.accepted()] == [first.sequence,
                                                                       second.sequence]  # fmt: skip
+        # the replayed delivery counts its attempts afresh (its backoff starts again from 1)
+        replayed = {d.sequence: d for d in await webhooks.deliveries(store, hook.id)}
+        assert replayed[first.sequence].status == "delivered"
+        assert replayed[first.sequence].attempts == 1
         assert (await webhooks.webhook(store, hook.id)).status == "active"  # type: ignore[union-attr]
     with pytest.raises(LookupError):
         await subscriptions.replay(store, "wh_nobody", 1)
