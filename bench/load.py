@@ -204,7 +204,7 @@ def raw_phases(folder: Path, batch_size: int) -> tuple[list[Phase], int]:
             ),
             (loader_writes.TRANSACTION_TOTALS, {"rows": [
                 {"id": o["id"], "customer": o["customer"], "event": "{}"} for o in orders.values()
-            ]}),
+            ], "load": load}),
         ])  # fmt: skip
     phases.append(statements)
     statements = []

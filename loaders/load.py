@@ -472,7 +472,9 @@ class BatchWriter:
                                          productIds=sorted(lines[o["id"]]))}
                 for o in orders.values()
             ]  # fmt: skip
-            await self.store.write(loader_writes.TRANSACTION_TOTALS, {"rows": totals})
+            await self.store.write(
+                loader_writes.TRANSACTION_TOTALS, {"rows": totals, "load": self.load_id}
+            )
         return late
 
     async def write_interactions(
