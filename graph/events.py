@@ -12,7 +12,8 @@ so a reader never sees 8 before 7 (`events_after` never skips an event that comm
 An event carries ids and what changed (field names, amounts as text), never values of personal
 data: `data` is a JSON object the writer builds from its rows (`payload`), kept as text on the
 node (neither engine stores maps as properties). An amount the statement computes itself (an
-order's total) travels as the event's `amount` and joins `data` as `total` when read.
+order's total) travels as the event's `amount` and joins `data` as `total` when read; the
+products an order holds, which the statement also reads, as `productIds` (sorted when read).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def payload(**data: Any) -> str:
 def outbox(events: str, carried: str = "") -> str:
     """The Cypher a write statement ends with to write its events: `events` is an expression
     (over the statement's variables at that point, aggregated to one row) giving a list of maps
-    `{type, customerIds, data, amount?}` (null entries are skipped); `carried`, the variables
+    `{type, customerIds, data, amount?, productIds?}` (null entries are skipped); `carried`, the variables
     the statement's RETURN needs after it. Writes nothing, and takes no lock, when the list is
     empty; never changes the number of rows."""
     keep = f"{carried}, " if carried else ""
@@ -86,7 +87,7 @@ WITH {keep}outbox, sequence.value - size(outbox) AS outboxBase
 FOREACH (i IN range(0, size(outbox) - 1) |
   CREATE (:Event {{sequence: outboxBase + i + 1, type: outbox[i].type, at: timestamp(),
                   customerIds: outbox[i].customerIds, data: outbox[i].data,
-                  amount: outbox[i].amount}}))
+                  amount: outbox[i].amount, productIds: outbox[i].productIds}}))
 """
 
 
@@ -103,7 +104,7 @@ MATCH (e:Event)
 WHERE e.sequence > $after AND ($types IS NULL OR e.type IN $types)
 WITH e ORDER BY e.sequence LIMIT $limit
 RETURN e.sequence AS sequence, e.type AS type, e.at AS at, e.customerIds AS customerIds,
-       e.data AS data, e.amount AS amount
+       e.data AS data, e.amount AS amount, e.productIds AS productIds
 """
 
 LAST_SEQUENCE = "MATCH (s:EventSequence {id: $id}) RETURN s.value AS value"
@@ -126,6 +127,8 @@ def event_of(row: dict[str, Any]) -> Event:
     data = json.loads(row["data"]) if row.get("data") else {}
     if row.get("amount") is not None:
         data["total"] = _amount_text(row["amount"])
+    if row.get("productIds") is not None:
+        data["productIds"] = sorted(str(p) for p in row["productIds"])
     return Event(
         sequence=int(row["sequence"]),
         type=str(row["type"]),

@@ -147,8 +147,9 @@ SET t.at = CASE WHEN t.loadId = $load AND t.at < o.at THEN t.at ELSE o.at END,
     t.loadId = $load
 WITH o, c, t
 OPTIONAL MATCH (t)-[old:CONTAINS]->(stored:Product)
-WITH o, c, t, collect({product: stored.id, quantity: old.quantity, same: old.loadId = $load,
-                       thousandths: round(old.amount * {scale})}) AS found
+WITH o, c, t, collect(DISTINCT {product: stored.id, quantity: old.quantity,
+                                same: old.loadId = $load,
+                                thousandths: round(old.amount * {scale})}) AS found
 WITH o, c, t, [b IN found WHERE b.product IS NOT NULL] AS before,
      [l IN o.lines | l.product] AS written
 WITH o, c, t,
@@ -159,17 +160,18 @@ WITH o, c, t,
                                       WHERE x.product = l.product AND x.same] | m + b.thousandths)
      }]
      + [b IN before WHERE NOT b.product IN written
-        | {quantity: b.quantity, thousandths: b.thousandths}] AS lines
+        | {quantity: b.quantity, thousandths: b.thousandths}] AS lines,
+     written + [b IN before WHERE NOT b.product IN written | b.product] AS products
 SET t.total = (reduce(m = 0, l IN lines | m + l.thousandths)
                + round(coalesce(t.otherAmount, 0) * {scale})) / {scale}.0,
     t.itemCount = reduce(q = 0, l IN lines | q + l.quantity)
-WITH o, c, t
+WITH o, c, t, products
 OPTIONAL MATCH (t)<-[placed:PLACED]-(prev) WHERE prev.id <> c.id
 DELETE placed
-WITH DISTINCT o, c, t
+WITH DISTINCT o, c, t, products
 MERGE (c)-[:PLACED]->(t)
-WITH collect({type: '{event}', customerIds: [c.id], data: o.event, amount: t.total})
-     AS orderEvents
+WITH collect({type: '{event}', customerIds: [c.id], data: o.event, amount: t.total,
+              productIds: products}) AS orderEvents
 CALL { WITH orderEvents
 UNWIND $items AS i
 MATCH (t:Transaction {id: i.transaction}), (p:Product {id: i.product})
@@ -178,6 +180,8 @@ SET e.quantity = CASE WHEN e.loadId = $load THEN e.quantity + i.quantity ELSE i.
     e.amount = CASE WHEN e.loadId = $load THEN {amount} ELSE i.amount END,
     e.unitPrice = i.unitPrice,
     e.loadId = $load
+WITH t, p, collect(e) AS written
+FOREACH (doubled IN tail(written) | DELETE doubled)
 RETURN count(*) AS lineItems }
 """.replace("{other}", money_add("t.otherAmount", "o.other"))
     .replace("{amount}", money_add("e.amount", "i.amount"))
@@ -201,10 +205,17 @@ The total is computed from the order's stored lines as read before this statemen
 (FalkorDB does not show a traversal the relationships created earlier in the same statement;
 Neo4j does, so reading after the writes would differ between the engines) and the batch's own
 lines, as the line writes below add them up: a stored line of the same load is added to, one of
-an earlier load is replaced. In thousandths, exact (`graph.money`). The first SET takes the
+an earlier load is replaced. The event names every product the order holds after the statement
+(its stored lines and the batch's) with the total, so an order whose lines came in several
+batches is recorded whole each time, the last event its final state. In thousandths, exact (`graph.money`). The first SET takes the
 order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
 changing the same order's lines concurrently has then committed, so the total is never computed
-from lines another writer is replacing."""
+from lines another writer is replacing.
+
+One line per product: should an order hold two CONTAINS relationships to one product (a doubled
+line, seen under 16 concurrent `crm-graph serve` writers of one order, cause not found), the
+line MERGE matches both, sets both, and keeps one; equal stored lines count once in the total.
+"""
 
 UPSERT_INTERACTIONS = (
     """

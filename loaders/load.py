@@ -462,10 +462,10 @@ class BatchWriter:
                 )
             for order in orders.values():
                 order["lines"] = lines[order["id"]]
+                # its productIds and total: from the statement (the whole order, stored lines too)
                 order["event"] = events.payload(
-                    transactionId=order["id"], customerId=order["customer"],
-                    productIds=sorted(line["product"] for line in lines[order["id"]]),
-                )  # fmt: skip
+                    transactionId=order["id"], customerId=order["customer"]
+                )
             # one statement: the orders, their lines, totals and events commit together
             await self.store.write(
                 loader_writes.UPSERT_TRANSACTIONS,

@@ -5,11 +5,15 @@ scan of every customer for each order (1,000 customers: 654,000 rows for a batch
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crm_graph.graph import loader_writes
+from crm_graph.graph import analytics_queries, loader_writes, writes
+from crm_graph.graph.dialect import WRITE_LOCK
+from crm_graph.graph.schema import CRM_SCHEMA, TIE_TYPES
 from crm_graph.graph.store import GraphStore
 
 SCANS = ("AllNodesScan", "NodeByLabelScan", "NodeIndexScan", "DirectedRelationshipTypeScan",
@@ -62,3 +66,86 @@ async def test_no_batch_write_reads_a_whole_label_on_neo4j(store: GraphStore, na
     # then no step reads every node of a label or every relationship of a type
     operators = _operators(summary.plan)
     assert not [op for op in operators if op.startswith(SCANS)], operators
+
+
+# -- MERGE under concurrency: a unique key for every node, a lock for every relationship --------
+
+GRAPH_SOURCES = sorted((Path(__file__).resolve().parents[2] / "graph").glob("*.py"))
+NODE_MERGE = re.compile(r"MERGE \(\w+:(\w+) \{\{?(\w+):")
+"""`MERGE (x:Label {key: ...` in a statement or a statement template (`{{` in an f-string)."""
+
+
+def test_every_node_merge_is_on_a_unique_key() -> None:
+    # A MERGE on a key without a unique constraint can make two nodes when two writers run it at
+    # once (Neo4j locks a key for MERGE only when a constraint backs it; on FalkorDB the
+    # constraint refuses the second node). Every (label, key) a statement merges on is one of
+    # the schema's unique keys, or the Neo4j write lock's (created with its own constraint).
+    unique = {*CRM_SCHEMA.unique, (WRITE_LOCK, "name")}
+    merged = {
+        (source.name, label, key)
+        for source in GRAPH_SOURCES
+        for label, key in NODE_MERGE.findall(source.read_text())
+    }
+    assert merged, "no MERGE found: the pattern no longer matches the statements"
+    assert [m for m in merged if (m[1], m[2]) not in unique] == []
+
+
+async def test_every_unique_key_is_enforced(store: GraphStore) -> None:
+    # FalkorDB builds a unique constraint in the background over an index of its own, and
+    # reports it FAILED if stored nodes break it: bootstrap must leave every one OPERATIONAL
+    if store.dialect.name == "neo4j":
+        rows = await store.read(
+            "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties "
+            "WHERE type = 'UNIQUENESS' RETURN labelsOrTypes[0] AS label, properties[0] AS key"
+        )
+        enforced = {(r["label"], r["key"]) for r in rows}
+    else:
+        rows = await store.read(
+            "CALL db.constraints() YIELD type, label, properties, status "
+            "RETURN type, label, properties[0] AS key, status"
+        )
+        assert {r["status"] for r in rows} == {"OPERATIONAL"}, rows
+        enforced = {(r["label"], r["key"]) for r in rows if r["type"] == "UNIQUE"}
+    assert set(CRM_SCHEMA.unique) <= enforced
+
+
+RELATIONSHIP_MERGES = {
+    "UPSERT_CUSTOMERS_IF_UNCHANGED": loader_writes.UPSERT_CUSTOMERS_IF_UNCHANGED,
+    "UPSERT_PRODUCTS": loader_writes.UPSERT_PRODUCTS,
+    "UPSERT_TRANSACTIONS": loader_writes.UPSERT_TRANSACTIONS,
+    "UPSERT_INTERACTIONS": loader_writes.UPSERT_INTERACTIONS,
+    **{f"upsert_ties({t})": loader_writes.upsert_ties(t) for t in TIE_TYPES},
+    "ASSIGN_SEGMENTS": analytics_queries.ASSIGN_SEGMENTS,
+    **{f"MERGE_STATEMENTS[{i}]": s for i, s in enumerate(writes.MERGE_STATEMENTS) if "-[" in s},
+}
+
+
+def _merges(plan: Any) -> list[tuple[str, str]]:
+    found = []
+    operator = plan["operatorType"].split("@")[0]
+    if operator.endswith("Merge"):
+        found.append((operator, str(plan.get("args", {}).get("Details", ""))))
+    for child in plan.get("children", []):
+        found.extend(_merges(child))
+    return found
+
+
+@pytest.mark.parametrize("name", list(RELATIONSHIP_MERGES))
+async def test_every_relationship_merge_locks_both_ends_on_neo4j(
+    store: GraphStore, name: str
+) -> None:
+    # Neo4j's reads take no locks: two transactions could both find no line from an order to a
+    # product and both create one, unless the MERGE locks both nodes and looks again
+    # (LockingMerge). FalkorDB runs one write at a time.
+    if store.dialect.name != "neo4j":
+        pytest.skip("plans are read from Neo4j's EXPLAIN")
+    statement = store.dialect.spelled(RELATIONSHIP_MERGES[name])
+    params = {**PARAMETERS, "keep": "1", "others": ["2"], "fill": {}, "event": "{}",
+              "footprint": [], "sourceIds": [], "emails": [], "phones": []}  # fmt: skip
+    async with store._driver.session() as session:  # type: ignore[attr-defined]
+        result = await session.run("EXPLAIN " + statement, params)
+        summary = await result.consume()
+    merges = _merges(summary.plan)
+    relationships = [(op, details) for op, details in merges if "]-" in details]
+    assert relationships, merges
+    assert [r for r in relationships if r[0] != "LockingMerge"] == []

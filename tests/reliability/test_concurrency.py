@@ -360,7 +360,12 @@ async def test_concurrent_writers_over_http_to_crm_graph_serve_lose_and_double_n
         _, key = await asyncio.to_thread(create_admin_key, data_dir, "concurrency")
         with api_server(data_dir, tmp_path / "serve.log") as server:
             await wait_ready(server)
-            limits = httpx.Limits(max_connections=WRITERS, max_keepalive_connections=WRITERS)
+            # uvicorn closes a connection idle for 5 s, httpx keeps one for 5 s by default: a
+            # writer taking a connection the server was closing at that moment got a ReadError
+            # (2 runs in 64 on a loaded machine); idle connections are dropped well before then
+            limits = httpx.Limits(
+                max_connections=WRITERS, max_keepalive_connections=WRITERS, keepalive_expiry=1.0
+            )
             async with httpx.AsyncClient(
                 base_url=server.url, trust_env=False, timeout=60, limits=limits
             ) as client:
