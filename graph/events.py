@@ -72,9 +72,9 @@ def payload(**data: Any) -> str:
 def outbox(events: str, carried: str = "") -> str:
     """The Cypher a write statement ends with to write its events: `events` is an expression
     (over the statement's variables at that point, aggregated to one row) giving a list of maps
-    `{type, customerIds, data, amount?, productIds?}` (null entries are skipped); `carried`, the variables
-    the statement's RETURN needs after it. Writes nothing, and takes no lock, when the list is
-    empty; never changes the number of rows."""
+    `{type, customerIds, data, amount?, productIds?}` (null entries are skipped); `carried`, the
+    variables the statement's RETURN needs after it. Writes nothing, and takes no lock, when the
+    list is empty; never changes the number of rows."""
     keep = f"{carried}, " if carried else ""
     return f"""
 WITH {keep}[outboxEvent IN {events} WHERE outboxEvent IS NOT NULL] AS outbox

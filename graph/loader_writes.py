@@ -207,10 +207,10 @@ Neo4j does, so reading after the writes would differ between the engines) and th
 lines, as the line writes below add them up: a stored line of the same load is added to, one of
 an earlier load is replaced. The event names every product the order holds after the statement
 (its stored lines and the batch's) with the total, so an order whose lines came in several
-batches is recorded whole each time, the last event its final state. In thousandths, exact (`graph.money`). The first SET takes the
-order's write lock before its lines are read: on Neo4j, whose reads take no locks, a writer
-changing the same order's lines concurrently has then committed, so the total is never computed
-from lines another writer is replacing.
+batches is recorded whole each time, the last event its final state. In thousandths, exact
+(`graph.money`). The first SET takes the order's write lock before its lines are read: on Neo4j,
+whose reads take no locks, a writer changing the same order's lines concurrently has then
+committed, so the total is never computed from lines another writer is replacing.
 
 One line per product: should an order hold two CONTAINS relationships to one product (a doubled
 line, seen under 16 concurrent `crm-graph serve` writers of one order, cause not found), the
