@@ -16,6 +16,7 @@ import dataclasses
 
 import pytest
 
+from crm_graph.api.auth.keys import authenticate, create_key, list_keys
 from crm_graph.graph import audit
 from crm_graph.graph.falkordb_store import AUDIT_GRAPH_SUFFIX, FalkorStore
 from crm_graph.graph.settings import StoreSettings
@@ -139,3 +140,27 @@ async def test_entries_an_earlier_release_kept_with_the_customers_are_moved(
     finally:
         await store.delete_graph()
         await store.close()
+
+
+async def test_a_keys_last_use_is_noted_beside_the_audit_trail(store: GraphStore) -> None:
+    """A key's last use, noted once a minute per key while it is used, is on FalkorDB a write
+    to the audit trail's graph, not the customers' (where it queued behind long reads like the
+    audit flush did); listed, a key's `lastUsedAt` is the later of its note and what an earlier
+    release wrote on the key."""
+    _, key = await create_key(store, "analyst", "bi")
+    await authenticate(store, f"Bearer {key}")
+    [used] = await list_keys(store)
+    assert used.last_used_at is not None
+    on_key = await store.read("MATCH (k:ApiKey) RETURN k.lastUsedAt AS at")
+    if isinstance(store, FalkorStore):
+        assert on_key == [{"at": None}]
+        noted = await store.audit_graph().read("MATCH (u:KeyUse) RETURN u.keyId AS id")
+        assert noted == [{"id": used.id}]
+        # a time an earlier release wrote on the key, later than the note, is the one shown
+        later = int(used.last_used_at.timestamp() * 1000) + 5_000
+        await store.write("MATCH (k:ApiKey) SET k.lastUsedAt = $at", {"at": later})
+        [shown] = await list_keys(store)
+        assert shown.last_used_at is not None
+        assert int(shown.last_used_at.timestamp() * 1000) == later
+    else:
+        assert on_key[0]["at"] is not None
