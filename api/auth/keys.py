@@ -38,8 +38,8 @@ SECRET_BYTES = 32
 HASH_SCHEME = "sha256"
 MAX_NAME_LENGTH = 100
 LAST_USED_RESOLUTION_MS = 60_000
-"""`lastUsedAt` moves at most once a minute per key: one write a minute, not one per request
-(on FalkorDB in the audit trail's graph: `_note_use`)."""
+"""`lastUsedAt` moves at most once a minute per key and server process: one write a minute, not
+one per request (on FalkorDB in the audit trail's graph: `_note_use`)."""
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _KEY_PATTERN = re.compile(
@@ -181,6 +181,11 @@ async def _with_last_use(store: GraphStore, rows: list[dict[str, Any]]) -> list[
     ]
 
 
+_noted: dict[str, int] = {}
+"""When this process last noted each key's use (epoch ms): on FalkorDB the note is not on the key
+read for every authentication, and reading it too would cost each request a round trip."""
+
+
 async def _note_use(store: GraphStore, key_id: str, at: int) -> None:
     """That a key was used at `at`: on the key (Neo4j), or in the audit trail's graph
     (FalkorDB: a write to the customers' graph waits for every read of it before)."""
@@ -189,6 +194,7 @@ async def _note_use(store: GraphStore, key_id: str, at: int) -> None:
         await store.write(api_keys.TOUCH_API_KEY, {"id": key_id, "at": at})
     else:
         await trail.write(api_keys.KEY_USED, {"id": key_id, "at": at})
+    _noted[key_id] = at
 
 
 async def list_keys(store: GraphStore) -> list[ApiKeyInfo]:
@@ -220,7 +226,7 @@ async def authenticate(
     rows = await store.read(api_keys.API_KEY_BY_ID, {"id": key_id})
     if not rows or not _secret_matches(secret, rows[0]["hash"]):
         raise AuthError("UNAUTHENTICATED", "invalid API key")
-    [stored] = await _with_last_use(store, rows)
+    stored = rows[0]
     if stored["revokedAt"] is not None:
         raise AuthError("UNAUTHENTICATED", "this API key has been revoked")
     at = _epoch_ms(now)
@@ -230,8 +236,8 @@ async def authenticate(
         info = _info({**stored, "createdAt": stored.get("createdAt") or 0})
     except ValueError:
         raise AuthError("UNAUTHENTICATED", "this API key has no valid role or scopes") from None
-    last_used = stored["lastUsedAt"]
-    if last_used is None or at - last_used >= LAST_USED_RESOLUTION_MS:
+    last_used = max(stored["lastUsedAt"] or 0, _noted.get(key_id, 0))
+    if at - last_used >= LAST_USED_RESOLUTION_MS:
         await _note_use(store, key_id, at)
     return Principal(
         key_id=key_id, name=info.name, role=info.role, scopes=info.scopes,
