@@ -43,6 +43,7 @@ import contextvars
 import inspect
 from collections.abc import Callable
 from importlib.metadata import version
+from time import perf_counter
 from typing import Any
 
 from graphql import (
@@ -64,16 +65,12 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 from strawberry.types.info import Info
 
-from crm_graph.graph.turns import give_turn, spent
-
 _WRITTEN_AGAINST = {
     "execute_fields": ("parent_type", "source_value", "path", "grouped_field_set",
                        "position_context"),
     "execute_field": ("parent_type", "source", "field_details_list", "path", "position_context"),
     "complete_list_value": ("return_type", "field_details_list", "info", "path", "result",
                             "position_context"),
-    "complete_awaitable_value": ("return_type", "field_details_list", "info", "path", "result",
-                                 "position_context"),
     "collect_subfields": ("return_type", "field_details_list"),
     "handle_field_error": ("raw_error", "return_type", "field_details_list", "path"),
     "settle_in_background": ("awaitables",),
@@ -148,12 +145,9 @@ def _has_attribute(owner: type, attribute: str) -> bool:
 
 
 LIST_TIME_SLICE_S = 0.005
-"""The budget of a turn of the event loop (`graph.turns.spent`) within which a request's lists
-of objects are completed and its resolved values completed, before the loop is given a turn
-(other requests' callbacks, timers, I/O): a 50-customer page with their orders, lines and ties
-completed in one go held the loop for tens of ms; then, completed 5 ms a list at a time, the
-values of the 50 customers' DataLoader batch and four requests' slices, all woken in the same
-turn, still held it for up to 100 ms together."""
+"""How long a request's list of objects is completed for at a time, before the event loop is
+given a turn (other requests' callbacks, I/O): a 50-customer page with their orders, lines and
+ties completed in one go held the loop for tens of ms."""
 
 TIME_SLICE: contextvars.ContextVar[float] = contextvars.ContextVar(
     "crm_graph_time_slice", default=0.0
@@ -383,10 +377,11 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             completed.append(fields)
 
         slice_s = self._slice_s
+        started = perf_counter() if slice_s else 0.0
         done = len(result)
         try:
             for index, item in enumerate(result):
-                if slice_s and spent(slice_s):
+                if slice_s and perf_counter() - started > slice_s:
                     done = index  # the rest in slices, the loop given a turn before each
                     break
                 complete_item(index, item)
@@ -402,11 +397,11 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             try:
                 while index < len(result):
                     await asyncio.sleep(0)
-                    await give_turn(slice_s)  # a turn with budget left (its clock started)
+                    slice_started = perf_counter()
                     while True:  # at least one item a turn
                         complete_item(index, result[index])
                         index += 1
-                        if index == len(result) or spent(slice_s):
+                        if index == len(result) or perf_counter() - slice_started > slice_s:
                             break
             except BaseException:
                 if awaitable_indices:
@@ -419,30 +414,6 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return completed
 
         return get_completed()
-
-    async def complete_awaitable_value(
-        self,
-        return_type: GraphQLOutputType,
-        field_details_list: Any,
-        info: Any,
-        path: Path,
-        result: Any,
-        position_context: Any,
-    ) -> Any:
-        """graphql-core's, the loop given a turn between the value's arrival and its completion
-        when this turn's budget is spent: a DataLoader batch wakes every field waiting for it in
-        the same turn, and each completing its value (a customer's orders and their lines) right
-        away held the loop for all of them together."""
-        if self._slice_s:
-            result = self._then_turn(result)
-        return await super().complete_awaitable_value(
-            return_type, field_details_list, info, path, result, position_context
-        )
-
-    async def _then_turn(self, awaitable: Any) -> Any:
-        resolved = await awaitable
-        await give_turn(self._slice_s)
-        return resolved
 
     async def _item_later(
         self, fields: Any, item_type: Any, field_details_list: Any, item_path: Path

@@ -154,11 +154,6 @@ class Query:
         await asyncio.sleep(0)
         return [item(n) for n in range(2)]
 
-    @strawberry.field
-    async def later_item(self, info: Info, n: int) -> Item:
-        await asyncio.sleep(0)
-        return item(200 + n)
-
 
 def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     """The same types, executed by graphql-core and Strawberry alone, and with the short cuts."""
@@ -263,17 +258,6 @@ async def test_a_list_completed_in_time_slices_gives_the_loop_turns() -> None:
     _, in_one_go = await loop_turns_during(FAST.execute(query))
     _, sliced = await loop_turns_during(_sliced(query))
     assert sliced >= in_one_go + 3
-
-
-async def test_values_resolved_in_the_same_turn_are_completed_over_several_turns() -> None:
-    """Ten root fields whose values arrive in the same turn (as a DataLoader batch wakes every
-    field waiting for it): completed in one go, all in that turn; with a turn's budget spent
-    (`graph.turns`), each waits for a later turn, the answer unchanged."""
-    query = "{ " + " ".join(f"a{n}: laterItem(n: {n}) {{ id name }}" for n in range(10)) + " }"
-    in_one_go, turns_in_one_go = await loop_turns_during(FAST.execute(query))
-    sliced, turns_sliced = await loop_turns_during(_sliced(query))
-    assert sliced == _answer(in_one_go) and not in_one_go.errors
-    assert turns_sliced >= turns_in_one_go + 8
 
 
 def test_the_short_cuts_are_taken() -> None:
