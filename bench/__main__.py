@@ -6,8 +6,8 @@
 `python -m bench webhooks`, `python -m bench subscriptions --subscribers 0,10,100`: see
 bench/load.py, bench/api.py, bench/train.py, bench/soak.py, bench/peer.py, bench/hostile.py,
 bench/lag.py, bench/explore.py, bench/webhooks.py and bench/subscriptions.py for what is
-measured. `--store` (load, api, train, peer, lag) runs on any CRM_GRAPH_STORE value instead of
-the embedded FalkorDB, e.g. a Neo4j server."""
+measured. `--store` (load, api, train, peer, lag, hostile) runs on any CRM_GRAPH_STORE value
+instead of the embedded FalkorDB, e.g. a Neo4j server."""
 
 from __future__ import annotations
 
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     hostile.add_argument("--clients", type=int, default=4, help="clients of normal traffic")
     hostile.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     hostile.add_argument("--warmup", type=int, default=300, help="unmeasured requests first")
+    _store_arguments(hostile)
     hostile.add_argument("--work", type=Path, default=HERE / "results",
                          help="where generated data, the store and results go")  # fmt: skip
     hooks = commands.add_parser(
@@ -401,11 +402,13 @@ def _hostile(args: argparse.Namespace) -> int:
     folder = business_folder(work, args.customers, 10.0, 1)
     load_before = os.getloadavg()
     result = asyncio.run(run(work, folder, args.customers, clients=args.clients,
-                             seconds=args.seconds, warmup=args.warmup))  # fmt: skip
+                             seconds=args.seconds, warmup=args.warmup, store=args.store,
+                             allow_wipe=args.wipe))  # fmt: skip
     load_after = os.getloadavg()
-    lines = [f"{result.customers_in_graph:,} customers; {args.clients} clients of normal traffic "
-             f"(the 360); {args.seconds:g}s per phase", f"{'phase':<26}{'requests':>9}"
-             f"{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"]  # fmt: skip
+    engine = "neo4j" if args.store.startswith(("neo4j", "bolt")) else "falkordb"
+    lines = [f"{result.customers_in_graph:,} customers on {engine}; {args.clients} clients of "
+             f"normal traffic (the 360); {args.seconds:g}s per phase",
+             f"{'phase':<26}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"]  # fmt: skip
     for name, phase in (("alone", result.alone), ("with attackers", result.attacked)):
         lines.append(f"{name:<26}{phase.requests:>9}{phase.errors:>8}"
                      f"{phase.percentile(0.5):>9.2f}{phase.percentile(0.99):>9.2f}")  # fmt: skip
@@ -423,7 +426,8 @@ def _hostile(args: argparse.Namespace) -> int:
     with open(HERE / "hostile.log", "a") as log:  # the runs' record, kept with the code
         log.write(f"\n## {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, python -m bench hostile "
                   f"--customers {args.customers} --clients {args.clients} --seconds "
-                  f"{args.seconds:g}\n{text}\n")  # fmt: skip
+                  f"{args.seconds:g} --warmup {args.warmup}"
+                  f"{' --store neo4j://...' if engine == 'neo4j' else ''}\n{text}\n")  # fmt: skip
     print(f"results: {out} (and appended to {HERE / 'hostile.log'})")
     return 1 if result.alone.errors or result.attacked.errors else 0
 

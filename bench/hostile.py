@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import Phase, graphql_360, measure
-from bench.business import customer_ids, ensure_loaded
+from bench.business import bench_settings, customer_ids, ensure_loaded
 from bench.http import HttpClient
 from bench.server import api_server, create_admin_key, wait_ready
-from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import open_store
 
 _counter = itertools.count()
@@ -117,19 +116,29 @@ async def _attacker(
 
 
 async def run(
-    work: Path, folder: Path, customers: int, *, clients: int, seconds: float, warmup: int
-) -> HostileResult:
-    store_dir = work / f"api-store-{customers}"
-    store = await open_store(StoreSettings(kind="embedded", data_dir=store_dir))
+    work: Path, folder: Path, customers: int, *, clients: int, seconds: float, warmup: int,
+    store: str | None = None, allow_wipe: bool = False,
+) -> HostileResult:  # fmt: skip
+    """On the embedded store `work/api-store-<customers>` (the one `bench api` loads), or on
+    `store` (a `CRM_GRAPH_STORE` value such as a Neo4j URI), loaded from `folder` unless it
+    already holds it."""
+    settings = bench_settings(store, work / f"api-store-{customers}")
+    external = settings.kind != "embedded"
+    store_dir = work / f"api-{settings.kind}-{customers}" if external else settings.data_dir
+    graph = await open_store(settings)
     try:
-        await ensure_loaded(store, folder, store_dir, work / f"api-{customers}.rejects.csv")
-        ids = await customer_ids(store)
+        await ensure_loaded(graph, folder, store_dir, work / f"api-{customers}.rejects.csv",
+                            external=external, allow_wipe=allow_wipe)  # fmt: skip
+        ids = await customer_ids(graph)
     finally:
-        await store.close()
-    _, key = await asyncio.to_thread(create_admin_key, store_dir, "bench hostile")
-    _, attacker_key = await asyncio.to_thread(create_admin_key, store_dir, "bench attacker")
+        await graph.close()
+    data_dir = settings.data_dir
+    _, key = await asyncio.to_thread(create_admin_key, data_dir, "bench hostile", store=store)
+    _, attacker_key = await asyncio.to_thread(
+        create_admin_key, data_dir, "bench attacker", store=store
+    )
     log = work / f"hostile-{customers}-server.log"
-    with api_server(store_dir, log, env={"CRM_GRAPH_RATE_POINTS": "0"}) as server:
+    with api_server(data_dir, log, env={"CRM_GRAPH_RATE_POINTS": "0"}, store=store) as server:
         await wait_ready(server)
         async with HttpClient(server.url, timeout=120) as client:
             normal: Callable[[str], Awaitable[Any]] = lambda i: graphql_360(client, key, i)  # noqa: E731

@@ -14,7 +14,8 @@ Two phases in one run, same requests: `before` (the garbage collector walking th
 as before `freeze_startup_heap`, and lists completed in one go, as before
 `LIST_TIME_SLICE_S`), then `now` (the code as it is). Lag is wall-clock time: on a machine
 whose CPUs are shared with other work, the process also waits for a CPU, so the load average is
-reported with the figures.
+reported with the figures, and so is the CPU time the loop's thread spent while each tick
+waited (`time.thread_time`; "CPU ms"): the work that held the loop, whatever the load.
 """
 
 from __future__ import annotations
@@ -64,15 +65,22 @@ HEAVY = {
 class LagPhase:
     name: str
     lags_ms: list[float] = field(default_factory=list, repr=False)
+    cpu_ms: list[float] = field(default_factory=list, repr=False)
+    """For each tick, the CPU time the loop's thread spent while the ticker waited: the work
+    that held the loop, without the time the process waited for a CPU (a shared machine)."""
     requests: int = 0
     refused: int = 0
     costs: dict[str, int] = field(default_factory=dict)
+    decode_ms: float = 0.0
+    """The longest decoding of an answer by this bench's own client (`response.json()`), which
+    runs on the same loop: part of the lag measured that is not the server's."""
     seconds: float = 0.0
 
-    def percentile(self, q: float) -> float:
-        if not self.lags_ms:
+    def percentile(self, q: float, values: list[float] | None = None) -> float:
+        values = self.lags_ms if values is None else values
+        if not values:
             return 0.0
-        ordered = sorted(self.lags_ms)
+        ordered = sorted(values)
         return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
     @property
@@ -82,9 +90,10 @@ class LagPhase:
 
 async def _ticker(phase: LagPhase, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        asked = time.perf_counter()
+        asked, asked_cpu = time.perf_counter(), time.thread_time()
         await asyncio.sleep(TICK_S)
         phase.lags_ms.append((time.perf_counter() - asked - TICK_S) * 1000)
+        phase.cpu_ms.append((time.thread_time() - asked_cpu) * 1000)
 
 
 async def _heavy_client(
@@ -98,7 +107,9 @@ async def _heavy_client(
         response = await client.post(
             "/graphql", json={"query": HEAVY[name]}, headers={"authorization": f"Bearer {key}"}
         )
+        decoding = time.thread_time()
         body = response.json()
+        phase.decode_ms = max(phase.decode_ms, (time.thread_time() - decoding) * 1000)
         cost = (body.get("extensions") or {}).get("cost") or {}
         phase.costs[name] = int(cost.get("requested", 0))
         if response.status_code != 200 or body.get("errors"):
@@ -169,10 +180,14 @@ async def run(
 
 def report(phases: list[LagPhase]) -> list[str]:
     lines = [f"{'phase':<10}{'heavy answered':>15}{'refused':>9}{'ticks':>8}"
-             f"{'max lag ms':>12}{'p99 lag ms':>12}{'p50 lag ms':>12}"]  # fmt: skip
+             f"{'max lag ms':>12}{'p99 lag ms':>12}{'p50 lag ms':>12}"
+             f"{'max CPU ms':>12}{'p99 CPU ms':>12}"]  # fmt: skip
     for p in phases:
         lags = f"{p.max_ms:>12.1f}{p.percentile(0.99):>12.1f}{p.percentile(0.5):>12.1f}"
-        lines.append(f"{p.name:<10}{p.requests:>15}{p.refused:>9}{len(p.lags_ms):>8}{lags}")
+        cpu = f"{max(p.cpu_ms, default=0.0):>12.1f}{p.percentile(0.99, p.cpu_ms):>12.1f}"
+        lines.append(f"{p.name:<10}{p.requests:>15}{p.refused:>9}{len(p.lags_ms):>8}{lags}{cpu}")
+    lines.append("the bench client's longest decoding of an answer (on the same loop), ms: "
+                 + ", ".join(f"{p.name} {p.decode_ms:.1f}" for p in phases))  # fmt: skip
     costs = phases[-1].costs if phases else {}
     lines.append("heavy requests (cost in points): "
                  + ", ".join(f"{name} {cost:,}" for name, cost in costs.items()))  # fmt: skip

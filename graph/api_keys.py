@@ -62,7 +62,23 @@ MATCH (k:ApiKey {id: $id})
 WHERE k.revokedAt IS NULL AND (k.lastUsedAt IS NULL OR k.lastUsedAt < $at)
 SET k.lastUsedAt = $at
 """
-"""Record that a key was used at `$at` (never moving the time backwards)."""
+"""Record that a key was used at `$at` (never moving the time backwards): on Neo4j. On FalkorDB
+the note is `KEY_USED`, in the audit trail's graph."""
+
+KEY_USED = """
+MERGE (u:KeyUse {keyId: $id})
+SET u.at = CASE WHEN u.at IS NULL OR u.at < $at THEN $at ELSE u.at END
+"""
+"""On FalkorDB, that a key was used at `$at`, in the audit trail's graph
+(`FalkorStore.audit_graph`), never moving the time backwards: a write to the customers' graph
+once a minute per key, queued behind one long read of it, held every other request until that
+read ended. `lastUsedAt` is then the later of this and the key's own (written before)."""
+
+KEYS_USED = """
+MATCH (u:KeyUse) WHERE u.keyId IN $ids
+RETURN u.keyId AS id, u.at AS at
+"""
+"""The `KEY_USED` notes of keys."""
 
 EXPIRE_API_KEY = """
 MATCH (k:ApiKey {id: $id})

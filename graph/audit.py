@@ -11,6 +11,12 @@ Entries older than the retention are deleted by `prune` (the server prunes at mo
 Erasure: `eraseCustomer` replaces the erased id in every entry by the anonymous id the erased
 customer's orders keep (`ANONYMISE`), so the trail still says that a key read a customer at a
 time, and nothing links it to the person any more.
+
+Where: every function here runs its statements on `store.audit_graph()`. On FalkorDB that is a
+graph of its own beside the customers' (`FalkorStore.audit_graph`: the server's audit writes
+then never wait for, nor hold, a read of the customers); entries an earlier release wrote in the
+customers' graph are moved there when the store is opened (`move_entries`). On Neo4j it is the
+one database.
 """
 
 from __future__ import annotations
@@ -78,7 +84,25 @@ SET a.customers = [x IN a.customers | CASE WHEN x = $id THEN $anonymous ELSE x E
 RETURN count(a) AS changed
 """
 
+LEGACY = """
+MATCH (a:AuditEntry)
+WITH a LIMIT $batch
+RETURN id(a) AS node, a.keyId AS keyId, a.operation AS operation, a.customers AS customers,
+       a.at AS at, coalesce(a.requestId, '') AS requestId
+"""
+
+MOVED = """
+UNWIND $rows AS r
+MERGE (a:AuditEntry {requestId: r.requestId, keyId: r.keyId, at: r.at})
+SET a.operation = r.operation, a.customers = r.customers
+"""
+"""A MERGE, so that a batch written again (the process stopped before its entries were deleted
+from the customers' graph) makes no second entry."""
+
+FORGET_MOVED = "MATCH (a:AuditEntry) WHERE id(a) IN $nodes DELETE a"
+
 PRUNE_BATCH = 10_000
+MOVE_BATCH = 5_000
 MAX_ENTRIES = 1_000
 
 
@@ -100,7 +124,7 @@ async def record(store: GraphStore, entries: list[AuditEntry]) -> None:
              "at": e.at, "requestId": e.request_id}
             for e in entries
         ]  # fmt: skip
-        await store.write(RECORD, {"rows": rows})
+        await store.audit_graph().write(RECORD, {"rows": rows})
 
 
 async def entries(
@@ -117,7 +141,7 @@ async def entries(
         raise ValueError(f"first must be between 1 and {MAX_ENTRIES}")
     params: dict[str, Any] = {"keyId": key_id, "customer": customer_id, "from": since,
                               "to": until, "first": first}  # fmt: skip
-    return [_entry(r) for r in await store.read(ENTRIES, params)]
+    return [_entry(r) for r in await store.audit_graph().read(ENTRIES, params)]
 
 
 async def page(
@@ -144,11 +168,13 @@ async def page(
         "beforeKey": before[0] if before else None,
         "beforeId": before[1] if before else None,
     }
-    rows = await store.read(PAGE_BACKWARDS if request.backwards else PAGE_FORWARDS, params)
+    rows = await store.audit_graph().read(
+        PAGE_BACKWARDS if request.backwards else PAGE_FORWARDS, params
+    )
     found = [_entry(r) for r in rows]
     if request.backwards:
         found.reverse()  # read nearest first; listed in the log's order
-    counted = await store.read(COUNT, filters)
+    counted = await store.audit_graph().read(COUNT, filters)
     return found, int(counted[0]["total"]) if counted else 0
 
 
@@ -163,7 +189,7 @@ async def prune(store: GraphStore, before: int) -> int:
     """Delete the entries older than `before` (epoch ms), in batches; how many went."""
     deleted = 0
     while True:
-        rows = await store.write(PRUNE, {"before": before, "batch": PRUNE_BATCH})
+        rows = await store.audit_graph().write(PRUNE, {"before": before, "batch": PRUNE_BATCH})
         count = int(rows[0]["deleted"]) if rows else 0
         deleted += count
         if count < PRUNE_BATCH:
@@ -172,5 +198,23 @@ async def prune(store: GraphStore, before: int) -> int:
 
 async def anonymise(store: GraphStore, customer_id: str, anonymous_id: str) -> int:
     """Replace an erased customer's id by its anonymous id in every entry."""
-    rows = await store.write(ANONYMISE, {"id": customer_id, "anonymous": anonymous_id})
+    rows = await store.audit_graph().write(
+        ANONYMISE, {"id": customer_id, "anonymous": anonymous_id}
+    )
     return int(rows[0]["changed"]) if rows else 0
+
+
+async def move_entries(main: GraphStore, trail: GraphStore) -> int:
+    """Move the entries found in `main` (written there by an earlier release) to `trail`, the
+    audit trail's graph, `MOVE_BATCH` at a time: each batch written to `trail` before it is
+    deleted from `main`, so a stop at any moment loses none. How many were moved."""
+    if trail is main:
+        return 0
+    moved = 0
+    while True:
+        rows = await main.read(LEGACY, {"batch": MOVE_BATCH})
+        if not rows:
+            return moved
+        await trail.write(MOVED, {"rows": [{k: r[k] for k in r if k != "node"} for r in rows]})
+        await main.write(FORGET_MOVED, {"nodes": [r["node"] for r in rows]})
+        moved += len(rows)

@@ -16,6 +16,7 @@ import redis.asyncio
 from falkordb.asyncio import FalkorDB
 from falkordb.asyncio.query_result import QueryResult
 
+from crm_graph.graph import audit
 from crm_graph.graph.dialect import FALKORDB, Dialect
 from crm_graph.graph.embedded import PLAN_CACHE_SIZE, EmbeddedServer, new_client_name
 from crm_graph.graph.errors import (
@@ -26,13 +27,16 @@ from crm_graph.graph.errors import (
     StoreUnavailable,
     UnsupportedValue,
 )
-from crm_graph.graph.schema import CRM_SCHEMA
+from crm_graph.graph.schema import AUDIT_SCHEMA, MAIN_SCHEMA, GraphSchema
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import Columns, Params, Row, SharedText, converted
 from crm_graph.graph.timeouts import current_timeout
 from crm_graph.graph.values import plain
 
 log = logging.getLogger(__name__)
+
+AUDIT_GRAPH_SUFFIX = "__audit"
+"""The audit trail's graph is named after the main one with this suffix (`audit_graph`)."""
 
 # FalkorDB's value kinds in a compact reply (falkordb.asyncio.query_result.ResultSetScalarTypes)
 _NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY, _MAP = 1, 2, 3, 4, 5, 6, 10
@@ -163,7 +167,7 @@ def _raise_reply_error(reply: list[Any]) -> None:
 
 
 class FalkorStore:
-    """A `GraphStore` on one FalkorDB graph."""
+    """A `GraphStore` on one FalkorDB graph (and the audit trail's graph beside it)."""
 
     dialect: Dialect = FALKORDB
 
@@ -182,6 +186,10 @@ class FalkorStore:
         self.embedded = embedded
         self.client_name = client_name
         self.round_trips = 0
+        self._audit: FalkorStore | None = None
+        self._owner: FalkorStore | None = None
+        """The main graph's store, on the audit trail's: it owns the connection, and counts
+        this one's round trips with its own."""
 
     @classmethod
     async def connect(cls, settings: StoreSettings) -> FalkorStore:
@@ -230,6 +238,33 @@ class FalkorStore:
                 self.description, size, remedy,
             )  # fmt: skip
 
+    def audit_graph(self) -> FalkorStore:
+        """The audit trail's graph (`<graph>__audit`), on the same server and connection.
+
+        FalkorDB locks a graph for each write, and a write waiting for the lock goes before
+        every read asked after it: a write queued behind a long read (a request held to the
+        statement timeout) held every read of that graph until the long one ended (a point
+        read queued behind a `CREATE` took 1.33 s instead of 0.00 s while a 2 s read ran). The
+        server writes audit entries every second on its own, so in the customers' graph each
+        flush made one slow request everyone's. In a graph of their own they wait for no read
+        of the customers' and hold none; the server process and its append-only file are the
+        same, so they have the same crash guarantees. A store opened on the audit trail's graph
+        itself (`CRM_GRAPH_GRAPH=crm__audit crm-graph query ...`) is its own."""
+        if self._owner is not None or self.graph_name.endswith(AUDIT_GRAPH_SUFFIX):
+            return self
+        if self._audit is None:
+            name = self.graph_name + AUDIT_GRAPH_SUFFIX
+            description = f"{self.description} (audit trail)"
+            trail = FalkorStore(self._db, name, description, None, self.client_name)
+            trail._owner = self
+            self._audit = trail
+        return self._audit
+
+    def _count(self) -> None:
+        self.round_trips += 1
+        if self._owner is not None:
+            self._owner.round_trips += 1
+
     async def read(self, query: str, params: Params | None = None) -> list[Row]:
         return await self._run(query, params, read_only=True)
 
@@ -240,7 +275,7 @@ class FalkorStore:
         """The compact reply is decoded here in one loop when it holds only plain values and
         maps (every read the API makes); one holding nodes, relationships, paths or other kinds
         goes through the client library's parser, which names labels and properties."""
-        self.round_trips += 1
+        self._count()
         command = "GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY"
         with self._errors(params):
             statement = self._graph._build_params_header(dict(params or {})) + query
@@ -274,7 +309,7 @@ class FalkorStore:
         analytics read of 1M order lines several times slower than the store's answer. A text of
         a `shared` column that was met before is dropped as soon as it is decoded, so the strings
         kept are not scattered among freed ones (sharing them afterwards freed no memory)."""
-        self.round_trips += 1
+        self._count()
         statement = self._graph._build_params_header(dict(params or {})) + query
         with self._errors(params):
             reply = await _while_busy(
@@ -323,15 +358,27 @@ class FalkorStore:
         indexes were created in the log itself without them (every MERGE a label scan), which
         made a restart after 100k customers take minutes instead of seconds.
         """
+        created = await self._create_schema(MAIN_SCHEMA)
+        trail = self.audit_graph()
+        created += await trail._create_schema(AUDIT_SCHEMA)
+        moved = await audit.move_entries(self, trail)
+        if moved:
+            log.info("audit: %d entries moved to the audit trail's graph %r", moved,
+                     trail.graph_name)  # fmt: skip
+        if created and self.embedded is not None:
+            await self.compact()
+
+    async def _create_schema(self, schema: GraphSchema) -> int:
+        """Create the missing indexes and unique keys of `schema` in this graph; how many."""
         existing = await self._existing_schema()
         created = 0
-        for step in self.dialect.schema_statements(CRM_SCHEMA):
+        for step in self.dialect.schema_statements(schema):
             if (step.kind, step.label, step.prop) in existing:
                 continue
             try:
                 if isinstance(step.statement, tuple):
                     args = [self.graph_name if a == "{graph}" else a for a in step.statement]
-                    self.round_trips += 1
+                    self._count()
                     await _while_busy(functools.partial(self._db.connection.execute_command, *args))
                 else:
                     await self.write(step.statement)
@@ -339,8 +386,7 @@ class FalkorStore:
             except (redis.ResponseError, QueryError) as e:
                 if "already" not in str(e):
                     raise QueryError(f"schema bootstrap failed on {step.statement!r}: {e}") from e
-        if created and self.embedded is not None:
-            await self.compact()
+        return created
 
     async def _existing_schema(self) -> set[tuple[str, str, str]]:
         found: set[tuple[str, str, str]] = set()
@@ -388,11 +434,17 @@ class FalkorStore:
         return f"FalkorDB {graph_version} on Redis {info.get('redis_version', '?')}"
 
     async def delete_graph(self) -> None:
-        """Drop every node and relationship of this graph (tests and `crm-graph reset`)."""
+        """Drop every node and relationship of this graph and of its audit trail's (tests and
+        `crm-graph reset`)."""
         with contextlib.suppress(redis.ResponseError):
             await self._graph.delete()
+        trail = self.audit_graph()
+        if trail is not self:
+            await trail.delete_graph()
 
     async def close(self) -> None:
+        if self._owner is not None:
+            return  # the main graph's store owns the connection
         with contextlib.suppress(Exception):
             await self._db.connection.aclose()
         if self.embedded is not None:

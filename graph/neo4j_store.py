@@ -133,6 +133,11 @@ class Neo4jStore:
             raise UnsupportedValue("the store cannot take a value of that type") from e
         return records, keys
 
+    def audit_graph(self) -> Neo4jStore:
+        """The audit trail lives in this database: Neo4j's reads take no lock that a write
+        waits for (`GraphStore.audit_graph`)."""
+        return self
+
     async def bootstrap(self) -> None:
         """Create the missing constraints and indexes (and only those: one read when the schema
         is complete, instead of a schema transaction per step)."""

@@ -37,6 +37,7 @@ CRM_SCHEMA = GraphSchema(
         ("Customer", "country"),
         ("AuditEntry", "at"),
         ("AuditEntry", "keyId"),
+        ("AuditEntry", "requestId"),
         ("Event", "at"),
         ("WebhookDelivery", "webhookId"),
     ),
@@ -44,6 +45,25 @@ CRM_SCHEMA = GraphSchema(
 """Unique ids for every entity (a saved view's is its name: Neo4j's MERGE of concurrent saves
 under one name then makes one view; an event's number is unique, so that no two writers can
 ever commit the same one); look-up indexes for identity resolution and time ranges."""
+
+AUDIT_SCHEMA = GraphSchema(
+    unique=(),
+    indexed=(("AuditEntry", "at"), ("AuditEntry", "keyId"), ("AuditEntry", "requestId")),
+)
+"""The audit trail's indexes. On FalkorDB the entries live in a graph of their own beside the
+customers' (`FalkorStore.audit_graph`), which gets these; on Neo4j, in the one database."""
+
+
+def without(schema: GraphSchema, other: GraphSchema) -> GraphSchema:
+    """`schema`'s keys and indexes less those of `other`."""
+    return GraphSchema(
+        unique=tuple(k for k in schema.unique if k not in other.unique),
+        indexed=tuple(k for k in schema.indexed if k not in other.indexed),
+    )
+
+
+MAIN_SCHEMA = without(CRM_SCHEMA, AUDIT_SCHEMA)
+"""What FalkorDB's main graph gets: everything but the audit trail's indexes."""
 
 NODE_LABELS = ("Customer", "Product", "Category", "Transaction", "Interaction", "SourceRecord",
                "Segment", "ApiKey", "ModelCard", "SavedView")  # fmt: skip

@@ -69,6 +69,12 @@ class GraphStore(Protocol):
         million rows then cost one string each instead of one per row."""
         ...
 
+    def audit_graph(self) -> GraphStore:
+        """The store holding the audit trail's entries (`graph.audit`): on FalkorDB a graph of
+        its own beside this one, so that the server's audit writes wait for no read of the
+        customers' graph; on Neo4j, which has no such lock, this store itself."""
+        ...
+
     async def bootstrap(self) -> None:
         """Create unique keys and indexes; idempotent."""
         ...

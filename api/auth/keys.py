@@ -38,7 +38,8 @@ SECRET_BYTES = 32
 HASH_SCHEME = "sha256"
 MAX_NAME_LENGTH = 100
 LAST_USED_RESOLUTION_MS = 60_000
-"""`lastUsedAt` moves at most once a minute per key: one write a minute, not one per request."""
+"""`lastUsedAt` moves at most once a minute per key and server process: one write a minute, not
+one per request (on FalkorDB in the audit trail's graph: `_note_use`)."""
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _KEY_PATTERN = re.compile(
@@ -162,9 +163,45 @@ async def set_customer_ids(store: GraphStore, key_id: str, ids: list[str]) -> bo
     return bool(await store.write(api_keys.SET_CUSTOMER_IDS, {"id": key_id, "customerIds": ids}))
 
 
+async def _with_last_use(store: GraphStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The keys' rows, `lastUsedAt` the later of the key's own and its note in the audit
+    trail's graph, where FalkorDB keeps it (`api_keys.KEY_USED`)."""
+    trail = store.audit_graph()
+    if trail is store or not rows:
+        return rows
+    used = {
+        r["id"]: r["at"]
+        for r in await trail.read(api_keys.KEYS_USED, {"ids": [row["id"] for row in rows]})
+    }
+    return [
+        {**row, "lastUsedAt": max(t for t in (row["lastUsedAt"], used[row["id"]]) if t is not None)}
+        if used.get(row["id"]) is not None
+        else row
+        for row in rows
+    ]
+
+
+_noted: dict[str, int] = {}
+"""When this process last noted each key's use (epoch ms): on FalkorDB the note is not on the key
+read for every authentication, and reading it too would cost each request a round trip."""
+
+
+async def _note_use(store: GraphStore, key_id: str, at: int) -> None:
+    """That a key was used at `at`: on the key (Neo4j), or in the audit trail's graph
+    (FalkorDB: a write to the customers' graph waits for every read of it before)."""
+    trail = store.audit_graph()
+    if trail is store:
+        await store.write(api_keys.TOUCH_API_KEY, {"id": key_id, "at": at})
+    else:
+        await trail.write(api_keys.KEY_USED, {"id": key_id, "at": at})
+    _noted[key_id] = at
+
+
 async def list_keys(store: GraphStore) -> list[ApiKeyInfo]:
     """Every key, oldest first, revoked ones included."""
-    return [_info(row) for row in await store.read(api_keys.LIST_API_KEYS)]
+    return [
+        _info(row) for row in await _with_last_use(store, await store.read(api_keys.LIST_API_KEYS))
+    ]
 
 
 async def revoke_key(store: GraphStore, key_id: str, *, now: datetime | None = None) -> bool:
@@ -199,9 +236,9 @@ async def authenticate(
         info = _info({**stored, "createdAt": stored.get("createdAt") or 0})
     except ValueError:
         raise AuthError("UNAUTHENTICATED", "this API key has no valid role or scopes") from None
-    last_used = stored["lastUsedAt"]
-    if last_used is None or at - last_used >= LAST_USED_RESOLUTION_MS:
-        await store.write(api_keys.TOUCH_API_KEY, {"id": key_id, "at": at})
+    last_used = max(stored["lastUsedAt"] or 0, _noted.get(key_id, 0))
+    if at - last_used >= LAST_USED_RESOLUTION_MS:
+        await _note_use(store, key_id, at)
     return Principal(
         key_id=key_id, name=info.name, role=info.role, scopes=info.scopes,
         customers=info.customers, expires_at=info.expires_at,
