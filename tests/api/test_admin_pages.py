@@ -41,7 +41,7 @@ async def _log(store: GraphStore) -> list[audit.AuditEntry]:
         for _ in range(4)
     ]
     await audit.record(store, written)
-    await store.write(
+    await store.audit_graph().write(  # as moved from an earlier release's customers' graph
         "UNWIND range(0, 2) AS i CREATE (:AuditEntry {keyId: 'k1', operation: 'query customer', "
         "customers: ['c2'], at: $at, requestId: 'old-' + toString(i)})",
         {"at": T0 + 700},
