@@ -58,6 +58,7 @@ from graphql import (
     Undefined,
 )
 from graphql.pyutils import Path, gather_with_cancel
+from strawberry.dataloader import DataLoader
 from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional
@@ -154,6 +155,34 @@ TIME_SLICE: contextvars.ContextVar[float] = contextvars.ContextVar(
 )
 """Seconds a list of objects is completed for before the event loop is given a turn: set by
 `CrmSchema.execute` (async) for its request, 0 (never) elsewhere (`execute_sync` cannot wait)."""
+
+REQUEST_LOADERS: contextvars.ContextVar[list[DataLoader[Any, Any]] | None] = contextvars.ContextVar(
+    "crm_graph_request_loaders", default=None
+)
+"""The DataLoaders made while a request runs (`RequestLoader`), set by `CrmSchema.execute`."""
+
+
+class RequestLoader(DataLoader[Any, Any]):
+    """A DataLoader the list slicing knows of: a list is never cut into slices while one of the
+    request's loaders holds keys not yet sent, since the loop's turn between two slices would
+    send them, and the keys of the items after the cut would go in a second batch: a page's
+    round trips would then depend on how busy the machine was. Every loader of the API is one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        loaders = REQUEST_LOADERS.get()
+        if loaders is not None:
+            loaders.append(self)
+
+
+def _keys_waiting() -> bool:
+    """Whether a loader of the current request has keys that a turn of the loop would send."""
+    for loader in REQUEST_LOADERS.get() or ():
+        batch = loader.batch
+        if batch is not None and batch.tasks and not batch.dispatched:
+            return True
+    return False
+
 
 _FALLBACK: Any = object()
 """What a short cut returns when graphql-core must answer the field itself."""
@@ -376,12 +405,19 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 awaitable_indices.append(index)
             completed.append(fields)
 
+        def may_cut() -> bool:
+            """Whether the list may be cut here without splitting a loader's batch: no item's
+            fields are still to be awaited (their resolvers, not started yet, would ask their
+            loaders after the cut, in another batch than the other items'; cutting such a list
+            saves the loop nothing, the work is in those resolvers) and no loader holds keys."""
+            return not awaitable_indices and not _keys_waiting()
+
         slice_s = self._slice_s
         started = perf_counter() if slice_s else 0.0
         done = len(result)
         try:
             for index, item in enumerate(result):
-                if slice_s and perf_counter() - started > slice_s:
+                if index and slice_s and perf_counter() - started > slice_s and may_cut():
                     done = index  # the rest in slices, the loop given a turn before each
                     break
                 complete_item(index, item)
@@ -401,7 +437,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     while True:  # at least one item a turn
                         complete_item(index, result[index])
                         index += 1
-                        if index == len(result) or perf_counter() - slice_started > slice_s:
+                        if index == len(result) or (
+                            perf_counter() - slice_started > slice_s and may_cut()
+                        ):
                             break
             except BaseException:
                 if awaitable_indices:

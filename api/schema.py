@@ -50,6 +50,7 @@ from crm_graph.api.customers.queries import CustomerQueries
 from crm_graph.api.events.subscriptions import EventSubscriptions
 from crm_graph.api.execution import (
     LIST_TIME_SLICE_S,
+    REQUEST_LOADERS,
     TIME_SLICE,
     FastExecutionContext,
     incompatibility,
@@ -388,9 +389,11 @@ class CrmSchema(strawberry.Schema):
         trail = audit_trail.AuditTrail()
         token = audit_trail.current.set(trail)
         slicing = TIME_SLICE.set(LIST_TIME_SLICE_S)
+        loaders = REQUEST_LOADERS.set([])
         try:
             result = await super().execute(*args, **kwargs)
         finally:
+            REQUEST_LOADERS.reset(loaders)
             TIME_SLICE.reset(slicing)
             audit_trail.current.reset(token)
         context = kwargs.get("context_value")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from crm_graph.api.customers.pages import BUYER_ORDERING, keyset
 from crm_graph.api.customers.types import Customer, Product
+from crm_graph.api.execution import RequestLoader
 from crm_graph.api.pagination import (
     Connection,
     PageInfo,
@@ -55,7 +55,7 @@ class CatalogProduct(Product):
                 found = {r["id"]: r for r in rows}
                 return [found.get(i, {"buyers": [], "total": 0}) for i in ids]
 
-            loaders[key] = DataLoader(load_fn=load)
+            loaders[key] = RequestLoader(load_fn=load)
         row = await loaders[key].load(str(self.id))
         return connection(
             row["buyers"],

@@ -15,6 +15,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from crm_graph.api.execution import RequestLoader
 from crm_graph.graph import catalog, customer_reads
 from crm_graph.graph.access import EVERYONE, CustomerScope
 from crm_graph.graph.store import GraphStore, Row
@@ -27,7 +28,7 @@ def _rows_loader(
         grouped = await customer_reads.by_customer(store, query, ids, **(params or {}))
         return [grouped.get(i, []) for i in ids]
 
-    return DataLoader(load_fn=load)
+    return RequestLoader(load_fn=load)
 
 
 def _page_loader(
@@ -50,7 +51,7 @@ def _page_loader(
                 results[(i, page)] = grouped.get(i, [])
         return [results[key] for key in keys]
 
-    return DataLoader(load_fn=load)
+    return RequestLoader(load_fn=load)
 
 
 def _by_id(query: str) -> cached_property[DataLoader[str, list[Row]]]:
