@@ -108,14 +108,6 @@ def test_a_malformed_value_names_the_setting_and_the_value(name: str, value: str
     assert "\n" not in message
 
 
-def test_a_webhook_timeout_must_end_well_within_the_lease() -> None:
-    with pytest.raises(SettingsError) as refused:
-        Settings.from_env({"CRM_GRAPH_WEBHOOK_TIMEOUT": "20", "CRM_GRAPH_WEBHOOK_LEASE": "30"})
-    assert str(refused.value).startswith("CRM_GRAPH_WEBHOOK_TIMEOUT must be at most a third")
-    assert "(30 s), got 20" in str(refused.value)
-    assert Settings.from_env({"CRM_GRAPH_WEBHOOK_TIMEOUT": "10"}).webhook_timeout == 10
-
-
 def test_the_command_line_says_which_setting_is_malformed_in_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "CRM_GRAPH_PORT": "abc"}
     done = subprocess.run(
