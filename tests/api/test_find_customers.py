@@ -123,7 +123,10 @@ query Nested($first: Int!) {
 
 @pytest.mark.parametrize("slice_s", [None, 1e-9], ids=["slices", "every-item-a-slice"])
 async def test_a_nested_query_costs_the_same_round_trips_for_1_or_50_customers(
-    store: GraphStore, admin: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    store: GraphStore,
+    admin: Api,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     slice_s: float | None,
 ) -> None:
     # however busy the machine (slices of a list ending after every item, as on a machine so
