@@ -149,10 +149,6 @@ RETURN properties(d) AS delivery
 ORDER BY delivery.sequence DESC
 """
 
-CUSTOMERS_IN_SCOPE = (
-    "UNWIND $customerIds AS id MATCH (c:Customer {id: id})\n{keep}RETURN c.id AS id"
-)
-
 PRUNE_DELIVERIES = """
 MATCH (d:WebhookDelivery) WHERE d.lastAttemptAt < $before AND d.status <> 'pending'
 WITH d LIMIT $batch
@@ -300,24 +296,6 @@ async def mark_failed(store: GraphStore, webhook_id: str, owner: str, now_ms: in
 async def deliveries(store: GraphStore, webhook_id: str, limit: int = 50) -> list[Delivery]:
     rows = await store.read(DELIVERIES, {"id": webhook_id, "limit": limit})
     return [delivery_of(r["delivery"]) for r in rows]
-
-
-async def customers_in_scope(
-    store: GraphStore, scope: CustomerScope, customer_ids: Sequence[str]
-) -> set[str]:
-    """Which of `customer_ids` the scope lets see (as for an API key of that scope). An id in
-    the scope's explicit list is in it, stored or not (an erased or merged-away customer's
-    event still reaches the partner who was given that id)."""
-    wanted = list(dict.fromkeys(customer_ids))
-    if scope.everyone:
-        return set(wanted)
-    found = {i for i in wanted if i in scope.ids}
-    rest = [i for i in wanted if i not in found]
-    if rest:
-        query = CUSTOMERS_IN_SCOPE.replace("{keep}", scope.keep("c", "c"))
-        rows = await store.read(query, {"customerIds": rest, **scope.params})
-        found.update(r["id"] for r in rows)
-    return found
 
 
 async def prune_deliveries(store: GraphStore, before_ms: int, batch: int = 5_000) -> int:

@@ -166,19 +166,25 @@ class WebhookWorker:
                 if hook is None:
                     return  # removed, failed, or another worker has it: looked at again later
                 checked = max(checked, hook.acknowledged)
-                batch = await events.events_after(
+                page = await events.read_after(
                     self.store, hook.acknowledged, types=hook.events, limit=BATCH
                 )
+                batch = page.events
+                if not batch and page.reached > hook.acknowledged:
+                    # only events of other types there: past them, instead of reading them again
+                    await webhooks.acknowledge(self.store, hook, self.owner, page.reached)
+                    continue
                 if not batch:
                     # nothing for it after its acknowledged number: wait for the outbox to grow
-                    checked = max(checked, self._latest)
+                    checked = max(checked, page.last)
                     await self._wait_for_more(checked)
                     continue
                 claimed = time.monotonic()
+                for_it = await events.in_scope(self.store, hook.scope, batch)
                 for event in batch:
                     if self._stopping.is_set():
                         return
-                    if not await self._for_it(hook, event):
+                    if event.sequence not in for_it:
                         moved = await webhooks.acknowledge(
                             self.store, hook, self.owner, event.sequence
                         )
@@ -205,16 +211,6 @@ class WebhookWorker:
                     lambda: self._latest > checked or self._stopping.is_set()
                 )
                 await asyncio.wait_for(more, self.config.lease / 3)
-
-    async def _for_it(self, hook: webhooks.Webhook, event: events.Event) -> bool:
-        """Whether the event is in the subscription's scope: every customer it concerns is (one
-        about no customer in particular only for a subscription to all of them)."""
-        if hook.scope.everyone:
-            return True
-        if not event.customer_ids:
-            return False
-        seen = await webhooks.customers_in_scope(self.store, hook.scope, event.customer_ids)
-        return all(c in seen for c in event.customer_ids)
 
     async def _deliver(self, hook: webhooks.Webhook, event: events.Event) -> bool | None:
         """POST the event until the receiver acknowledges it (True; False when the progress
