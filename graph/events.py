@@ -137,7 +137,8 @@ RETURN e.sequence AS sequence, e.type AS type, e.at AS at, e.customerIds AS cust
 """The events of one window of sequences (`$after` < sequence <= `$upto`), oldest first: the
 range is a seek on the unique index of `Event.sequence` on both engines, so a statement
 examines at most `$upto - $after` events however long the outbox is (a range with no upper
-bound made both engines find, and sort, every event after `$after`)."""
+bound made FalkorDB find and sort every event after `$after`, and a type filter made both
+engines read every event of other types after it: `python -m bench outbox`)."""
 
 WINDOW = 1_000
 """Sequences one outbox statement looks at (`EVENTS_AFTER`)."""
