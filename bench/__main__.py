@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.train import main as train_main
 
         return train_main(given[1:])
+    if given[:1] == ["outbox"]:  # bench/outbox.py
+        from bench.outbox import main as outbox_main
+
+        return outbox_main(given[1:])
     if given[:1] == ["subscriptions"]:  # bench/subscriptions.py
         from bench.subscriptions import main as subscriptions_main
 

@@ -50,34 +50,6 @@ def customers_by_id(scope: CustomerScope = EVERYONE) -> str:
     )
 
 
-def customers_in_scope_query(scope: CustomerScope) -> str:
-    """The ids of `$ids` naming customers in `scope` (its `params` go with `$ids`)."""
-    return (
-        "UNWIND $ids AS id MATCH (c:Customer {id: id})\n"
-        f"{scope.keep('c', 'id, c')}RETURN DISTINCT id"
-    )
-
-
-async def customers_in_scope(
-    store: GraphStore, ids: Iterable[str], scope: CustomerScope
-) -> set[str]:
-    """Which of `ids` are customers `scope` sees: every one for everyone; those listed for a
-    scope of ids only (even when erased since: the list says so without the store); else those
-    stored now that the scope's predicate keeps (an erased customer is no longer in a segment
-    or a source system's scope: it counts as outside)."""
-    wanted = set(ids)
-    if scope.everyone or not wanted:
-        return wanted
-    listed = wanted & set(scope.ids)
-    if not (scope.systems or scope.segments) or listed == wanted:
-        return listed
-    rows = await store.read(
-        customers_in_scope_query(scope),
-        {"ids": sorted(wanted - listed), **scope.params},
-    )
-    return listed | {row["id"] for row in rows}
-
-
 _ORDER_FIGURES = exact_sums("""
 OPTIONAL MATCH (c)-[:PLACED]->(t:Transaction)
 WITH id, c, count(t) AS orders, sum(t.total) AS spend, min(t.at) AS first, max(t.at) AS last

@@ -168,10 +168,6 @@ place): the `$take` after the sequence `$after` (older), or the nearest `$take` 
 sequence `$before` (newer)."""
 COUNT_DELIVERIES = "MATCH (d:WebhookDelivery {webhookId: $id}) RETURN count(d) AS total"
 
-CUSTOMERS_IN_SCOPE = (
-    "UNWIND $customerIds AS id MATCH (c:Customer {id: id})\n{keep}RETURN c.id AS id"
-)
-
 PRUNE_DELIVERIES = """
 MATCH (d:WebhookDelivery) WHERE d.lastAttemptAt < $before AND d.status <> 'pending'
 WITH d LIMIT $batch
@@ -337,24 +333,6 @@ async def deliveries_page(
     counted = await store.read(COUNT_DELIVERIES, {"id": webhook_id})
     total = int(counted[0]["total"]) if counted else 0
     return [delivery_of(r["delivery"]) for r in rows], total
-
-
-async def customers_in_scope(
-    store: GraphStore, scope: CustomerScope, customer_ids: Sequence[str]
-) -> set[str]:
-    """Which of `customer_ids` the scope lets see (as for an API key of that scope). An id in
-    the scope's explicit list is in it, stored or not (an erased or merged-away customer's
-    event still reaches the partner who was given that id)."""
-    wanted = list(dict.fromkeys(customer_ids))
-    if scope.everyone:
-        return set(wanted)
-    found = {i for i in wanted if i in scope.ids}
-    rest = [i for i in wanted if i not in found]
-    if rest:
-        query = CUSTOMERS_IN_SCOPE.replace("{keep}", scope.keep("c", "c"))
-        rows = await store.read(query, {"customerIds": rest, **scope.params})
-        found.update(r["id"] for r in rows)
-    return found
 
 
 async def prune_deliveries(store: GraphStore, before_ms: int, batch: int = 5_000) -> int:

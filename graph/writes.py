@@ -53,24 +53,44 @@ SET n.since = coalesce(n.since, r.since), n.weight = coalesce(n.weight, r.weight
 DELETE r
 """
 
+MERGE_AND_RECORD = (
+    """
+MATCH (keep:Customer {id: $keep})
+UNWIND range(0, size($others) - 1) AS i
+MATCH (gone:Customer {id: $others[i]})
+WITH keep, gone, """
+    + events.former_scope("i + 1", "gone")
+    + """ AS former,
+     [(gone)-[:HAS_SOURCE]->(s:SourceRecord) | s] AS sources,
+     [(gone)-[:IN_SEGMENT]->(g:Segment) | g] AS segments
+FOREACH (s IN sources | MERGE (keep)-[:HAS_SOURCE]->(s))
+FOREACH (g IN segments | MERGE (keep)-[:IN_SEGMENT]->(g))
+DETACH DELETE gone
+WITH collect(former) AS formers, count(*) AS deleted
+WITH CASE WHEN deleted > 0 THEN [{type: '"""
+    + events.CUSTOMER_MERGED
+    + """', customerIds: [$keep] + $others, data: $event,
+  formerScope: reduce(acc = [], f IN formers | acc + f)}] ELSE [] END AS mergeEvents
+"""
+    + events.outbox("mergeEvents")
+)
+"""Move the others' source records and segments onto the kept customer, delete the others, and
+with them write the `customer.merged` event, recording the systems and segments the others had
+(`formerScope`: a partner scoped by them still receives the merge). One statement: what they
+had is read where it is removed. None when a merge run again finds them deleted already (the
+first run wrote it); nothing when the kept customer is gone."""
+
 MERGE_STATEMENTS = (
     _MOVE_OWNED.format(rel="PLACED", label="Transaction"),
     _MOVE_OWNED.format(rel="HAD", label="Interaction"),
-    _MOVE_OWNED.format(rel="HAS_SOURCE", label="SourceRecord"),
-    _MOVE_OWNED.format(rel="IN_SEGMENT", label="Segment"),
     *(_MOVE_TIES_OUT.format(tie=t) for t in TIE_TYPES),
     *(_MOVE_TIES_IN.format(tie=t) for t in TIE_TYPES),
     "MATCH (keep:Customer {id: $keep}) SET keep += $fill",
-    "UNWIND $others AS other MATCH (gone:Customer {id: other}) DETACH DELETE gone "
-    "WITH count(*) AS deleted "
-    f"WITH CASE WHEN deleted > 0 THEN [{{type: '{events.CUSTOMER_MERGED}', "
-    "customerIds: [$keep] + $others, data: $event}] ELSE [] END AS mergeEvents"
-    + events.outbox("mergeEvents"),
+    MERGE_AND_RECORD,
 )
 """Move everything the others own or are tied to onto the kept customer (ties between the
-merged customers themselves would become self-ties and go), fill the kept profile's gaps,
-delete the others, and with them write the `customer.merged` event (none when a merge run again
-finds them deleted already: the first run wrote it)."""
+merged customers themselves would become self-ties and go), fill the kept profile's gaps, then
+`MERGE_AND_RECORD`."""
 
 
 async def merge_preview(store: GraphStore, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -99,22 +119,27 @@ async def merge_customers(
 
 ERASE_CUSTOMER = (
     "MATCH (c:Customer {id: $id})\n"
+    f"WITH c, {events.former_scope('0', 'c')} AS former\n"
     "CALL { WITH c MATCH (c)-[:HAD]->(i:Interaction) DETACH DELETE i "
     "RETURN count(*) AS contacts }\n"
     "CALL { WITH c MATCH (c)-[:HAS_SOURCE]->(s:SourceRecord) DETACH DELETE s "
     "RETURN count(*) AS sources }\n"
     f"CALL {{ WITH c MATCH (c)-[r:{TIES}]-() DELETE r RETURN count(*) AS ties }}\n"
     "CALL { WITH c MATCH (c)-[r:IN_SEGMENT]->() DELETE r RETURN count(*) AS segments }\n"
-    "WITH c, c.country AS country\n"
+    "WITH c, former, c.country AS country\n"
     "SET c = {id: $anonymous, erased: true, erasedAt: $now, country: country}\n"
-    f"WITH collect({{type: '{events.CUSTOMER_ERASED}', customerIds: [$id], data: $event}}) "
-    "AS eraseEvents" + events.outbox("eraseEvents") + "RETURN size(outbox) AS erased"
+    f"WITH collect({{type: '{events.CUSTOMER_ERASED}', customerIds: [$id], data: $event, "
+    "formerScope: former}) AS eraseEvents"
+    + events.outbox("eraseEvents")
+    + "RETURN size(outbox) AS erased"
 )
 """Right to be forgotten: contacts (free text), source records (their ids and keys) and ties go;
 the profile is replaced by an anonymous id, the country and when it was erased. Orders stay on
 the anonymous customer so that revenue totals do not change. One statement with its
 `customer.erased` event, naming the erased id (so that partners can erase their copy) and the
-anonymous one: a customer is erased with its event, or not at all."""
+anonymous one, and beside them (`formerScope`, read before anything goes) the systems and
+segments the customer had, so that partners scoped by them receive it: a customer is erased with
+its event, or not at all."""
 
 
 async def erase_customer(store: GraphStore, customer_id: str, now_ms: int) -> str | None:

@@ -18,12 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from crm_graph.api.auth.keys import authenticate
 from crm_graph.api.auth.principal import Principal
-from crm_graph.graph import events as outbox
+from crm_graph.graph import events
 from crm_graph.graph.errors import StoreError
 from crm_graph.graph.events import Event
 from crm_graph.graph.store import GraphStore
@@ -36,7 +36,8 @@ customer read) run at once: an event reaches every subscription at the same mome
 hundred of them asking the store together exhausted the embedded store's connection pool
 ("Too many connections", bench subscriptions)."""
 BATCH = 100
-"""Events read from the outbox per statement (the poller reads again at once after a full one)."""
+"""Events read from the outbox per statement (the poller reads again at once after a full one),
+and the most a subscription is handed at once (`Feed.batches`)."""
 QUEUE_LIMIT = 1_000
 """Events a subscription may have waiting; beyond, it is ended (`SubscriberTooSlow`)."""
 
@@ -60,6 +61,37 @@ class SubscriberTooSlow(Exception):
             f"subscribe again with fromSequence: {resume_from}"
         )
         self.resume_from = resume_from
+
+
+class Feed:
+    """A subscription's events: one at a time (`async for`), or as many as are waiting at once,
+    in batches (`batches()`: for checks that cost a statement per batch, not per event). One
+    or the other, for the life of the subscription."""
+
+    def __init__(self, read: Callable[[int], AsyncIterator[list[Event]]]) -> None:
+        self._read = read
+        self._one_by_one: AsyncIterator[list[Event]] | None = None
+        self._batched = False
+        self._pending: list[Event] = []
+
+    def __aiter__(self) -> Feed:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._batched:
+            raise RuntimeError("this feed is read in batches")
+        if self._one_by_one is None:
+            self._one_by_one = self._read(1)
+        # replayed batches hold more than one: handed out one at a time
+        while not self._pending:
+            self._pending = list(await anext(self._one_by_one))
+        return self._pending.pop(0)
+
+    def batches(self) -> AsyncIterator[list[Event]]:
+        if self._one_by_one is not None or self._batched:
+            raise RuntimeError("a feed is read by event or in batches, once")
+        self._batched = True
+        return self._read(BATCH)
 
 
 @dataclass(eq=False)
@@ -120,7 +152,7 @@ class EventHub:
     @contextlib.asynccontextmanager
     async def subscription(
         self, store: GraphStore, key_id: str, from_sequence: int | None = None
-    ) -> AsyncIterator[AsyncIterator[Event]]:
+    ) -> AsyncIterator[Feed]:
         """The events committed after `from_sequence` (None: from now on), in sequence order,
         each once, for as long as the context is open."""
         self.check(key_id)
@@ -129,7 +161,7 @@ class EventHub:
         if not self._subscribers:
             # the poller reads nothing while no one listens: catch up with the outbox first, or
             # this subscription would be given what committed before it
-            last = await outbox.last_sequence(store)
+            last = await events.last_sequence(store)
             assert self._position is not None
             self._position = max(self._position, last)
         self.check(key_id)
@@ -138,32 +170,48 @@ class EventHub:
         self._subscribers.add(subscriber)
         assert self._position is not None
         try:
-            yield self._feed(store, subscriber, self._position, from_sequence)
+            live_from = self._position
+            yield Feed(lambda most: self._feed(store, subscriber, live_from, from_sequence, most))
         finally:
             self._subscribers.discard(subscriber)
 
     async def _feed(
-        self, store: GraphStore, subscriber: _Subscriber, live_from: int, from_sequence: int | None
-    ) -> AsyncIterator[Event]:
+        self,
+        store: GraphStore,
+        subscriber: _Subscriber,
+        live_from: int,
+        from_sequence: int | None,
+        most: int,
+    ) -> AsyncIterator[list[Event]]:
+        """The events in batches: each replayed page, then what waits in the queue, at most
+        `most` at a time (taken out of the queue only when handed over: what counts against
+        `queue_limit` is what the subscription has not taken yet)."""
         seen = live_from if from_sequence is None else from_sequence
         if from_sequence is not None:
             # replay: read the outbox until it has nothing after `seen` (the queue, registered
             # before, holds whatever is committed meanwhile; duplicates are skipped below)
             while True:
-                batch = await outbox.events_after(store, seen, limit=BATCH)
-                for event in batch:
-                    if event.sequence > seen:
-                        seen = event.sequence
-                        yield event
-                if len(batch) < BATCH:
+                page = await events.read_after(store, seen, limit=BATCH)
+                batch = [e for e in page.events if e.sequence > seen]
+                seen = max([seen, page.reached, *(e.sequence for e in batch)])
+                if batch:
+                    yield batch
+                if page.caught_up:
                     break
         while True:
-            live = await subscriber.queue.get()
-            if live is None:
+            # what is waiting, at most BATCH, without waiting for more than the first
+            waiting = [await subscriber.queue.get()]
+            while len(waiting) < most and waiting[-1] is not None and not subscriber.queue.empty():
+                waiting.append(subscriber.queue.get_nowait())
+            batch = []
+            for live in waiting:
+                if live is not None and live.sequence > seen:
+                    seen = live.sequence
+                    batch.append(live)
+            if batch:
+                yield batch
+            if waiting[-1] is None:
                 raise SubscriberTooSlow(seen, self.queue_limit)
-            if live.sequence > seen:
-                seen = live.sequence
-                yield live
 
     async def _ensure_running(self, store: GraphStore) -> None:
         if self._store is not None and self._store is not store:
@@ -177,7 +225,7 @@ class EventHub:
     async def _poll(self, store: GraphStore) -> None:
         while self._position is None:
             try:
-                self._position = await outbox.last_sequence(store)
+                self._position = await events.last_sequence(store)
             except StoreError as e:
                 log.warning("event hub cannot read the outbox: %s", e)
                 await asyncio.sleep(self.interval)
@@ -195,18 +243,18 @@ class EventHub:
 
     async def poll_once(self) -> None:
         """Read what the outbox holds after the last event seen and hand it to every open
-        subscription (what the poller does each tick): one statement per `BATCH` events,
+        subscription (what the poller does each tick): one `read_after` per `BATCH` events,
         whatever the number of subscriptions."""
         if self._store is None or self._position is None:
             return
         while True:
             self.polls += 1
-            batch = await outbox.events_after(self._store, self._position, limit=BATCH)
-            for event in batch:
-                self._position = max(self._position, event.sequence)
+            page = await events.read_after(self._store, self._position, limit=BATCH)
+            for event in page.events:
                 for subscriber in tuple(self._subscribers):
                     self._hand(subscriber, event)
-            if len(batch) < BATCH:
+            self._position = max(self._position, page.reached)
+            if page.caught_up:
                 return
 
     def _hand(self, subscriber: _Subscriber, event: Event) -> None:

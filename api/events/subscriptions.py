@@ -17,7 +17,7 @@ What a key receives is what its queries may see:
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -33,7 +33,7 @@ from crm_graph.api.customers.planner import customer_view
 from crm_graph.api.customers.types import Customer
 from crm_graph.api.events.hub import EventHub, SubscriberTooSlow, SubscriptionRefused
 from crm_graph.api.events.types import ChangeEvent, EventType
-from crm_graph.graph.customer_reads import customers_in_scope
+from crm_graph.graph import events
 from crm_graph.graph.events import Event
 
 EVENT_SCOPES: Mapping[str, Scope] = {
@@ -91,20 +91,17 @@ def _subscriber(info: Info) -> tuple[Context, EventHub, Principal]:
     return context, hub, principal
 
 
-async def _visible(context: Context, principal: Principal, event: Event) -> bool:
-    """Whether `principal` may receive `event` (its type's scope, its customers' scope)."""
-    if scope_for(event.type) not in principal.scopes:
-        return False
-    scope = principal.customers
-    if scope.everyone:
-        return True
-    about = set(event.customer_ids)
-    if not about:
-        return False
+async def _visible(context: Context, principal: Principal, batch: list[Event]) -> list[Event]:
+    """The events of `batch` `principal` may receive (their type's scope, their customers'
+    scope), in order: one store statement for the whole batch at most (`events.in_scope`)."""
+    readable = [e for e in batch if scope_for(e.type) in principal.scopes]
+    if not readable or principal.customers.everyone:
+        return readable
     hub = context.events
     assert hub is not None
     async with hub.store_slots:
-        return await customers_in_scope(context.store, about, scope) == about
+        seen = await events.in_scope(context.store, principal.customers, readable)
+    return [e for e in readable if e.sequence in seen]
 
 
 class _Key:
@@ -135,18 +132,36 @@ class _Key:
 
 
 async def _followed(
-    hub: EventHub, context: Context, principal: Principal, from_sequence: int | None
+    hub: EventHub,
+    context: Context,
+    principal: Principal,
+    from_sequence: int | None,
+    wanted: Callable[[Event], bool],
 ) -> AsyncIterator[tuple[Principal, Event]]:
-    """The events the key may see, in sequence order, with the key as it is when each is
-    delivered; a subscription that fell behind, or whose key was revoked or expired meanwhile,
-    is ended with an error saying so."""
+    """The events the subscription asks for (`wanted`: its types, the customers it follows;
+    looked at first, without the store) that the key may see, in sequence order, with the key
+    as it is when each is delivered; a subscription that fell behind, or whose key was revoked
+    or expired meanwhile, is ended with an error saying so. The key's customer scope is checked
+    for all the events waiting at once, so that a subscription costs the store at most one
+    statement per batch of events it asks for, never one per event of the whole system."""
     key = _Key(context, principal)
     try:
         async with hub.subscription(context.store, principal.key_id, from_sequence) as feed:
-            async for event in feed:
+            async for batch in feed.batches():
+                # the key first (at most one look-up a second, shared by its subscriptions): a
+                # revoked or expired key ends the subscription at its next event, wanted or not
                 now = await key.current()
-                if await _visible(context, now, event):
-                    yield now, event
+                pending = [e for e in batch if wanted(e)]
+                while pending:
+                    visible = await _visible(context, now, pending)
+                    pending = []
+                    for i, event in enumerate(visible):
+                        if i and (current := await key.current()) != now:
+                            # the key changed while the batch was delivered: check the rest
+                            # against it as it is now
+                            now, pending = current, visible[i:]
+                            break
+                        yield now, event
     except SubscriptionRefused as e:
         raise _refused(e.code, e.message) from None
     except SubscriberTooSlow as e:
@@ -160,9 +175,11 @@ async def _events(
     types: frozenset[str] | None,
     from_sequence: int | None,
 ) -> AsyncGenerator[ChangeEvent, None]:
-    async for now, event in _followed(hub, context, principal, from_sequence):
-        if types is None or event.type in types:
-            yield ChangeEvent.of(event, masked(event.data, now))
+    def wanted(event: Event) -> bool:
+        return types is None or event.type in types
+
+    async for now, event in _followed(hub, context, principal, from_sequence, wanted):
+        yield ChangeEvent.of(event, masked(event.data, now))
 
 
 async def _customer_changes(
@@ -174,11 +191,13 @@ async def _customer_changes(
     info: Info,
 ) -> AsyncGenerator[Customer, None]:
     view = customer_view(info)
-    wanted = set(ids)
-    async for now, event in _followed(hub, context, principal, from_sequence):
-        about = [c for c in dict.fromkeys(event.customer_ids) if c in wanted]
-        if not about:
-            continue
+    followed = set(ids)
+
+    def wanted(event: Event) -> bool:
+        return not followed.isdisjoint(event.customer_ids)
+
+    async for now, event in _followed(hub, context, principal, from_sequence, wanted):
+        about = [c for c in dict.fromkeys(event.customer_ids) if c in followed]
         # read afresh: the connection's loaders would answer what they cached before the change
         context.loaders = CustomerLoaders(context.store, now.customers)
         context.extra.clear()

@@ -39,8 +39,9 @@ class ChangeEvent:
         description="The customers the change is about (all in this key's customer scope)."
     )
     data: JSON = strawberry.field(
-        description="What changed: ids and changed values, email and phone left out without "
-        "the contact_details scope."
+        description="What changed: ids, the names of the fields written, amounts as text; "
+        "never personal values (email, phone and attributes keys are left out without the "
+        "contact_details scope)."
     )
 
     @classmethod

@@ -160,15 +160,19 @@ class WebhookWorker:
             self._window = self._window[len(dropped) :]
             self._window_after = dropped[-1].sequence
 
-    async def _read(self, hook: webhooks.Webhook) -> list[events.Event]:
+    async def _read(self, hook: webhooks.Webhook) -> events.Page:
         """The subscription's next events (of its types, after its acknowledged number, at most
-        `BATCH`): from the window when it covers them, else from the store."""
+        `BATCH`), and how far they were looked for: from the window when it covers them, else
+        from the store (`events.read_after`: a bounded window of sequences)."""
         after = hook.acknowledged
         window = self._window
         if window and self._window_after <= after and window[-1].sequence >= self._latest:
             wanted = set(hook.events)
-            return [e for e in window if e.sequence > after and e.type in wanted][:BATCH]
-        return await events.events_after(self.store, after, types=hook.events, limit=BATCH)
+            found = [e for e in window if e.sequence > after and e.type in wanted][:BATCH]
+            end = window[-1].sequence
+            reached = found[-1].sequence if len(found) == BATCH else end
+            return events.Page(found, reached, max(end, self._latest))
+        return await events.read_after(self.store, after, types=hook.events, limit=BATCH)
 
     async def _prune(self) -> None:
         before = _now_ms() - self.config.retention_days * 86_400_000
@@ -210,16 +214,25 @@ class WebhookWorker:
                         return  # removed, failed, or another worker has it: looked at again later
                     claimed = time.monotonic()
                 checked = max(checked, hook.acknowledged)
-                batch = await self._read(hook)
+                page = await self._read(hook)
+                batch = page.events
+                if not batch and page.reached > hook.acknowledged:
+                    # only events of other types there: past them, instead of reading them again
+                    if not await webhooks.acknowledge(self.store, hook, self.owner, page.reached):
+                        hook = None  # replayed meanwhile (or the lease lost): read it again
+                        continue
+                    hook = dataclasses.replace(hook, acknowledged=page.reached)
+                    continue
                 if not batch:
                     # nothing for it after its acknowledged number: wait for the outbox to grow
-                    checked = max(checked, self._latest)
+                    checked = max(checked, page.last)
                     await self._wait_for_more(checked)
                     continue
+                for_it = await events.in_scope(self.store, hook.scope, batch)
                 for event in batch:
                     if self._stopping.is_set():
                         return
-                    if not await self._for_it(hook, event):
+                    if event.sequence not in for_it:
                         moved = await webhooks.acknowledge(
                             self.store, hook, self.owner, event.sequence
                         )
@@ -248,16 +261,6 @@ class WebhookWorker:
                     lambda: self._latest > checked or self._stopping.is_set()
                 )
                 await asyncio.wait_for(more, self.config.lease / 3)
-
-    async def _for_it(self, hook: webhooks.Webhook, event: events.Event) -> bool:
-        """Whether the event is in the subscription's scope: every customer it concerns is (one
-        about no customer in particular only for a subscription to all of them)."""
-        if hook.scope.everyone:
-            return True
-        if not event.customer_ids:
-            return False
-        seen = await webhooks.customers_in_scope(self.store, hook.scope, event.customer_ids)
-        return all(c in seen for c in event.customer_ids)
 
     async def _deliver(self, hook: webhooks.Webhook, event: events.Event) -> bool | None:
         """POST the event until the receiver acknowledges it (True; False when the progress

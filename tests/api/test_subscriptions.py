@@ -5,6 +5,7 @@ client (`tests.ws_client`), changes made by mutations over HTTP from another cli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from crm_graph.api.settings import Settings
 from crm_graph.graph.access import scope_of
 from crm_graph.graph.settings import StoreSettings
 from crm_graph.graph.store import GraphStore
+from tests.api import scoped_changes
 from tests.api.test_mutations import LINK, RECORD_TRANSACTION, UPSERT
 from tests.ws_client import Refused, Subscriber, subscriber, uvicorn_serving
 
@@ -393,3 +395,82 @@ async def test_a_disconnect_ends_its_subscriptions_and_their_tasks(served: Serve
     assert served.open_subscriptions == 0
     # the poller (started by the first subscription) is the one task more
     assert len(asyncio.all_tasks()) <= before + 1
+
+
+# -- scopes of source systems and segments, and what a scoped subscription costs --------------
+
+SCOPED_EVENTS = "subscription($types: [EventType!]) { events(types: $types) { type customerIds } }"
+
+
+async def test_source_and_segment_partners_receive_the_erasures_and_merges_of_their_customers(
+    served: Served, store: GraphStore
+) -> None:
+    # given customers of the shop and of the crm, some in the VIP segment, and a partner key
+    # limited to the shop's customers, another to the VIP segment's
+    await scoped_changes.customers(store, served.write)
+    keys = {scope: (await create_key(store, "partner", "p", customers=scope))[1]
+            for scope in scoped_changes.EXPECTED}  # fmt: skip
+    types = [t.upper().replace(".", "_") for t in scoped_changes.TYPES]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {}
+        for scope, key in keys.items():
+            client = await stack.enter_async_context(subscriber(served.url, bearer(key)))
+            clients[scope] = (client, await live(served, client, SCOPED_EVENTS, types=types))
+        # when customers in and out of each scope are erased and merged, then z1 (in both)
+        # is updated
+        await scoped_changes.changes(served.write)
+        # then each receives the erasure and the merge of its own customers, nothing else
+        # before the update of z1, which comes last
+        for scope, expected in scoped_changes.EXPECTED.items():
+            client, operation = clients[scope]
+            got = [(await client.next(operation))["data"]["events"] for _ in expected]
+            assert [(g["type"].lower().replace("_", "."), g["customerIds"]) for g in got] == (
+                expected
+            ), scope
+            assert client.pending(operation) == 0
+
+
+def counting_scope_checks(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements read from now on that test a customer scope of source systems (the
+    scope predicate's pattern: `CustomerScope.expression`)."""
+    seen: list[str] = []
+    read = store.read
+
+    async def counted(query: str, params: Any = None) -> Any:
+        if "ScopeSrc" in query:
+            seen.append(query)
+        return await read(query, params)
+
+    monkeypatch.setattr(store, "read", counted)
+    return seen
+
+
+async def test_a_scoped_subscription_asks_the_store_only_about_the_events_it_wants(
+    served: Served, store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given 60 customers of the shop, and a partner key limited to the shop's customers that
+    # follows one of them, and the transactions of all
+    ids = [f"s{i}" for i in range(60)]
+    await served.write(UPSERT, input=[{"id": i, "name": i, "sourceSystem": "shop"} for i in ids])
+    _, partner = await create_key(store, "partner", "shop", customers=scope_of(systems=["shop"]))
+    async with subscriber(served.url, bearer(partner)) as client:
+        changed = await live(served, client, CHANGED, ids=["s0"])
+        orders = await live(served, client, SCOPED_EVENTS, types=["TRANSACTION_RECORDED"])
+        checks = counting_scope_checks(store, monkeypatch)
+        # when the 59 others are updated, then s0, then s0 places an order
+        for i in ids[1:]:
+            await served.write(UPSERT, input=[{"id": i, "city": "York"}])
+        await served.write(UPSERT, input=[{"id": "s0", "city": "Hull"}])
+        assert (await client.next(changed))["data"]["customerChanged"]["city"] == "Hull"
+        await served.write(
+            RECORD_TRANSACTION,
+            input={"id": "t1", "customerId": "s0", "at": "2024-05-01T10:00:00Z",
+                   "lines": [{"amount": 10.0}]},
+        )  # fmt: skip
+        order = (await client.next(orders))["data"]["events"]
+        assert (order["type"], order["customerIds"]) == ("TRANSACTION_RECORDED", ["s0"])
+        await client.next(changed)  # the order is about s0 too
+    # then the scope was checked for s0's update and for the order, by each subscription that
+    # wants them, and s0 read twice: never for the 59 updates no subscription wants (they were
+    # one statement each, sharing the hub's four slots, before)
+    assert len(checks) <= 5, checks

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from crm_graph.api.webhooks.worker import DeliveryConfig, WebhookWorker
 from crm_graph.graph import events, webhooks
 from crm_graph.graph.access import CustomerScope
 from crm_graph.graph.store import GraphStore
+from tests.api import scoped_changes
 from tests.api.test_mutations import LINK, RECORD_TRANSACTION, UPSERT
 from tests.conftest import Api
 from tests.receiver import Receiver, until
@@ -340,3 +342,62 @@ async def test_a_delivery_costs_one_store_write_not_a_read_and_a_claim_per_subsc
     assert sent["record"] == 32, sent
     assert sent["events"] <= 8 + 4, sent
     assert sent["claim"] <= 4 + 4, sent
+
+
+def _about(delivered: dict[str, Any]) -> tuple[str, list[str]]:
+    """A delivery's type and the customers its data names (as the event's customerIds)."""
+    data = delivered["data"]
+    if delivered["type"] == events.CUSTOMER_MERGED:
+        return delivered["type"], [data["keptId"], *data["mergedIds"]]
+    return delivered["type"], [data["customerId"]]
+
+
+async def test_source_and_segment_subscriptions_get_the_erasures_and_merges_of_their_customers(
+    store: GraphStore, admin: Api
+) -> None:
+    # given customers of the shop and of the crm, some in the VIP segment
+    async def mutate(query: str, **variables: Any) -> None:
+        (result,) = (await admin.data(query, **variables)).values()
+        assert result["__typename"].endswith("Success"), result
+
+    await scoped_changes.customers(store, mutate)
+    receivers = {scope: Receiver() for scope in scoped_changes.EXPECTED}
+    async with contextlib.AsyncExitStack() as stack:
+        hooks = {}
+        for scope, receiver in receivers.items():
+            await stack.enter_async_context(receiver)
+            added = await subscriptions.add(store, receiver.url, scoped_changes.TYPES, scope=scope)
+            hooks[scope] = added.webhook
+        await stack.enter_async_context(worker(store))
+        # when customers in and out of each scope are erased and merged, then z1 is updated
+        await scoped_changes.changes(mutate)
+        last = await events.last_sequence(store)
+        for hook in hooks.values():
+            await until(lambda hook=hook: _acknowledged(store, hook.id, last))
+        # then each subscription got the erasure and the merge of its own customers, and
+        # nothing about the others
+        for scope, expected in scoped_changes.EXPECTED.items():
+            got = [_about(r.json) for r in receivers[scope].accepted()]
+            assert got == expected, scope
+
+
+async def test_a_subscription_to_some_types_moves_past_the_events_of_others(
+    store: GraphStore,
+) -> None:
+    # given a subscription to erasures only, and then 3,500 events of other types
+    receiver = Receiver()
+    async with receiver, worker(store):
+        hook = (await subscriptions.add(store, receiver.url, [events.CUSTOMER_ERASED])).webhook
+        start = await events.last_sequence(store)
+        await store.write(
+            "UNWIND range($a, $b) AS i CREATE (:Event {sequence: i, type: 'customer.updated', "
+            "at: timestamp(), customerIds: ['c1'], data: '{}'})",
+            {"a": start + 1, "b": start + 3_500},
+        )
+        await store.write(
+            "MERGE (s:EventSequence {id: 'events'}) SET s.value = $n", {"n": start + 3_500}
+        )
+        # then its progress moves past them (window by window), instead of staying where it
+        # was and reading all of them again at every poll; nothing was delivered
+        await until(lambda: _acknowledged(store, hook.id, start + 3_500))
+        assert receiver.received == []

@@ -249,3 +249,103 @@ async def test_a_customer_is_erased_with_its_event_or_not_at_all_whatever_the_cr
             {"kept": True, "keptParts": 4, "erased": False, "goneParts": 0, "events": 0},
             {"kept": False, "keptParts": 0, "erased": True, "goneParts": 0, "events": 1},
         ), (at, state)
+
+
+# -- a read of the outbox looks at a bounded window, however long the backlog ------------------
+
+BACKLOG = 12_000
+"""More than `WINDOWS` windows of `WINDOW` sequences: a read from 0 without an upper bound
+examined all of them."""
+
+
+async def backlog(store: GraphStore, count: int = BACKLOG) -> None:
+    """`count` events of customer.updated, written directly (the counter with them)."""
+    for start in range(0, count, 6_000):
+        await store.write(
+            "UNWIND range($a, $b) AS i CREATE (:Event {sequence: i, type: 'customer.updated', "
+            "at: timestamp(), customerIds: ['c1'], data: '{}'})",
+            {"a": start + 1, "b": min(start + 6_000, count)},
+        )
+    await store.write("MERGE (s:EventSequence {id: 'events'}) SET s.value = $n", {"n": count})
+
+
+def _neo4j_rows(plan: Any) -> list[tuple[str, int]]:
+    found = [(str(plan["operatorType"]), int(plan.get("rows", 0)))]
+    for child in plan.get("children", []):
+        found.extend(_neo4j_rows(child))
+    return found
+
+
+def _falkordb_rows(operation: Any) -> list[tuple[str, int]]:
+    found = [(str(operation.name), int(operation.records_produced))]
+    for child in operation.children:
+        found.extend(_falkordb_rows(child))
+    return found
+
+
+async def profiled_rows(
+    store: GraphStore, query: str, params: dict[str, Any]
+) -> list[tuple[str, int]]:
+    """Each step of the statement's profile, with the rows it produced (the engine's own count
+    of what it examined, not a time)."""
+    if store.dialect.name == "neo4j":
+        async with store._driver.session() as session:  # type: ignore[attr-defined]
+            summary = await (await session.run("PROFILE " + query, params)).consume()
+        return _neo4j_rows(summary.profile)
+    plan = await store._graph.profile(query, params)  # type: ignore[attr-defined]
+    return _falkordb_rows(plan.structured_plan)
+
+
+def recording_reads(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """The statements `store.read` runs from now on, with their parameters."""
+    seen: list[tuple[str, Any]] = []
+    read = store.read
+
+    async def recorded(query: str, params: Any = None) -> Any:
+        seen.append((query, params))
+        return await read(query, params)
+
+    monkeypatch.setattr(store, "read", recorded)
+    return seen
+
+
+@pytest.mark.parametrize("types", [None, [events.CUSTOMER_ERASED]], ids=["all", "erasures"])
+async def test_a_read_of_the_outbox_examines_a_bounded_window_of_it(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch, types: list[str] | None
+) -> None:
+    # given a backlog of 12,000 events of customer.updated
+    await backlog(store)
+    # when a reader at 0 (of every type, or of erasures only: none there) polls once
+    statements = recording_reads(store, monkeypatch)
+    page = await events.read_after(store, 0, types=types, limit=100)
+    monkeypatch.undo()
+    # then each statement it ran examined at most one window of the outbox (as the engine
+    # counts the rows each step produced), and it ran at most WINDOWS of them
+    outbox_reads = [(q, p) for q, p in statements if q == events.EVENTS_AFTER]
+    assert 1 <= len(outbox_reads) <= events.WINDOWS
+    for query, params in outbox_reads:
+        steps = await profiled_rows(store, query, params)
+        assert max(rows for _, rows in steps) <= events.WINDOW, steps
+    if types is None:
+        assert [e.sequence for e in page.events] == list(range(1, 101))
+        assert page.reached == 100 and len(outbox_reads) == 1
+    else:
+        # the erasure reader found none, and moves on past the windows it looked at, never
+        # further than the last event
+        assert page.events == []
+        assert page.reached == events.WINDOW * events.WINDOWS < page.last == BACKLOG
+        again = await events.read_after(store, page.reached, types=types)
+        assert (again.events, again.reached, again.caught_up) == ([], BACKLOG, True)
+
+
+async def test_the_outbox_read_seeks_the_index_of_sequences(store: GraphStore) -> None:
+    # given a backlog, when the window statement is profiled, then its first step finds the
+    # events by the index on Event.sequence, not by a scan of every event
+    await backlog(store, 3_000)
+    steps = await profiled_rows(
+        store, events.EVENTS_AFTER, {"after": 0, "upto": 1_000, "types": None, "limit": 100}
+    )
+    names = [name for name, _ in steps]
+    seeks = [n for n in names if ("Index" in n and "Seek" in n) or "By Index Scan" in n]
+    assert seeks, names
+    assert not [n for n in names if "LabelScan" in n or n.startswith("Node By Label Scan")], names
