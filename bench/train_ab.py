@@ -7,7 +7,8 @@ Each run is the tree's own `.venv/bin/crm-graph train` in a fresh process (`CRM_
 its data dir), measured from outside: wall seconds; CPU seconds of the command and its worker
 (user + system of the waited-for process tree, from `wait4`); the embedded FalkorDB server's CPU
 seconds over the run (it daemonizes, so it is read from `/proc`, sampled every 0.2 s); peak RSS of
-the command's process, of its worker and of the store server (`VmHWM`, last sample); and the load
+the command's process, of its worker and of the store server (`VmHWM`, the largest sampled), and
+the largest of the command and its worker from `wait4` (`tree_peak_rss_mb`); and the load
 average before and after. Appends each run, as one JSON line, to `bench/train_ab.log`.
 
 Used for issue 20's "training at 100k generated customers is no slower than today": "before" a
@@ -89,16 +90,15 @@ def run_once(
         if pid:
             rusage, process.returncode = usage, os.waitstatus_to_exitcode(status)
             break
-        for p in _descendants(process.pid):
+        store = _store_pid(data_dir)
+        for p in [*_descendants(process.pid), *([] if store is None else [store])]:
             sample = _cpu_and_hwm(p)
             if sample:
-                seen[p] = sample
-        store = _store_pid(data_dir)
-        if store is not None:
-            sample = _cpu_and_hwm(store)
-            if sample:
-                store_first.setdefault(store, sample[0])
-                seen[store] = sample
+                if p == store:
+                    store_first.setdefault(store, sample[0])
+                # the largest of each: an exited process not yet reaped (a zombie) shows none
+                before = seen.get(p, (0.0, 0.0))
+                seen[p] = (max(before[0], sample[0]), max(before[1], sample[1]))
         time.sleep(TICK)
     wall = time.perf_counter() - started
     output = process.stdout.read().decode(errors="replace") if process.stdout else ""
@@ -117,6 +117,7 @@ def run_once(
         "store_cpu_s": round(store_cpu, 1),
         "peak_rss_mb": round(seen.get(process.pid, (0.0, rusage.ru_maxrss / 1024))[1]),
         "worker_peak_rss_mb": round(max((v[1] for v in others.values()), default=0.0)),
+        "tree_peak_rss_mb": round(rusage.ru_maxrss / 1024),
         "store_peak_rss_mb": round(store_hwm),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
