@@ -168,6 +168,7 @@ def rules_and_recommendations(
     features_at_start: pd.DataFrame,
     seed: int,
     evaluation_start: pd.Timestamp | None = None,
+    recommender: dict[str, Any] | None = None,
 ) -> RulesOutcome:
     """Association rules mined before `as_of` (and, for their evaluation, before
     `evaluation_start`), the recommender evaluated over `[evaluation_start, evaluation_start +
@@ -176,8 +177,10 @@ def rules_and_recommendations(
     itself when the lines hold the real future. `segments` are the customers' segments as of
     `as_of`; the evaluation's are fitted here on `features_at_start`, the customers' features at
     `evaluation_start` (in a back-test, the segments as of `as_of` know the held-out purchases).
-    Runs in a worker process when `train` has two."""
+    Runs in a worker process when `train` has two. `recommender`: parameters of
+    `recommend.Recommender` other than its defaults (benches compare them)."""
     seconds: dict[str, float] = {}
+    params = recommender or {}
     with frames.collector_paused():
         started = time.perf_counter()
         start = as_of - pd.Timedelta(days=horizon_days) if evaluation_start is None else utc(
@@ -191,7 +194,7 @@ def rules_and_recommendations(
         seconds["segments at the evaluation's start"] = time.perf_counter() - started
         started = time.perf_counter()
         # the rules reported are the ones the recommender blends in: mined once each
-        miner = recommend.Recommender()
+        miner = recommend.Recommender(**params)
         thresholds: dict[str, Any] = {
             "min_support": miner.min_support,
             "min_confidence": miner.min_confidence,
@@ -209,11 +212,11 @@ def rules_and_recommendations(
             rule_metrics = {}
         seconds["rules"] = time.perf_counter() - started
         started = time.perf_counter()
-        evaluated = recommend.Recommender().fit(
+        evaluated = recommend.Recommender(**params).fit(
             lines, ties, as_of=start, segments=segments_at_start, rules=held_out
         )
         quality = evaluated.evaluate(lines, end)
-        model = recommend.Recommender().fit(
+        model = recommend.Recommender(**params).fit(
             lines, ties, as_of=as_of, segments=segments, rules=mined
         )
         # Asked for and encoded a slice of customers at a time: the million recommendations of

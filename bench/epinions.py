@@ -55,7 +55,8 @@ def tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.D
     return people.set_index("customer_id", drop=False), orders, lines, ties
 
 
-def measure(users: int, work: Path, horizon_days: int = 90) -> dict[str, Any]:
+def measure(users: int, work: Path, horizon_days: int = 90,
+            similarity_history: int | str | None = "default") -> dict[str, Any]:  # fmt: skip
     from crm_graph.analytics import features, frames
     from crm_graph.analytics.segments import SegmentationModel
     from crm_graph.analytics.train import rules_and_recommendations
@@ -79,13 +80,15 @@ def measure(users: int, work: Path, horizon_days: int = 90) -> dict[str, Any]:
     segments = model.fit_predict(now).map(model.segment_names())
     seconds["segments"] = time.perf_counter() - clock
     clock, cpu = time.perf_counter(), time.process_time()
+    params = {} if similarity_history == "default" else {"similarity_history": similarity_history}
     outcome = rules_and_recommendations(lines, ties, customers.index, as_of, horizon_days,
-                                        segments, at_start, 0)  # fmt: skip
+                                        segments, at_start, 0, recommender=params)  # fmt: skip
     seconds["rules and recommendations"] = time.perf_counter() - clock
     cpu_seconds = time.process_time() - cpu
     seconds.update(outcome.seconds)
     return {
         "users": users,
+        "similarity_history": similarity_history,
         "customers": len(customers),
         "orders": int(lines["transaction_id"].nunique()),
         "products": int(lines["product_id"].nunique()),
@@ -103,9 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.epinions", description=__doc__)
     parser.add_argument("--users", type=int, default=7000)
     parser.add_argument("--work", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--similarity-history", default="default",
+        help="the recommender's similarity_history: a number, 'all' (None: every item of every "
+        "history), or 'default' (the recommender's own)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    result = measure(args.users, args.work)
+    history = args.similarity_history
+    history = None if history == "all" else history if history == "default" else int(history)
+    result = measure(args.users, args.work, similarity_history=history)
     print(json.dumps(result, indent=2))
     out = args.work / f"epinions-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2))

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from crm_graph.analytics.frames import LINES, TIES
-from crm_graph.analytics.recommend import Recommender
+from crm_graph.analytics.recommend import Recommender, _keep_top_per_row
 from crm_graph.analytics.rules import rules as mine_rules
 from crm_graph.loaders.synthetic import generate
 
@@ -369,3 +370,64 @@ def test_scoring_candidates_gives_the_whole_catalogues_picks(
                                       whole.recommend([customer], first=10))  # fmt: skip
     assert candidates.evaluate(lines, AS_OF) == whole.evaluate(lines, AS_OF)
     assert candidates.evaluate(lines, AS_OF).customers > 100
+
+
+def _heavy_rater_shop() -> pd.DataFrame:
+    """H rated `old` first, then 600 other products, one an hour; W bought `old` and `w1`; Y
+    bought `old`; Z bought `n600`, H's last."""
+    start = AS_OF - 60 * DAY
+    hour = pd.Timedelta(hours=1)
+    rows = [("H", "old", start)] + [("H", f"n{k:03d}", start + k * hour) for k in range(1, 601)]
+    rows += [("W", "old", start), ("W", "w1", start), ("Y", "old", start + hour),
+             ("Z", "n600", start + 2 * hour)]  # fmt: skip
+    return pd.DataFrame(
+        [{"customer_id": c, "transaction_id": f"T{i}", "at": at, "product_id": p,
+          "category": np.nan, "quantity": 1, "amount": 1.0}
+         for i, (c, p, at) in enumerate(rows)],
+        columns=list(LINES),
+    )  # fmt: skip
+
+
+def _similar_reasons(model: Recommender, customer: str, bought: str) -> list[str]:
+    picks = model.recommend([customer], first=50)
+    said = f"customers who bought {bought} bought it"
+    return [
+        p for p, reasons in zip(picks.product_id, picks.reasons, strict=True) if said in reasons
+    ]
+
+
+def test_a_heavy_raters_oldest_items_do_not_count_towards_similarities() -> None:
+    # given a customer with 601 items, and customers beside them with a few
+    shop = _heavy_rater_shop()
+    only_similar = {s: 0.0 for s in ("rules", "segment", "friends", "own_categories",
+                                     "friends_categories", "popular")}  # fmt: skip
+    capped = Recommender(weights={**only_similar, "similar_items": 1.0}).fit(shop, as_of=AS_OF)
+    whole = Recommender(weights={**only_similar, "similar_items": 1.0},
+                        similarity_history=None).fit(shop, as_of=AS_OF)  # fmt: skip
+    # then with the default history of 500, H's first item is similar only to what W bought
+    # with it (H's 500 most recent items count, `old` is not among them) ...
+    assert _similar_reasons(capped, "Y", "old") == ["w1"]
+    # ... while H's 500 recent items stay similar to one another: n101 to n599 tie for n600's
+    # 50 neighbours (ties keep the first items), the 100 older ones are not among them
+    assert _similar_reasons(capped, "Z", "n600") == [f"n{k:03d}" for k in range(101, 151)]
+    # and with the whole history, H's 600 later items are similar to `old` too
+    assert len(_similar_reasons(whole, "Y", "old")) == 50
+    # the cut history is only the similarities': H's 601 items are all still owned
+    assert not set(capped.recommend(["H"], first=20).product_id) & set(shop.product_id[:601])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), keep=st.integers(1, 6))
+def test_keeping_each_items_best_neighbours_keeps_the_largest_then_the_first_columns(
+    seed: int, keep: int
+) -> None:
+    # given a sparse matrix with many ties (values from a handful)
+    rng = np.random.default_rng(seed)
+    dense = rng.choice([0.0, 0.0, 0.25, 0.5, 0.5, 1.0], size=(12, 15)).astype(np.float32)
+    kept = _keep_top_per_row(sp.csr_matrix(dense), keep).toarray()
+    # then each row keeps its `keep` largest entries, ties going to the smaller column
+    for row, got in zip(dense, kept, strict=True):
+        columns = sorted(np.flatnonzero(row), key=lambda c: (-row[c], c))[:keep]
+        expected = np.zeros_like(row)
+        expected[columns] = row[columns]
+        np.testing.assert_array_equal(got, expected)
