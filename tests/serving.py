@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
+from crm_graph.graph.settings import parse_store
+from crm_graph.graph.store import open_store
 from tests.helpers import stop_embedded_server
 
 
@@ -120,3 +123,18 @@ def _wait_until_ready(served: Served, timeout: float = 120) -> None:
                 return
         time.sleep(0.2)
     raise AssertionError(f"crm-graph serve not ready in {timeout}s: {served.log.read_text()}")
+
+
+async def serve_store(engine: str) -> str | None:
+    """The `--store` of a serve test on `engine`: None for the embedded store; for "neo4j" the
+    suite's Neo4j (the test skipped without one), emptied first."""
+    if engine != "neo4j":
+        return None
+    from tests.conftest import NEO4J_URI, NO_NEO4J
+
+    if not NEO4J_URI:
+        pytest.skip(NO_NEO4J)
+    emptied = await open_store(parse_store(NEO4J_URI), bootstrap=False)
+    await emptied.delete_graph()  # type: ignore[attr-defined]
+    await emptied.close()
+    return NEO4J_URI

@@ -16,8 +16,8 @@ from bench.server import _cli, api_server, wait_ready
 from crm_graph.graph import events
 from crm_graph.graph.settings import parse_store
 from crm_graph.graph.store import open_store
-from tests.conftest import NEO4J_URI, NO_NEO4J
 from tests.helpers import write_csv
+from tests.serving import serve_store
 from tests.ws_client import subscriber
 
 EVENTS = "subscription($from: Int) { events(fromSequence: $from) { sequence type customerIds } }"
@@ -65,14 +65,7 @@ ORDER = "mutation($input: TransactionInput!) { recordTransaction(input: $input) 
 async def test_a_subscriber_receives_what_another_client_changes_within_its_scope(
     tmp_path: Path, engine: str
 ) -> None:
-    store: str | None = None
-    if engine == "neo4j":
-        if not NEO4J_URI:
-            pytest.skip(NO_NEO4J)
-        store = NEO4J_URI
-        emptied = await open_store(parse_store(NEO4J_URI), bootstrap=False)
-        await emptied.delete_graph()  # type: ignore[attr-defined]
-        await emptied.close()
+    store = await serve_store(engine)
     # given customers of two source systems, an admin key and a partner limited to acme's
     data_dir = tmp_path / "data"
     folder = tmp_path / "in"

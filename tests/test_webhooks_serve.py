@@ -25,9 +25,9 @@ from bench.server import _cli, api_server, create_admin_key, wait_ready
 from crm_graph.graph.events import events_after
 from crm_graph.graph.settings import parse_store
 from crm_graph.graph.store import open_store
-from tests.conftest import NEO4J_URI, NO_NEO4J
 from tests.helpers import stop_embedded_server
 from tests.receiver import Receiver, until
+from tests.serving import serve_store
 
 UPSERT = """
 mutation($input: [CustomerInput!]!) {
@@ -83,14 +83,7 @@ async def post(client: httpx.AsyncClient, key: str, customer: str) -> None:
 async def test_serve_delivers_every_event_and_resumes_after_a_sigkill(
     tmp_path: Path, engine: str
 ) -> None:
-    store: str | None = None
-    if engine == "neo4j":
-        if not NEO4J_URI:
-            pytest.skip(NO_NEO4J)
-        store = NEO4J_URI
-        emptied = await open_store(parse_store(NEO4J_URI), bootstrap=False)
-        await emptied.delete_graph()  # type: ignore[attr-defined]
-        await emptied.close()
+    store = await serve_store(engine)
     data_dir = tmp_path / "data"
     receiver = Receiver()
     await receiver.start()
