@@ -28,6 +28,7 @@ CRM_SCHEMA = GraphSchema(
         ("EventSequence", "id"),
         ("Webhook", "id"),
         ("WebhookDelivery", "id"),
+        ("KeyUse", "keyId"),
     ),
     indexed=(
         ("SourceRecord", "emailKey"),
@@ -47,10 +48,11 @@ under one name then makes one view; an event's number is unique, so that no two 
 ever commit the same one); look-up indexes for identity resolution and time ranges."""
 
 AUDIT_SCHEMA = GraphSchema(
-    unique=(),
+    unique=(("KeyUse", "keyId"),),
     indexed=(("AuditEntry", "at"), ("AuditEntry", "keyId"), ("AuditEntry", "requestId")),
 )
-"""The audit trail's indexes. On FalkorDB the entries live in a graph of their own beside the
+"""The audit trail's indexes, and the key of the keys' last-use notes (one per key, whatever
+number of servers note it at once). On FalkorDB the entries live in a graph of their own beside the
 customers' (`FalkorStore.audit_graph`), which gets these; on Neo4j, in the one database."""
 
 
