@@ -268,9 +268,11 @@ def test_the_cases_reach_every_text_argument() -> None:
         "products.before",
         "product.id", "upsertCustomers.input", "recordTransaction.input",
         "recordInteraction.input", "linkCustomers.input", "mergeCustomers.ids", "eraseCustomer.id",
-        "auditLog.customerId", "auditLog.keyId", "customerExport.id", "setKeyCustomers.keyId",
+        "auditLog.customerId", "auditLog.keyId", "auditLog.after", "auditLog.before",
+        "customerExport.id", "setKeyCustomers.keyId",
         "setKeyCustomers.customerIds", "savedView.name", "saveView.input", "deleteView.name",
-        "webhookDeliveries.id", "addWebhook.input", "removeWebhook.id", "replayWebhook.id",
+        "webhookDeliveries.id", "webhookDeliveries.after", "webhookDeliveries.before",
+        "addWebhook.input", "removeWebhook.id", "replayWebhook.id",
     }  # fmt: skip
     where = [path for arg, path in QUERY_TEXTS["customers"] if arg == "where"]
     assert ("knows", "name", "contains") in where and ("NOT", "city", "in", 0) in where
