@@ -16,6 +16,13 @@ as before `freeze_startup_heap`, and lists completed in one go, as before
 whose CPUs are shared with other work, the process also waits for a CPU, so the load average is
 reported with the figures, and so is the CPU time the loop's thread spent while each tick
 waited (`time.thread_time`; "CPU ms"): the work that held the loop, whatever the load.
+
+A tick waits for every step the loop found ready in the same turn (asyncio runs them all before
+it looks at its timers): with several heavy clients, one step of each. So each step is timed
+too ("step ms": the CPU time of one callback, a task's run from one `await` to the next, which
+is what one request holds the loop for at a time), and the places where the steps over 10 ms
+stopped are counted (a socket read: the step ended sending a statement and waiting for its
+reply; `?`: the task ended).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +79,13 @@ class LagPhase:
     requests: int = 0
     refused: int = 0
     costs: dict[str, int] = field(default_factory=dict)
+    steps_ms: list[float] = field(default_factory=list, repr=False)
+    """The CPU time of each step the loop ran (a callback: one task's run to its next `await`,
+    a socket read's handler), over 1 ms: what one request held the loop for at a time. A tick
+    waits for every step ready in the same turn of the loop, several requests' at 4 clients."""
+    long_steps: dict[str, int] = field(default_factory=dict, repr=False)
+    longest_step: str = ""
+    """What the longest step ran (its callback, a task's coroutine where it stopped)."""
     decode_ms: float = 0.0
     """The longest decoding of an answer by this bench's own client (`response.json()`), which
     runs on the same loop: part of the lag measured that is not the server's."""
@@ -86,6 +101,52 @@ class LagPhase:
     @property
     def max_ms(self) -> float:
         return max(self.lags_ms, default=0.0)
+
+
+def _where(handle: asyncio.events.Handle) -> str:
+    """Where a task's innermost coroutine outside asyncio stands (file:line): where its step
+    stopped."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return repr(getattr(handle, "_callback", handle))[:80]
+    coro: object = task.get_coro()
+    place = "?"
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None and f"{os.sep}asyncio{os.sep}" not in frame.f_code.co_filename:
+            place = f"{frame.f_code.co_filename.rsplit(os.sep, 2)[-1]}:{frame.f_lineno}"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return place
+
+
+class _StepTimer:
+    """Times each step the loop runs (`asyncio.Handle._run`, which every callback, task step
+    and socket handler goes through) while a phase is measured."""
+
+    def __init__(self) -> None:
+        self.phase: LagPhase | None = None
+        self._run = asyncio.events.Handle._run
+        timer = self
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.thread_time()
+            timer._run(handle)
+            phase = timer.phase
+            if phase is None:
+                return
+            ms = (time.thread_time() - started) * 1000
+            if ms > 10.0:
+                key = f"stopped at {_where(handle)}"
+                phase.long_steps[key] = phase.long_steps.get(key, 0) + 1
+            if ms > 1.0:
+                if ms > max(phase.steps_ms, default=0.0):
+                    phase.longest_step = f"{ms:.1f} ms: {handle!r}"[:400]
+                phase.steps_ms.append(ms)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+
+    def close(self) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign,assignment]
 
 
 async def _ticker(phase: LagPhase, stop: asyncio.Event) -> None:
@@ -122,6 +183,8 @@ async def _phase(
     name: str, client: httpx.AsyncClient, key: str, clients: int, seconds: float
 ) -> LagPhase:
     phase = LagPhase(name)
+    steps = _StepTimer()
+    steps.phase = phase
     stop = asyncio.Event()
     ticker = asyncio.create_task(_ticker(phase, stop))
     started = time.perf_counter()
@@ -130,6 +193,7 @@ async def _phase(
     phase.seconds = time.perf_counter() - started
     stop.set()
     await ticker
+    steps.close()
     return phase
 
 
@@ -181,11 +245,19 @@ async def run(
 def report(phases: list[LagPhase]) -> list[str]:
     lines = [f"{'phase':<10}{'heavy answered':>15}{'refused':>9}{'ticks':>8}"
              f"{'max lag ms':>12}{'p99 lag ms':>12}{'p50 lag ms':>12}"
-             f"{'max CPU ms':>12}{'p99 CPU ms':>12}"]  # fmt: skip
+             f"{'max CPU ms':>12}{'p99 CPU ms':>12}"
+             f"{'max step ms':>13}{'p99 step ms':>13}"]  # fmt: skip
     for p in phases:
         lags = f"{p.max_ms:>12.1f}{p.percentile(0.99):>12.1f}{p.percentile(0.5):>12.1f}"
         cpu = f"{max(p.cpu_ms, default=0.0):>12.1f}{p.percentile(0.99, p.cpu_ms):>12.1f}"
-        lines.append(f"{p.name:<10}{p.requests:>15}{p.refused:>9}{len(p.lags_ms):>8}{lags}{cpu}")
+        step = f"{max(p.steps_ms, default=0.0):>13.1f}{p.percentile(0.99, p.steps_ms):>13.1f}"
+        lines.append(
+            f"{p.name:<10}{p.requests:>15}{p.refused:>9}{len(p.lags_ms):>8}{lags}{cpu}{step}"
+        )
+    for p in phases:
+        lines.append(f"longest step, {p.name}: {p.longest_step}")
+        top = sorted(p.long_steps.items(), key=lambda kv: -kv[1])[:12]
+        lines.extend(f"  {n} steps over 10 ms: {k}" for k, n in top)
     lines.append("the bench client's longest decoding of an answer (on the same loop), ms: "
                  + ", ".join(f"{p.name} {p.decode_ms:.1f}" for p in phases))  # fmt: skip
     costs = phases[-1].costs if phases else {}
