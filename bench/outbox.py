@@ -39,13 +39,16 @@ RETURN e.sequence AS sequence, e.type AS type, e.at AS at, e.customerIds AS cust
 """`events.EVENTS_AFTER` before the windows (commit 875d84a), as `events_after` ran it."""
 
 
-async def _fill(store: GraphStore, count: int) -> None:
+async def write_backlog(store: GraphStore, count: int) -> None:
+    """An outbox of `count` events of customer.updated (sequences 1 to `count`, the counter
+    with them), written directly in statements of 6,000, after any events there were deleted.
+    Also the backlog of the outbox's tests (`tests/graph/test_events.py`)."""
     await store.write("MATCH (e:Event) DETACH DELETE e")
-    for start in range(0, count, 20_000):
+    for start in range(0, count, 6_000):
         await store.write(
             "UNWIND range($a, $b) AS i CREATE (:Event {sequence: i, type: 'customer.updated', "
             "at: timestamp(), customerIds: ['c' + toString(i % 1000)], data: '{}'})",
-            {"a": start + 1, "b": min(start + 20_000, count)},
+            {"a": start + 1, "b": min(start + 6_000, count)},
         )
     await store.write("MERGE (s:EventSequence {id: 'events'}) SET s.value = $n", {"n": count})
 
@@ -71,7 +74,7 @@ async def bench(store_uri: str | None, count: int, repeat: int) -> list[str]:
         store = await open_store(bench_settings(store_uri, Path(work)))
         try:
             print(f"writing {count:,} events ...", flush=True)
-            await _fill(store, count)
+            await write_backlog(store, count)
             readers = [
                 (f"after {count - 100:,}", count - 100, None),
                 (f"after {count // 2:,}", count // 2, None),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.outbox import write_backlog
 from crm_graph.graph import events, writes
 from crm_graph.graph.store import GraphStore
 from crm_graph.loaders.load import load_folder
@@ -258,17 +259,6 @@ BACKLOG = 12_000
 examined all of them."""
 
 
-async def backlog(store: GraphStore, count: int = BACKLOG) -> None:
-    """`count` events of customer.updated, written directly (the counter with them)."""
-    for start in range(0, count, 6_000):
-        await store.write(
-            "UNWIND range($a, $b) AS i CREATE (:Event {sequence: i, type: 'customer.updated', "
-            "at: timestamp(), customerIds: ['c1'], data: '{}'})",
-            {"a": start + 1, "b": min(start + 6_000, count)},
-        )
-    await store.write("MERGE (s:EventSequence {id: 'events'}) SET s.value = $n", {"n": count})
-
-
 def _neo4j_rows(plan: Any) -> list[tuple[str, int]]:
     found = [(str(plan["operatorType"]), int(plan.get("rows", 0)))]
     for child in plan.get("children", []):
@@ -314,7 +304,7 @@ async def test_a_read_of_the_outbox_examines_a_bounded_window_of_it(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch, types: list[str] | None
 ) -> None:
     # given a backlog of 12,000 events of customer.updated
-    await backlog(store)
+    await write_backlog(store, BACKLOG)
     # when a reader at 0 (of every type, or of erasures only: none there) polls once
     statements = recording_reads(store, monkeypatch)
     page = await events.read_after(store, 0, types=types, limit=100)
@@ -341,7 +331,7 @@ async def test_a_read_of_the_outbox_examines_a_bounded_window_of_it(
 async def test_the_outbox_read_seeks_the_index_of_sequences(store: GraphStore) -> None:
     # given a backlog, when the window statement is profiled, then its first step finds the
     # events by the index on Event.sequence, not by a scan of every event
-    await backlog(store, 3_000)
+    await write_backlog(store, 3_000)
     steps = await profiled_rows(
         store, events.EVENTS_AFTER, {"after": 0, "upto": 1_000, "types": None, "limit": 100}
     )
