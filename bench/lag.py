@@ -21,8 +21,8 @@ A tick waits for every step the loop found ready in the same turn (asyncio runs 
 it looks at its timers): with several heavy clients, one step of each. So each step is timed
 too ("step ms": the CPU time of one callback, a task's run from one `await` to the next, which
 is what one request holds the loop for at a time), and the places where the steps over 10 ms
-stopped are counted (a socket read: the step ended sending a statement and waiting for its
-reply; `?`: the task ended).
+stopped are counted (the innermost frame outside asyncio: in a store client's reader, the step
+ended sending a statement and waiting for its reply; `?`: the task ended).
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ class LagPhase:
     a socket read's handler), over 1 ms: what one request held the loop for at a time. A tick
     waits for every step ready in the same turn of the loop, several requests' at 4 clients."""
     long_steps: dict[str, int] = field(default_factory=dict, repr=False)
+    """How many steps over 10 ms stopped at each place (`_where`)."""
+    longest_ms: float = 0.0
     longest_step: str = ""
     """What the longest step ran (its callback, a task's coroutine where it stopped)."""
     decode_ms: float = 0.0
@@ -121,31 +123,32 @@ def _where(handle: asyncio.events.Handle) -> str:
 
 class _StepTimer:
     """Times each step the loop runs (`asyncio.Handle._run`, which every callback, task step
-    and socket handler goes through) while a phase is measured."""
+    and socket handler goes through) into `phase` while the `with` block runs."""
 
-    def __init__(self) -> None:
-        self.phase: LagPhase | None = None
+    def __init__(self, phase: LagPhase) -> None:
+        self.phase = phase
         self._run = asyncio.events.Handle._run
-        timer = self
+
+    def __enter__(self) -> _StepTimer:
+        run, phase = self._run, self.phase
 
         def timed(handle: asyncio.events.Handle) -> None:
             started = time.thread_time()
-            timer._run(handle)
-            phase = timer.phase
-            if phase is None:
-                return
+            run(handle)
             ms = (time.thread_time() - started) * 1000
             if ms > 10.0:
                 key = f"stopped at {_where(handle)}"
                 phase.long_steps[key] = phase.long_steps.get(key, 0) + 1
             if ms > 1.0:
-                if ms > max(phase.steps_ms, default=0.0):
+                if ms > phase.longest_ms:
+                    phase.longest_ms = ms
                     phase.longest_step = f"{ms:.1f} ms: {handle!r}"[:400]
                 phase.steps_ms.append(ms)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        return self
 
-    def close(self) -> None:
+    def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign,assignment]
 
 
@@ -183,17 +186,16 @@ async def _phase(
     name: str, client: httpx.AsyncClient, key: str, clients: int, seconds: float
 ) -> LagPhase:
     phase = LagPhase(name)
-    steps = _StepTimer()
-    steps.phase = phase
-    stop = asyncio.Event()
-    ticker = asyncio.create_task(_ticker(phase, stop))
-    started = time.perf_counter()
-    until = started + seconds
-    await asyncio.gather(*(_heavy_client(client, key, phase, until, i) for i in range(clients)))
-    phase.seconds = time.perf_counter() - started
-    stop.set()
-    await ticker
-    steps.close()
+    with _StepTimer(phase):
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_ticker(phase, stop))
+        started = time.perf_counter()
+        until = started + seconds
+        heavy = (_heavy_client(client, key, phase, until, i) for i in range(clients))
+        await asyncio.gather(*heavy)
+        phase.seconds = time.perf_counter() - started
+        stop.set()
+        await ticker
     return phase
 
 

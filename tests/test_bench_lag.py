@@ -19,19 +19,16 @@ def _spin(seconds: float) -> None:
 async def test_a_step_holding_the_loop_is_timed_and_named_and_the_loop_restored() -> None:
     original = asyncio.events.Handle._run
     phase = LagPhase("test")
-    timer = _StepTimer()
-    timer.phase = phase
-    try:
 
-        async def holds_the_loop() -> None:
-            await asyncio.sleep(0)
-            _spin(0.03)  # one step: from the sleep to the task's end
-            await asyncio.sleep(0)
+    async def holds_the_loop() -> None:
+        await asyncio.sleep(0)
+        _spin(0.03)  # one step: from the sleep to the task's end
+        await asyncio.sleep(0)
 
+    with _StepTimer(phase):
         await asyncio.create_task(holds_the_loop(), name="holder")
-    finally:
-        timer.close()
     assert asyncio.events.Handle._run is original
     assert max(phase.steps_ms) >= 29.0
+    assert phase.longest_ms == max(phase.steps_ms)
     assert phase.longest_step.startswith(f"{max(phase.steps_ms):.1f} ms:")
     assert any(place.startswith("stopped at test_bench_lag.py:") for place in phase.long_steps)
